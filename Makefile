@@ -1,0 +1,21 @@
+# The two commands of the quick start: `make run` serves, `make test` tests.
+# Both first install what a fresh Debian machine with Swift lacks (Lua 5.4's headers).
+
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: deps run test bench bench-http
+
+deps:
+	@pkg-config --exists lua5.4 2>/dev/null || { \
+		echo "installing liblua5.4-dev"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq liblua5.4-dev pkg-config; }
+
+run: deps
+	swift run moonbase serve --host 127.0.0.1 --port 8090 --data ./moonbase_data --hooks-dir ./hooks
+
+test: deps
+	swift test
+
+# Hook dispatch against the C floor (release build).
+bench: deps
+	swift run -c release moonbase-bench

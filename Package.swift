@@ -1,0 +1,67 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let package = Package(
+    name: "Moonbase",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "moonbase", targets: ["moonbase"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+    ],
+    targets: [
+        // Debian's liblua5.4-dev, plus static inline shims for Lua's macros and the error trampoline.
+        .systemLibrary(name: "CLua", path: "CLua", pkgConfig: "lua5.4", providers: [.apt(["liblua5.4-dev"])]),
+
+        // JSON values, a byte-level parser and writer. Knows nothing of Lua, SQL or HTTP.
+        .target(name: "MoonbaseJSON"),
+        // The Lua layer: VM, values, sandbox, budgets. Knows nothing of hooks.
+        .target(name: "LuaRuntime", dependencies: [
+            "CLua", "MoonbaseJSON", .product(name: "Logging", package: "swift-log"),
+        ]),
+        // The hook host: discovery, registration, dispatch, listing. Knows nothing of HTTP or SQL.
+        .target(name: "HookHost", dependencies: [
+            "LuaRuntime", "MoonbaseJSON", .product(name: "Logging", package: "swift-log"),
+        ]),
+        // The store: collections and records in SQLite. Knows nothing of Lua.
+        .target(name: "RecordStore", dependencies: [
+            "MoonbaseJSON", .product(name: "GRDB", package: "GRDB.swift"),
+        ]),
+        // The server wires the store and the hook host behind the REST API.
+        .target(name: "MoonbaseServer", dependencies: [
+            "HookHost", "LuaRuntime", "RecordStore", "MoonbaseJSON",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        // The command line: thin.
+        .executableTarget(name: "moonbase", dependencies: [
+            "MoonbaseServer", "HookHost", "LuaRuntime", "MoonbaseJSON",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+
+        // Benchmarks (release mode, not tests): `swift run -c release moonbase-bench`.
+        .target(name: "CLuaFloor", dependencies: ["CLua"], path: "Benchmarks/CLuaFloor"),
+        .executableTarget(name: "moonbase-bench", dependencies: [
+            "HookHost", "LuaRuntime", "MoonbaseJSON", "CLuaFloor",
+        ], path: "Benchmarks/moonbase-bench"),
+
+        // Helpers shared by the test suites: temporary hooks folders, captured logs.
+        .target(name: "MoonbaseTestSupport", dependencies: [
+            "HookHost", "LuaRuntime", "MoonbaseJSON", .product(name: "Logging", package: "swift-log"),
+        ], path: "Tests/MoonbaseTestSupport"),
+        .testTarget(name: "MoonbaseJSONTests", dependencies: ["MoonbaseJSON"]),
+        .testTarget(name: "LuaRuntimeTests", dependencies: ["LuaRuntime", "MoonbaseJSON"]),
+        .testTarget(name: "HookHostTests", dependencies: ["HookHost", "LuaRuntime", "MoonbaseJSON", "MoonbaseTestSupport"]),
+        .testTarget(name: "RecordStoreTests", dependencies: ["RecordStore", "MoonbaseJSON"]),
+        .testTarget(name: "MoonbaseServerTests", dependencies: [
+            "MoonbaseServer", "HookHost", "RecordStore", "MoonbaseJSON", "MoonbaseTestSupport",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HummingbirdTesting", package: "hummingbird"),
+        ]),
+    ]
+)

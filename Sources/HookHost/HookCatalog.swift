@@ -1,0 +1,98 @@
+import MoonbaseJSON
+import Synchronization
+
+/// Whether a file's handlers are in use.
+public enum HookFileStatus: String, Sendable {
+    case loaded
+    case failed
+}
+
+/// One discovered file as the listing shows it.
+public struct HookFileEntry: Sendable {
+    public var file: String
+    public var module: String
+    public var status: HookFileStatus
+    /// Why the file failed, with `file:line`.
+    public var error: String?
+    /// Global functions the file defines, by line.
+    public var functions: [String]
+    /// Catalog indices of its handlers, in registration order.
+    public var handlerIndices: [Int]
+}
+
+/// Live counters of one handler.
+public struct HookHandlerStats: Sendable, Equatable {
+    public var calls = 0
+    public var errors = 0
+    public var lastError: String?
+}
+
+/// Every file and handler the host knows, the same for every Lua state of the pool, with the
+/// handlers' live stats. Handler indices are load order: file order, then registration order.
+public final class HookCatalog: Sendable {
+    public let files: [HookFileEntry]
+    public let handlers: [HookHandler]
+    private let stats: Mutex<[HookHandlerStats]>
+    /// Handler indices by phase and event type, in load order, so matching skips most handlers.
+    private let byPhaseAndType: [String: [Int]]
+
+    init(files: [HookFileEntry], handlers: [HookHandler]) {
+        self.files = files
+        self.handlers = handlers
+        stats = Mutex(Array(repeating: HookHandlerStats(), count: handlers.count))
+        var index: [String: [Int]] = [:]
+        for phase in [HookPhase.before, .after] {
+            for type in RecordEventType.allCases {
+                index[phase.rawValue + type.rawValue] = handlers.indices.filter { handlers[$0].phase == phase && (handlers[$0].event ?? type) == type }
+            }
+        }
+        byPhaseAndType = index
+    }
+
+    /// The handlers of `phase` that match an event, in load order.
+    public func matching(_ phase: HookPhase, _ type: RecordEventType, collection: String) -> [Int] {
+        let candidates = byPhaseAndType[phase.rawValue + type.rawValue] ?? []
+        return candidates.filter { handlers[$0].collections?.contains(collection) ?? true }
+    }
+
+    public var loadedCount: Int { files.count { $0.status == .loaded } }
+    public var failedCount: Int { files.count { $0.status == .failed } }
+
+    func recordCall(_ index: Int, error: String?) {
+        stats.withLock { stats in
+            stats[index].calls += 1
+            if let error {
+                stats[index].errors += 1
+                stats[index].lastError = error
+            }
+        }
+    }
+
+    /// A snapshot of every handler's counters.
+    public func statsSnapshot() -> [HookHandlerStats] {
+        stats.withLock { $0 }
+    }
+
+    /// The listing of SPEC section 10, one entry per discovered file in load order.
+    public func listing() -> JSONValue {
+        let stats = statsSnapshot()
+        return .array(files.map { file in
+            var entry: JSONObject = [
+                "file": .string(file.file), "module": .string(file.module), "status": .string(file.status.rawValue),
+            ]
+            if let error = file.error { entry["error"] = .string(error) }
+            entry["functions"] = .array(file.functions.map { .string($0) })
+            entry["handlers"] = .array(file.handlerIndices.map { index in
+                let handler = handlers[index]
+                return .object([
+                    "name": .string(handler.name), "event": .string(handler.eventLabel),
+                    "collection": handler.collections.map { names in names.count == 1 ? .string(names[0]) : .array(names.map { .string($0) }) } ?? .null,
+                    "line": .int(Int64(handler.line)), "async": .bool(handler.async),
+                    "calls": .int(Int64(stats[index].calls)), "errors": .int(Int64(stats[index].errors)),
+                    "last_error": stats[index].lastError.map { .string($0) } ?? .null,
+                ])
+            })
+            return .object(entry)
+        })
+    }
+}

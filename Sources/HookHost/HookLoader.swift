@@ -1,0 +1,60 @@
+import Logging
+import LuaRuntime
+
+/// Every hook file loaded into a number of Lua states, and the catalog they share.
+public struct LoadedHooks {
+    public let catalog: HookCatalog
+    public let runtimes: [HookRuntime]
+
+    /// Discovers the files of `directory` (or takes just the file named `only`) and loads all of
+    /// them into each of `states` Lua states. A file that fails in any state is dropped from all
+    /// of them and shows as failed.
+    public static func load(directory: HookDirectory, only: String? = nil, states: Int, limits: LuaLimits = .default,
+                            logger: Logger) throws -> LoadedHooks {
+        let files = try only.map { [try directory.file(named: $0)] } ?? directory.discover()
+        return try load(files: files, directory: directory, states: states, limits: limits, logger: logger)
+    }
+
+    /// Loads the given files (`require` looks in `directory`) into each of `states` Lua states.
+    public static func load(files: [HookFile], directory: HookDirectory, states: Int, limits: LuaLimits = .default,
+                            logger: Logger) throws -> LoadedHooks {
+        var runtimes: [HookRuntime] = []
+        for _ in 0..<max(1, states) {
+            runtimes.append(try HookRuntime(files: files, directory: directory, limits: limits, logger: logger))
+        }
+        var entries: [HookFileEntry] = []
+        var handlers: [HookHandler] = []
+        for (fileIndex, file) in files.enumerated() {
+            let loads = runtimes.map { $0.loads[fileIndex] }
+            var entry = HookFileEntry(file: file.displayPath, module: file.module, status: .loaded, error: nil,
+                                      functions: loads[0].functions, handlerIndices: [])
+            if let error = loads.lazy.compactMap(\.error).first {
+                entry.status = .failed
+                entry.error = error.message
+            } else if loads.contains(where: { $0.handlers.map(\.handler) != loads[0].handlers.map(\.handler) }) {
+                entry.status = .failed
+                entry.error = "\(file.displayPath): registers different handlers in each Lua state (registration must not depend on time or randomness)"
+            }
+            if entry.status == .failed {
+                entry.functions = []
+                for (runtime, load) in zip(runtimes, loads) {
+                    for loaded in load.handlers { runtime.state.release(loaded.ref) }
+                }
+                logger.error("hook file failed", metadata: ["file": .string(file.displayPath), "error": .string(entry.error ?? "")])
+            } else {
+                for position in loads[0].handlers.indices {
+                    entry.handlerIndices.append(handlers.count)
+                    handlers.append(loads[0].handlers[position].handler)
+                    for (runtime, load) in zip(runtimes, loads) { runtime.refs.append(load.handlers[position].ref) }
+                }
+                logger.info("hook file loaded", metadata: [
+                    "file": .string(file.displayPath), "handlers": .stringConvertible(entry.handlerIndices.count),
+                ])
+            }
+            entries.append(entry)
+        }
+        let catalog = HookCatalog(files: entries, handlers: handlers)
+        for runtime in runtimes { runtime.catalog = catalog }
+        return LoadedHooks(catalog: catalog, runtimes: runtimes)
+    }
+}

@@ -1,0 +1,109 @@
+import LuaRuntime
+import MoonbaseJSON
+
+/// The registration API of SPEC section 3 for one file in one Lua state: the globals
+/// `on_record_create` … `before_record_delete` and `reject`, collecting handlers as the file's
+/// top-level code registers them (they are kept only if the whole file loads).
+final class Registrar {
+    let file: HookFile
+    private(set) var pending: [LoadedHandler] = []
+    /// Set once the file's top-level code has run: registering from a handler is an error.
+    var closed = false
+
+    init(file: HookFile) {
+        self.file = file
+    }
+
+    func makeGlobals(in state: LuaState) -> LuaRef {
+        var functions: [(name: String, body: (inout LuaArguments) -> LuaHostResult)] = RegistrationFunction.allCases.map { function in
+            (function.rawValue, { arguments in self.register(function, &arguments) })
+        }
+        functions.append(("reject", Registrar.reject))
+        return state.makeTable(functions: functions)
+    }
+
+    private func register(_ function: RegistrationFunction, _ arguments: inout LuaArguments) -> LuaHostResult {
+        let name = function.rawValue
+        guard !closed else { return .error("\(name): handlers can only be registered while the file loads") }
+        var position: Int32 = 1
+        var collections: [String]?
+        if function.takesCollection && !arguments.isFunction(1) {
+            switch Registrar.collections(arguments, at: 1) {
+            case .success(let names): collections = names
+            case .failure(let error): return .error("\(name): \(error.message)")
+            }
+            position = 2
+        }
+        guard arguments.isFunction(position) else {
+            return .error("\(name): handler must be a function (got \(arguments.typeName(position)))")
+        }
+        var options = JSONObject()
+        let optionsIndex = position + 1
+        if !arguments.isNil(optionsIndex) {
+            guard arguments.isTable(optionsIndex), case .object(let object)? = try? arguments.json(optionsIndex) else {
+                return .error("\(name): options must be a table of name = value (got \(arguments.typeName(optionsIndex)))")
+            }
+            options = object
+        }
+        for key in options.keys where !function.allowedOptions.contains(key) {
+            let allowed = function.allowedOptions.sorted().joined(separator: ", ")
+            return .error("\(name): unknown option '\(key)' (allowed: \(allowed))")
+        }
+        var handlerName: String?
+        switch options["name"] {
+        case nil: break
+        case .string(let value)? where !value.isEmpty: handlerName = value
+        default: return .error("\(name): option 'name' must be a non-empty string")
+        }
+        var async = true
+        switch options["async"] {
+        case nil: break
+        case .bool(let value)?: async = value
+        default: return .error("\(name): option 'async' must be a boolean")
+        }
+        let line = arguments.definitionLine(position) ?? arguments.callerLine
+        let fileName = file.displayPath.split(separator: "/").last.map(String.init) ?? file.displayPath
+        let handler = HookHandler(
+            name: handlerName ?? "anonymous@\(fileName):\(line)", phase: function.phase, event: function.event,
+            collections: collections, line: line, async: function.phase == .after ? async : false, file: file.displayPath)
+        pending.append(LoadedHandler(handler: handler, ref: arguments.reference(position), named: handlerName != nil))
+        return .results(0)
+    }
+
+    /// `collection` is a name, a non-empty list of names, or nil for all collections.
+    private static func collections(_ arguments: LuaArguments, at index: Int32) -> Result<[String]?, RegistrationError> {
+        if arguments.isNil(index) { return .success(nil) }
+        if let name = arguments.string(index) { return .success([name]) }
+        if arguments.isTable(index), case .array(let items)? = try? arguments.json(index), !items.isEmpty {
+            let names = items.compactMap { item -> String? in
+                if case .string(let name) = item { return name }
+                return nil
+            }
+            if names.count == items.count { return .success(names) }
+        }
+        return .failure(RegistrationError(message:
+            "collection must be a name, a non-empty list of names or nil (got \(arguments.typeName(index)))"))
+    }
+
+    /// `reject(message [, status])`: refuses the write with `status` (default 422).
+    private static func reject(_ arguments: inout LuaArguments) -> LuaHostResult {
+        guard let message = arguments.string(1) else {
+            return .error("reject: message must be a string (got \(arguments.typeName(1)))")
+        }
+        var status: Int64 = 422
+        if !arguments.isNil(2) {
+            guard let given = arguments.integer(2), (400...599).contains(given) else {
+                return .error("reject: status must be an integer from 400 to 599")
+            }
+            status = given
+        }
+        return .raise(.object([
+            Refusal.marker: .bool(true), "message": .string(message), "status": .int(status),
+            "line": .int(Int64(arguments.callerLine)),
+        ]))
+    }
+}
+
+struct RegistrationError: Error {
+    var message: String
+}

@@ -1,0 +1,106 @@
+import CLua
+import MoonbaseJSON
+
+/// What a host function hands back to Lua.
+public enum LuaHostResult {
+    /// This many values were pushed with `LuaArguments.push` and are returned.
+    case results(Int32)
+    /// Raise this message as a Lua error, prefixed with the caller's `file:line:`.
+    case error(String)
+    /// Raise this value (a table, for structured errors) as the Lua error object.
+    case raise(JSONValue)
+}
+
+/// The arguments of a host function call, and the place its results are pushed.
+public struct LuaArguments {
+    let L: OpaquePointer
+
+    /// The number of arguments.
+    public var count: Int32 { lua_gettop(L) }
+
+    /// Whether argument `index` (1-based) is nil or absent.
+    public func isNil(_ index: Int32) -> Bool { lua_type(L, index) <= LUA_TNIL }
+
+    /// Whether argument `index` is a function.
+    public func isFunction(_ index: Int32) -> Bool { lua_type(L, index) == LUA_TFUNCTION }
+
+    /// Whether argument `index` is a table.
+    public func isTable(_ index: Int32) -> Bool { lua_type(L, index) == LUA_TTABLE }
+
+    /// Lua's name for the type of argument `index` ("no value" when absent).
+    public func typeName(_ index: Int32) -> String { String(cString: lua_typename(L, lua_type(L, index))) }
+
+    /// Argument `index` if it is a string.
+    public func string(_ index: Int32) -> String? { stringValue(L, index) }
+
+    /// Argument `index` if it is an integer (or a float with an exact integer value).
+    public func integer(_ index: Int32) -> Int64? {
+        guard lua_type(L, index) == LUA_TNUMBER else { return nil }
+        var isNumber: Int32 = 0
+        let value = lua_tointegerx(L, index, &isNumber)
+        return isNumber != 0 ? Int64(value) : nil
+    }
+
+    /// Argument `index` converted to JSON.
+    public func json(_ index: Int32) throws(LuaConversionError) -> JSONValue {
+        try readJSON(L, index, orderHint: nil, depth: 0, path: "")
+    }
+
+    /// A registry reference to argument `index` (e.g. a handler function); release it when done.
+    public func reference(_ index: Int32) -> LuaRef {
+        lua_pushvalue(L, index)
+        return LuaRef(raw: mb_ref(L))
+    }
+
+    /// The line where the function at argument `index` is defined, if it is a Lua function.
+    public func definitionLine(_ index: Int32) -> Int? {
+        let line = mb_function_line(L, index)
+        return line > 0 ? Int(line) : nil
+    }
+
+    /// The line the calling Lua code is at.
+    public var callerLine: Int {
+        var ar = lua_Debug()
+        guard lua_getstack(L, 1, &ar) != 0, lua_getinfo(L, "l", &ar) != 0 else { return 0 }
+        return Int(ar.currentline)
+    }
+
+    /// Pushes a result.
+    public func push(_ value: JSONValue) { pushJSON(L, value) }
+
+    /// Pushes a string result.
+    public func push(_ value: String) { pushString(L, value) }
+
+    /// Pushes nil.
+    public func pushNil() { lua_pushnil(L) }
+}
+
+extension LuaState {
+    /// Wraps a Swift closure as a Lua function and returns a reference to it. The closure
+    /// never raises: it returns `.error`, and the C trampoline raises once it has returned.
+    public func makeFunction(_ body: @escaping (inout LuaArguments) -> LuaHostResult) -> LuaRef {
+        hostFunctions.append(body)
+        mb_push_host_function(L, luaHostEntry, lua_Integer(hostFunctions.count - 1))
+        return popRef()
+    }
+}
+
+/// The single C entry point of every host function; the id upvalue selects the closure.
+private let luaHostEntry: @convention(c) (OpaquePointer?) -> Int32 = { L in
+    guard let L else { return 0 }
+    let state = LuaState.owner(of: L)
+    let id = Int(mb_host_function_id(L))
+    var arguments = LuaArguments(L: L)
+    switch state.hostFunctions[id](&arguments) {
+    case .results(let count):
+        return count
+    case .error(let message):
+        luaL_where(L, 1)
+        pushString(L, message)
+        lua_concat(L, 2)
+        return Int32(MB_HOST_ERROR)
+    case .raise(let value):
+        pushJSON(L, value)
+        return Int32(MB_HOST_ERROR)
+    }
+}

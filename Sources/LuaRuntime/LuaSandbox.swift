@@ -1,0 +1,215 @@
+import CLua
+import Logging
+import MoonbaseJSON
+
+// The sandbox of SPEC section 7, in the manner of Redis' scripting: every chunk gets an
+// environment table of its own holding copies of the safe parts of the standard library, so
+// its globals never collide with another chunk's and no chunk can tamper with a library table
+// another one uses. The prelude runs once per state, in protected mode, with the full library.
+private let prelude = #"""
+local host = ...
+local G, ipairs, pairs, type, tostring, select, error, rawget = _G, ipairs, pairs, type, tostring, select, error, rawget
+local raw_load, raw_setmetatable, raw_collectgarbage = load, setmetatable, collectgarbage
+local getinfo, concat = debug.getinfo, table.concat
+local host_log, module_source = host.log, host.module_source
+
+local function copy(library, except)
+  local c = {}
+  for k, v in pairs(library) do if not (except and except[k]) then c[k] = v end end
+  return c
+end
+
+local base_names = { "assert", "error", "ipairs", "next", "pairs", "pcall", "rawequal", "rawget",
+  "rawlen", "rawset", "select", "tonumber", "tostring", "type", "xpcall", "getmetatable", "warn", "_VERSION" }
+
+-- Finalizers would run Lua code at arbitrary moments, outside any budget.
+local function safe_setmetatable(t, mt)
+  if type(mt) == "table" and rawget(mt, "__gc") ~= nil then
+    error("__gc metamethods are not available in hooks", 2)
+  end
+  return raw_setmetatable(t, mt)
+end
+
+local gc_options = { count = true, collect = true, step = true, isrunning = true }
+local function safe_collectgarbage(option, ...)
+  if option ~= nil and not gc_options[option] then
+    error("collectgarbage('" .. tostring(option) .. "') is not available in hooks", 2)
+  end
+  return raw_collectgarbage(option, ...)
+end
+
+local array_mt = { __name = "json.array", __metatable = "json.array" }
+local json = {
+  encode = host.json_encode,
+  decode = host.json_decode,
+  null = host.null,
+  -- Marks a table as a JSON array, so that an empty one is written as [] rather than {}.
+  array = function(t) return raw_setmetatable(t or {}, array_mt) end,
+}
+
+local libraries = {
+  string = copy(string, { dump = true }),
+  table = copy(table), math = copy(math), utf8 = copy(utf8), coroutine = copy(coroutine),
+}
+local os_subset = { time = os.time, clock = os.clock, date = os.date, getenv = os.getenv }
+local debug_subset = { traceback = debug.traceback }
+-- Chunks get copies; the string metatable keeps pointing at the original, hidden from scripts.
+getmetatable("").__metatable = false
+string.dump = nil
+
+local loaded = {}      -- require's cache: once per state
+local LOADING = {}
+local make_env
+
+local function file_of(chunkname) return (chunkname:gsub("^@", "")) end
+
+local function require_module(name)
+  if type(name) ~= "string" then
+    error("bad argument #1 to 'require' (string expected, got " .. type(name) .. ")", 2)
+  end
+  local cached = loaded[name]
+  if cached == LOADING then error("module '" .. name .. "' is required while it loads (a require cycle)", 2) end
+  if cached ~= nil then return cached end
+  local source, chunkname = module_source(name)
+  if not source then error(chunkname, 2) end
+  local fn, err = raw_load(source, chunkname, "t", make_env(chunkname))
+  if not fn then error(err, 0) end
+  loaded[name] = LOADING
+  local ok, result = pcall(fn, name)
+  if not ok then loaded[name] = nil; error(result, 0) end
+  if result == nil then result = true end
+  loaded[name] = result
+  return result
+end
+
+make_env = function(chunkname, extras)
+  local env = {}
+  for _, n in ipairs(base_names) do env[n] = G[n] end
+  env.setmetatable = safe_setmetatable
+  env.collectgarbage = safe_collectgarbage
+  for name, library in pairs(libraries) do env[name] = copy(library) end
+  env.os = copy(os_subset)
+  env.debug = copy(debug_subset)
+  env.json = copy(json)
+  local file = file_of(chunkname)
+  local function logger(level)
+    return function(message, fields)
+      local info = getinfo(2, "l")
+      host_log(level, file, info and info.currentline or 0, tostring(message), fields)
+    end
+  end
+  env.log = { debug = logger("debug"), info = logger("info"), warn = logger("warning"), error = logger("error") }
+  env.print = function(...)
+    local parts = {}
+    for i = 1, select("#", ...) do parts[i] = tostring((select(i, ...))) end
+    local info = getinfo(2, "l")
+    host_log("info", file, info and info.currentline or 0, concat(parts, "\t"), nil)
+  end
+  env.load = function(chunk, name, mode, chunk_env)
+    if mode ~= nil and mode ~= "t" then error("load: only text chunks are allowed in hooks", 2) end
+    return raw_load(chunk, name, "t", chunk_env or env)
+  end
+  env.require = require_module
+  if extras then for k, v in pairs(extras) do env[k] = v end end
+  env._G = env
+  return env
+end
+
+return make_env, array_mt
+"""#
+
+extension LuaState {
+    func installSandbox() throws(LuaError) {
+        let hostTable = pushTable(fields: 5)
+        setFunction("log", in: hostTable) { [unowned self] arguments in self.logFromLua(&arguments) }
+        setFunction("json_encode", in: hostTable) { arguments in
+            do throws(LuaConversionError) {
+                arguments.push(try arguments.json(1).serializedString())
+                return .results(1)
+            } catch {
+                return .error("json.encode: \(error.message)")
+            }
+        }
+        setFunction("json_decode", in: hostTable) { arguments in
+            guard let text = arguments.string(1) else {
+                return .error("json.decode: bad argument #1 (string expected, got \(arguments.typeName(1)))")
+            }
+            do throws(JSONParseError) {
+                arguments.push(try JSONValue.parse(text))
+                return .results(1)
+            } catch {
+                return .error("json.decode: \(error.message)")
+            }
+        }
+        setFunction("module_source", in: hostTable) { [unowned self] arguments in
+            guard let name = arguments.string(1), let loader = self.moduleLoader else {
+                arguments.pushNil()
+                arguments.push("module '\(arguments.string(1) ?? "?")' not found")
+                return .results(2)
+            }
+            switch loader(name) {
+            case .success(let module):
+                arguments.push(String(decoding: module.source, as: UTF8.self))
+                arguments.push(module.chunkName)
+            case .failure(let error):
+                arguments.pushNil()
+                arguments.push(error.message)
+            }
+            return .results(2)
+        }
+        setField("null", .null, in: hostTable)
+
+        let status = prelude.withCString { luaL_loadstring(L, $0) }
+        guard status == LUA_OK else {
+            throw LuaError(kind: .syntax, message: popString(L) ?? "sandbox prelude does not compile")
+        }
+        mb_insert(L, hostTable)
+        guard mb_pcall_traceback(L, 1, 2) == LUA_OK else {
+            throw LuaError(kind: .runtime, message: popString(L) ?? "sandbox prelude failed")
+        }
+        arrayMetatable = popRef()
+        makeEnvironmentFunction = popRef()
+    }
+
+    private func setFunction(_ name: String, in table: Int32, _ body: @escaping (inout LuaArguments) -> LuaHostResult) {
+        let ref = makeFunction(body)
+        push(ref)
+        release(ref)
+        setField(name, copyOf: -1, in: table)
+        mb_pop(L, 1)
+    }
+
+    /// A fresh sandboxed environment for the chunk `chunkName`, with `extras` (a table of
+    /// additional globals, such as a host's registration functions) copied into it.
+    public func makeEnvironment(chunkName: String, extras: LuaRef? = nil) -> Result<LuaRef, LuaError> {
+        push(makeEnvironmentFunction)
+        pushString(L, chunkName)
+        if let extras { push(extras) } else { lua_pushnil(L) }
+        guard mb_pcall_traceback(L, 2, 1) == LUA_OK else {
+            return .failure(LuaError(kind: .runtime, message: popString(L) ?? "cannot make an environment"))
+        }
+        return .success(popRef())
+    }
+
+    /// Makes a table of host functions, to pass as `extras` to `makeEnvironment`.
+    public func makeTable(functions: [(name: String, body: (inout LuaArguments) -> LuaHostResult)]) -> LuaRef {
+        let table = pushTable(fields: Int32(functions.count))
+        for function in functions { setFunction(function.name, in: table, function.body) }
+        return popRef()
+    }
+
+    private func logFromLua(_ arguments: inout LuaArguments) -> LuaHostResult {
+        let level = Logger.Level(rawValue: arguments.string(1) ?? "info") ?? .info
+        var metadata: Logger.Metadata = [
+            "file": .string(arguments.string(2) ?? "?"),
+            "line": .stringConvertible(arguments.integer(3) ?? 0),
+        ]
+        if arguments.isTable(5), case .object(let fields)? = try? arguments.json(5) {
+            for (key, value) in fields {
+                if case .string(let s) = value { metadata[key] = .string(s) } else { metadata[key] = .string(value.serializedString()) }
+            }
+        }
+        logger.log(level: level, "\(arguments.string(4) ?? "")", metadata: metadata)
+        return .results(0)
+    }
+}

@@ -1,0 +1,86 @@
+import HookHost
+import Logging
+import MoonbaseJSON
+import RecordStore
+
+/// The write paths: before-hooks (outside any database lock), the write, then the event to the
+/// after-hooks once the write has committed (SPEC sections 5 and 6).
+struct RecordWrites: Sendable {
+    let store: RecordStore
+    let hooks: HookPool
+    /// How often an update or delete is tried again when the record changed while hooks ran.
+    static let conflictRetries = 5
+
+    func create(collection: String, body: JSONObject) async throws -> Record {
+        guard store.collectionExists(collection) else { throw StoreError.collectionNotFound(collection) }
+        var record = store.newRecord(collection: collection, fields: userFields(body))
+        if hooks.hasHandlers(.before, .created, collection: collection) {
+            let event = makeEvent(.created, record, data: record.json)
+            record = record.withFields(try decide(await hooks.runBefore(event)))
+        }
+        let stored = try store.insert(record)
+        await hooks.runAfter(makeEvent(.created, stored, data: stored.json))
+        return stored
+    }
+
+    func update(collection: String, id: String, patch: JSONObject) async throws -> Record {
+        let patch = userFields(patch)
+        return try await retryingConflicts {
+            let old = try store.record(collection: collection, id: id)
+            var fields = old.fields
+            fields.merge(patch)
+            if hooks.hasHandlers(.before, .updated, collection: collection) {
+                let event = makeEvent(.updated, old, data: old.withFields(fields).json, oldData: old.json)
+                fields = try decide(await hooks.runBefore(event))
+            }
+            let stored = try store.replace(collection: collection, id: id, fields: fields, ifVersion: old.version)
+            await hooks.runAfter(makeEvent(.updated, stored, data: stored.json, oldData: old.json))
+            return stored
+        }
+    }
+
+    func delete(collection: String, id: String) async throws {
+        _ = try await retryingConflicts {
+            let old = try store.record(collection: collection, id: id)
+            if hooks.hasHandlers(.before, .deleted, collection: collection) {
+                _ = try decide(await hooks.runBefore(makeEvent(.deleted, old, data: old.json, oldData: old.json)))
+            }
+            let deleted = try store.delete(collection: collection, id: id, ifVersion: old.version)
+            await hooks.runAfter(makeEvent(.deleted, deleted, data: deleted.json, oldData: deleted.json))
+            return deleted
+        }
+    }
+
+    /// The client's fields without the ones the store owns (which a request cannot set).
+    private func userFields(_ object: JSONObject) -> JSONObject {
+        var fields = object
+        for key in RecordStore.systemFields { fields.removeValue(forKey: key) }
+        return fields
+    }
+
+    /// The data the before-hooks let through, or the error the client gets.
+    private func decide(_ outcome: BeforeOutcome) throws -> JSONObject {
+        switch outcome {
+        case .proceed(let data): return userFields(data)
+        case .rejected(let message, let status): throw APIError(.init(code: status), message)
+        case .failed: throw APIError(.internalServerError, "hook failed") // details are in the log only
+        }
+    }
+
+    private func makeEvent(_ type: RecordEventType, _ record: Record, data: JSONObject, oldData: JSONObject? = nil) -> HookEvent {
+        HookEvent(id: RecordID.make(), type: type, collection: record.collection, recordID: record.id, data: data, oldData: oldData,
+                  timestamp: type == .deleted ? Timestamp.now() : record.updated)
+    }
+
+    /// Runs `body` again when the record changed between the read and the write (hooks ran in between).
+    private func retryingConflicts(_ body: () async throws -> Record) async throws -> Record {
+        for _ in 1..<Self.conflictRetries {
+            do {
+                return try await body()
+            } catch StoreError.versionConflict {
+                continue
+            }
+        }
+        return try await body()
+    }
+}

@@ -1,0 +1,90 @@
+import HookHost
+import Hummingbird
+import MoonbaseJSON
+import RecordStore
+
+/// The REST API of SPEC section 10.
+struct Routes: Sendable {
+    let store: RecordStore
+    let hooks: HookPool
+    let writes: RecordWrites
+    let maxBodyBytes: Int
+
+    static let defaultPerPage = 30
+    static let maxPerPage = 500
+
+    func register(on router: Router<BasicRequestContext>) {
+        let api = router.group("api/v1")
+        api.get("health") { _, _ in JSONResponse.make(status: .ok, ["status": "ok"]) }
+
+        api.post("collections") { request, _ in
+            let body = try await readObject(request)
+            guard case .string(let name)? = body["name"] else { throw APIError(.badRequest, "field 'name' (a string) is required") }
+            let info = try store.createCollection(name: name)
+            return JSONResponse.make(status: .created, writing: info.write)
+        }
+        api.get("collections") { _, _ in
+            let collections = try store.collections()
+            return JSONResponse.make(status: .ok, .array(collections.map { .object($0.json) }))
+        }
+        api.delete("collections/:collection") { _, context in
+            try store.deleteCollection(name: try context.parameters.require("collection"))
+            return Response(status: .noContent)
+        }
+
+        api.post("collections/:collection/records") { request, context in
+            let record = try await writes.create(collection: try context.parameters.require("collection"), body: try await readObject(request))
+            return JSONResponse.make(status: .created, writing: record.write)
+        }
+        api.get("collections/:collection/records") { request, context in
+            let collection = try context.parameters.require("collection")
+            let query = request.uri.queryParameters
+            let page = try positiveInteger(query["page"], name: "page") ?? 1
+            let perPage = min(try positiveInteger(query["per_page"], name: "per_page") ?? Self.defaultPerPage, Self.maxPerPage)
+            var sort = RecordSort.default
+            if let text = query["sort"].map(String.init), !text.isEmpty {
+                guard let parsed = RecordSort(parsing: text) else {
+                    throw APIError(.badRequest, "sort must be one of created, -created, updated, -updated, id, -id")
+                }
+                sort = parsed
+            }
+            let result = try store.list(collection: collection, page: page, perPage: perPage, sort: sort)
+            return JSONResponse.make(status: .ok, writing: result.write)
+        }
+        api.get("collections/:collection/records/:id") { _, context in
+            let record = try store.record(collection: try context.parameters.require("collection"), id: try context.parameters.require("id"))
+            return JSONResponse.make(status: .ok, writing: record.write)
+        }
+        api.patch("collections/:collection/records/:id") { request, context in
+            let collection = try context.parameters.require("collection")
+            let id = try context.parameters.require("id")
+            let record = try await writes.update(collection: collection, id: id, patch: try await readObject(request))
+            return JSONResponse.make(status: .ok, writing: record.write)
+        }
+        api.delete("collections/:collection/records/:id") { _, context in
+            try await writes.delete(collection: try context.parameters.require("collection"), id: try context.parameters.require("id"))
+            return Response(status: .noContent)
+        }
+
+        api.get("hooks") { _, _ in JSONResponse.make(status: .ok, hooks.catalog.listing()) }
+    }
+
+    /// The body as a JSON object: 413 past the limit, 400 when malformed or not an object.
+    private func readObject(_ request: Request) async throws -> JSONObject {
+        let buffer = try await request.body.collect(upTo: maxBodyBytes)
+        let value: JSONValue
+        do {
+            value = try buffer.withUnsafeReadableBytes { bytes throws(JSONParseError) in try JSONValue.parse(bytes) }
+        } catch {
+            throw APIError(.badRequest, "malformed JSON: \(error)")
+        }
+        guard case .object(let object) = value else { throw APIError(.badRequest, "the body must be a JSON object") }
+        return object
+    }
+
+    private func positiveInteger(_ text: Substring?, name: String) throws -> Int? {
+        guard let text, !text.isEmpty else { return nil }
+        guard let value = Int(text), value >= 1 else { throw APIError(.badRequest, "\(name) must be a positive integer") }
+        return value
+    }
+}

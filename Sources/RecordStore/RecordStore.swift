@@ -1,0 +1,351 @@
+import Foundation
+import GRDB
+import MoonbaseJSON
+import Synchronization
+
+/// Collections of JSON records in one SQLite file (WAL), safe to share across threads and tasks.
+///
+/// Calls are synchronous and may block briefly on SQLite. Record writes from concurrent callers
+/// are committed together (see `WriteBatcher`); reads run in parallel with writes.
+public final class RecordStore: Sendable {
+    /// Field names the store owns; they are dropped from user input and never stored as fields.
+    public static let systemFields: Set<String> = ["id", "collection", "created", "updated"]
+
+    /// The name of the database file inside the data directory.
+    public static let databaseFileName = "moonbase.sqlite"
+
+    private let writer: any DatabaseWriter
+    let batcher: WriteBatcher
+    /// Names of existing collections, so the hot paths can refuse an unknown collection without
+    /// touching SQLite. Updated inside the same write that creates or deletes a collection.
+    private let knownCollections: Mutex<Set<String>>
+
+    /// Opens (creating if needed) `<directory>/moonbase.sqlite`, creating the directory too, and
+    /// brings its schema up to date.
+    public convenience init(directory: String) throws {
+        let path = URL(fileURLWithPath: directory).appendingPathComponent(Self.databaseFileName).path
+        let pool: DatabasePool
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            // A pool gives WAL mode: readers never wait for the writer.
+            pool = try DatabasePool(path: path, configuration: Self.configuration())
+        } catch {
+            throw StoreError.database("cannot open \(path): \(StoreError(wrapping: error).messageOnly)")
+        }
+        try self.init(writer: pool)
+    }
+
+    /// A private database in memory, gone when the store is; for tests.
+    public static func inMemory() throws -> RecordStore {
+        try RecordStore(writer: DatabaseQueue(configuration: configuration()))
+    }
+
+    private init(writer: any DatabaseWriter) throws {
+        self.writer = writer
+        self.batcher = WriteBatcher(writer: writer)
+        do {
+            try Schema.migrator.migrate(writer)
+            let names = try writer.read { db in try String.fetchSet(db, sql: SQL.collectionNames) }
+            self.knownCollections = Mutex(names)
+        } catch {
+            throw StoreError.database("cannot prepare the database: \(StoreError(wrapping: error).messageOnly)")
+        }
+    }
+
+    private static func configuration() -> Configuration {
+        var configuration = Configuration()
+        configuration.label = "moonbase"
+        // Wait for a lock held by another process (a backup, the sqlite3 shell) instead of failing.
+        configuration.busyMode = .timeout(5)
+        configuration.prepareDatabase { db in
+            // In WAL mode NORMAL is still crash-safe for the database; it only skips the fsync
+            // per commit, which would otherwise dominate the cost of a write.
+            try db.execute(sql: "PRAGMA synchronous = NORMAL")
+        }
+        return configuration
+    }
+
+    // MARK: - Collections
+
+    /// Creates an empty collection.
+    /// - Throws: `invalidCollectionName`, `collectionExists`, `database`.
+    public func createCollection(name: String) throws(StoreError) -> CollectionInfo {
+        guard Self.isValidCollectionName(name) else { throw .invalidCollectionName(name) }
+        let info = CollectionInfo(name: name, created: Timestamp.now())
+        try collectionWrite { db in
+            do {
+                try db.cachedStatement(sql: SQL.insertCollection).execute(arguments: [info.name, info.created])
+            } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
+                throw StoreError.collectionExists(name)
+            }
+            knownCollections.withLock { _ = $0.insert(name) }
+        }
+        return info
+    }
+
+    /// All collections, ordered by name.
+    public func collections() throws(StoreError) -> [CollectionInfo] {
+        try mappingErrors {
+            try writer.read { db in
+                let cursor = try Row.fetchCursor(db.cachedStatement(sql: SQL.allCollections))
+                var result: [CollectionInfo] = []
+                while let row = try cursor.next() {
+                    result.append(CollectionInfo(name: try row.decode(atIndex: 0), created: try row.decode(atIndex: 1)))
+                }
+                return result
+            }
+        }
+    }
+
+    /// Whether a collection exists, answered from memory.
+    public func collectionExists(_ name: String) -> Bool {
+        knownCollections.withLock { $0.contains(name) }
+    }
+
+    /// Deletes a collection and all its records.
+    /// - Throws: `collectionNotFound`, `database`.
+    public func deleteCollection(name: String) throws(StoreError) {
+        try collectionWrite { db in
+            // Existence first, so deleting an unknown name does not walk the records index.
+            guard try Int64.fetchOne(db.cachedStatement(sql: SQL.collectionExists), arguments: [name]) != nil else {
+                throw StoreError.collectionNotFound(name)
+            }
+            try db.cachedStatement(sql: SQL.deleteCollectionRecords).execute(arguments: [name])
+            try db.cachedStatement(sql: SQL.deleteCollection).execute(arguments: [name])
+            knownCollections.withLock { _ = $0.remove(name) }
+        }
+    }
+
+    /// Runs a collection change in its own transaction. If the transaction fails after the
+    /// in-memory set was touched, the set is reloaded so it cannot disagree with the file.
+    private func collectionWrite(_ change: (Database) throws -> Void) throws(StoreError) {
+        do {
+            try writer.write { db in try change(db) }
+        } catch let refused as StoreError {
+            throw refused
+        } catch {
+            if let names = try? writer.read({ db in try String.fetchSet(db, sql: SQL.collectionNames) }) {
+                knownCollections.withLock { $0 = names }
+            }
+            throw StoreError(wrapping: error)
+        }
+    }
+
+    /// Whether `name` matches `^[a-z][a-z0-9_]{0,62}$`.
+    public static func isValidCollectionName(_ name: String) -> Bool {
+        let bytes = name.utf8
+        guard (1...63).contains(bytes.count), let first = bytes.first, (0x61...0x7A).contains(first) else {
+            return false
+        }
+        return bytes.allSatisfy { byte in
+            (0x61...0x7A).contains(byte) || (0x30...0x39).contains(byte) || byte == UInt8(ascii: "_")
+        }
+    }
+
+    // MARK: - Records
+
+    /// Builds (does not store) a record with a fresh id, `created` = `updated` = now and version 1,
+    /// so before-hooks can see the id before the write. System field names in `fields` are dropped.
+    public func newRecord(collection: String, fields: JSONObject) -> Record {
+        let now = Timestamp.now()
+        return Record(id: RecordID.make(), collection: collection, created: now, updated: now, version: 1,
+                      fields: Self.droppingSystemFields(fields))
+    }
+
+    /// Stores a new record (as built by `newRecord`, maybe changed since) with version 1.
+    /// Blocks until its transaction commits; in async code prefer `async.insert(_:)`.
+    /// - Throws: `collectionNotFound`; `database` if the id is taken or SQLite fails.
+    public func insert(_ record: Record) throws(StoreError) -> Record {
+        try batcher.perform(try insertOperation(record))
+    }
+
+    func insertOperation(_ record: Record) throws(StoreError) -> WriteBatcher.Operation {
+        guard collectionExists(record.collection) else { throw .collectionNotFound(record.collection) }
+        let stored = Record(id: record.id, collection: record.collection, created: record.created,
+                            updated: record.updated, version: 1, fields: Self.droppingSystemFields(record.fields))
+        // Serialized before queueing, so the shared write transaction holds the lock for less time.
+        let data = String(decoding: stored.fields.serialized(), as: UTF8.self)
+        return { db in
+            do {
+                try db.cachedStatement(sql: SQL.insertRecord).execute(arguments: [
+                    stored.collection, stored.id, stored.created, stored.updated, stored.version, data,
+                ])
+            } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
+                // The collection was deleted after the check above, or the id is taken.
+                if error.extendedResultCode == .SQLITE_CONSTRAINT_FOREIGNKEY {
+                    // Deleted by another connection to the file: forget it here too.
+                    self.knownCollections.withLock { _ = $0.remove(stored.collection) }
+                    throw StoreError.collectionNotFound(stored.collection)
+                }
+                throw StoreError.database("record '\(stored.id)' already exists in collection '\(stored.collection)'")
+            }
+            return stored
+        }
+    }
+
+    /// One record.
+    /// - Throws: `collectionNotFound`, `recordNotFound`, `database`.
+    public func record(collection: String, id: String) throws(StoreError) -> Record {
+        guard collectionExists(collection) else { throw .collectionNotFound(collection) }
+        let found = try mappingErrors {
+            // One statement is atomic by itself; skipping the explicit read transaction saves
+            // a BEGIN/COMMIT pair per lookup.
+            try writer.unsafeRead { db -> Record? in
+                let cursor = try Row.fetchCursor(db.cachedStatement(sql: SQL.selectRecord), arguments: [collection, id])
+                return try cursor.next().map { try Self.decodeRecord($0, collection: collection) }
+            }
+        }
+        guard let found else { throw .recordNotFound(collection: collection, id: id) }
+        return found
+    }
+
+    /// A page of a collection's records. `page` below 1 counts as 1; `perPage` is clamped to
+    /// 1...500. A page past the end has no items but the right totals.
+    /// - Throws: `collectionNotFound`, `database`.
+    public func list(collection: String, page: Int, perPage: Int, sort: RecordSort) throws(StoreError) -> RecordPage {
+        guard collectionExists(collection) else { throw .collectionNotFound(collection) }
+        let page = max(page, 1)
+        let perPage = min(max(perPage, 1), 500)
+        let (offset, overflow) = (page - 1).multipliedReportingOverflow(by: perPage)
+        return try mappingErrors {
+            // One read transaction, so the total and the items agree.
+            try writer.read { db in
+                let total = try Int.fetchOne(db.cachedStatement(sql: SQL.countRecords), arguments: [collection]) ?? 0
+                var items: [Record] = []
+                if !overflow && offset < total {
+                    items.reserveCapacity(min(perPage, total - offset))
+                    let cursor = try Row.fetchCursor(db.cachedStatement(sql: SQL.listRecords(sort)),
+                                                     arguments: [collection, perPage, offset])
+                    while let row = try cursor.next() {
+                        items.append(try Self.decodeRecord(row, collection: collection))
+                    }
+                }
+                let totalPages = total == 0 ? 0 : (total - 1) / perPage + 1
+                return RecordPage(items: items, page: page, perPage: perPage, totalItems: total, totalPages: totalPages)
+            }
+        }
+    }
+
+    /// Replaces the fields of a record iff its version still equals `ifVersion`; bumps version and
+    /// `updated`. System field names in `fields` are dropped. Returns the stored record.
+    /// Blocks until its transaction commits; in async code prefer `async.replace(…)`.
+    /// - Throws: `versionConflict` if the record changed since `ifVersion`; `collectionNotFound`,
+    ///   `recordNotFound`, `database`.
+    public func replace(collection: String, id: String, fields: JSONObject, ifVersion: Int64) throws(StoreError) -> Record {
+        try batcher.perform(try replaceOperation(collection: collection, id: id, fields: fields, ifVersion: ifVersion))
+    }
+
+    func replaceOperation(collection: String, id: String, fields: JSONObject, ifVersion: Int64)
+        throws(StoreError) -> WriteBatcher.Operation
+    {
+        guard collectionExists(collection) else { throw .collectionNotFound(collection) }
+        let fields = Self.droppingSystemFields(fields)
+        let data = String(decoding: fields.serialized(), as: UTF8.self)
+        let updated = Timestamp.now()
+        return { db in
+            let statement = try db.cachedStatement(sql: SQL.replaceRecord)
+            let cursor = try Row.fetchCursor(statement, arguments: [data, updated, collection, id, ifVersion])
+            guard let row = try cursor.next() else {
+                throw try Self.whyNotFound(db, collection: collection, id: id)
+            }
+            return Record(id: id, collection: collection, created: try row.decode(atIndex: 0), updated: updated,
+                          version: try row.decode(atIndex: 1), fields: fields)
+        }
+    }
+
+    /// Deletes a record iff its version still equals `ifVersion`; returns the record as it was.
+    /// Blocks until its transaction commits; in async code prefer `async.delete(…)`.
+    /// - Throws: `versionConflict` if the record changed since `ifVersion`; `collectionNotFound`,
+    ///   `recordNotFound`, `database`.
+    public func delete(collection: String, id: String, ifVersion: Int64) throws(StoreError) -> Record {
+        try batcher.perform(try deleteOperation(collection: collection, id: id, ifVersion: ifVersion))
+    }
+
+    func deleteOperation(collection: String, id: String, ifVersion: Int64) throws(StoreError) -> WriteBatcher.Operation {
+        guard collectionExists(collection) else { throw .collectionNotFound(collection) }
+        return { db in
+            let statement = try db.cachedStatement(sql: SQL.deleteRecord)
+            let cursor = try Row.fetchCursor(statement, arguments: [collection, id, ifVersion])
+            guard let row = try cursor.next() else {
+                throw try Self.whyNotFound(db, collection: collection, id: id)
+            }
+            return try Self.decodeRecord(row, collection: collection)
+        }
+    }
+
+    /// The same operations for async code: record writes suspend instead of blocking a thread, so
+    /// concurrent requests share one transaction (group commit). Use this from request handlers.
+    public var async: AsyncRecordStore { AsyncRecordStore(store: self) }
+
+    /// (transactions, record writes) committed so far by this store; writes > transactions
+    /// means group commit is working.
+    public var writeStatistics: (transactions: Int, writes: Int) {
+        let (batches, operations) = batcher.statistics
+        return (batches, operations)
+    }
+
+    // MARK: - Helpers
+
+    /// After a guarded write matched no row: tells a stale version from a missing record or
+    /// collection.
+    private static func whyNotFound(_ db: Database, collection: String, id: String) throws -> StoreError {
+        if try Int64.fetchOne(db.cachedStatement(sql: SQL.recordVersion), arguments: [collection, id]) != nil {
+            return .versionConflict(collection: collection, id: id)
+        }
+        if try Int64.fetchOne(db.cachedStatement(sql: SQL.collectionExists), arguments: [collection]) != nil {
+            return .recordNotFound(collection: collection, id: id)
+        }
+        return .collectionNotFound(collection)
+    }
+
+    /// Reads a row shaped `id, created, updated, version, data`.
+    ///
+    /// Fails with `CorruptRecord` rather than a `StoreError`: inside a write batch a `StoreError`
+    /// means "refused, nothing changed", while this one must roll the transaction back.
+    private static func decodeRecord(_ row: Row, collection: String) throws -> Record {
+        let id: String = try row.decode(atIndex: 0)
+        // The JSON is parsed straight from SQLite's buffer, without an intermediate String.
+        let fields = try row.withUnsafeData(atIndex: 4) { data -> JSONObject in
+            guard let data else { return JSONObject() }
+            let value: JSONValue
+            do {
+                value = try data.withUnsafeBytes { bytes in try JSONValue.parse(bytes) }
+            } catch {
+                throw CorruptRecord(collection: collection, id: id, problem: "\(error)")
+            }
+            guard case .object(let object) = value else {
+                throw CorruptRecord(collection: collection, id: id, problem: "not a JSON object")
+            }
+            return object
+        }
+        return Record(id: id, collection: collection, created: try row.decode(atIndex: 1),
+                      updated: try row.decode(atIndex: 2), version: try row.decode(atIndex: 3), fields: fields)
+    }
+
+    /// `fields` without the system field names; no copy in the usual case where there are none.
+    static func droppingSystemFields(_ fields: JSONObject) -> JSONObject {
+        guard fields.contains(where: { isSystemField($0.key) }) else { return fields }
+        var cleaned = fields
+        for key in systemFields {
+            _ = cleaned.removeValue(forKey: key)
+        }
+        return cleaned
+    }
+}
+
+extension StoreError {
+    /// The message without the "database error: " prefix, for wrapping in a longer message.
+    var messageOnly: String {
+        if case .database(let message) = self { return message }
+        return description
+    }
+}
+
+/// The stored data of a record cannot be read back (the file was edited by hand or damaged).
+struct CorruptRecord: Error, CustomStringConvertible {
+    let collection: String
+    let id: String
+    let problem: String
+
+    var description: String { "stored data of record '\(id)' in '\(collection)' is unreadable: \(problem)" }
+}

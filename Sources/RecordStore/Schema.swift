@@ -1,0 +1,98 @@
+import GRDB
+
+/// The database layout and the SQL the store runs.
+///
+/// Every collection shares one `records` table: a collection is a row in `collections`, not a table
+/// of its own, so creating one is cheap and no SQL is ever built from a user's name.
+enum Schema {
+    /// Migrations run at every open; GRDB records which ran, so opening an existing file again
+    /// does nothing. Append new migrations, never edit a shipped one.
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1: collections and records") { db in
+            try db.execute(sql: """
+                CREATE TABLE collections (
+                    name         TEXT NOT NULL PRIMARY KEY,
+                    created      TEXT NOT NULL,
+                    record_count INTEGER NOT NULL DEFAULT 0  -- kept by the triggers below
+                ) WITHOUT ROWID;
+
+                -- A rowid table on purpose: the rowid is the tie-break that keeps listings stable
+                -- when timestamps are equal (they have millisecond resolution).
+                CREATE TABLE records (
+                    collection TEXT NOT NULL REFERENCES collections(name) ON DELETE CASCADE,
+                    id         TEXT NOT NULL,
+                    created    TEXT NOT NULL,
+                    updated    TEXT NOT NULL,
+                    version    INTEGER NOT NULL,
+                    data       TEXT NOT NULL,   -- JSON object of the user's fields
+                    PRIMARY KEY (collection, id)
+                );
+                -- Every index entry ends with the rowid, so these serve
+                -- `WHERE collection = ? ORDER BY created, rowid` (either direction) without sorting.
+                CREATE INDEX records_by_created ON records(collection, created);
+                CREATE INDEX records_by_updated ON records(collection, updated);
+
+                -- Listings report the total; COUNT(*) walks the whole collection (~0.1 µs a
+                -- record), so the count is kept up to date in the same statement as each write.
+                CREATE TRIGGER records_count_insert AFTER INSERT ON records BEGIN
+                    UPDATE collections SET record_count = record_count + 1 WHERE name = NEW.collection;
+                END;
+                CREATE TRIGGER records_count_delete AFTER DELETE ON records BEGIN
+                    UPDATE collections SET record_count = record_count - 1 WHERE name = OLD.collection;
+                END;
+                """)
+        }
+        return migrator
+    }
+}
+
+/// SQL text of the hot paths. Kept as constants so GRDB's statement cache (keyed by the text)
+/// compiles each one once per connection.
+enum SQL {
+    static let insertCollection = "INSERT INTO collections (name, created) VALUES (?, ?)"
+    static let allCollections = "SELECT name, created FROM collections ORDER BY name"
+    static let collectionNames = "SELECT name FROM collections"
+    static let collectionExists = "SELECT 1 FROM collections WHERE name = ?"
+    static let deleteCollection = "DELETE FROM collections WHERE name = ?"
+    static let deleteCollectionRecords = "DELETE FROM records WHERE collection = ?"
+
+    static let insertRecord = """
+        INSERT INTO records (collection, id, created, updated, version, data) VALUES (?, ?, ?, ?, ?, ?)
+        """
+    /// Columns in the order `RecordStore.decodeRecord` reads them.
+    static let selectRecord = """
+        SELECT id, created, updated, version, data FROM records WHERE collection = ? AND id = ?
+        """
+    static let recordVersion = "SELECT version FROM records WHERE collection = ? AND id = ?"
+    static let replaceRecord = """
+        UPDATE records SET data = ?, updated = ?, version = version + 1
+        WHERE collection = ? AND id = ? AND version = ?
+        RETURNING created, version
+        """
+    static let deleteRecord = """
+        DELETE FROM records WHERE collection = ? AND id = ? AND version = ?
+        RETURNING id, created, updated, version, data
+        """
+    static let countRecords = "SELECT record_count FROM collections WHERE name = ?"
+
+    /// `SELECT … LIMIT ? OFFSET ?` in the given order, same columns as `selectRecord`.
+    static func listRecords(_ sort: RecordSort) -> String {
+        switch sort {
+        case .created(true): listCreatedAscending
+        case .created(false): listCreatedDescending
+        case .updated(true): listUpdatedAscending
+        case .updated(false): listUpdatedDescending
+        case .id(true): listIDAscending
+        case .id(false): listIDDescending
+        }
+    }
+
+    private static let listPrefix = "SELECT id, created, updated, version, data FROM records WHERE collection = ? ORDER BY "
+    private static let listCreatedAscending = listPrefix + "created ASC, rowid ASC LIMIT ? OFFSET ?"
+    private static let listCreatedDescending = listPrefix + "created DESC, rowid DESC LIMIT ? OFFSET ?"
+    private static let listUpdatedAscending = listPrefix + "updated ASC, rowid ASC LIMIT ? OFFSET ?"
+    private static let listUpdatedDescending = listPrefix + "updated DESC, rowid DESC LIMIT ? OFFSET ?"
+    private static let listIDAscending = listPrefix + "id ASC LIMIT ? OFFSET ?"
+    private static let listIDDescending = listPrefix + "id DESC LIMIT ? OFFSET ?"
+}

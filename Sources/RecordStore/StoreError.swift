@@ -1,0 +1,64 @@
+import GRDB
+
+/// Everything the store can refuse or fail with. The server maps each case to an HTTP status
+/// (400 for a bad name, 404 for unknown collection or record, 409 for an existing collection or a
+/// version conflict, 500 for the database), and uses `description` as the error message.
+public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The name does not match `^[a-z][a-z0-9_]{0,62}$`.
+    case invalidCollectionName(String)
+    /// A collection with that name already exists.
+    case collectionExists(String)
+    /// No collection with that name.
+    case collectionNotFound(String)
+    /// The collection exists, but has no record with that id.
+    case recordNotFound(collection: String, id: String)
+    /// The record changed (or was replaced) since the version the caller read.
+    case versionConflict(collection: String, id: String)
+    /// SQLite failed; the message says how.
+    case database(String)
+
+    public var description: String {
+        switch self {
+        case .invalidCollectionName(let name):
+            let shown = name.isEmpty ? "an empty name" : "'\(name)'"
+            return "invalid collection name \(shown): names must start with a lowercase letter, "
+                + "contain only a-z, 0-9 and _, and be at most 63 characters"
+        case .collectionExists(let name):
+            return "collection '\(name)' already exists"
+        case .collectionNotFound(let name):
+            return "collection '\(name)' not found"
+        case .recordNotFound(let collection, let id):
+            return "record '\(id)' not found in collection '\(collection)'"
+        case .versionConflict(let collection, let id):
+            return "record '\(id)' in collection '\(collection)' was changed by another write; read it again and retry"
+        case .database(let message):
+            return "database error: \(message)"
+        }
+    }
+}
+
+extension StoreError {
+    /// Wraps any error that is not already a `StoreError`. GRDB's `DatabaseError` carries SQLite's
+    /// own message, which is the useful part; its full description also repeats the SQL.
+    init(wrapping error: any Error) {
+        switch error {
+        case let storeError as StoreError:
+            self = storeError
+        case let dbError as DatabaseError:
+            self = .database(dbError.message ?? "\(dbError.resultCode)")
+        default:
+            self = .database(String(describing: error))
+        }
+    }
+}
+
+/// Runs GRDB code and converts whatever it throws into a `StoreError`, so the public API can use
+/// typed throws.
+@inline(__always)
+func mappingErrors<T>(_ body: () throws -> T) throws(StoreError) -> T {
+    do {
+        return try body()
+    } catch {
+        throw StoreError(wrapping: error)
+    }
+}

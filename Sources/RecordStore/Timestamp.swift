@@ -1,0 +1,70 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// ISO-8601 timestamps in UTC with milliseconds, e.g. `2026-11-21T23:38:21.123Z`.
+///
+/// Every record write stamps one, so this formats digits by hand instead of going through a
+/// `DateFormatter` (which costs microseconds per call). Fixed width, so the strings also sort
+/// chronologically as text, which the `created`/`updated` indexes rely on.
+public enum Timestamp {
+    /// The current time, formatted.
+    public static func now() -> String {
+        format(millisecondsSince1970: currentMilliseconds())
+    }
+
+    /// Milliseconds since 1970-01-01T00:00:00Z from the real-time clock.
+    static func currentMilliseconds() -> Int64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
+    }
+
+    /// Formats a point in time (years 0000–9999) as `YYYY-MM-DDTHH:MM:SS.mmmZ`.
+    static func format(millisecondsSince1970 ms: Int64) -> String {
+        let (seconds, millis) = floorDivide(ms, 1000)
+        let (days, secondOfDay) = floorDivide(seconds, 86_400)
+        let (year, month, day) = civilDate(daysSince1970: days)
+        let hour = secondOfDay / 3600, minute = secondOfDay % 3600 / 60, second = secondOfDay % 60
+
+        return String(unsafeUninitializedCapacity: 24) { out in
+            func put(_ value: Int64, _ digits: Int, at start: Int) {
+                var v = value
+                for i in stride(from: start + digits - 1, through: start, by: -1) {
+                    out[i] = UInt8(truncatingIfNeeded: 0x30 + v % 10)
+                    v /= 10
+                }
+            }
+            put(year, 4, at: 0); out[4] = UInt8(ascii: "-")
+            put(month, 2, at: 5); out[7] = UInt8(ascii: "-")
+            put(day, 2, at: 8); out[10] = UInt8(ascii: "T")
+            put(hour, 2, at: 11); out[13] = UInt8(ascii: ":")
+            put(minute, 2, at: 14); out[16] = UInt8(ascii: ":")
+            put(second, 2, at: 17); out[19] = UInt8(ascii: ".")
+            put(millis, 3, at: 20); out[23] = UInt8(ascii: "Z")
+            return 24
+        }
+    }
+
+    private static func floorDivide(_ a: Int64, _ b: Int64) -> (quotient: Int64, remainder: Int64) {
+        let q = a / b, r = a % b
+        return r < 0 ? (q - 1, r + b) : (q, r)
+    }
+
+    /// Days since the epoch to a proleptic Gregorian date (Howard Hinnant's `civil_from_days`).
+    private static func civilDate(daysSince1970: Int64) -> (year: Int64, month: Int64, day: Int64) {
+        let z = daysSince1970 + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let dayOfEra = z - era * 146_097
+        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
+        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
+        let mp = (5 * dayOfYear + 2) / 153
+        let day = dayOfYear - (153 * mp + 2) / 5 + 1
+        let month = mp < 10 ? mp + 3 : mp - 9
+        return (yearOfEra + era * 400 + (month <= 2 ? 1 : 0), month, day)
+    }
+}

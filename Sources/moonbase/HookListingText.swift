@@ -1,0 +1,49 @@
+import MoonbaseJSON
+
+/// The listing (SPEC section 10) as a table for people.
+enum HookListingText {
+    static func render(_ listing: JSONValue, withStats: Bool) -> String {
+        guard case .array(let files) = listing else { return "" }
+        var out = ""
+        var loaded = 0
+        var failed = 0
+        for file in files {
+            let name = file.field("file")?.text ?? "?"
+            if file.field("status") == "failed" {
+                failed += 1
+                out += "✗ \(name)  FAILED\n    \(file.field("error")?.text ?? "")\n"
+                continue
+            }
+            loaded += 1
+            guard case .array(let handlers)? = file.field("handlers") else { continue }
+            out += "✓ \(name)  \(handlers.count) handler\(handlers.count == 1 ? "" : "s")\n"
+            for handler in handlers {
+                let collection: String
+                switch handler.field("collection") {
+                case .string(let one)?: collection = one
+                case .array(let many)?: collection = many.compactMap(\.text).joined(separator: ",")
+                default: collection = "*"
+                }
+                var line = "    \(pad(handler.field("name")?.text ?? "?", 28)) \(pad(handler.field("event")?.text ?? "?", 24)) "
+                    + "\(pad(collection, 16)) line \(number(handler.field("line")))"
+                if handler.field("async") == .bool(false) { line += "  (async = false)" }
+                if withStats {
+                    line += "  calls \(number(handler.field("calls"))) errors \(number(handler.field("errors")))"
+                    if let error = handler.field("last_error")?.text { line += "\n      last error: \(error)" }
+                }
+                out += line + "\n"
+            }
+        }
+        out += "\(loaded) loaded, \(failed) failed\n"
+        return out
+    }
+
+    private static func pad(_ s: String, _ width: Int) -> String {
+        s.count >= width ? s : s + String(repeating: " ", count: width - s.count)
+    }
+
+    private static func number(_ value: JSONValue?) -> String {
+        if case .int(let n)? = value { return String(n) }
+        return "?"
+    }
+}

@@ -1,0 +1,66 @@
+import ArgumentParser
+import Foundation
+import HookHost
+import Logging
+import MoonbaseJSON
+
+/// `moonbase hooks list`: loads the hooks folder offline (or asks a running server) and shows
+/// what is loaded and what failed; exits 1 if any file failed.
+struct HooksListCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "list", abstract: "Show hook files, their handlers and errors.")
+
+    @Option(name: .customLong("hooks-dir"), help: "The hooks folder (offline listing).")
+    var hooksDirectory: String = ProcessInfo.processInfo.environment["MOONBASE_HOOKS_DIR"] ?? "./hooks"
+
+    @Option(help: "Ask the server at this URL instead (its listing has live stats).")
+    var url: String?
+
+    @Option(help: "The admin token for --url.")
+    var token: String?
+
+    @Flag(help: "Print the listing as JSON.")
+    var json = false
+
+    @OptionGroup var budgets: BudgetOptions
+
+    func run() async throws {
+        let listing: JSONValue
+        if let url {
+            listing = try await fetchListing(from: url)
+        } else {
+            var logger = Logger(label: "moonbase")
+            logger.logLevel = .critical // failures are part of the listing itself
+            let hooks = try LoadedHooks.load(directory: HookDirectory(path: hooksDirectory), states: 1, limits: budgets.limits, logger: logger)
+            listing = hooks.catalog.listing()
+        }
+        print(json ? listing.serializedString() : HookListingText.render(listing, withStats: url != nil), terminator: json ? "\n" : "")
+        if case .array(let files) = listing, files.contains(where: { $0.field("status") == "failed" }) {
+            throw ExitCode(1)
+        }
+    }
+
+    private func fetchListing(from base: String) async throws -> JSONValue {
+        guard let endpoint = URL(string: base.trimmingCharacters(in: CharacterSet(charactersIn: "/")) + "/api/v1/hooks") else {
+            throw ValidationError("not a URL: \(base)")
+        }
+        let (body, status) = try await HTTPGet.fetch(endpoint, token: token ?? ProcessInfo.processInfo.environment["MOONBASE_ADMIN_TOKEN"])
+        let value = try JSONValue.parse(body)
+        guard status == 200 else {
+            throw ValidationError("the server answered \(status): \(value.field("error").map { "\($0)" } ?? "")")
+        }
+        return value
+    }
+}
+
+extension JSONValue {
+    /// The field `key` of an object, else nil.
+    func field(_ key: String) -> JSONValue? {
+        if case .object(let object) = self { return object[key] }
+        return nil
+    }
+
+    var text: String? {
+        if case .string(let s) = self { return s }
+        return nil
+    }
+}

@@ -1,0 +1,100 @@
+import ArgumentParser
+import Foundation
+import HookHost
+import Logging
+import MoonbaseJSON
+
+/// `moonbase hooks test FILE`: runs the file's matching handlers, before and after, on a
+/// synthetic event and prints their log lines and outcome; exits 1 if a handler failed.
+struct HooksTestCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "test", abstract: "Run a hook file's handlers on a synthetic event.")
+
+    @Argument(help: "The hook file, e.g. hooks/notify.lua.")
+    var file: String
+
+    @Option(help: "created, updated or deleted.")
+    var event: EventKind
+
+    @Option(help: "The collection the event is about.")
+    var collection: String
+
+    @Option(help: "The record as JSON (for delete: as it was).")
+    var data: String = "{}"
+
+    @Option(name: .customLong("old-data"), help: "The record before an update or delete, as JSON.")
+    var oldData: String?
+
+    @OptionGroup var budgets: BudgetOptions
+
+    enum EventKind: String, ExpressibleByArgument, CaseIterable {
+        case created, updated, deleted
+        var type: RecordEventType {
+            switch self {
+            case .created: .created
+            case .updated: .updated
+            case .deleted: .deleted
+            }
+        }
+    }
+
+    func run() async throws {
+        let record = try parseObject(data, option: "--data")
+        let oldRecord = try oldData.map { try parseObject($0, option: "--old-data") }
+        let directory = HookDirectory(path: (file as NSString).deletingLastPathComponent.isEmpty ? "." : (file as NSString).deletingLastPathComponent)
+        var logger = Logger(label: "hooks") { StreamLogHandler.standardOutput(label: $0) }
+        logger.logLevel = .debug
+        let hooks = try LoadedHooks.load(directory: directory, only: (file as NSString).lastPathComponent, states: 1,
+                                         limits: budgets.limits, logger: logger)
+        let catalog = hooks.catalog
+        let runtime = hooks.runtimes[0]
+        if let error = catalog.files.first?.error {
+            print("✗ \(file) failed to load: \(error)")
+            throw ExitCode(1)
+        }
+        let recordID = record["id"]?.text ?? "test_record"
+        var hookEvent = HookEvent(id: "evt_test_" + UUID().uuidString.lowercased().prefix(8), type: event.type, collection: collection,
+                                  recordID: recordID, data: record, oldData: oldRecord,
+                                  timestamp: ISO8601DateFormatter.string(from: Date(), timeZone: .gmt, formatOptions: [.withInternetDateTime, .withFractionalSeconds]))
+        var failed = false
+        let before = catalog.matching(.before, event.type, collection: collection)
+        if !before.isEmpty {
+            switch runtime.runBefore(hookEvent, handlers: before) {
+            case .proceed(let changed):
+                print("✓ before-hooks: the write goes ahead with \(JSONValue.object(changed).serializedString())")
+                hookEvent.data = changed
+            case .rejected(let message, let status):
+                print("✗ before-hooks: refused with \(status): \(message) (nothing would be stored, no after-hooks run)")
+                return
+            case .failed(let message):
+                print("✗ before-hooks: failed, the client would get 500 {\"error\":\"hook failed\"}: \(message)")
+                throw ExitCode(1)
+            }
+        }
+        let after = catalog.matching(.after, event.type, collection: collection)
+        runtime.runAfter(hookEvent, handlers: after) { index in
+            let stats = catalog.statsSnapshot()[index]
+            let handler = catalog.handlers[index]
+            if stats.errors > 0 {
+                failed = true
+                print("✗ \(handler.name) (line \(handler.line)): \(stats.lastError ?? "failed")")
+            } else {
+                print("✓ \(handler.name) (line \(handler.line))")
+            }
+        }
+        if before.isEmpty && after.isEmpty {
+            print("no handler of \(file) matches \(event.type.rawValue) on '\(collection)'")
+        }
+        if failed { throw ExitCode(1) }
+    }
+
+    private func parseObject(_ text: String, option: String) throws -> JSONObject {
+        do {
+            guard case .object(let object) = try JSONValue.parse(text) else {
+                throw ValidationError("\(option) must be a JSON object")
+            }
+            return object
+        } catch let error as JSONParseError {
+            throw ValidationError("\(option) is not valid JSON: \(error)")
+        }
+    }
+}

@@ -1,0 +1,58 @@
+import ArgumentParser
+import Foundation
+import Logging
+import MoonbaseServer
+
+/// `moonbase serve`: the REST API on SQLite with the hooks of the hooks folder.
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "serve", abstract: "Serve the REST API.")
+
+    private static let environment = ProcessInfo.processInfo.environment
+
+    @Option(help: "Address to listen on.")
+    var host = "127.0.0.1"
+
+    @Option(help: "Port to listen on.")
+    var port = 8090
+
+    @Option(name: .customLong("data"), help: "Data folder (the SQLite database and the generated admin token).")
+    var dataDirectory = "./moonbase_data"
+
+    @Option(name: .customLong("hooks-dir"), help: "Hooks folder (env MOONBASE_HOOKS_DIR).")
+    var hooksDirectory = ServeCommand.environment["MOONBASE_HOOKS_DIR"] ?? "./hooks"
+
+    @Option(name: .customLong("admin-token"), help: "Admin token (env MOONBASE_ADMIN_TOKEN); generated on first start if absent.")
+    var adminToken = ServeCommand.environment["MOONBASE_ADMIN_TOKEN"]
+
+    @Option(name: .customLong("hook-workers"), help: "Lua states running hooks (default: one per core).")
+    var hookWorkers = ProcessInfo.processInfo.activeProcessorCount
+
+    @Option(name: .customLong("max-body-bytes"), help: "Largest request body accepted (413 beyond).")
+    var maxBodyBytes = 1 << 20
+
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
+    var logLevel = "info"
+
+    @OptionGroup var budgets: BudgetOptions
+
+    func validate() throws {
+        guard hookWorkers >= 1 else { throw ValidationError("--hook-workers must be at least 1") }
+        guard (1...65535).contains(port) else { throw ValidationError("--port must be between 1 and 65535") }
+        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level '\(logLevel)'") }
+    }
+
+    func run() async throws {
+        var logger = Logger(label: "moonbase")
+        logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
+        var configuration = ServerConfiguration()
+        configuration.host = host
+        configuration.port = port
+        configuration.dataDirectory = dataDirectory
+        configuration.hooksDirectory = hooksDirectory
+        configuration.adminToken = adminToken
+        configuration.hookWorkers = hookWorkers
+        configuration.maxBodyBytes = maxBodyBytes
+        configuration.limits = budgets.limits
+        try await MoonbaseServer(configuration: configuration, logger: logger).run()
+    }
+}

@@ -1,0 +1,66 @@
+import LuaRuntime
+import MoonbaseJSON
+import Testing
+
+@Suite struct LuaValueBridgeTests {
+    @Test func jsonRoundTripsThroughLua() throws {
+        let state = try makeState()
+        let original = try JSONValue.parse(#"""
+        {"title":"héllo ✓","n":42,"f":1.5,"whole":2.0,"yes":true,"no":false,"nothing":null,
+         "empty_array":[],"empty_object":{},"nested":{"list":[1,[2,{"deep":"x"}]],"k":"v"},"big":9007199254740993}
+        """#)
+        let index = state.push(original)
+        let back = try state.json(at: index, orderHint: original)
+        #expect(back == original)
+        #expect(back.serializedString() == original.serializedString(), "order hint keeps the field order")
+    }
+
+    @Test func integersStayIntegersAndFloatsStayFloats() throws {
+        let state = try makeState()
+        #expect(try state.value("return 3") == .int(3))
+        #expect(try state.value("return 3.0") == .double(3.0))
+        #expect(try state.value("return 7 // 2") == .int(3))
+        #expect(try state.value("return 7 / 2") == .double(3.5))
+        #expect(try state.value("return math.maxinteger") == .int(Int64.max))
+    }
+
+    @Test func luaTablesBecomeObjectsOrArrays() throws {
+        let state = try makeState()
+        #expect(try state.value("return {1, 2, 3}") == .array([.int(1), .int(2), .int(3)]))
+        #expect(try state.value("return {a = 1}") == .object(["a": .int(1)]))
+        #expect(try state.value("return {}") == .object([:]))
+        #expect(try state.value("return json.array()") == .array([]))
+        #expect(try state.value("return {x = json.null}") == .object(["x": .null]))
+    }
+
+    @Test func emptyArraysFromJSONStayArrays() throws {
+        let state = try makeState()
+        #expect(try state.value(#"return json.encode(json.decode('{"tags":[],"o":{}}'))"#) == .string(#"{"o":{},"tags":[]}"#))
+        #expect(try state.value(#"local t = json.decode('[]'); return #t"#) == .int(0))
+    }
+
+    @Test func jsonModuleEncodesAndDecodes() throws {
+        let state = try makeState()
+        #expect(try state.value(#"return json.decode('{"a":[1,2.5,"x",null,true]}').a[2]"#) == .double(2.5))
+        #expect(try state.value(#"return json.decode('{"a":null}').a == json.null"#) == .bool(true))
+        #expect(try state.value(#"return json.encode({1, "two", {three = 3}})"#) == .string(#"[1,"two",{"three":3}]"#))
+    }
+
+    @Test func malformedJSONIsAClearError() throws {
+        let state = try makeState()
+        let error = try #require(state.failure(#"return json.decode('{"a":')"#))
+        #expect(error.message.hasPrefix("hooks/test.lua:1: json.decode:"))
+        let notString = try #require(state.failure("return json.decode(42)"))
+        #expect(notString.message.contains("string expected, got number"))
+    }
+
+    @Test func valuesThatAreNotJSONGiveClearErrors() throws {
+        let state = try makeState()
+        #expect(try #require(state.failure("return json.encode({f = print})")).message.contains("cannot convert a function value to JSON (at f)"))
+        #expect(try #require(state.failure("local t = {}; t.self = t; return json.encode(t)")).message.contains("cycle"))
+        #expect(try #require(state.failure("return json.encode({1, nil, 3})")).message.contains("sparse array"))
+        #expect(try #require(state.failure("return json.encode({1, a = 2})")).message.contains("both string and integer keys"))
+        #expect(try #require(state.failure("return json.encode(0/0)")).message.contains("cannot convert"))
+        #expect(try #require(state.failure("return json.encode({[true] = 1})")).message.contains("boolean key"))
+    }
+}

@@ -1,0 +1,71 @@
+import Foundation
+import Testing
+import MoonbaseJSON
+@testable import RecordStore
+
+@Suite("File-backed store")
+struct PersistenceTests {
+    @Test func reopenedStoreKeepsItsData() async throws {
+        try await withTemporaryDirectory { root in
+            let directory = root + "/nested/data"  // missing folders are created
+            let kept: Record
+            do {
+                let store = try RecordStore(directory: directory)
+                _ = try store.createCollection(name: "posts")
+                _ = try store.createCollection(name: "gone")
+                kept = try insert(store, "posts", ["title": .string("persisted"), "n": .array([.int(1), .int(2)])])
+                try store.deleteCollection(name: "gone")
+                #expect(FileManager.default.fileExists(atPath: directory + "/moonbase.sqlite"))
+                // WAL mode: the write-ahead log sits beside the database while it is open.
+                #expect(FileManager.default.fileExists(atPath: directory + "/moonbase.sqlite-wal"))
+            }
+
+            // Opening again runs the migrations again, which must be a no-op.
+            for _ in 0..<2 {
+                let store = try RecordStore(directory: directory)
+                #expect(try store.collections().map(\.name) == ["posts"])
+                #expect(store.collectionExists("posts") && !store.collectionExists("gone"))
+                let fetched = try store.record(collection: "posts", id: kept.id)
+                #expect(fetched == kept)
+                #expect(fetched.fields.keys == ["title", "n"])
+            }
+
+            let store = try RecordStore(directory: directory)
+            try insert(store, "posts", ["title": .string("second")])
+            #expect(try store.list(collection: "posts", page: 1, perPage: 30, sort: .default).totalItems == 2)
+        }
+    }
+
+    @Test func unusableDirectoryIsADatabaseError() async throws {
+        try await withTemporaryDirectory { root in
+            try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+            let blocker = root + "/file"
+            _ = FileManager.default.createFile(atPath: blocker, contents: Data("x".utf8))
+            do {
+                _ = try RecordStore(directory: blocker + "/data")  // a path through a regular file
+                Issue.record("opening should have failed")
+            } catch let error as StoreError {
+                guard case .database(let message) = error else {
+                    Issue.record("unexpected error \(error)")
+                    return
+                }
+                #expect(message.contains(blocker))
+            }
+        }
+    }
+
+    @Test func collectionDeletedThroughAnotherConnectionIsNotFound() async throws {
+        try await withTemporaryDirectory { directory in
+            let first = try RecordStore(directory: directory)
+            _ = try first.createCollection(name: "posts")
+            let second = try RecordStore(directory: directory)
+            try second.deleteCollection(name: "posts")
+
+            // `first` still believes the collection exists; the foreign key catches it.
+            #expect(first.collectionExists("posts"))
+            #expect(storeError { try insert(first, "posts", ["a": .int(1)]) } == .collectionNotFound("posts"))
+            #expect(!first.collectionExists("posts"))
+            #expect(try first.collections().isEmpty)
+        }
+    }
+}

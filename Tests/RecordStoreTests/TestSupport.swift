@@ -1,0 +1,47 @@
+import Foundation
+import MoonbaseJSON
+@testable import RecordStore
+
+/// A fresh directory under the system's temporary folder, removed after `body`.
+func withTemporaryDirectory<T>(_ body: (String) async throws -> T) async rethrows -> T {
+    let path = FileManager.default.temporaryDirectory
+        .appendingPathComponent("recordstore-tests-\(UUID().uuidString)").path
+    defer { try? FileManager.default.removeItem(atPath: path) }
+    return try await body(path)
+}
+
+/// An in-memory store that already has the named collections.
+func makeStore(collections: [String] = ["posts"]) throws -> RecordStore {
+    let store = try RecordStore.inMemory()
+    for name in collections {
+        _ = try store.createCollection(name: name)
+    }
+    return store
+}
+
+/// Creates and stores a record with the given fields.
+@discardableResult
+func insert(_ store: RecordStore, _ collection: String = "posts", _ fields: JSONObject) throws -> Record {
+    try store.insert(store.newRecord(collection: collection, fields: fields))
+}
+
+/// The error a throwing call fails with, or nil if it succeeds. (Untyped, because `#expect`
+/// rewrites the closure's `try`s in a way that loses typed throws.)
+func storeError<T>(_ body: () throws -> T) -> StoreError? {
+    do {
+        _ = try body()
+        return nil
+    } catch let error as StoreError {
+        return error
+    } catch {
+        return .database("not a StoreError: \(error)")
+    }
+}
+
+/// Parses bytes that must hold a JSON object.
+func parseObject(_ bytes: [UInt8]) throws -> JSONObject {
+    guard case .object(let object) = try JSONValue.parse(bytes) else {
+        throw StoreError.database("not an object")
+    }
+    return object
+}

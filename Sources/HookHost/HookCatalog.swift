@@ -34,25 +34,48 @@ public final class HookCatalog: Sendable {
     public let handlers: [HookHandler]
     private let stats: Mutex<[HookHandlerStats]>
     /// Handler indices by phase and event type, in load order, so matching skips most handlers.
-    private let byPhaseAndType: [String: [Int]]
+    private let byPhaseAndType: [[Int]]
+    /// What `matching` found per phase, type and collection: the catalog never changes, and
+    /// filtering on every event would allocate on the hot path.
+    private let matches = Mutex<[MatchKey: [Int]]>([:])
+
+    private struct MatchKey: Hashable {
+        var slot: Int
+        var collection: String
+    }
 
     init(files: [HookFileEntry], handlers: [HookHandler]) {
         self.files = files
         self.handlers = handlers
         stats = Mutex(Array(repeating: HookHandlerStats(), count: handlers.count))
-        var index: [String: [Int]] = [:]
+        var index: [[Int]] = []
         for phase in [HookPhase.before, .after] {
             for type in RecordEventType.allCases {
-                index[phase.rawValue + type.rawValue] = handlers.indices.filter { handlers[$0].phase == phase && (handlers[$0].event ?? type) == type }
+                index.append(handlers.indices.filter { handlers[$0].phase == phase && (handlers[$0].event ?? type) == type })
             }
         }
         byPhaseAndType = index
     }
 
+    private static func slot(_ phase: HookPhase, _ type: RecordEventType) -> Int {
+        let typeSlot = switch type {
+        case .created: 0
+        case .updated: 1
+        case .deleted: 2
+        }
+        return (phase == .before ? 0 : 3) + typeSlot
+    }
+
     /// The handlers of `phase` that match an event, in load order.
     public func matching(_ phase: HookPhase, _ type: RecordEventType, collection: String) -> [Int] {
-        let candidates = byPhaseAndType[phase.rawValue + type.rawValue] ?? []
-        return candidates.filter { handlers[$0].collections?.contains(collection) ?? true }
+        let slot = Self.slot(phase, type)
+        let candidates = byPhaseAndType[slot]
+        if candidates.isEmpty { return [] }
+        let key = MatchKey(slot: slot, collection: collection)
+        if let known = matches.withLock({ $0[key] }) { return known }
+        let found = candidates.filter { handlers[$0].collections?.contains(collection) ?? true }
+        matches.withLock { $0[key] = found }
+        return found
     }
 
     public var loadedCount: Int { files.count { $0.status == .loaded } }
@@ -65,6 +88,14 @@ public final class HookCatalog: Sendable {
                 stats[index].errors += 1
                 stats[index].lastError = error
             }
+        }
+    }
+
+    /// Counts one successful call of each handler in `indices`, under one lock.
+    func recordSuccesses(_ indices: ArraySlice<Int>) {
+        if indices.isEmpty { return }
+        stats.withLock { stats in
+            for index in indices { stats[index].calls += 1 }
         }
     }
 
@@ -84,13 +115,16 @@ public final class HookCatalog: Sendable {
             entry["functions"] = .array(file.functions.map { .string($0) })
             entry["handlers"] = .array(file.handlerIndices.map { index in
                 let handler = handlers[index]
-                return .object([
+                var listed: JSONObject = [
                     "name": .string(handler.name), "event": .string(handler.eventLabel),
                     "collection": handler.collections.map { names in names.count == 1 ? .string(names[0]) : .array(names.map { .string($0) }) } ?? .null,
-                    "line": .int(Int64(handler.line)), "async": .bool(handler.async),
-                    "calls": .int(Int64(stats[index].calls)), "errors": .int(Int64(stats[index].errors)),
-                    "last_error": stats[index].lastError.map { .string($0) } ?? .null,
-                ])
+                    "line": .int(Int64(handler.line)),
+                ]
+                if handler.phase == .after { listed["async"] = .bool(handler.async) } // before-hooks always hold the write
+                listed["calls"] = .int(Int64(stats[index].calls))
+                listed["errors"] = .int(Int64(stats[index].errors))
+                listed["last_error"] = stats[index].lastError.map { .string($0) } ?? .null
+                return .object(listed)
             })
             return .object(entry)
         })

@@ -45,7 +45,7 @@ public final class HookPool: Sendable {
         }
         await withCheckedContinuation { continuation in
             queue.push { runtime in
-                runtime.runAfter(event, handlers: handlers) { index in
+                runtime.runAfter(event, handlers: handlers) { index, _ in
                     if index == lastWaited { continuation.resume() }
                 }
             }

@@ -23,6 +23,9 @@ public final class HookRuntime {
     let state: LuaState
     let logger: Logger
     let loads: [FileLoad]
+    /// The event's field names and type strings, interned once: building the event is most of
+    /// the cost of a handler call.
+    private let eventKeys: EventKeys
     /// Handler functions by the catalog's handler index.
     var refs: [LuaRef?] = []
     var catalog: HookCatalog!
@@ -32,6 +35,7 @@ public final class HookRuntime {
         self.logger = logger
         state = try LuaState(limits: limits, logger: logger, moduleLoader: directory.moduleLoader)
         loads = files.map { [state] file in HookRuntime.load(file, into: state) }
+        eventKeys = EventKeys(state)
     }
 
     private static func load(_ file: HookFile, into state: LuaState) -> FileLoad {
@@ -75,33 +79,55 @@ public final class HookRuntime {
     /// Pushes the event table of SPEC section 4; returns its stack index.
     private func pushEvent(_ event: HookEvent) -> Int32 {
         let table = state.pushTable(fields: 7)
-        state.setField("id", event.id, in: table)
-        state.setField("type", event.type.rawValue, in: table)
-        state.setField("collection_name", event.collection, in: table)
-        state.setField("record_id", event.recordID, in: table)
-        state.setField("data", event.data, in: table)
-        if let oldData = event.oldData { state.setField("old_data", oldData, in: table) }
-        state.setField("timestamp", event.timestamp, in: table)
+        let keys = eventKeys
+        set(keys.id, event.id, in: table)
+        state.push(keys.type)
+        state.push(keys.name(of: event.type))
+        state.rawSet(table)
+        set(keys.collection, event.collection, in: table)
+        set(keys.recordID, event.recordID, in: table)
+        state.push(keys.data)
+        state.push(event.data)
+        state.rawSet(table)
+        if let oldData = event.oldData {
+            state.push(keys.oldData)
+            state.push(oldData)
+            state.rawSet(table)
+        }
+        set(keys.timestamp, event.timestamp, in: table)
         return table
+    }
+
+    private func set(_ key: LuaString, _ value: String, in table: Int32) {
+        state.push(key)
+        state.push(value)
+        state.rawSet(table)
     }
 
     /// Runs the after-handlers `handlers` (catalog indices) in order, each isolated: an error or a
     /// budget exceeded is logged and counted, and the next handler still runs. They share one
-    /// event table, built once. `afterEach` is told each handler's index once it has run.
-    public func runAfter(_ event: HookEvent, handlers: [Int], afterEach: (Int) -> Void = { _ in }) {
+    /// event table, built once. `afterEach`, if given, is told each handler's index and error
+    /// once it has run and been counted.
+    public func runAfter(_ event: HookEvent, handlers: [Int], afterEach: ((Int, LuaError?) -> Void)? = nil) {
         let base = state.top
         defer { state.setTop(base) }
         let eventTable = pushEvent(event)
-        for index in handlers {
+        var uncounted = handlers.startIndex // successes are counted in batches, under one lock
+        for position in handlers.indices {
+            let index = handlers[position]
             guard let ref = refs[index] else { continue }
-            let result = state.call(ref, arguments: eventTable)
+            let result = state.call(ref, argument: eventTable)
             state.setTop(eventTable)
-            switch result {
-            case .success: catalog.recordCall(index, error: nil)
-            case .failure(let error): fail(index, event, error)
+            var failure: LuaError?
+            if case .failure(let error) = result { failure = error }
+            if failure != nil || afterEach != nil {
+                catalog.recordSuccesses(handlers[uncounted..<position])
+                uncounted = position + 1
+                if let failure { fail(index, event, failure) } else { catalog.recordCall(index, error: nil) }
+                afterEach?(index, failure)
             }
-            afterEach(index)
         }
+        catalog.recordSuccesses(handlers[uncounted...])
     }
 
     /// Runs the before-handlers in order. Each may change `event.data` in place or return a new
@@ -112,7 +138,7 @@ public final class HookRuntime {
         let eventTable = pushEvent(event)
         for index in handlers {
             guard let ref = refs[index] else { continue }
-            let result = state.call(ref, arguments: eventTable)
+            let result = state.call(ref, argument: eventTable)
             switch result {
             case .success(let count):
                 catalog.recordCall(index, error: nil)
@@ -159,6 +185,32 @@ public final class HookRuntime {
             "file": .string(handler.file), "line": .stringConvertible(handler.line), "handler": .string(handler.name),
             "event": .string(event.type.rawValue), "collection": .string(event.collection), "event_id": .string(event.id),
         ]
+    }
+}
+
+private struct EventKeys {
+    let id, type, collection, recordID, data, oldData, timestamp: LuaString
+    let created, updated, deleted: LuaString
+
+    init(_ state: LuaState) {
+        id = state.intern("id")
+        type = state.intern("type")
+        collection = state.intern("collection_name")
+        recordID = state.intern("record_id")
+        data = state.intern("data")
+        oldData = state.intern("old_data")
+        timestamp = state.intern("timestamp")
+        created = state.intern(RecordEventType.created.rawValue)
+        updated = state.intern(RecordEventType.updated.rawValue)
+        deleted = state.intern(RecordEventType.deleted.rawValue)
+    }
+
+    func name(of type: RecordEventType) -> LuaString {
+        switch type {
+        case .created: created
+        case .updated: updated
+        case .deleted: deleted
+        }
     }
 }
 

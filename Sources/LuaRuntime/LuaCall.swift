@@ -30,11 +30,23 @@ extension LuaState {
             lua_pushvalue(L, index)
         }
         lua_xmove(L, co, Int32(arguments.count))
+        return resume(threadRef, co, argumentCount: Int32(arguments.count))
+    }
 
-        mb_arm_budget(co, Int64(limits.instructions), limits.wallClockNanoseconds)
+    /// `call` with one argument, without the variadic array (the hot path of hook dispatch).
+    public func call(_ function: LuaRef, argument: Int32) -> Result<Int32, LuaError> {
+        let (threadRef, co) = takeThread()
+        mb_getref(co, function.raw)
+        lua_pushvalue(L, argument)
+        lua_xmove(L, co, 1)
+        return resume(threadRef, co, argumentCount: 1)
+    }
+
+    private func resume(_ threadRef: Int32, _ co: OpaquePointer, argumentCount: Int32) -> Result<Int32, LuaError> {
+        mb_arm_budget(co, Int64(limits.instructions), wallClockNanoseconds)
         var resultCount: Int32 = 0
         runtime.pointee.cap_lifted -= 1
-        let status = lua_resume(co, L, Int32(arguments.count), &resultCount)
+        let status = lua_resume(co, L, argumentCount, &resultCount)
         runtime.pointee.cap_lifted += 1
         let exceeded = runtime.pointee.exceeded
         runtime.pointee.instruction_limit = 0

@@ -7,6 +7,11 @@ public struct LuaRef: Hashable, Sendable {
     let raw: Int32
 }
 
+/// A string kept alive in the registry (see `LuaState.intern`).
+public struct LuaString: Sendable {
+    let ref: LuaRef
+}
+
 /// How `require` finds a module: given its name, the module's source and chunk name
 /// (`@hooks/_utils.lua`), or a message saying why there is none.
 public typealias LuaModuleLoader = @Sendable (String) -> Result<(source: [UInt8], chunkName: String), LuaConversionError>
@@ -20,6 +25,8 @@ public final class LuaState {
     let L: OpaquePointer
     let runtime: UnsafeMutablePointer<mb_runtime>
     public let limits: LuaLimits
+    /// `limits.wallClock` in nanoseconds, computed once: `Duration.components` is not free.
+    let wallClockNanoseconds: Int64
     public let logger: Logger
     let moduleLoader: LuaModuleLoader?
 
@@ -34,6 +41,7 @@ public final class LuaState {
     /// protected mode.
     public init(limits: LuaLimits = .default, logger: Logger, moduleLoader: LuaModuleLoader? = nil) throws(LuaError) {
         self.limits = limits
+        wallClockNanoseconds = limits.wallClockNanoseconds
         self.logger = logger
         self.moduleLoader = moduleLoader
         runtime = .allocate(capacity: 1)
@@ -60,6 +68,9 @@ public final class LuaState {
             runtime.deallocate()
             throw error
         }
+        // Events are short-lived garbage next to long-lived sandboxes: the generational collector
+        // does not re-traverse the old objects each cycle.
+        mb_gc_generational(L)
         // The cap applies from here on, but only while Lua code runs (host pushes lift it).
         runtime.pointee.limit = limits.memoryBytes > 0 ? Int(limits.memoryBytes) : 0
     }
@@ -110,6 +121,27 @@ public final class LuaState {
         return lua_gettop(L)
     }
 
+    /// Pushes a string.
+    public func push(_ string: String) {
+        pushString(L, string)
+    }
+
+    /// Pushes an interned string (no hashing: it is fetched from the registry's array part).
+    public func push(_ string: LuaString) {
+        mb_getref(L, string.ref.raw)
+    }
+
+    /// Keeps `string` in the registry, for keys pushed on every event.
+    public func intern(_ string: String) -> LuaString {
+        pushString(L, string)
+        return LuaString(ref: popRef())
+    }
+
+    /// Pops a key and a value (pushed in that order) into the table at `table`, without metamethods.
+    public func rawSet(_ table: Int32) {
+        lua_rawset(L, table)
+    }
+
     /// Pushes a new empty table sized for `fields` named fields; returns its stack index.
     @discardableResult
     public func pushTable(fields: Int32) -> Int32 {
@@ -118,20 +150,8 @@ public final class LuaState {
     }
 
     /// Sets `table[key] = value` for the table at `table` (an absolute index).
-    public func setField(_ key: String, _ value: String, in table: Int32) {
-        pushString(L, value)
-        setField(key, in: table)
-    }
-
-    /// Sets `table[key] = value` for the table at `table` (an absolute index).
     public func setField(_ key: String, _ value: JSONValue, in table: Int32) {
         pushJSON(L, value)
-        setField(key, in: table)
-    }
-
-    /// Sets `table[key] = value` for the table at `table` (an absolute index).
-    public func setField(_ key: String, _ value: JSONObject, in table: Int32) {
-        pushJSONObject(L, value)
         setField(key, in: table)
     }
 
@@ -143,8 +163,7 @@ public final class LuaState {
 
     /// Pops the top value into `table[key]`.
     private func setField(_ key: String, in table: Int32) {
-        var key = key
-        key.withUTF8 { _ = lua_pushlstring(L, $0.baseAddress.map { UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self) }, $0.count) }
+        pushString(L, key)
         lua_rotate(L, -2, 1)
         lua_rawset(L, table)
     }

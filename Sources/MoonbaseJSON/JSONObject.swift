@@ -28,10 +28,10 @@ public struct JSONObject: Sendable, Equatable, ExpressibleByDictionaryLiteral, S
     /// The entries in order; keys are unique.
     @usableFromInline internal var entries: [Entry]
     /// key → position in `entries`; only present once `entries.count > indexThreshold`.
-    @usableFromInline internal var index: [JSONKey: Int]?
+    internal var index: [JSONKey: Int]?
 
     /// Above this many keys a hash index pays for itself.
-    @usableFromInline internal static var indexThreshold: Int { 16 }
+    internal static var indexThreshold: Int { 16 }
 
     /// An empty object.
     public init() {
@@ -210,10 +210,9 @@ internal func sameKey(_ a: String, _ b: String) -> Bool {
     return sameKeyBytes(a, b)
 }
 
-@usableFromInline
 internal func sameKeyBytes(_ a: String, _ b: String) -> Bool {
-    withKeyBytes(a) { pa in
-        withKeyBytes(b) { pb in
+    withUTF8Bytes(of: a) { pa in
+        withUTF8Bytes(of: b) { pb in
             guard pa.count == pb.count else { return false }
             var i = 0
             let n = pa.count
@@ -228,23 +227,22 @@ internal func sameKeyBytes(_ a: String, _ b: String) -> Bool {
 
 /// The UTF-8 of `s` as a buffer: direct for native strings, one copy for bridged ones.
 @inline(__always)
-internal func withKeyBytes<R>(_ s: String, _ body: (UnsafeBufferPointer<UInt8>) -> R) -> R {
-    if let r = s.utf8.withContiguousStorageIfAvailable(body) { return r }
+internal func withUTF8Bytes<R>(of s: String, _ body: (UnsafeBufferPointer<UInt8>) -> R) -> R {
+    if let result = s.utf8.withContiguousStorageIfAvailable(body) { return result }
     var copy = s
     copy.makeContiguousUTF8()
     return copy.withUTF8(body)
 }
 
 /// A dictionary key that hashes and compares a String by its UTF-8 bytes (see `sameKey`).
-@usableFromInline
 internal struct JSONKey: Hashable, Sendable {
-    @usableFromInline let string: String
+    let string: String
 
     @inline(__always) init(_ string: String) { self.string = string }
 
-    @usableFromInline static func == (lhs: JSONKey, rhs: JSONKey) -> Bool { sameKey(lhs.string, rhs.string) }
+    static func == (lhs: JSONKey, rhs: JSONKey) -> Bool { sameKey(lhs.string, rhs.string) }
 
-    @usableFromInline func hash(into hasher: inout Hasher) {
-        withKeyBytes(string) { hasher.combine(bytes: UnsafeRawBufferPointer($0)) }
+    func hash(into hasher: inout Hasher) {
+        withUTF8Bytes(of: string) { hasher.combine(bytes: UnsafeRawBufferPointer($0)) }
     }
 }

@@ -4,8 +4,10 @@
 // - One pass over an UnsafePointer with an integer cursor; no intermediate tokens.
 // - Iterative, with explicit container stacks, so nesting depth never costs native stack
 //   (a request body can be parsed on any thread, whatever its stack size).
-// - Strings without escapes are located 8 bytes at a time and turned into a String with a
-//   single validating copy; only strings with escapes go through a scratch buffer.
+// - Strings are scanned 8 bytes at a time. Strings without escapes are copied straight into
+//   a String; only strings with escapes go through a scratch buffer. UTF-8 is validated by
+//   us (String's initializers would repair bad input instead of rejecting it), and only
+//   when a string has non-ASCII bytes at all.
 // - Numbers are accumulated while scanning; the common doubles take an exact fast path,
 //   the rest go through the standard library's correctly rounded conversion.
 // - Errors are typed throws and only built on the failure path.
@@ -290,7 +292,7 @@ internal struct JSONParser {
         let special = nextSpecial(from: start, sawNonASCII: &sawNonASCII)
         if special < end, base[special] == quote {
             // Fast path: no escapes, one copy into the String. Only non-ASCII text needs a
-            // UTF-8 check (String(decoding:) would silently repair it).
+            // UTF-8 check.
             pos = special &+ 1
             if sawNonASCII, let bad = firstInvalidUTF8(from: start, to: special) { throw invalidUTF8(at: bad) }
             let bytes = UnsafeBufferPointer(start: base + start, count: special &- start)
@@ -302,8 +304,8 @@ internal struct JSONParser {
 
     /// A String from bytes already known to be valid UTF-8.
     ///
-    /// `String(unsafeUninitializedCapacity:)` skips validation entirely for short ASCII
-    /// strings (they become small strings); `String(decoding:)` would scan them twice more.
+    /// `String(unsafeUninitializedCapacity:)` skips validation for short ASCII strings (they
+    /// become inline small strings); `String(decoding:)` scanned every string twice more.
     @inline(__always)
     func makeString(_ bytes: UnsafeBufferPointer<UInt8>) -> String {
         let n = bytes.count
@@ -706,7 +708,9 @@ internal struct MoveStack<Element> {
         if count == capacity { grow() }
         let target = base.unsafelyUnwrapped + count
         withUnsafeMutablePointer(to: &element) { source in
-            target.moveInitialize(from: source, count: 1)
+            // move() + initialize, not moveInitialize(from:count:1): the latter copies a whole
+            // stride, which over-reads a local whose size is smaller than its stride.
+            target.initialize(to: source.move())
             source.initialize(to: placeholder)
         }
         count &+= 1

@@ -19,10 +19,17 @@ public enum JSONValue: Sendable, Equatable {
 extension JSONValue {
     /// Parses one JSON document (RFC 8259, strict) from UTF-8 bytes.
     ///
+    /// Strict means: no comments, trailing commas, leading zeros, NaN/Infinity, single quotes,
+    /// unescaped control characters, invalid UTF-8 or lone surrogates; whitespace is space,
+    /// tab, CR and LF only. Any top-level value is accepted. Integer literals that fit `Int64`
+    /// become `.int`, all other numbers `.double` (a number too large for a Double is an error).
+    /// In objects, a later duplicate key replaces the earlier value in place.
+    ///
     /// - Parameters:
     ///   - bytes: the whole document; nothing but whitespace may follow the top value.
     ///   - maxDepth: how many arrays/objects may be nested; deeper input fails with
-    ///     "nesting too deep". The parser is iterative, so a large limit costs no stack.
+    ///     "nesting too deep". The parser itself is iterative; the limit protects the
+    ///     recursive code that later walks the value (serializing, converting, releasing).
     /// - Throws: `JSONParseError` with a message and the byte offset of the problem.
     public static func parse(_ bytes: UnsafeRawBufferPointer, maxDepth: Int = 512) throws(JSONParseError) -> JSONValue {
         try parseResult(bytes, maxDepth: maxDepth).get()

@@ -7,7 +7,7 @@ public enum JSONWriter {
     /// Appends `s` as a JSON string literal: quotes, `"` `\` and control characters escaped
     /// (`\n` `\r` `\t` `\b` `\f` short forms, others `\u00XX`); all other UTF-8, and `/`, as is.
     public static func writeString(_ s: String, into buffer: inout [UInt8]) {
-        withUTF8(of: s) { bytes in
+        withUTF8Bytes(of: s) { bytes in
             if firstByteNeedingEscape(bytes, from: 0) == bytes.count {
                 // Nothing to escape (the common case): three appends, no sink.
                 buffer.reserveCapacity(buffer.count &+ bytes.count &+ 2)
@@ -34,15 +34,6 @@ public enum JSONWriter {
     }
 
     // MARK: - Internals
-
-    /// The UTF-8 of `s` as a buffer: direct for native strings, one copy for bridged ones.
-    @inline(__always)
-    internal static func withUTF8<R>(of s: String, _ body: (UnsafeBufferPointer<UInt8>) -> R) -> R {
-        if let result = s.utf8.withContiguousStorageIfAvailable(body) { return result }
-        var copy = s
-        copy.makeContiguousUTF8()
-        return copy.withUTF8(body)
-    }
 
     /// The index of the first byte at or after `start` that must be escaped (`"`, `\`, or a
     /// control character), or `bytes.count`. Scans 8 bytes at a time.
@@ -163,7 +154,7 @@ internal struct ByteSink {
         case .double(let d):
             writeDouble(d)
         case .string(let s):
-            JSONWriter.withUTF8(of: s) { writeString($0) }
+            withUTF8Bytes(of: s) { writeString($0) }
         case .array(let elements):
             reserve(2)
             put(UInt8(ascii: "["))
@@ -193,7 +184,7 @@ internal struct ByteSink {
                 put(UInt8(ascii: ","))
             }
             first = false
-            JSONWriter.withUTF8(of: entry.key) { writeString($0) }
+            withUTF8Bytes(of: entry.key) { writeString($0) }
             reserve(1)
             put(UInt8(ascii: ":"))
             writeValue(entry.value)

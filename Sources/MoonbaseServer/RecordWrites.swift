@@ -18,7 +18,7 @@ struct RecordWrites: Sendable {
             let event = makeEvent(.created, record, data: record.json)
             record = record.withFields(try decide(await hooks.runBefore(event)))
         }
-        let stored = try store.insert(record)
+        let stored = try await store.async.insert(record)
         await hooks.runAfter(makeEvent(.created, stored, data: stored.json))
         return stored
     }
@@ -26,14 +26,14 @@ struct RecordWrites: Sendable {
     func update(collection: String, id: String, patch: JSONObject) async throws -> Record {
         let patch = userFields(patch)
         return try await retryingConflicts {
-            let old = try store.record(collection: collection, id: id)
+            let old = try await store.async.record(collection: collection, id: id)
             var fields = old.fields
             fields.merge(patch)
             if hooks.hasHandlers(.before, .updated, collection: collection) {
                 let event = makeEvent(.updated, old, data: old.withFields(fields).json, oldData: old.json)
                 fields = try decide(await hooks.runBefore(event))
             }
-            let stored = try store.replace(collection: collection, id: id, fields: fields, ifVersion: old.version)
+            let stored = try await store.async.replace(collection: collection, id: id, fields: fields, ifVersion: old.version)
             await hooks.runAfter(makeEvent(.updated, stored, data: stored.json, oldData: old.json))
             return stored
         }
@@ -41,11 +41,11 @@ struct RecordWrites: Sendable {
 
     func delete(collection: String, id: String) async throws {
         _ = try await retryingConflicts {
-            let old = try store.record(collection: collection, id: id)
+            let old = try await store.async.record(collection: collection, id: id)
             if hooks.hasHandlers(.before, .deleted, collection: collection) {
                 _ = try decide(await hooks.runBefore(makeEvent(.deleted, old, data: old.json, oldData: old.json)))
             }
-            let deleted = try store.delete(collection: collection, id: id, ifVersion: old.version)
+            let deleted = try await store.async.delete(collection: collection, id: id, ifVersion: old.version)
             await hooks.runAfter(makeEvent(.deleted, deleted, data: deleted.json, oldData: deleted.json))
             return deleted
         }

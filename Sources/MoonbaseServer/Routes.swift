@@ -20,15 +20,15 @@ struct Routes: Sendable {
         api.post("collections") { request, _ in
             let body = try await readObject(request)
             guard case .string(let name)? = body["name"] else { throw APIError(.badRequest, "field 'name' (a string) is required") }
-            let info = try store.createCollection(name: name)
+            let info = try await store.async.createCollection(name: name)
             return JSONResponse.make(status: .created, writing: info.write)
         }
         api.get("collections") { _, _ in
-            let collections = try store.collections()
+            let collections = try await store.async.collections()
             return JSONResponse.make(status: .ok, .array(collections.map { .object($0.json) }))
         }
         api.delete("collections/:collection") { _, context in
-            try store.deleteCollection(name: try context.parameters.require("collection"))
+            try await store.async.deleteCollection(name: try context.parameters.require("collection"))
             return Response(status: .noContent)
         }
 
@@ -48,11 +48,11 @@ struct Routes: Sendable {
                 }
                 sort = parsed
             }
-            let result = try store.list(collection: collection, page: page, perPage: perPage, sort: sort)
+            let result = try await store.async.list(collection: collection, page: page, perPage: perPage, sort: sort)
             return JSONResponse.make(status: .ok, writing: result.write)
         }
         api.get("collections/:collection/records/:id") { _, context in
-            let record = try store.record(collection: try context.parameters.require("collection"), id: try context.parameters.require("id"))
+            let record = try await store.async.record(collection: try context.parameters.require("collection"), id: try context.parameters.require("id"))
             return JSONResponse.make(status: .ok, writing: record.write)
         }
         api.patch("collections/:collection/records/:id") { request, context in

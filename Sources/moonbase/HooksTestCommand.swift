@@ -71,12 +71,11 @@ struct HooksTestCommand: AsyncParsableCommand {
             }
         }
         let after = catalog.matching(.after, event.type, collection: collection)
-        runtime.runAfter(hookEvent, handlers: after) { index in
-            let stats = catalog.statsSnapshot()[index]
+        runtime.runAfter(hookEvent, handlers: after) { index, error in
             let handler = catalog.handlers[index]
-            if stats.errors > 0 {
+            if let error {
                 failed = true
-                print("✗ \(handler.name) (line \(handler.line)): \(stats.lastError ?? "failed")")
+                print("✗ \(handler.name) (line \(handler.line)): \(error.message)")
             } else {
                 print("✓ \(handler.name) (line \(handler.line))")
             }

@@ -162,6 +162,18 @@ struct ObjectTests {
         #expect(a != b)
     }
 
+    @Test func valueLiterals() throws {
+        // JSONValueLiterals.swift: literals build the same values as the explicit cases.
+        let value: JSONValue = ["title": "Hello", "views": 3, "rating": 4.5, "ok": true, "tags": ["a", 1], "none": .null]
+        let explicit: JSONValue = .object([
+            "title": .string("Hello"), "views": .int(3), "rating": .double(4.5), "ok": .bool(true),
+            "tags": .array([.string("a"), .int(1)]), "none": .null,
+        ])
+        #expect(value == explicit)
+        #expect(value.serializedString() == #"{"title":"Hello","views":3,"rating":4.5,"ok":true,"tags":["a",1],"none":null}"#)
+        #expect(try object(value)["views"] == 3)
+    }
+
     @Test func serializesInOrder() {
         let o: JSONObject = ["z": .int(1), "a": .string("x"), "m": .array([])]
         #expect(String(decoding: o.serialized(), as: UTF8.self) == #"{"z":1,"a":"x","m":[]}"#)

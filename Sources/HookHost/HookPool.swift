@@ -20,31 +20,30 @@ public final class HookPool: Sendable {
         }
     }
 
-    /// Whether any handler of `phase` matches the event (so the caller can skip a dispatch).
-    public func hasHandlers(_ phase: HookPhase, _ type: RecordEventType, collection: String) -> Bool {
-        !catalog.matching(phase, type, collection: collection).isEmpty
-    }
-
-    /// Runs the matching before-handlers and says whether and with what data the write goes ahead.
-    public func runBefore(_ event: HookEvent) async -> BeforeOutcome {
-        let handlers = catalog.matching(.before, event.type, collection: event.collection)
-        if handlers.isEmpty { return .proceed(event.data) }
+    /// Runs the before-handlers matching an event and says whether and with what data the write
+    /// goes ahead; nil when none matches. The event is only built when some handler matches.
+    public func runBefore(_ type: RecordEventType, collection: String, _ makeEvent: () -> HookEvent) async -> BeforeOutcome? {
+        let handlers = catalog.matching(.before, type, collection: collection)
+        if handlers.isEmpty { return nil }
+        let event = makeEvent()
         return await withCheckedContinuation { continuation in
-            queue.push { runtime in continuation.resume(returning: runtime.runBefore(event, handlers: handlers)) }
+            queue.push(urgent: true) { runtime in continuation.resume(returning: runtime.runBefore(event, handlers: handlers)) }
         }
     }
 
-    /// Hands the event to the matching after-handlers and returns once those registered with
-    /// `async = false` have run; the others go on in the background.
-    public func runAfter(_ event: HookEvent) async {
-        let handlers = catalog.matching(.after, event.type, collection: event.collection)
+    /// Hands an event to the matching after-handlers and returns once those registered with
+    /// `async = false` have run; the others go on in the background. The event is only built
+    /// when some handler matches.
+    public func runAfter(_ type: RecordEventType, collection: String, _ makeEvent: () -> HookEvent) async {
+        let handlers = catalog.matching(.after, type, collection: collection)
         if handlers.isEmpty { return }
+        let event = makeEvent()
         guard let lastWaited = handlers.last(where: { !catalog.handlers[$0].async }) else {
-            queue.push { runtime in runtime.runAfter(event, handlers: handlers) }
+            queue.push(urgent: false) { runtime in runtime.runAfter(event, handlers: handlers) }
             return
         }
         await withCheckedContinuation { continuation in
-            queue.push { runtime in
+            queue.push(urgent: true) { runtime in
                 runtime.runAfter(event, handlers: handlers) { index, _ in
                     if index == lastWaited { continuation.resume() }
                 }
@@ -85,35 +84,61 @@ private final class HookWorker: @unchecked Sendable { // the runtime is touched 
 typealias HookJob = @Sendable (HookRuntime) -> Void
 
 /// A queue of jobs shared by the workers: whichever worker is free takes the next job.
+///
+/// Waking a sleeping thread costs more than running a few no-op handlers, so background jobs
+/// (after-hooks nobody waits for) wake a worker only when none is already on its way, and that
+/// worker lingers briefly before starting so that one wake serves the events that arrive
+/// meanwhile. Urgent jobs (before-hooks, `async = false` handlers) always wake a worker at once.
 final class HookJobQueue: @unchecked Sendable { // every field is guarded by `condition`
+    private struct Job {
+        var run: HookJob
+        var urgent: Bool
+    }
+
+    /// How long a worker woken for background work waits for more before it starts.
+    static let linger: TimeInterval = 0.0005
+
     private let condition = NSCondition()
-    private var jobs: [HookJob] = []
+    private var jobs: [Job] = []
     private var head = 0
     private var unfinished = 0
     private var closed = false
+    private var backgroundWakePending = false
     private var idleWaiters: [CheckedContinuation<Void, Never>] = []
 
-    func push(_ job: @escaping HookJob) {
+    func push(urgent: Bool, _ job: @escaping HookJob) {
         condition.lock()
-        jobs.append(job)
+        jobs.append(Job(run: job, urgent: urgent))
         unfinished += 1
-        condition.signal()
+        if urgent || !backgroundWakePending {
+            backgroundWakePending = !urgent
+            condition.signal()
+        }
         condition.unlock()
     }
 
-    /// The next job, waiting for one; nil once the queue is closed.
+    /// The next job, waiting for one; nil once the queue is closed and empty.
     func pop() -> HookJob? {
         condition.lock()
         defer { condition.unlock() }
-        while head == jobs.count && !closed { condition.wait() }
+        var waited = false
+        while head == jobs.count && !closed {
+            backgroundWakePending = false // the next background job must wake someone
+            condition.wait()
+            waited = true
+        }
         if head == jobs.count { return nil }
+        if waited && !jobs[head].urgent && !closed {
+            _ = condition.wait(until: Date(timeIntervalSinceNow: Self.linger))
+            backgroundWakePending = false
+        }
         let job = jobs[head]
         head += 1
         if head > 1024 && head * 2 > jobs.count { // compact now and then instead of shifting on every pop
             jobs.removeFirst(head)
             head = 0
         }
-        return job
+        return job.run
     }
 
     func finished() {

@@ -66,13 +66,13 @@ public struct MoonbaseServer: Sendable {
     public func application() -> some ApplicationProtocol {
         let catalog = hooks.catalog
         let logger = logger
-        let address = "\(configuration.host):\(configuration.port)"
+        let host = configuration.host
         return Application(
             router: router(),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "moonbase"),
             onServerRunning: { channel in
                 logger.info("moonbase ready", metadata: [
-                    "address": .string(channel.localAddress.map { "\($0)" } ?? address),
+                    "address": .string("\(host):\(channel.localAddress?.port ?? 0)"),
                     "hook_files_loaded": .stringConvertible(catalog.loadedCount),
                     "hook_files_failed": .stringConvertible(catalog.failedCount),
                 ])

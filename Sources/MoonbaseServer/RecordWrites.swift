@@ -14,12 +14,11 @@ struct RecordWrites: Sendable {
     func create(collection: String, body: JSONObject) async throws -> Record {
         guard store.collectionExists(collection) else { throw StoreError.collectionNotFound(collection) }
         var record = store.newRecord(collection: collection, fields: userFields(body))
-        if hooks.hasHandlers(.before, .created, collection: collection) {
-            let event = makeEvent(.created, record, data: record.json)
-            record = record.withFields(try decide(await hooks.runBefore(event)))
+        if let outcome = await hooks.runBefore(.created, collection: collection, { makeEvent(.created, record, data: record.json) }) {
+            record = record.withFields(try decide(outcome))
         }
         let stored = try await store.async.insert(record)
-        await hooks.runAfter(makeEvent(.created, stored, data: stored.json))
+        await hooks.runAfter(.created, collection: collection) { makeEvent(.created, stored, data: stored.json) }
         return stored
     }
 
@@ -29,12 +28,14 @@ struct RecordWrites: Sendable {
             let old = try await store.async.record(collection: collection, id: id)
             var fields = old.fields
             fields.merge(patch)
-            if hooks.hasHandlers(.before, .updated, collection: collection) {
-                let event = makeEvent(.updated, old, data: old.withFields(fields).json, oldData: old.json)
-                fields = try decide(await hooks.runBefore(event))
+            let proposed = fields
+            if let outcome = await hooks.runBefore(.updated, collection: collection, {
+                makeEvent(.updated, old, data: old.withFields(proposed).json, oldData: old.json)
+            }) {
+                fields = try decide(outcome)
             }
             let stored = try await store.async.replace(collection: collection, id: id, fields: fields, ifVersion: old.version)
-            await hooks.runAfter(makeEvent(.updated, stored, data: stored.json, oldData: old.json))
+            await hooks.runAfter(.updated, collection: collection) { makeEvent(.updated, stored, data: stored.json, oldData: old.json) }
             return stored
         }
     }
@@ -42,11 +43,11 @@ struct RecordWrites: Sendable {
     func delete(collection: String, id: String) async throws {
         _ = try await retryingConflicts {
             let old = try await store.async.record(collection: collection, id: id)
-            if hooks.hasHandlers(.before, .deleted, collection: collection) {
-                _ = try decide(await hooks.runBefore(makeEvent(.deleted, old, data: old.json, oldData: old.json)))
+            if let outcome = await hooks.runBefore(.deleted, collection: collection, { makeEvent(.deleted, old, data: old.json, oldData: old.json) }) {
+                _ = try decide(outcome)
             }
             let deleted = try await store.async.delete(collection: collection, id: id, ifVersion: old.version)
-            await hooks.runAfter(makeEvent(.deleted, deleted, data: deleted.json, oldData: deleted.json))
+            await hooks.runAfter(.deleted, collection: collection) { makeEvent(.deleted, deleted, data: deleted.json, oldData: deleted.json) }
             return deleted
         }
     }

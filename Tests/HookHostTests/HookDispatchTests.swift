@@ -113,8 +113,8 @@ import Testing
         let results = await withTaskGroup(of: Bool.self) { group in
             for i in 0..<100 {
                 group.addTask {
-                    let outcome = await pool.runBefore(event(data: ["i": .int(Int64(i))]))
-                    await pool.runAfter(event())
+                    let outcome = await pool.runBefore(.created, collection: "posts") { event(data: ["i": .int(Int64(i))]) }
+                    await pool.runAfter(.created, collection: "posts") { event() }
                     return outcome == .proceed(["i": .int(Int64(i)), "n": .int(Int64(2 * i))])
                 }
             }
@@ -132,7 +132,7 @@ import Testing
             """])
         defer { folder.remove() }
         let pool = HookPool(try folder.load(states: 1))
-        await pool.runAfter(event())
+        await pool.runAfter(.created, collection: "posts") { event() }
         #expect(pool.catalog.statsSnapshot()[0].calls == 1, "the call returned only after the handler ran")
         await pool.shutdown()
     }

@@ -1,25 +1,27 @@
 #!/usr/bin/env bash
 # Load benchmark of the create path (issue 3): the release server on loopback, driven by wrk,
 # creating records with (a) no hooks, (b) 10 no-op after-hooks on that collection, (c) one
-# before-hook that changes the data. Prints creates/s, p50/p99 latency and the ratios b/a, c/a,
-# then checks that no request failed and that every after-hook counted one call per record.
+# before-hook that changes the data. The three servers run side by side and the cases take turns
+# for several rounds, so machine noise hits all of them alike; medians are printed, with the
+# ratios b/a and c/a. Then it checks that no request failed and that every after-hook counted
+# exactly one call per stored record.
 #
-#   bash Benchmarks/http-load.sh [seconds] [connections]
+#   bash Benchmarks/http-load.sh [seconds per round] [connections] [rounds]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-seconds=${1:-10}
+seconds=${1:-5}
 connections=${2:-32}
-port=8097
+rounds=${3:-5}
 token=bench-token
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
-swift build -c release --product moonbase >/dev/null
+swift build -c release --product moonbase >/dev/null 2>&1
 bin=$(swift build -c release --show-bin-path)/moonbase
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 
-mkdir -p "$work/none" "$work/after" "$work/before"
-for i in $(seq -w 1 10); do echo "on_record_create('posts', function(event) end)" > "$work/after/noop_$i.lua"; done
-echo "before_record_create('posts', function(event) event.data.slug = string.lower(event.data.title) end)" > "$work/before/slug.lua"
+mkdir -p "$work/a" "$work/b" "$work/c"
+for i in $(seq -w 1 10); do echo "on_record_create('posts', function(event) end)" > "$work/b/noop_$i.lua"; done
+echo "before_record_create('posts', function(event) event.data.slug = string.lower(event.data.title) end)" > "$work/c/slug.lua"
 cat > "$work/post.lua" <<'LUA'
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
@@ -27,49 +29,58 @@ wrk.headers["Authorization"] = "Bearer bench-token"
 wrk.body = '{"title":"Hello Moonbase","slug":null,"body":"A records backend with drop-in Lua hooks.","author":"ada","status":"published","views":1234,"likes":56,"rating":4.5,"score":0.875,"published":true}'
 LUA
 
-api() { curl -s -H "Authorization: Bearer $token" "$@"; }
+declare -A port=([a]=8097 [b]=8098 [c]=8099)
+for case in a b c; do
+  "$bin" serve --port "${port[$case]}" --data "$work/data-$case" --hooks-dir "$work/$case" --admin-token $token --log-level warning >"$work/$case.log" 2>&1 &
+done
+for case in a b c; do
+  url="http://127.0.0.1:${port[$case]}/api/v1"
+  for _ in $(seq 1 100); do curl -sf "$url/health" >/dev/null && break; sleep 0.1; done
+  curl -sf -H "Authorization: Bearer $token" -X POST "$url/collections" -d '{"name":"posts"}' >/dev/null
+done
 
-run_case() { # name hooks-dir → "creates/s p50_ms p99_ms"
-  local name=$1 hooks=$2 data="$work/data-$1"
-  "$bin" serve --port $port --data "$data" --hooks-dir "$hooks" --admin-token $token --log-level warning >"$work/$name.log" 2>&1 &
-  local pid=$!
-  for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/api/v1/health" >/dev/null && break; sleep 0.1; done
-  api -X POST "http://127.0.0.1:$port/api/v1/collections" -d '{"name":"posts"}' >/dev/null
-  wrk -t1 -c"$connections" -d"${seconds}s" --latency -s "$work/post.lua" "http://127.0.0.1:$port/api/v1/collections/posts/records" >"$work/$name.wrk"
-  sleep 1 # let queued after-hooks finish
-  local stored listing
-  stored=$(api "http://127.0.0.1:$port/api/v1/collections/posts/records?per_page=1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["total_items"])')
-  listing=$(api "http://127.0.0.1:$port/api/v1/hooks")
-  kill -TERM $pid; wait $pid 2>/dev/null || true
-  python3 - "$name" "$work/$name.wrk" "$stored" "$listing" <<'PY'
-import json, re, sys
-name, path, stored, listing = sys.argv[1], sys.argv[2], int(sys.argv[3]), json.loads(sys.argv[4])
-text = open(path).read()
-def ms(label):
-    m = re.search(r"^\s*" + label + r"%\s+([\d.]+)(us|ms|s)", text, re.M)
+for round in $(seq 1 "$rounds"); do
+  for case in a b c; do
+    wrk -t1 -c"$connections" -d"${seconds}s" --latency -s "$work/post.lua" \
+      "http://127.0.0.1:${port[$case]}/api/v1/collections/posts/records" >"$work/$case.$round.wrk"
+  done
+done
+sleep 1 # let queued after-hooks finish
+
+for case in a b c; do
+  url="http://127.0.0.1:${port[$case]}/api/v1"
+  curl -sf -H "Authorization: Bearer $token" "$url/collections/posts/records?per_page=1" >"$work/$case.page"
+  curl -sf -H "Authorization: Bearer $token" "$url/hooks" >"$work/$case.hooks"
+done
+
+python3 - "$work" "$rounds" "$connections" "$seconds" <<'PY'
+import json, re, statistics, sys
+work, rounds, connections, seconds = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+labels = {"a": "no hooks", "b": "10 no-op after-hooks", "c": "1 changing before-hook"}
+def ms(text, label):
+    m = re.search(r"^\s*" + label + r"%\s+([\d.]+)(us|ms|s)\b", text, re.M)
     value, unit = float(m.group(1)), m.group(2)
     return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
-rate = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
-requests = int(re.search(r"(\d+) requests in", text).group(1))
-bad = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
-errors = re.search(r"Socket errors: (.*)", text)
-problems = []
-if bad: problems.append(f"{bad.group(1)} non-2xx responses")
-if errors: problems.append("socket errors: " + errors.group(1))
-calls = [h["calls"] for f in listing for h in f["handlers"] if h["event"] == "record.created"]
-if any(c != stored for c in calls): problems.append(f"after-hook calls {calls} != {stored} records stored")
-if stored < requests: problems.append(f"{stored} records stored < {requests} requests answered")
-print(f"{rate:.0f} {ms('50'):.2f} {ms('99'):.2f} {stored} {';'.join(problems) or 'ok'}")
+print(f"create load: wrk -t1 -c{connections}, {rounds} rounds of {seconds}s per case, 10-field record; medians")
+print(f"{'case':<28} {'creates/s':>10} {'p50_ms':>8} {'p99_ms':>8} {'records':>9}  checks")
+rate, failures = {}, 0
+for case in "abc":
+    texts = [open(f"{work}/{case}.{r}.wrk").read() for r in range(1, rounds + 1)]
+    rates = [float(re.search(r"Requests/sec:\s+([\d.]+)", t).group(1)) for t in texts]
+    answered = sum(int(re.search(r"(\d+) requests in", t).group(1)) for t in texts)
+    problems = []
+    for t in texts:
+        if m := re.search(r"Non-2xx or 3xx responses: (\d+)", t): problems.append(f"{m.group(1)} non-2xx")
+        if m := re.search(r"Socket errors: (.*)", t): problems.append("socket errors: " + m.group(1))
+    stored = json.load(open(f"{work}/{case}.page"))["total_items"]
+    calls = [h["calls"] for f in json.load(open(f"{work}/{case}.hooks")) for h in f["handlers"]]
+    if any(c != stored for c in calls): problems.append(f"hook calls {sorted(set(calls))} != {stored} records")
+    if stored < answered: problems.append(f"{stored} records < {answered} answered")
+    failures += len(problems)
+    rate[case] = statistics.median(rates)
+    p50 = statistics.median(ms(t, "50") for t in texts)
+    p99 = statistics.median(ms(t, "99") for t in texts)
+    print(f"{'(' + case + ') ' + labels[case]:<28} {rate[case]:>10.0f} {p50:>8.2f} {p99:>8.2f} {stored:>9}  {'; '.join(problems) or 'ok'}")
+print(f"ratio b/a = {rate['b'] / rate['a']:.2f}   ratio c/a = {rate['c'] / rate['a']:.2f}")
+sys.exit(1 if failures else 0)
 PY
-}
-
-printf "create load: wrk -t1 -c%s -d%ss, 10-field record\n" "$connections" "$seconds"
-printf "%-28s %10s %8s %8s %9s  %s\n" case creates/s p50_ms p99_ms records checks
-declare -A rate
-for case in "a:none:no hooks" "b:after:10 no-op after-hooks" "c:before:1 changing before-hook"; do
-  IFS=: read -r key dir label <<<"$case"
-  read -r r p50 p99 stored checks < <(run_case "$key" "$work/$dir")
-  rate[$key]=$r
-  printf "%-28s %10s %8s %8s %9s  %s\n" "($key) $label" "$r" "$p50" "$p99" "$stored" "$checks"
-done
-python3 -c "import sys; a,b,c=map(float,sys.argv[1:]); print(f'ratio b/a = {b/a:.2f}   ratio c/a = {c/a:.2f}')" "${rate[a]}" "${rate[b]}" "${rate[c]}"

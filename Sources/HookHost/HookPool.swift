@@ -96,7 +96,7 @@ final class HookJobQueue: @unchecked Sendable { // every field is guarded by `co
     }
 
     /// How long a worker woken for background work waits for more before it starts.
-    static let linger: TimeInterval = 0.0005
+    static let linger: TimeInterval = 0.001
 
     private let condition = NSCondition()
     private var jobs: [Job] = []
@@ -121,24 +121,27 @@ final class HookJobQueue: @unchecked Sendable { // every field is guarded by `co
     func pop() -> HookJob? {
         condition.lock()
         defer { condition.unlock() }
-        var waited = false
-        while head == jobs.count && !closed {
-            backgroundWakePending = false // the next background job must wake someone
-            condition.wait()
-            waited = true
+        while true {
+            var waited = false
+            while head == jobs.count && !closed {
+                backgroundWakePending = false // the next background job must wake someone
+                condition.wait()
+                waited = true
+            }
+            if head == jobs.count { return nil }
+            if waited && !jobs[head].urgent && !closed {
+                _ = condition.wait(until: Date(timeIntervalSinceNow: Self.linger))
+                backgroundWakePending = false
+                if head == jobs.count { continue } // another worker took it meanwhile
+            }
+            let job = jobs[head]
+            head += 1
+            if head > 1024 && head * 2 > jobs.count { // compact now and then instead of shifting on every pop
+                jobs.removeFirst(head)
+                head = 0
+            }
+            return job.run
         }
-        if head == jobs.count { return nil }
-        if waited && !jobs[head].urgent && !closed {
-            _ = condition.wait(until: Date(timeIntervalSinceNow: Self.linger))
-            backgroundWakePending = false
-        }
-        let job = jobs[head]
-        head += 1
-        if head > 1024 && head * 2 > jobs.count { // compact now and then instead of shifting on every pop
-            jobs.removeFirst(head)
-            head = 0
-        }
-        return job.run
     }
 
     func finished() {

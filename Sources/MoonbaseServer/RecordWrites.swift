@@ -69,7 +69,7 @@ struct RecordWrites: Sendable {
     }
 
     private func makeEvent(_ type: RecordEventType, _ record: Record, data: JSONObject, oldData: JSONObject? = nil) -> HookEvent {
-        HookEvent(id: RecordID.make(), type: type, collection: record.collection, recordID: record.id, data: data, oldData: oldData,
+        HookEvent(id: EventID.make(), type: type, collection: record.collection, recordID: record.id, data: data, oldData: oldData,
                   timestamp: type == .deleted ? Timestamp.now() : record.updated)
     }
 

@@ -19,3 +19,7 @@ test: deps
 # Hook dispatch against the C floor (release build).
 bench: deps
 	swift run -c release moonbase-bench
+
+# Create throughput and latency over HTTP with and without hooks (release build, wrk).
+bench-http: deps
+	bash Benchmarks/http-load.sh

@@ -163,15 +163,11 @@ static inline int mb_openlibs(lua_State *L) {
 }
 
 // Wrappers for Lua's macros, which Swift cannot import.
-static inline int mb_registryindex(void) { return LUA_REGISTRYINDEX; }
 static inline void mb_pop(lua_State *L, int n) { lua_pop(L, n); }
-static inline void mb_newtable(lua_State *L) { lua_newtable(L); }
 static inline const char *mb_tolstring(lua_State *L, int i, size_t *len) { return lua_tolstring(L, i, len); }
 static inline lua_Integer mb_tointeger(lua_State *L, int i) { return lua_tointegerx(L, i, NULL); }
 static inline lua_Number mb_tonumber(lua_State *L, int i) { return lua_tonumberx(L, i, NULL); }
 static inline void mb_insert(lua_State *L, int i) { lua_insert(L, i); }
-static inline void mb_remove(lua_State *L, int i) { lua_remove(L, i); }
-static inline void mb_replace(lua_State *L, int i) { lua_replace(L, i); }
 static inline void **mb_extraspace(lua_State *L) { return (void **)lua_getextraspace(L); }
 static inline int mb_loadbuffer(lua_State *L, const char *buf, size_t len, const char *name) {
     return luaL_loadbufferx(L, buf, len, name, "t"); // text only: no binary chunks
@@ -182,7 +178,6 @@ static inline int mb_getref(lua_State *L, int ref) { return lua_rawgeti(L, LUA_R
 static inline void mb_traceback(lua_State *L, lua_State *co, const char *msg) { luaL_traceback(L, co, msg, 0); }
 static inline void mb_gc_collect(lua_State *L) { lua_gc(L, LUA_GCCOLLECT, 0); }
 static inline void mb_gc_generational(lua_State *L) { lua_gc(L, LUA_GCGEN, 0, 0); }
-static inline void mb_clear_hook(lua_State *co) { lua_sethook(co, NULL, 0, 0); }
 static inline int mb_function_line(lua_State *L, int i) {
     lua_Debug ar;
     lua_pushvalue(L, i);

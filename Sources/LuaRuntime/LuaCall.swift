@@ -88,7 +88,7 @@ extension LuaState {
         case LUA_TSTRING:
             return LuaError(kind: kind, message: stringValue(co, -1)!, traceback: trace)
         case LUA_TTABLE:
-            let value = try? readJSON(co, -1, orderHint: nil, depth: 0, path: "")
+            let value = try? readJSON(co, -1, orderHint: nil)
             var message = "(error object is a table value)"
             if case .object(let object)? = value, case .string(let text)? = object["message"] { message = text }
             return LuaError(kind: kind, message: message, traceback: trace, value: value)

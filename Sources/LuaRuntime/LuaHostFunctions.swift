@@ -43,7 +43,7 @@ public struct LuaArguments {
 
     /// Argument `index` converted to JSON.
     public func json(_ index: Int32) throws(LuaConversionError) -> JSONValue {
-        try readJSON(L, index, orderHint: nil, depth: 0, path: "")
+        try readJSON(L, index, orderHint: nil)
     }
 
     /// A registry reference to argument `index` (e.g. a handler function); release it when done.

@@ -179,13 +179,10 @@ public final class LuaState {
     /// Whether the value at `index` is a table.
     public func isTable(at index: Int32) -> Bool { lua_type(L, index) == LUA_TTABLE }
 
-    /// Whether the value at `index` is nil (or absent).
-    public func isNil(at index: Int32) -> Bool { lua_type(L, index) <= LUA_TNIL }
-
     /// Converts the value at `index` to JSON. Object keys follow `orderHint`'s order where they
     /// appear in it, then the others sorted, so a round trip keeps the field order.
     public func json(at index: Int32, orderHint: JSONValue? = nil) throws(LuaConversionError) -> JSONValue {
-        try readJSON(L, index, orderHint: orderHint, depth: 0, path: "")
+        try readJSON(L, index, orderHint: orderHint)
     }
 
     /// Runs a full garbage collection (tests and memory accounting).

@@ -5,8 +5,8 @@ import MoonbaseJSON
 // array metatable so an empty array stays `[]`), null ↔ `json.null` (a NULL light userdata),
 // integers stay integers, other numbers are floats.
 
-/// Deeper nesting than this is refused both ways (and keeps the C stack safe).
-let maximumNestingDepth = 200
+/// Deeper nesting than this is refused, as the JSON parser refuses it.
+let maximumNestingDepth = 512
 
 extension LuaState {
     /// The state that owns `L` (any coroutine of it).
@@ -45,7 +45,15 @@ func pushJSONObject(_ L: OpaquePointer, _ object: JSONObject) {
     }
 }
 
-func readJSON(_ L: OpaquePointer, _ index: Int32, orderHint: JSONValue?, depth: Int, path: String) throws(LuaConversionError) -> JSONValue {
+/// The value at `index` as JSON. Object keys follow `orderHint`'s order where they appear in it.
+func readJSON(_ L: OpaquePointer, _ index: Int32, orderHint: JSONValue?) throws(LuaConversionError) -> JSONValue {
+    var visiting: [UnsafeRawPointer] = []
+    return try readJSON(L, index, orderHint: orderHint, visiting: &visiting, path: "")
+}
+
+/// `visiting` holds the tables on the path from the root, to refuse cycles with a clear error.
+private func readJSON(_ L: OpaquePointer, _ index: Int32, orderHint: JSONValue?, visiting: inout [UnsafeRawPointer],
+                      path: String) throws(LuaConversionError) -> JSONValue {
     switch lua_type(L, index) {
     case LUA_TNIL, LUA_TNONE:
         return .null
@@ -61,10 +69,16 @@ func readJSON(_ L: OpaquePointer, _ index: Int32, orderHint: JSONValue?, depth: 
     case LUA_TLIGHTUSERDATA where lua_touserdata(L, index) == nil:
         return .null
     case LUA_TTABLE:
-        guard depth < maximumNestingDepth else {
-            throw LuaConversionError("cannot convert to JSON: nesting deeper than \(maximumNestingDepth) (a cycle?)\(describe(path))")
+        let table = lua_topointer(L, index)!
+        guard !visiting.contains(table) else {
+            throw LuaConversionError("cannot convert a table that contains itself to JSON\(describe(path))")
         }
-        return try readTable(L, lua_absindex(L, index), orderHint: orderHint, depth: depth, path: path)
+        guard visiting.count < maximumNestingDepth else {
+            throw LuaConversionError("cannot convert to JSON: nesting deeper than \(maximumNestingDepth) levels\(describe(path))")
+        }
+        visiting.append(table)
+        defer { visiting.removeLast() }
+        return try readTable(L, lua_absindex(L, index), orderHint: orderHint, visiting: &visiting, path: path)
     default:
         let typeName = String(cString: lua_typename(L, lua_type(L, index)))
         throw LuaConversionError("cannot convert a \(typeName) value to JSON\(describe(path))")
@@ -83,10 +97,11 @@ private func isMarkedArray(_ L: OpaquePointer, _ index: Int32) -> Bool {
     return marked
 }
 
-private func readTable(_ L: OpaquePointer, _ index: Int32, orderHint: JSONValue?, depth: Int, path: String) throws(LuaConversionError) -> JSONValue {
+private func readTable(_ L: OpaquePointer, _ index: Int32, orderHint: JSONValue?, visiting: inout [UnsafeRawPointer],
+                       path: String) throws(LuaConversionError) -> JSONValue {
     lua_checkstack(L, 4)
     if isMarkedArray(L, index) {
-        return try readSequence(L, index, count: Int(lua_rawlen(L, index)), orderHint: orderHint, depth: depth, path: path)
+        return try readSequence(L, index, count: Int(lua_rawlen(L, index)), orderHint: orderHint, visiting: &visiting, path: path)
     }
     // Classify keys: all strings → object; exactly 1...n → array; empty → object.
     var stringKeys = 0
@@ -114,12 +129,13 @@ private func readTable(_ L: OpaquePointer, _ index: Int32, orderHint: JSONValue?
         guard maxInteger == integerKeys else {
             throw LuaConversionError("cannot convert a sparse array to JSON\(describe(path))")
         }
-        return try readSequence(L, index, count: integerKeys, orderHint: orderHint, depth: depth, path: path)
+        return try readSequence(L, index, count: integerKeys, orderHint: orderHint, visiting: &visiting, path: path)
     }
-    return try .object(readObject(L, index, orderHint: orderHint, depth: depth, path: path))
+    return try .object(readObject(L, index, orderHint: orderHint, visiting: &visiting, path: path))
 }
 
-private func readSequence(_ L: OpaquePointer, _ index: Int32, count: Int, orderHint: JSONValue?, depth: Int, path: String) throws(LuaConversionError) -> JSONValue {
+private func readSequence(_ L: OpaquePointer, _ index: Int32, count: Int, orderHint: JSONValue?, visiting: inout [UnsafeRawPointer],
+                          path: String) throws(LuaConversionError) -> JSONValue {
     var hints: [JSONValue] = []
     if case .array(let items)? = orderHint { hints = items }
     var items: [JSONValue] = []
@@ -128,12 +144,13 @@ private func readSequence(_ L: OpaquePointer, _ index: Int32, count: Int, orderH
         lua_rawgeti(L, index, lua_Integer(position + 1))
         defer { mb_pop(L, 1) }
         let hint = position < hints.count ? hints[position] : nil
-        items.append(try readJSON(L, -1, orderHint: hint, depth: depth + 1, path: "\(path)[\(position + 1)]"))
+        items.append(try readJSON(L, -1, orderHint: hint, visiting: &visiting, path: "\(path)[\(position + 1)]"))
     }
     return .array(items)
 }
 
-private func readObject(_ L: OpaquePointer, _ index: Int32, orderHint: JSONValue?, depth: Int, path: String) throws(LuaConversionError) -> JSONObject {
+private func readObject(_ L: OpaquePointer, _ index: Int32, orderHint: JSONValue?, visiting: inout [UnsafeRawPointer],
+                        path: String) throws(LuaConversionError) -> JSONObject {
     var hint = JSONObject()
     if case .object(let object)? = orderHint { hint = object }
     var known: [(position: Int, key: String, value: JSONValue)] = []
@@ -148,7 +165,7 @@ private func readObject(_ L: OpaquePointer, _ index: Int32, orderHint: JSONValue
         let childHint = hint.isEmpty ? nil : hint[key]
         let value: JSONValue
         do {
-            value = try readJSON(L, -1, orderHint: childHint, depth: depth + 1, path: path.isEmpty ? key : "\(path).\(key)")
+            value = try readJSON(L, -1, orderHint: childHint, visiting: &visiting, path: path.isEmpty ? key : "\(path).\(key)")
         } catch {
             mb_pop(L, 2)
             throw error

@@ -150,3 +150,28 @@ import Testing
             + #"{"file":"hooks/notifications.lua","module":"notifications","status":"loaded","functions":["on_new_post"],"handlers":[{"name":"on_new_post","event":"record.created","collection":"posts","line":1,"async":true,"calls":1,"errors":0,"last_error":null}]}]"#)
     }
 }
+
+@Suite struct HookPoolStressTests {
+    @Test func backgroundAndUrgentJobsFromManyTasksAreAllRunOnce() async throws {
+        let folder = try HooksFolder([
+            "bg.lua": "on_record_create('posts', function(e) end)",
+            "fg.lua": "on_record_update('posts', function(e) end, {async = false})\nbefore_record_create('posts', function(e) end)",
+        ])
+        defer { folder.remove() }
+        let pool = HookPool(try folder.load(states: 2))
+        await withTaskGroup(of: Void.self) { group in
+            for i in 0..<2000 {
+                group.addTask {
+                    switch i % 3 {
+                    case 0: await pool.runAfter(.created, collection: "posts") { event() }
+                    case 1: await pool.runAfter(.updated, collection: "posts") { event(.updated) }
+                    default: _ = await pool.runBefore(.created, collection: "posts") { event() }
+                    }
+                }
+            }
+        }
+        await pool.waitUntilIdle()
+        #expect(pool.catalog.statsSnapshot().map(\.calls) == [667, 667, 666])
+        await pool.shutdown()
+    }
+}

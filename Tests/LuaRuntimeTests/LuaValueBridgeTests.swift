@@ -57,10 +57,12 @@ import Testing
     @Test func valuesThatAreNotJSONGiveClearErrors() throws {
         let state = try makeState()
         #expect(try #require(state.failure("return json.encode({f = print})")).message.contains("cannot convert a function value to JSON (at f)"))
-        #expect(try #require(state.failure("local t = {}; t.self = t; return json.encode(t)")).message.contains("cycle"))
+        #expect(try #require(state.failure("local t = {}; t.self = t; return json.encode(t)")).message.contains("a table that contains itself to JSON (at self)"))
+        #expect(try state.value("local shared = {1}; return json.encode({a = shared, b = shared})") == .string(#"{"a":[1],"b":[1]}"#), "a table seen twice is not a cycle")
         #expect(try #require(state.failure("return json.encode({1, nil, 3})")).message.contains("sparse array"))
         #expect(try #require(state.failure("return json.encode({1, a = 2})")).message.contains("both string and integer keys"))
         #expect(try #require(state.failure("return json.encode(0/0)")).message.contains("cannot convert"))
         #expect(try #require(state.failure("return json.encode({[true] = 1})")).message.contains("boolean key"))
+        #expect(try #require(state.failure("local t = {} for i = 1, 600 do t = {t} end return json.encode(t)")).message.contains("nesting deeper than 512 levels"))
     }
 }

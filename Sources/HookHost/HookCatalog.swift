@@ -44,9 +44,13 @@ public final class HookCatalog: Sendable {
         var collection: String
     }
 
+    /// The `on_hook_failed` handlers, in load order.
+    public let failureHandlers: [Int]
+
     init(files: [HookFileEntry], handlers: [HookHandler]) {
         self.files = files
         self.handlers = handlers
+        failureHandlers = handlers.indices.filter { handlers[$0].phase == .failure }
         stats = Mutex(Array(repeating: HookHandlerStats(), count: handlers.count))
         var index: [[Int]] = []
         for phase in [HookPhase.before, .after] {
@@ -120,7 +124,10 @@ public final class HookCatalog: Sendable {
                     "collection": handler.collections.map { names in names.count == 1 ? .string(names[0]) : .array(names.map { .string($0) }) } ?? .null,
                     "line": .int(Int64(handler.line)),
                 ]
-                if handler.phase == .after { listed["async"] = .bool(handler.async) } // before-hooks always hold the write
+                if handler.phase == .after { // before-hooks always hold the write and are never retried
+                    listed["async"] = .bool(handler.async)
+                    listed["retries"] = .int(Int64(handler.retries))
+                }
                 listed["calls"] = .int(Int64(stats[index].calls))
                 listed["errors"] = .int(Int64(stats[index].errors))
                 listed["last_error"] = stats[index].lastError.map { .string($0) } ?? .null

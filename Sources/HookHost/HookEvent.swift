@@ -20,9 +20,11 @@ public struct HookEvent: Sendable {
     public var oldData: JSONObject?
     /// ISO-8601 UTC with milliseconds.
     public var timestamp: String
+    /// Which attempt at delivering this event this is, from 1.
+    public var attempt: Int
 
     public init(id: String, type: RecordEventType, collection: String, recordID: String,
-                data: JSONObject, oldData: JSONObject? = nil, timestamp: String) {
+                data: JSONObject, oldData: JSONObject? = nil, timestamp: String, attempt: Int = 1) {
         self.id = id
         self.type = type
         self.collection = collection
@@ -30,6 +32,7 @@ public struct HookEvent: Sendable {
         self.data = data
         self.oldData = oldData
         self.timestamp = timestamp
+        self.attempt = attempt
     }
 }
 

@@ -42,9 +42,18 @@ public struct LoadedHooks {
                 }
                 logger.error("hook file failed", metadata: ["file": .string(file.displayPath), "error": .string(entry.error ?? "")])
             } else {
+                var keys: Set<String> = []
                 for position in loads[0].handlers.indices {
                     entry.handlerIndices.append(handlers.count)
-                    handlers.append(loads[0].handlers[position].handler)
+                    var handler = loads[0].handlers[position].handler
+                    let base = "\(handler.file):\(handler.name):\(handler.eventLabel):\(handler.collectionLabel)"
+                    handler.key = base
+                    var copy = 1
+                    while !keys.insert(handler.key).inserted { // the same function registered twice alike
+                        copy += 1
+                        handler.key = "\(base)#\(copy)"
+                    }
+                    handlers.append(handler)
                     for (runtime, load) in zip(runtimes, loads) { runtime.refs.append(load.handlers[position].ref) }
                 }
                 logger.info("hook file loaded", metadata: [

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import LuaRuntime
+import MoonbaseJSON
 
 /// Runs handlers on a pool of Lua states, each owned by a thread of its own, so that a Lua state
 /// is only ever touched by one thread at a time and a slow handler never blocks Swift's
@@ -31,22 +32,33 @@ public final class HookPool: Sendable {
         }
     }
 
-    /// Hands an event to the matching after-handlers and returns once those registered with
-    /// `async = false` have run; the others go on in the background. The event is only built
-    /// when some handler matches.
-    public func runAfter(_ type: RecordEventType, collection: String, _ makeEvent: () -> HookEvent) async {
-        let handlers = catalog.matching(.after, type, collection: collection)
-        if handlers.isEmpty { return }
-        let event = makeEvent()
-        guard let lastWaited = handlers.last(where: { !catalog.handlers[$0].async }) else {
-            queue.push(urgent: false) { runtime in runtime.runAfter(event, handlers: handlers) }
-            return
-        }
+    /// Runs after-handlers (catalog indices, in order) on an event and returns how each went.
+    /// `onEach` hears of each handler as soon as it has run (on a worker thread), so a caller can
+    /// let a response go before the event's later handlers finish. `urgent` wakes a worker at
+    /// once; other work is gathered for a moment so one wake-up serves several events.
+    public func deliver(_ event: HookEvent, to handlers: [Int], urgent: Bool,
+                        onEach: @escaping @Sendable (HookOutcome) -> Void = { _ in }) async -> [HookOutcome] {
         await withCheckedContinuation { continuation in
-            queue.push(urgent: true) { runtime in
-                runtime.runAfter(event, handlers: handlers) { index, _ in
-                    if index == lastWaited { continuation.resume() }
+            queue.push(urgent: urgent) { runtime in
+                var outcomes: [HookOutcome] = []
+                outcomes.reserveCapacity(handlers.count)
+                runtime.runAfter(event, handlers: handlers) { outcome in
+                    outcomes.append(outcome)
+                    onEach(outcome)
                 }
+                continuation.resume(returning: outcomes)
+            }
+        }
+    }
+
+    /// Runs the `on_hook_failed` handlers with the failed delivery as their event.
+    public func deliverFailure(_ payload: JSONObject) async {
+        let handlers = catalog.failureHandlers
+        if handlers.isEmpty { return }
+        await withCheckedContinuation { continuation in
+            queue.push(urgent: false) { runtime in
+                runtime.runFailureHandlers(payload, handlers: handlers)
+                continuation.resume()
             }
         }
     }

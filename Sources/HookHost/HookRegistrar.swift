@@ -61,11 +61,18 @@ final class Registrar {
         case .bool(let value)?: async = value
         default: return .error("\(name): option 'async' must be a boolean")
         }
+        var retries: Int64 = 0
+        switch options["retries"] {
+        case nil: break
+        case .int(let value)? where (0...100).contains(value): retries = value
+        default: return .error("\(name): option 'retries' must be an integer from 0 to 100")
+        }
         let line = arguments.definitionLine(position) ?? arguments.callerLine
         let fileName = file.displayPath.split(separator: "/").last.map(String.init) ?? file.displayPath
         let handler = HookHandler(
             name: handlerName ?? "anonymous@\(fileName):\(line)", phase: function.phase, event: function.event,
-            collections: collections, line: line, async: function.phase == .after ? async : false, file: file.displayPath)
+            collections: collections, line: line, async: function.phase == .after ? async : false, retries: Int(retries),
+            file: file.displayPath)
         pending.append(LoadedHandler(handler: handler, ref: arguments.reference(position), named: handlerName != nil))
         return .results(0)
     }

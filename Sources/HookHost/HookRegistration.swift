@@ -1,7 +1,9 @@
-/// Whether a handler runs before the write (and may change or refuse it) or after it.
+/// Whether a handler runs before the write (and may change or refuse it), after it, or when a
+/// delivery to an after-handler has failed for good (`on_hook_failed`).
 public enum HookPhase: String, Sendable {
     case before
     case after
+    case failure
 }
 
 /// One registered handler, as the listing shows it.
@@ -17,17 +19,22 @@ public struct HookHandler: Sendable, Equatable {
     public var line: Int
     /// After-hooks only: whether the response waits for it (`options.async = false`).
     public var async: Bool
+    /// After-hooks only: how often a failing delivery is tried again (`options.retries`).
+    public var retries: Int
     /// The file that registered it (`hooks/notify.lua`).
     public var file: String
+    /// Names the handler across restarts, in the deliveries log: file, name, event and
+    /// collections (made unique within the file by the loader).
+    public internal(set) var key: String = ""
 
-    func matches(_ phase: HookPhase, _ type: RecordEventType, _ collection: String) -> Bool {
-        self.phase == phase && (event == nil || event == type) && (collections?.contains(collection) ?? true)
-    }
-
-    /// How the listing names the event: `record.created`, `before.record.created`, `*` for any.
+    /// How the listing names the event: `record.created`, `before:record.created`, `*` for any,
+    /// `hook.failed` for `on_hook_failed`.
     public var eventLabel: String {
-        let base = event?.rawValue ?? "*"
-        return phase == .before ? "before:" + base : base
+        switch phase {
+        case .before: "before:" + (event?.rawValue ?? "*")
+        case .after: event?.rawValue ?? "*"
+        case .failure: "hook.failed"
+        }
     }
 
     /// How the listing names the collections: one name, a comma list, or `*`.
@@ -45,10 +52,12 @@ enum RegistrationFunction: String, CaseIterable {
     case beforeRecordCreate = "before_record_create"
     case beforeRecordUpdate = "before_record_update"
     case beforeRecordDelete = "before_record_delete"
+    case onHookFailed = "on_hook_failed"
 
     var phase: HookPhase {
         switch self {
         case .beforeRecordCreate, .beforeRecordUpdate, .beforeRecordDelete: .before
+        case .onHookFailed: .failure
         default: .after
         }
     }
@@ -58,12 +67,12 @@ enum RegistrationFunction: String, CaseIterable {
         case .onRecordCreate, .beforeRecordCreate: .created
         case .onRecordUpdate, .beforeRecordUpdate: .updated
         case .onRecordDelete, .beforeRecordDelete: .deleted
-        case .onAnyEvent: nil
+        case .onAnyEvent, .onHookFailed: nil
         }
     }
 
-    /// `on_any_event(handler [, options])` takes no collection.
-    var takesCollection: Bool { self != .onAnyEvent }
+    /// `on_any_event(handler [, options])` and `on_hook_failed(handler [, options])` take no collection.
+    var takesCollection: Bool { self != .onAnyEvent && self != .onHookFailed }
 
-    var allowedOptions: Set<String> { phase == .before ? ["name"] : ["name", "async"] }
+    var allowedOptions: Set<String> { phase == .after ? ["name", "async", "retries"] : ["name"] }
 }

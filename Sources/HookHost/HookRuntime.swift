@@ -95,6 +95,9 @@ public final class HookRuntime {
             state.rawSet(table)
         }
         set(keys.timestamp, event.timestamp, in: table)
+        state.push(keys.attempt)
+        state.push(.int(Int64(event.attempt)))
+        state.rawSet(table)
         return table
     }
 
@@ -106,25 +109,41 @@ public final class HookRuntime {
 
     /// Runs the after-handlers `handlers` (catalog indices) in order, each isolated: an error or a
     /// budget exceeded is logged and counted, and the next handler still runs. They share one
-    /// event table, built once. `afterEach`, if given, is told each handler's index and error
-    /// once it has run and been counted.
-    public func runAfter(_ event: HookEvent, handlers: [Int], afterEach: ((Int, LuaError?) -> Void)? = nil) {
+    /// event table, built once. `afterEach`, if given, is told each handler's outcome once it
+    /// has run and been counted.
+    public func runAfter(_ event: HookEvent, handlers: [Int], afterEach: ((HookOutcome) -> Void)? = nil) {
         let base = state.top
         defer { state.setTop(base) }
-        let eventTable = pushEvent(event)
+        run(handlers, on: pushEvent(event), afterEach: afterEach) { index, error in self.fail(index, event, error) }
+    }
+
+    /// Runs `on_hook_failed` handlers with `payload` (the failed delivery) as their event.
+    public func runFailureHandlers(_ payload: JSONObject, handlers: [Int]) {
+        let base = state.top
+        defer { state.setTop(base) }
+        run(handlers, on: state.push(payload), afterEach: nil) { index, error in
+            self.catalog.recordCall(index, error: error.message)
+            self.logger.error("hook failed", metadata: self.handlerMetadata(index).merging([
+                "event": .string("hook.failed"), "error": .string(error.message), "traceback": .string(error.traceback ?? ""),
+            ]) { $1 })
+        }
+    }
+
+    private func run(_ handlers: [Int], on table: Int32, afterEach: ((HookOutcome) -> Void)?, failed: (Int, LuaError) -> Void) {
         var uncounted = handlers.startIndex // successes are counted in batches, under one lock
         for position in handlers.indices {
             let index = handlers[position]
             guard let ref = refs[index] else { continue }
-            let result = state.call(ref, argument: eventTable)
-            state.setTop(eventTable)
+            let started = afterEach == nil ? nil : ContinuousClock.now
+            let result = state.call(ref, argument: table)
+            state.setTop(table)
             var failure: LuaError?
             if case .failure(let error) = result { failure = error }
             if failure != nil || afterEach != nil {
                 catalog.recordSuccesses(handlers[uncounted..<position])
                 uncounted = position + 1
-                if let failure { fail(index, event, failure) } else { catalog.recordCall(index, error: nil) }
-                afterEach?(index, failure)
+                if let failure { failed(index, failure) } else { catalog.recordCall(index, error: nil) }
+                afterEach?(HookOutcome(handler: index, error: failure, duration: started.map { ContinuousClock.now - $0 } ?? .zero))
             }
         }
         catalog.recordSuccesses(handlers[uncounted...])
@@ -180,16 +199,20 @@ public final class HookRuntime {
     }
 
     private func handlerMetadata(_ index: Int, _ event: HookEvent) -> Logger.Metadata {
-        let handler = catalog.handlers[index]
-        return [
-            "file": .string(handler.file), "line": .stringConvertible(handler.line), "handler": .string(handler.name),
+        handlerMetadata(index).merging([
             "event": .string(event.type.rawValue), "collection": .string(event.collection), "event_id": .string(event.id),
-        ]
+            "attempt": .stringConvertible(event.attempt),
+        ]) { $1 }
+    }
+
+    private func handlerMetadata(_ index: Int) -> Logger.Metadata {
+        let handler = catalog.handlers[index]
+        return ["file": .string(handler.file), "line": .stringConvertible(handler.line), "handler": .string(handler.name)]
     }
 }
 
 private struct EventKeys {
-    let id, type, collection, recordID, data, oldData, timestamp: LuaString
+    let id, type, collection, recordID, data, oldData, timestamp, attempt: LuaString
     let created, updated, deleted: LuaString
 
     init(_ state: LuaState) {
@@ -200,6 +223,7 @@ private struct EventKeys {
         data = state.intern("data")
         oldData = state.intern("old_data")
         timestamp = state.intern("timestamp")
+        attempt = state.intern("attempt")
         created = state.intern(RecordEventType.created.rawValue)
         updated = state.intern(RecordEventType.updated.rawValue)
         deleted = state.intern(RecordEventType.deleted.rawValue)
@@ -212,6 +236,15 @@ private struct EventKeys {
         case .deleted: deleted
         }
     }
+}
+
+/// How one handler call went.
+public struct HookOutcome: Sendable {
+    /// The handler's catalog index.
+    public var handler: Int
+    /// Why it failed (message with `file:line`, traceback), or nil.
+    public var error: LuaError?
+    public var duration: Duration
 }
 
 /// A `reject(message, status)` raised by a before-hook.

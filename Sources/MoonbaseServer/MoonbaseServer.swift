@@ -16,8 +16,16 @@ public struct ServerConfiguration: Sendable {
     public var hookWorkers = ProcessInfo.processInfo.activeProcessorCount
     public var limits = LuaLimits.default
     public var maxBodyBytes = 1 << 20
-    /// How long shutdown waits for queued after-hooks.
+    /// How long shutdown waits for running after-hooks (the rest is taken up at the next start).
     public var shutdownGrace: Duration = .seconds(10)
+    /// Waits before the 1st, 2nd, … retry of a failing delivery; the last one repeats.
+    public var retrySchedule: [Duration] = [.seconds(1), .seconds(10), .seconds(60), .seconds(300), .seconds(1800)]
+    /// How long succeeded deliveries and their events are kept.
+    public var retention: Duration = .seconds(7 * 24 * 3600)
+    /// Off: writes record no events and run no after-hooks (for benchmarks and emergencies).
+    public var afterHooksEnabled = true
+    /// The time deliveries are scheduled by (tests drive it by hand).
+    public var clock: any DeliveryClock = SystemDeliveryClock()
 
     public init() {}
 }
@@ -27,6 +35,7 @@ public struct MoonbaseServer: Sendable {
     public let store: RecordStore
     public let hooks: HookPool
     public let adminToken: String
+    let deliveries: DeliveryScheduler
     let configuration: ServerConfiguration
     let logger: Logger
 
@@ -45,6 +54,8 @@ public struct MoonbaseServer: Sendable {
             loaded = try LoadedHooks.load(files: [], directory: directory, states: configuration.hookWorkers, limits: configuration.limits, logger: logger)
         }
         hooks = HookPool(loaded)
+        deliveries = DeliveryScheduler(store: store, hooks: hooks, clock: configuration.clock,
+                                       retrySchedule: configuration.retrySchedule, logger: logger)
         let (token, generated) = try AdminToken.resolve(given: configuration.adminToken, dataDirectory: configuration.dataDirectory)
         adminToken = token
         if generated {
@@ -57,8 +68,9 @@ public struct MoonbaseServer: Sendable {
         let router = Router()
         router.add(middleware: ErrorMiddleware())
         router.add(middleware: AuthMiddleware(token: adminToken))
-        let writes = RecordWrites(store: store, hooks: hooks)
-        Routes(store: store, hooks: hooks, writes: writes, maxBodyBytes: configuration.maxBodyBytes).register(on: router)
+        let writes = RecordWrites(store: store, hooks: hooks, deliveries: deliveries, afterHooksEnabled: configuration.afterHooksEnabled,
+                                  syncLimit: configuration.limits.wallClock * 2)
+        Routes(store: store, hooks: hooks, writes: writes, deliveries: deliveries, maxBodyBytes: configuration.maxBodyBytes).register(on: router)
         return router
     }
 
@@ -81,19 +93,44 @@ public struct MoonbaseServer: Sendable {
         )
     }
 
-    /// Serves until SIGTERM or SIGINT, then lets queued after-hooks finish within the grace period.
+    /// Takes up the deliveries the last run left unfinished and starts purging old ones; call it
+    /// once before serving.
+    public func start() async throws {
+        try await deliveries.resumeUnfinished()
+        await deliveries.startPurging(retention: configuration.retention)
+    }
+
+    /// Stops delivery timers and the hook workers (tests; `run` does this on its own).
+    public func stop() async {
+        await deliveries.stop()
+        await hooks.shutdown()
+    }
+
+    /// Returns once no delivery is running or ready to run.
+    public func waitForDeliveries() async {
+        await deliveries.waitUntilIdle()
+    }
+
+    /// Serves until SIGTERM or SIGINT, then lets running after-hooks finish within the grace
+    /// period; whatever is unfinished then stays in the store for the next start.
     public func run() async throws {
+        try await start()
         try await application().runService()
-        logger.info("stopping: waiting for queued hooks", metadata: ["grace": .string("\(configuration.shutdownGrace)")])
-        let hooks = hooks
+        logger.info("stopping: waiting for running hooks", metadata: ["grace": .string("\(configuration.shutdownGrace)")])
+        let (deliveries, hooks) = (deliveries, hooks)
         let finished = await withTaskGroup(of: Bool.self) { group in
-            group.addTask { await hooks.shutdown(); return true }
+            group.addTask {
+                await deliveries.waitUntilIdle()
+                await hooks.shutdown()
+                return true
+            }
             group.addTask { try? await Task.sleep(for: configuration.shutdownGrace); return false }
             let first = await group.next() ?? false
             group.cancelAll()
             return first
         }
-        if !finished { logger.warning("queued hooks did not finish within the grace period") }
+        await deliveries.stop()
+        if !finished { logger.warning("hooks still running after the grace period; they run again at the next start") }
         logger.info("moonbase stopped")
     }
 }

@@ -3,11 +3,15 @@ import Logging
 import MoonbaseJSON
 import RecordStore
 
-/// The write paths: before-hooks (outside any database lock), the write, then the event to the
-/// after-hooks once the write has committed (SPEC sections 5 and 6).
+/// The write paths: before-hooks (outside any database lock), then the write with its event and
+/// deliveries in one transaction, then the deliveries to the after-hooks (SPEC sections 5 and 6).
 struct RecordWrites: Sendable {
     let store: RecordStore
     let hooks: HookPool
+    let deliveries: DeliveryScheduler
+    let afterHooksEnabled: Bool
+    /// How long a response waits at most for `async = false` handlers.
+    let syncLimit: Duration
     /// How often an update or delete is tried again when the record changed while hooks ran.
     static let conflictRetries = 5
 
@@ -17,9 +21,9 @@ struct RecordWrites: Sendable {
         if let outcome = await hooks.runBefore(.created, collection: collection, { makeEvent(.created, record, data: record.json) }) {
             record = record.withFields(try decide(outcome))
         }
-        let stored = try await store.async.insert(record)
-        await hooks.runAfter(.created, collection: collection) { makeEvent(.created, stored, data: stored.json) }
-        return stored
+        let written = try await store.async.insert(record, outbox: outbox(.created, collection))
+        await deliver(written.event, written.deliveries)
+        return written.record
     }
 
     func update(collection: String, id: String, patch: JSONObject) async throws -> Record {
@@ -34,9 +38,10 @@ struct RecordWrites: Sendable {
             }) {
                 fields = try decide(outcome)
             }
-            let stored = try await store.async.replace(collection: collection, id: id, fields: fields, ifVersion: old.version)
-            await hooks.runAfter(.updated, collection: collection) { makeEvent(.updated, stored, data: stored.json, oldData: old.json) }
-            return stored
+            let written = try await store.async.replace(collection: collection, id: id, fields: fields, ifVersion: old.version,
+                                                        outbox: outbox(.updated, collection))
+            await deliver(written.event, written.deliveries)
+            return written.record
         }
     }
 
@@ -46,10 +51,27 @@ struct RecordWrites: Sendable {
             if let outcome = await hooks.runBefore(.deleted, collection: collection, { makeEvent(.deleted, old, data: old.json, oldData: old.json) }) {
                 _ = try decide(outcome)
             }
-            let deleted = try await store.async.delete(collection: collection, id: id, ifVersion: old.version)
-            await hooks.runAfter(.deleted, collection: collection) { makeEvent(.deleted, deleted, data: deleted.json, oldData: deleted.json) }
-            return deleted
+            let written = try await store.async.delete(collection: collection, id: id, ifVersion: old.version,
+                                                       outbox: outbox(.deleted, collection))
+            await deliver(written.event, written.deliveries)
+            return written.record
         }
+    }
+
+    /// The event and one delivery per matching after-handler, to be written with the record.
+    private func outbox(_ type: RecordEventType, _ collection: String) -> OutboxRequest? {
+        guard afterHooksEnabled else { return nil }
+        let handlers = hooks.catalog.matching(.after, type, collection: collection)
+        if handlers.isEmpty { return nil }
+        return OutboxRequest(eventID: EventID.make(), targets: handlers.map { index in
+            let handler = hooks.catalog.handlers[index]
+            return DeliveryTarget(handler: handler.key, maxAttempts: handler.retries + 1)
+        })
+    }
+
+    private func deliver(_ event: OutboxEvent?, _ written: [Delivery]) async {
+        guard let event else { return }
+        await deliveries.submit(event, written, syncLimit: syncLimit)
     }
 
     /// The client's fields without the ones the store owns (which a request cannot set).
@@ -68,6 +90,7 @@ struct RecordWrites: Sendable {
         }
     }
 
+    /// The event before-hooks see: the write as it would be.
     private func makeEvent(_ type: RecordEventType, _ record: Record, data: JSONObject, oldData: JSONObject? = nil) -> HookEvent {
         HookEvent(id: EventID.make(), type: type, collection: record.collection, recordID: record.id, data: data, oldData: oldData,
                   timestamp: type == .deleted ? Timestamp.now() : record.updated)

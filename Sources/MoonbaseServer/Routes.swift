@@ -8,6 +8,7 @@ struct Routes: Sendable {
     let store: RecordStore
     let hooks: HookPool
     let writes: RecordWrites
+    let deliveries: DeliveryScheduler
     let maxBodyBytes: Int
 
     static let defaultPerPage = 30
@@ -67,6 +68,59 @@ struct Routes: Sendable {
         }
 
         api.get("hooks") { _, _ in JSONResponse.make(status: .ok, hooks.catalog.listing()) }
+        registerDeliveries(on: api)
+    }
+
+    /// The deliveries log (issue 4): list, one with its attempts, retry.
+    private func registerDeliveries(on api: RouterGroup<BasicRequestContext>) {
+        api.get("hooks/deliveries") { request, _ in
+            let query = request.uri.queryParameters
+            var filter = DeliveryFilter(limit: try positiveInteger(query["limit"], name: "limit") ?? 100)
+            var onlyRunning = false
+            if let text = query["status"].map(String.init), !text.isEmpty {
+                guard let status = DeliveryStatus(rawValue: text) else {
+                    throw APIError(.badRequest, "status must be one of " + DeliveryStatus.allCases.map(\.rawValue).joined(separator: ", "))
+                }
+                // Attempts under way are only known here; the store still has them as pending.
+                onlyRunning = status == .running
+                filter.status = onlyRunning ? .pending : status
+            }
+            filter.handler = query["hook"].map(String.init).flatMap { $0.isEmpty ? nil : handlerKey(for: $0) }
+            filter.collection = query["collection"].map(String.init).flatMap { $0.isEmpty ? nil : $0 }
+            let running = deliveries.runningDeliveries
+            let items = try await store.async.deliveries(filter).filter { !onlyRunning || running.contains($0.id) }
+            return JSONResponse.make(status: .ok, .array(items.map { .object(listed($0, running: running)) }))
+        }
+        api.get("hooks/deliveries/:id") { _, context in
+            let id = try deliveryID(context)
+            var item = listed(try await store.async.delivery(id: id), running: deliveries.runningDeliveries)
+            item["attempt_log"] = .array(try await store.async.attempts(deliveryID: id).map { .object($0.json) })
+            return JSONResponse.make(status: .ok, .object(item))
+        }
+        api.post("hooks/deliveries/:id/retry") { _, context in
+            let id = try deliveryID(context)
+            if deliveries.runningDeliveries.contains(id) { throw APIError(.conflict, "delivery \(id) is running") }
+            let delivery = try await store.async.requeue(deliveryID: id)
+            try await deliveries.retryNow(delivery)
+            return JSONResponse.make(status: .accepted, .object(listed(delivery, running: [])))
+        }
+    }
+
+    /// `hook=` names a handler by its key, or by its name when that is unambiguous.
+    private func handlerKey(for text: String) -> String {
+        let named = hooks.catalog.handlers.filter { $0.name == text }
+        return named.count == 1 ? named[0].key : text
+    }
+
+    private func listed(_ delivery: Delivery, running: Set<Int64>) -> JSONObject {
+        var item = delivery.json
+        if running.contains(delivery.id) { item["status"] = "running" }
+        return item
+    }
+
+    private func deliveryID(_ context: BasicRequestContext) throws -> Int64 {
+        guard let id = Int64(try context.parameters.require("id")) else { throw APIError(.notFound, "no such delivery") }
+        return id
     }
 
     /// The body as a JSON object: 413 past the limit, 400 when malformed or not an object.

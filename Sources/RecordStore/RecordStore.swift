@@ -16,7 +16,7 @@ public final class RecordStore: Sendable {
     /// The name of the database file inside the data directory.
     public static let databaseFileName = "moonbase.sqlite"
 
-    private let writer: any DatabaseWriter
+    let writer: any DatabaseWriter
     let batcher: WriteBatcher
     /// Names of existing collections, so the hot paths can refuse an unknown collection without
     /// touching SQLite. Updated inside the same write that creates or deletes a collection.
@@ -163,16 +163,21 @@ public final class RecordStore: Sendable {
     /// Blocks until its transaction commits; in async code prefer `async.insert(_:)`.
     /// - Throws: `collectionNotFound`; `database` if the id is taken or SQLite fails.
     public func insert(_ record: Record) throws(StoreError) -> Record {
-        try batcher.perform(try insertOperation(record))
+        try batcher.perform(try insertOperation(record, outbox: nil)).record
     }
 
-    func insertOperation(_ record: Record) throws(StoreError) -> WriteBatcher.Operation {
+    func insertOperation(_ record: Record, outbox: OutboxRequest?) throws(StoreError) -> WriteBatcher.Operation<OutboxWrite> {
         guard collectionExists(record.collection) else { throw .collectionNotFound(record.collection) }
         let stored = Record(id: record.id, collection: record.collection, created: record.created,
                             updated: record.updated, version: 1, fields: Self.droppingSystemFields(record.fields))
         // Serialized before queueing, so the shared write transaction holds the lock for less time.
-        let data = String(decoding: stored.fields.serialized(), as: UTF8.self)
+        let fieldsJSON = stored.fields.serialized()
+        let data = String(decoding: fieldsJSON, as: UTF8.self)
+        let event = PendingEvent(outbox, type: PendingEvent.created, collection: stored.collection, recordID: stored.id,
+                                 timestamp: stored.updated)
+        let eventData = event.map { _ in Outbox.recordJSON(stored, fieldsJSON: fieldsJSON) }
         return { db in
+            try event?.checkUnused(db)
             do {
                 try db.cachedStatement(sql: SQL.insertRecord).execute(arguments: [
                     stored.collection, stored.id, stored.created, stored.updated, stored.version, data,
@@ -186,7 +191,8 @@ public final class RecordStore: Sendable {
                 }
                 throw StoreError.database("record '\(stored.id)' already exists in collection '\(stored.collection)'")
             }
-            return stored
+            guard let event, let eventData else { return OutboxWrite(record: stored) }
+            return try event.write(db, record: stored, data: stored.json, dataText: eventData, oldData: nil, oldDataText: nil)
         }
     }
 
@@ -239,24 +245,46 @@ public final class RecordStore: Sendable {
     /// - Throws: `versionConflict` if the record changed since `ifVersion`; `collectionNotFound`,
     ///   `recordNotFound`, `database`.
     public func replace(collection: String, id: String, fields: JSONObject, ifVersion: Int64) throws(StoreError) -> Record {
-        try batcher.perform(try replaceOperation(collection: collection, id: id, fields: fields, ifVersion: ifVersion))
+        try batcher.perform(
+            try replaceOperation(collection: collection, id: id, fields: fields, ifVersion: ifVersion, outbox: nil)
+        ).record
     }
 
-    func replaceOperation(collection: String, id: String, fields: JSONObject, ifVersion: Int64)
-        throws(StoreError) -> WriteBatcher.Operation
+    func replaceOperation(collection: String, id: String, fields: JSONObject, ifVersion: Int64, outbox: OutboxRequest?)
+        throws(StoreError) -> WriteBatcher.Operation<OutboxWrite>
     {
         guard collectionExists(collection) else { throw .collectionNotFound(collection) }
         let fields = Self.droppingSystemFields(fields)
-        let data = String(decoding: fields.serialized(), as: UTF8.self)
+        let fieldsJSON = fields.serialized()
+        let data = String(decoding: fieldsJSON, as: UTF8.self)
         let updated = Timestamp.now()
+        let event = PendingEvent(outbox, type: PendingEvent.updated, collection: collection, recordID: id, timestamp: updated)
         return { db in
+            // With an event to write, the record as it was is read first (its `old_data`); the
+            // version check then happens here, before anything is written.
+            var old: Record?
+            if let event {
+                try event.checkUnused(db)
+                let cursor = try Row.fetchCursor(db.cachedStatement(sql: SQL.selectRecord), arguments: [collection, id])
+                guard let row = try cursor.next() else {
+                    throw try Self.whyNotFound(db, collection: collection, id: id)
+                }
+                let found = try Self.decodeRecord(row, collection: collection)
+                guard found.version == ifVersion else { throw StoreError.versionConflict(collection: collection, id: id) }
+                old = found
+            }
             let statement = try db.cachedStatement(sql: SQL.replaceRecord)
             let cursor = try Row.fetchCursor(statement, arguments: [data, updated, collection, id, ifVersion])
             guard let row = try cursor.next() else {
                 throw try Self.whyNotFound(db, collection: collection, id: id)
             }
-            return Record(id: id, collection: collection, created: try row.decode(atIndex: 0), updated: updated,
-                          version: try row.decode(atIndex: 1), fields: fields)
+            let stored = Record(id: id, collection: collection, created: try row.decode(atIndex: 0), updated: updated,
+                                version: try row.decode(atIndex: 1), fields: fields)
+            guard let event, let old else { return OutboxWrite(record: stored) }
+            let oldData = old.json
+            return try event.write(db, record: stored, data: stored.json,
+                                   dataText: Outbox.recordJSON(stored, fieldsJSON: fieldsJSON),
+                                   oldData: oldData, oldDataText: String(decoding: oldData.serialized(), as: UTF8.self))
         }
     }
 
@@ -265,18 +293,27 @@ public final class RecordStore: Sendable {
     /// - Throws: `versionConflict` if the record changed since `ifVersion`; `collectionNotFound`,
     ///   `recordNotFound`, `database`.
     public func delete(collection: String, id: String, ifVersion: Int64) throws(StoreError) -> Record {
-        try batcher.perform(try deleteOperation(collection: collection, id: id, ifVersion: ifVersion))
+        try batcher.perform(try deleteOperation(collection: collection, id: id, ifVersion: ifVersion, outbox: nil)).record
     }
 
-    func deleteOperation(collection: String, id: String, ifVersion: Int64) throws(StoreError) -> WriteBatcher.Operation {
+    func deleteOperation(collection: String, id: String, ifVersion: Int64, outbox: OutboxRequest?)
+        throws(StoreError) -> WriteBatcher.Operation<OutboxWrite>
+    {
         guard collectionExists(collection) else { throw .collectionNotFound(collection) }
+        let event = PendingEvent(outbox, type: PendingEvent.deleted, collection: collection, recordID: id, timestamp: Timestamp.now())
         return { db in
+            try event?.checkUnused(db)
             let statement = try db.cachedStatement(sql: SQL.deleteRecord)
             let cursor = try Row.fetchCursor(statement, arguments: [collection, id, ifVersion])
             guard let row = try cursor.next() else {
                 throw try Self.whyNotFound(db, collection: collection, id: id)
             }
-            return try Self.decodeRecord(row, collection: collection)
+            let deleted = try Self.decodeRecord(row, collection: collection)
+            guard let event else { return OutboxWrite(record: deleted) }
+            // `data` and `old_data` are both the record as it was.
+            let data = deleted.json
+            let text = String(decoding: data.serialized(), as: UTF8.self)
+            return try event.write(db, record: deleted, data: data, dataText: text, oldData: data, oldDataText: text)
         }
     }
 

@@ -43,6 +43,60 @@ enum Schema {
                 END;
                 """)
         }
+        migrator.registerMigration("v2: hook outbox") { db in
+            try db.execute(sql: """
+                -- One row per committed write that has after-handlers, written in the write's own
+                -- transaction. No foreign key to records or collections on purpose: an event
+                -- outlives the record (and the collection) it is about.
+                -- AUTOINCREMENT: sequences (and delivery ids below) are never reused, even after
+                -- the newest rows were purged, so an id seen in a log always means one thing.
+                CREATE TABLE hook_events (
+                    sequence  INTEGER PRIMARY KEY AUTOINCREMENT,  -- commit order
+                    id        TEXT NOT NULL UNIQUE,
+                    type      TEXT NOT NULL,     -- record.created | record.updated | record.deleted
+                    collection TEXT NOT NULL,
+                    record_id TEXT NOT NULL,
+                    data      TEXT NOT NULL,     -- JSON: the record after the write (delete: as it was)
+                    old_data  TEXT,              -- JSON: the record before an update or delete
+                    timestamp TEXT NOT NULL
+                );
+
+                -- One row per (event, handler).
+                CREATE TABLE hook_deliveries (
+                    id              INTEGER PRIMARY KEY AUTOINCREMENT,
+                    event_sequence  INTEGER NOT NULL REFERENCES hook_events(sequence) ON DELETE CASCADE,
+                    handler         TEXT NOT NULL,
+                    collection      TEXT NOT NULL,
+                    record_id       TEXT NOT NULL,
+                    status          TEXT NOT NULL
+                        CHECK (status IN ('pending', 'running', 'succeeded', 'failed', 'dead')),
+                    attempts        INTEGER NOT NULL DEFAULT 0,
+                    max_attempts    INTEGER NOT NULL,
+                    next_attempt_at INTEGER,     -- ms since 1970, for failed deliveries
+                    last_error      TEXT,
+                    created         TEXT NOT NULL,
+                    updated         TEXT NOT NULL
+                );
+                -- Each index entry ends with the rowid (the id), so a filter on status or handler
+                -- is also read newest first without sorting.
+                CREATE INDEX hook_deliveries_by_status ON hook_deliveries(status);
+                CREATE INDEX hook_deliveries_by_handler ON hook_deliveries(handler);
+                CREATE INDEX hook_deliveries_by_record ON hook_deliveries(collection, record_id);
+                CREATE INDEX hook_deliveries_by_event ON hook_deliveries(event_sequence);
+
+                -- The deliveries log: one row per attempt.
+                CREATE TABLE hook_attempts (
+                    id          INTEGER PRIMARY KEY,
+                    delivery_id INTEGER NOT NULL REFERENCES hook_deliveries(id) ON DELETE CASCADE,
+                    attempt     INTEGER NOT NULL,
+                    succeeded   INTEGER NOT NULL,  -- 0 or 1
+                    started     TEXT NOT NULL,
+                    duration_ms REAL NOT NULL,
+                    error       TEXT
+                );
+                CREATE INDEX hook_attempts_by_delivery ON hook_attempts(delivery_id, attempt);
+                """)
+        }
         return migrator
     }
 }

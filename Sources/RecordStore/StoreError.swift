@@ -1,8 +1,9 @@
 import GRDB
 
 /// Everything the store can refuse or fail with. The server maps each case to an HTTP status
-/// (400 for a bad name, 404 for unknown collection or record, 409 for an existing collection or a
-/// version conflict, 500 for the database), and uses `description` as the error message.
+/// (400 for a bad name, 404 for unknown collection, record or delivery, 409 for an existing
+/// collection, a version conflict or a delivery that cannot be retried, 500 for the database), and
+/// uses `description` as the error message.
 public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The name does not match `^[a-z][a-z0-9_]{0,62}$`.
     case invalidCollectionName(String)
@@ -16,6 +17,10 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
     case versionConflict(collection: String, id: String)
     /// SQLite failed; the message says how.
     case database(String)
+    /// No hook delivery with that id.
+    case deliveryNotFound(Int64)
+    /// Only failed or dead deliveries can be sent again; this one has another status.
+    case deliveryNotRetryable(id: Int64, status: DeliveryStatus)
 
     public var description: String {
         switch self {
@@ -33,6 +38,10 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
             return "record '\(id)' in collection '\(collection)' was changed by another write; read it again and retry"
         case .database(let message):
             return "database error: \(message)"
+        case .deliveryNotFound(let id):
+            return "delivery \(id) not found"
+        case .deliveryNotRetryable(let id, let status):
+            return "delivery \(id) is \(status.rawValue); only failed or dead deliveries can be retried"
         }
     }
 }

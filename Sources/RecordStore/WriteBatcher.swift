@@ -1,7 +1,7 @@
 import GRDB
 import Synchronization
 
-/// Group commit for record writes.
+/// Group commit for record writes (and the outbox's other writes: attempts, requeues, purges).
 ///
 /// A commit costs more than the insert it carries, so writes that are waiting while another batch
 /// is being written share the next transaction. There is no extra thread: operations are queued,
@@ -19,32 +19,12 @@ import Synchronization
 /// Operations must fail without side effects when they throw a `StoreError` (a refused write
 /// leaves the batch going on). Any other error aborts the transaction and fails the whole batch.
 final class WriteBatcher: Sendable {
-    typealias Operation = @Sendable (Database) throws -> Record
-    typealias Outcome = Result<Record, StoreError>
-
-    private final class Ticket: Sendable {
-        let operation: Operation
-        /// Resumed with the outcome, for async callers.
-        let continuation: CheckedContinuation<Outcome, Never>?
-        /// Holds the outcome, for blocking callers.
-        let outcome = Mutex<Outcome?>(nil)
-
-        init(_ operation: @escaping Operation, continuation: CheckedContinuation<Outcome, Never>?) {
-            self.operation = operation
-            self.continuation = continuation
-        }
-
-        func deliver(_ result: Outcome) {
-            if let continuation {
-                continuation.resume(returning: result)
-            } else {
-                outcome.withLock { $0 = result }
-            }
-        }
-    }
+    /// One caller's work inside the shared transaction. A thrown `StoreError` refuses this
+    /// operation alone (it must have changed nothing); any other error fails the whole batch.
+    typealias Operation<Value> = @Sendable (Database) throws -> Value
 
     private struct Queue {
-        var tickets: [Ticket] = []
+        var tickets: [any QueuedOperation] = []
         /// An async turn is scheduled and has not drained the queue yet.
         var turnScheduled = false
     }
@@ -66,7 +46,7 @@ final class WriteBatcher: Sendable {
 
     /// Runs `operation` in a write transaction, possibly shared with other callers', and returns
     /// its result once that transaction has committed. Blocks the calling thread meanwhile.
-    func perform(_ operation: @escaping Operation) throws(StoreError) -> Record {
+    func perform<Value: Sendable>(_ operation: @escaping Operation<Value>) throws(StoreError) -> Value {
         let ticket = Ticket(operation, continuation: nil)
         queue.withLock { $0.tickets.append(ticket) }
         writer.writeWithoutTransaction { db in
@@ -83,8 +63,8 @@ final class WriteBatcher: Sendable {
     ///
     /// Not cancellable on purpose: the transaction is shared, and interrupting it would fail the
     /// other callers' writes too.
-    func perform(_ operation: @escaping Operation) async throws(StoreError) -> Record {
-        let outcome = await withCheckedContinuation { (continuation: CheckedContinuation<Outcome, Never>) in
+    func perform<Value: Sendable>(_ operation: @escaping Operation<Value>) async throws(StoreError) -> Value {
+        let outcome = await withCheckedContinuation { (continuation: CheckedContinuation<Result<Value, StoreError>, Never>) in
             let ticket = Ticket(operation, continuation: continuation)
             let mustSchedule = queue.withLock { queue in
                 queue.tickets.append(ticket)
@@ -102,7 +82,7 @@ final class WriteBatcher: Sendable {
     }
 
     private func runQueued(_ db: Database) {
-        let batch = queue.withLock { queue -> [Ticket] in
+        let batch = queue.withLock { queue -> [any QueuedOperation] in
             queue.turnScheduled = false
             let taken = queue.tickets
             queue.tickets = []
@@ -112,18 +92,12 @@ final class WriteBatcher: Sendable {
         batchCount.add(1, ordering: .relaxed)
         operationCount.add(batch.count, ordering: .relaxed)
 
-        var outcomes: [Outcome] = []
-        outcomes.reserveCapacity(batch.count)
         do {
             // Cached BEGIN/COMMIT statements rather than `db.inTransaction`, which compiles both
             // each time: a visible share of a one-insert batch.
             try db.cachedStatement(sql: "BEGIN IMMEDIATE TRANSACTION").execute()
             for ticket in batch {
-                do {
-                    outcomes.append(.success(try ticket.operation(db)))
-                } catch let refused as StoreError {
-                    outcomes.append(.failure(refused))
-                }
+                try ticket.run(db)
             }
             try db.cachedStatement(sql: "COMMIT TRANSACTION").execute()
         } catch {
@@ -133,12 +107,63 @@ final class WriteBatcher: Sendable {
             // Rolled back: even the operations that succeeded were not stored.
             let failure = StoreError(wrapping: error)
             for ticket in batch {
-                ticket.deliver(.failure(failure))
+                ticket.fail(failure)
             }
             return
         }
-        for (ticket, outcome) in zip(batch, outcomes) {
-            ticket.deliver(outcome)
+        for ticket in batch {
+            ticket.committed()
+        }
+    }
+}
+
+/// A queued operation, whatever its result type.
+private protocol QueuedOperation: Sendable {
+    /// Runs the operation and keeps its outcome (a refusal included) until the transaction ends.
+    /// Throws only errors that must abort the transaction.
+    func run(_ db: Database) throws
+    /// The transaction committed: hands over the kept outcome.
+    func committed()
+    /// The transaction was rolled back: every operation in it fails with `error`.
+    func fail(_ error: StoreError)
+}
+
+private final class Ticket<Value: Sendable>: QueuedOperation {
+    typealias Outcome = Result<Value, StoreError>
+
+    let operation: WriteBatcher.Operation<Value>
+    /// Resumed with the outcome, for async callers.
+    let continuation: CheckedContinuation<Outcome, Never>?
+    /// The outcome: kept here between `run` and the commit, and read from here by blocking
+    /// callers (their own turn on the writer starts only after the turn that ran them ended).
+    let outcome = Mutex<Outcome?>(nil)
+
+    init(_ operation: @escaping WriteBatcher.Operation<Value>, continuation: CheckedContinuation<Outcome, Never>?) {
+        self.operation = operation
+        self.continuation = continuation
+    }
+
+    func run(_ db: Database) throws {
+        let result: Outcome
+        do {
+            result = .success(try operation(db))
+        } catch let refused as StoreError {
+            result = .failure(refused)
+        }
+        outcome.withLock { $0 = result }
+    }
+
+    func committed() {
+        guard let continuation else { return }
+        let result = outcome.withLock { $0 } ?? .failure(.database("the write was not performed"))
+        continuation.resume(returning: result)
+    }
+
+    func fail(_ error: StoreError) {
+        if let continuation {
+            continuation.resume(returning: .failure(error))
+        } else {
+            outcome.withLock { $0 = .failure(error) }
         }
     }
 }

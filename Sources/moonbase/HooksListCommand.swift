@@ -15,7 +15,7 @@ struct HooksListCommand: AsyncParsableCommand {
     @Option(help: "Ask the server at this URL instead (its listing has live stats).")
     var url: String?
 
-    @Option(help: "The admin token for --url.")
+    @Option(help: "The admin token for --url (env MOONBASE_ADMIN_TOKEN).")
     var token: String?
 
     @Flag(help: "Print the listing as JSON.")
@@ -26,7 +26,7 @@ struct HooksListCommand: AsyncParsableCommand {
     func run() async throws {
         let listing: JSONValue
         if let url {
-            listing = try await fetchListing(from: url)
+            listing = try await ServerRequest.send("GET", "/api/v1/hooks", base: url, token: token)
         } else {
             var logger = Logger(label: "moonbase")
             logger.logLevel = .critical // failures are part of the listing itself
@@ -39,17 +39,6 @@ struct HooksListCommand: AsyncParsableCommand {
         }
     }
 
-    private func fetchListing(from base: String) async throws -> JSONValue {
-        guard let endpoint = URL(string: base.trimmingCharacters(in: CharacterSet(charactersIn: "/")) + "/api/v1/hooks") else {
-            throw ValidationError("not a URL: \(base)")
-        }
-        let (body, status) = try await HTTPGet.fetch(endpoint, token: token ?? ProcessInfo.processInfo.environment["MOONBASE_ADMIN_TOKEN"])
-        let value = try JSONValue.parse(body)
-        guard status == 200 else {
-            throw ValidationError("the server answered \(status): \(value.field("error").map { "\($0)" } ?? "")")
-        }
-        return value
-    }
 }
 
 extension JSONValue {

@@ -71,9 +71,9 @@ struct HooksTestCommand: AsyncParsableCommand {
             }
         }
         let after = catalog.matching(.after, event.type, collection: collection)
-        runtime.runAfter(hookEvent, handlers: after) { index, error in
-            let handler = catalog.handlers[index]
-            if let error {
+        runtime.runAfter(hookEvent, handlers: after) { outcome in
+            let handler = catalog.handlers[outcome.handler]
+            if let error = outcome.error {
                 failed = true
                 print("✗ \(handler.name) (line \(handler.line)): \(error.message)")
             } else {

@@ -15,7 +15,7 @@ struct HooksCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "hooks",
         abstract: "List and try out hook files.",
-        subcommands: [HooksListCommand.self, HooksTestCommand.self]
+        subcommands: [HooksListCommand.self, HooksTestCommand.self, HooksDeliveriesCommand.self, HooksRetryCommand.self]
     )
 }
 

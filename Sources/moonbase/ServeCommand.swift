@@ -33,12 +33,29 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel = "info"
 
+    @Option(name: .customLong("hook-retry-schedule"), help: "Seconds before each retry of a failing delivery, comma-separated; the last repeats.")
+    var retrySchedule = "1,10,60,300,1800"
+
+    @Option(name: .customLong("hook-retention-hours"), help: "How long succeeded deliveries are kept.")
+    var retentionHours = 7 * 24
+
+    @Flag(name: .customLong("no-after-hooks"), help: "Record no events and run no after-hooks (before-hooks still run).")
+    var noAfterHooks = false
+
     @OptionGroup var budgets: BudgetOptions
 
     func validate() throws {
         guard hookWorkers >= 1 else { throw ValidationError("--hook-workers must be at least 1") }
-        guard (1...65535).contains(port) else { throw ValidationError("--port must be between 1 and 65535") }
+        guard (0...65535).contains(port) else { throw ValidationError("--port must be between 0 (any free port) and 65535") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level '\(logLevel)'") }
+        guard retryDelays != nil else { throw ValidationError("--hook-retry-schedule takes whole seconds separated by commas, e.g. 1,10,60") }
+        guard retentionHours >= 1 else { throw ValidationError("--hook-retention-hours must be at least 1") }
+    }
+
+    private var retryDelays: [Duration]? {
+        let delays = retrySchedule.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard !delays.isEmpty, delays.allSatisfy({ ($0 ?? -1) >= 0 }) else { return nil }
+        return delays.map { .seconds($0!) }
     }
 
     func run() async throws {
@@ -53,6 +70,9 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.hookWorkers = hookWorkers
         configuration.maxBodyBytes = maxBodyBytes
         configuration.limits = budgets.limits
+        configuration.retrySchedule = retryDelays ?? configuration.retrySchedule
+        configuration.retention = .seconds(retentionHours * 3600)
+        configuration.afterHooksEnabled = !noAfterHooks
         try await MoonbaseServer(configuration: configuration, logger: logger).run()
     }
 }

@@ -114,7 +114,7 @@ import Testing
             for i in 0..<100 {
                 group.addTask {
                     let outcome = await pool.runBefore(.created, collection: "posts") { event(data: ["i": .int(Int64(i))]) }
-                    await pool.runAfter(.created, collection: "posts") { event() }
+                    _ = await pool.deliver(event(), to: pool.catalog.matching(.after, .created, collection: "posts"), urgent: false)
                     return outcome == .proceed(["i": .int(Int64(i)), "n": .int(Int64(2 * i))])
                 }
             }
@@ -126,13 +126,14 @@ import Testing
         await pool.shutdown()
     }
 
-    @Test func synchronousAfterHandlersHoldTheCaller() async throws {
+    @Test func deliverReturnsOnceTheHandlersHaveRun() async throws {
         let folder = try HooksFolder(["sync.lua": """
             on_record_create("posts", function(e) local t = os.clock() while os.clock() - t < 0.05 do end end, {async = false})
             """])
         defer { folder.remove() }
         let pool = HookPool(try folder.load(states: 1))
-        await pool.runAfter(.created, collection: "posts") { event() }
+        let outcomes = await pool.deliver(event(), to: [0], urgent: true)
+        #expect(outcomes.map(\.handler) == [0] && outcomes[0].error == nil && outcomes[0].duration > .zero)
         #expect(pool.catalog.statsSnapshot()[0].calls == 1, "the call returned only after the handler ran")
         await pool.shutdown()
     }
@@ -147,7 +148,7 @@ import Testing
         hooks.runtimes[0].runAfter(event(), handlers: [0])
         let listing = hooks.catalog.listing().serializedString()
         #expect(listing == #"[{"file":"hooks/broken.lua","module":"broken","status":"failed","error":"hooks/broken.lua:1: unexpected symbol near '='","functions":[],"handlers":[]},"#
-            + #"{"file":"hooks/notifications.lua","module":"notifications","status":"loaded","functions":["on_new_post"],"handlers":[{"name":"on_new_post","event":"record.created","collection":"posts","line":1,"async":true,"calls":1,"errors":0,"last_error":null}]}]"#)
+            + #"{"file":"hooks/notifications.lua","module":"notifications","status":"loaded","functions":["on_new_post"],"handlers":[{"name":"on_new_post","event":"record.created","collection":"posts","line":1,"async":true,"retries":0,"calls":1,"errors":0,"last_error":null}]}]"#)
     }
 }
 
@@ -163,8 +164,8 @@ import Testing
             for i in 0..<2000 {
                 group.addTask {
                     switch i % 3 {
-                    case 0: await pool.runAfter(.created, collection: "posts") { event() }
-                    case 1: await pool.runAfter(.updated, collection: "posts") { event(.updated) }
+                    case 0: _ = await pool.deliver(event(), to: [0], urgent: false)
+                    case 1: _ = await pool.deliver(event(.updated), to: [1], urgent: true)
                     default: _ = await pool.runBefore(.created, collection: "posts") { event() }
                     }
                 }

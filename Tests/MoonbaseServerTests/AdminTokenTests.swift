@@ -33,7 +33,7 @@ import Testing
             let refused = try await client.send(.get, "/api/v1/collections", headers: [:])
             #expect(allowed.status == .ok && refused.status == .unauthorized)
         }
-        await server.hooks.shutdown()
+        await server.stop()
     }
 }
 
@@ -47,6 +47,7 @@ import Testing
         configuration.adminToken = token
         let logs = LogCapture()
         let server = try MoonbaseServer(configuration: configuration, logger: logs.logger)
+        try await server.start()
         try await server.application().test(.live) { client in
             #expect(try await client.send(.get, "/api/v1/health", headers: [:]).body == ["status": "ok"])
             try await client.createCollection("posts")
@@ -55,6 +56,6 @@ import Testing
         }
         let ready = try #require(logs.lines("moonbase ready").first)
         #expect(ready.metadata["hook_files_loaded"] == "1" && ready.metadata["hook_files_failed"] == "0")
-        await server.hooks.shutdown()
+        await server.stop()
     }
 }

@@ -22,7 +22,7 @@ import Testing
             let id = try #require(created.body?["id"]?.string)
             _ = try await client.send(.patch, "/api/v1/collections/posts/records/\(id)", json: #"{"title":"Two"}"#)
             _ = try await client.send(.delete, "/api/v1/collections/posts/records/\(id)")
-            await server.hooks.waitUntilIdle()
+            await server.waitForDeliveries()
             let events = logs.lines("event").map { [$0.metadata["type"], $0.metadata["title"], $0.metadata["old"], $0.metadata["id"]] }
             #expect(events == [["record.created", "One", "none", id], ["record.updated", "Two", "One", id], ["record.deleted", "Two", "Two", id]])
             let listing = try await client.send(.get, "/api/v1/hooks")
@@ -45,7 +45,7 @@ import Testing
             #expect(created.status == .created)
             let id = try #require(created.body?["id"]?.string)
             #expect(try await client.send(.get, "/api/v1/collections/posts/records/\(id)").body?["title"] == "kept")
-            await server.hooks.waitUntilIdle()
+            await server.waitForDeliveries()
             let stats = server.hooks.catalog.statsSnapshot()
             #expect(stats.map(\.errors) == [1, 1, 1])
             #expect(stats[1].lastError?.contains("hook exceeded its time budget") == true)
@@ -87,7 +87,7 @@ import Testing
             let delete = try await client.send(.delete, "/api/v1/collections/posts/records/\(id)")
             #expect(delete.status == .forbidden && delete.body == ["error": "locked"])
             #expect(try await client.send(.get, "/api/v1/collections/posts/records/\(id)").status == .ok)
-            await server.hooks.waitUntilIdle()
+            await server.waitForDeliveries()
             #expect(logs.lines("event").map { $0.metadata["type"] } == ["record.created"], "only the stored write emitted an event")
         }
     }

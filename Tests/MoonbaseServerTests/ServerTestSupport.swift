@@ -6,6 +6,7 @@ import LuaRuntime
 import MoonbaseJSON
 import MoonbaseServer
 import MoonbaseTestSupport
+import Synchronization
 
 let token = "test-token"
 let auth: HTTPFields = [.authorization: "Bearer \(token)"]
@@ -24,11 +25,12 @@ func withServer(hooks files: [String: String] = [:], limits: LuaLimits = .defaul
     configuration.limits = limits
     configure(&configuration)
     let server = try MoonbaseServer(configuration: configuration, logger: logs.logger)
+    try await server.start()
     let app = Application(router: server.router())
     try await app.test(.router) { client in
         try await body(client, server)
     }
-    await server.hooks.shutdown()
+    await server.stop()
 }
 
 extension TestClientProtocol {
@@ -43,6 +45,49 @@ extension TestClientProtocol {
     func createCollection(_ name: String) async throws {
         let (status, _) = try await send(.post, "/api/v1/collections", json: #"{"name":"\#(name)"}"#)
         guard status == .created else { throw APIError(status, "could not create \(name)") }
+    }
+}
+
+/// Waits until `condition` holds (checking every 10 ms, for 5 s at most); false if it never did.
+func eventually(_ condition: () async throws -> Bool) async rethrows -> Bool {
+    for _ in 0..<500 {
+        if try await condition() { return true }
+        try? await Task.sleep(for: .milliseconds(10))
+    }
+    return false
+}
+
+/// A clock the test moves by hand, so retry schedules of minutes take no time.
+final class ManualClock: DeliveryClock {
+    private struct State {
+        var now: Int64 = 1_800_000_000_000
+        var sleepers: [(deadline: Int64, continuation: CheckedContinuation<Void, Never>)] = []
+    }
+
+    private let state = Mutex(State())
+
+    func now() -> Int64 { state.withLock { $0.now } }
+
+    func sleep(until deadline: Int64) async throws {
+        await withCheckedContinuation { continuation in
+            let due = state.withLock { state -> Bool in
+                if deadline <= state.now { return true }
+                state.sleepers.append((deadline, continuation))
+                return false
+            }
+            if due { continuation.resume() }
+        }
+    }
+
+    func advance(by milliseconds: Int64) {
+        let due = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+            state.now += milliseconds
+            let now = state.now
+            let due = state.sleepers.filter { $0.deadline <= now }.map(\.continuation)
+            state.sleepers.removeAll { $0.deadline <= now }
+            return due
+        }
+        for continuation in due { continuation.resume() }
     }
 }
 

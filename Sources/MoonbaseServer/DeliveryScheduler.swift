@@ -1,0 +1,342 @@
+import Foundation
+import HookHost
+import Logging
+import MoonbaseJSON
+import RecordStore
+import Synchronization
+
+/// Delivers committed events to after-handlers (SPEC section 6, durability).
+///
+/// Every event and its deliveries are already in the store when they arrive here (written in
+/// the record's transaction), so a crash loses nothing: start-up takes up whatever was not
+/// finished. Deliveries of one record to one handler form a lane: they run one at a time, in
+/// commit order, and a failing one holds its lane until it succeeds or is dead. Deliveries of
+/// one event that become ready together run as one job, so the event table is built once.
+/// At most `maxJobs` jobs are under way (run, outcome not yet recorded) at any time: after a
+/// crash, at most those run twice.
+actor DeliveryScheduler {
+    private struct LaneKey: Hashable {
+        var handler: String
+        var collection: String
+        var recordID: String
+    }
+
+    private struct Pending {
+        var delivery: Delivery
+        var event: OutboxEvent
+        var key: LaneKey { LaneKey(handler: delivery.handler, collection: delivery.collection, recordID: delivery.recordID) }
+    }
+
+    static let maxJobs = 64
+
+    private let store: RecordStore
+    private let hooks: HookPool
+    private let clock: any DeliveryClock
+    private let retrySchedule: [Int64]
+    private let logger: Logger
+    private let handlerIndex: [String: Int]
+    /// Deliveries waiting per lane; the head is running, waiting for its retry, or ready.
+    private var lanes: [LaneKey: [Pending]] = [:]
+    /// Lanes whose head can start now, in the order they became ready.
+    private var ready: [LaneKey] = []
+    private var readyHead = 0
+    private var retryTasks: [Int64: Task<Void, Never>] = [:]
+    private var purgeTask: Task<Void, Never>?
+    private var jobs = 0
+    private var idleWaiters: [CheckedContinuation<Void, Never>] = []
+    /// Deliveries whose attempt is under way (dispatched, outcome not yet recorded).
+    private let running = Mutex<Set<Int64>>([])
+    /// Requests waiting for an `async = false` handler, by delivery id; resumed from the worker.
+    private let syncWaiters = Mutex<[Int64: Latch]>([:])
+
+    init(store: RecordStore, hooks: HookPool, clock: any DeliveryClock, retrySchedule: [Duration], logger: Logger) {
+        self.store = store
+        self.hooks = hooks
+        self.clock = clock
+        self.retrySchedule = retrySchedule.map { $0.milliseconds }
+        self.logger = logger
+        var index: [String: Int] = [:]
+        for (position, handler) in hooks.catalog.handlers.enumerated() where handler.phase == .after { index[handler.key] = position }
+        handlerIndex = index
+    }
+
+    /// The deliveries whose attempt is under way right now.
+    nonisolated var runningDeliveries: Set<Int64> {
+        running.withLock { $0 }
+    }
+
+    /// Takes up what the last run left unfinished: pending deliveries run again, failed ones at
+    /// their retry time.
+    func resumeUnfinished() async throws {
+        _ = try await store.async.resetRunningDeliveries()
+        let unfinished = try await store.async.unfinishedDeliveries()
+        if !unfinished.isEmpty {
+            logger.info("taking up unfinished hook deliveries", metadata: ["count": .stringConvertible(unfinished.count)])
+        }
+        for item in unfinished { enqueue(Pending(delivery: item.delivery, event: item.event)) }
+        startReady()
+    }
+
+    /// Hands over the deliveries of a just-committed event; returns once those whose handler has
+    /// `async = false` have run, or after `syncLimit` should their lane be held by a retry.
+    func submit(_ event: OutboxEvent, _ deliveries: [Delivery], syncLimit: Duration) async {
+        let waited = deliveries.filter { handlerIndex[$0.handler].map { !hooks.catalog.handlers[$0].async } ?? false }
+        let latch = Latch(count: waited.count)
+        if !waited.isEmpty {
+            syncWaiters.withLock { waiters in for delivery in waited { waiters[delivery.id] = latch } }
+        }
+        for delivery in deliveries { enqueue(Pending(delivery: delivery, event: event)) }
+        startReady()
+        if waited.isEmpty { return }
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await latch.wait() }
+            group.addTask {
+                try? await Task.sleep(for: syncLimit)
+                latch.open()
+            }
+            await group.next()
+            group.cancelAll()
+            latch.open()
+        }
+    }
+
+    /// A failed or dead delivery, put back to pending by the store, runs again.
+    func retryNow(_ delivery: Delivery) async throws {
+        let event = try await store.async.event(sequence: delivery.eventSequence)
+        enqueue(Pending(delivery: delivery, event: event))
+        startReady()
+    }
+
+    /// Returns once nothing is running or ready to run (retries waiting for their time do not count).
+    func waitUntilIdle() async {
+        if jobs == 0 && readyHead == ready.count { return }
+        await withCheckedContinuation { idleWaiters.append($0) }
+    }
+
+    /// Every minute, deletes succeeded deliveries older than `retention` (in batches); pending,
+    /// running, failed and dead ones are never purged.
+    func startPurging(retention: Duration) {
+        let (store, logger) = (store, logger)
+        purgeTask = Task.detached(priority: .background) {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .seconds(60))
+                let cutoff = ISO8601DateFormatter.string(from: Date().addingTimeInterval(-Double(retention.milliseconds) / 1000),
+                                                         timeZone: .gmt, formatOptions: [.withInternetDateTime, .withFractionalSeconds])
+                var purged = 0
+                while !Task.isCancelled, let batch = try? await store.async.purgeSucceeded(before: cutoff, batchSize: 1000), batch > 0 {
+                    purged += batch
+                    if batch < 1000 { break }
+                }
+                if purged > 0 { logger.info("purged old hook deliveries", metadata: ["count": .stringConvertible(purged)]) }
+            }
+        }
+    }
+
+    /// Stops retry timers and purging; what is not finished stays in the store for the next start.
+    func stop() {
+        for task in retryTasks.values { task.cancel() }
+        retryTasks = [:]
+        purgeTask?.cancel()
+    }
+
+    // MARK: Scheduling
+
+    private func enqueue(_ item: Pending) {
+        let key = item.key
+        let isHead = lanes[key] == nil
+        lanes[key, default: []].append(item)
+        guard isHead else { return }
+        if item.delivery.status == .failed, let due = item.delivery.nextAttemptAt, due > clock.now() {
+            scheduleRetry(item.delivery.id, key, at: due)
+        } else {
+            ready.append(key)
+        }
+    }
+
+    /// Starts ready lane heads while there is room, grouping consecutive heads of one event (with
+    /// the same attempt number) into one job.
+    private func startReady() {
+        while jobs < Self.maxJobs && readyHead < ready.count {
+            var group: [Pending] = []
+            while readyHead < ready.count, let head = lanes[ready[readyHead]]?.first {
+                if let first = group.first,
+                   first.event.sequence != head.event.sequence || first.delivery.attempts != head.delivery.attempts { break }
+                group.append(head)
+                readyHead += 1
+            }
+            if group.isEmpty { readyHead += 1 } else { run(group) }
+        }
+        if readyHead > 1024 && readyHead * 2 > ready.count { // compact now and then
+            ready.removeFirst(readyHead)
+            readyHead = 0
+        }
+        notifyIfIdle()
+    }
+
+    private func run(_ group: [Pending]) {
+        jobs += 1
+        running.withLock { $0.formUnion(group.map(\.delivery.id)) }
+        let event = group[0].event
+        let attempt = group[0].delivery.attempts + 1
+        let handlers = group.compactMap { handlerIndex[$0.delivery.handler] }
+        let deliveryOf = Dictionary(group.compactMap { item in handlerIndex[item.delivery.handler].map { ($0, item.delivery.id) } },
+                                    uniquingKeysWith: { first, _ in first })
+        let hookEvent = HookEvent(id: event.id, type: RecordEventType(rawValue: event.type) ?? .created, collection: event.collection,
+                                  recordID: event.recordID, data: event.data, oldData: event.oldData, timestamp: event.timestamp,
+                                  attempt: attempt)
+        let hooks = hooks
+        let urgent = handlers.contains { !hooks.catalog.handlers[$0].async }
+        Task {
+            let startedAt = Timestamp.now()
+            let outcomes = handlers.isEmpty ? [] : await hooks.deliver(hookEvent, to: handlers, urgent: urgent) { outcome in
+                if let id = deliveryOf[outcome.handler] { self.syncWaiters.withLock { $0.removeValue(forKey: id) }?.countDown() }
+            }
+            await finished(group, outcomes: outcomes, attempt: attempt, startedAt: startedAt)
+        }
+    }
+
+    private func finished(_ group: [Pending], outcomes: [HookOutcome], attempt: Int, startedAt: String) async {
+        let now = clock.now()
+        let records = group.map { item -> AttemptOutcome in
+            let delivery = item.delivery
+            let outcome = handlerIndex[delivery.handler].flatMap { index in outcomes.first { $0.handler == index } }
+            guard let outcome else {
+                return AttemptOutcome(deliveryID: delivery.id, attempt: attempt, started: startedAt, durationMilliseconds: 0,
+                                      error: "handler \(delivery.handler) is no longer registered", status: .dead, nextAttemptAt: nil)
+            }
+            let milliseconds = Double(outcome.duration.components.seconds) * 1000 + Double(outcome.duration.components.attoseconds) / 1e15
+            guard let error = outcome.error else {
+                return AttemptOutcome(deliveryID: delivery.id, attempt: attempt, started: startedAt, durationMilliseconds: milliseconds,
+                                      error: nil, status: .succeeded, nextAttemptAt: nil)
+            }
+            let retry = attempt < delivery.maxAttempts
+            return AttemptOutcome(deliveryID: delivery.id, attempt: attempt, started: startedAt, durationMilliseconds: milliseconds,
+                                  error: error.message, status: retry ? .failed : .dead,
+                                  nextAttemptAt: retry ? now + retrySchedule[min(attempt - 1, retrySchedule.count - 1)] : nil)
+        }
+        do {
+            try await store.async.recordAttempts(records)
+        } catch {
+            // Unrecorded attempts stay pending in the store: the next start takes them up again.
+            logger.error("cannot record hook deliveries", metadata: ["error": .string("\(error)")])
+        }
+        running.withLock { $0.subtract(group.map(\.delivery.id)) }
+        for (item, record) in zip(group, records) {
+            syncWaiters.withLock { $0.removeValue(forKey: item.delivery.id) }?.countDown() // its handler is gone
+            let key = item.key
+            if record.status == .failed {
+                var retried = item.delivery
+                retried.status = .failed
+                retried.attempts = attempt
+                retried.nextAttemptAt = record.nextAttemptAt
+                retried.lastError = record.error
+                lanes[key]?[0] = Pending(delivery: retried, event: item.event)
+                scheduleRetry(retried.id, key, at: record.nextAttemptAt ?? now)
+                continue
+            }
+            lanes[key]?.removeFirst()
+            if lanes[key]?.isEmpty ?? true { lanes[key] = nil } else { ready.append(key) }
+            if record.status == .dead { deadLetter(item, attempt: attempt, error: record.error) }
+        }
+        jobs -= 1
+        startReady()
+    }
+
+    private func scheduleRetry(_ id: Int64, _ key: LaneKey, at due: Int64) {
+        let clock = clock
+        retryTasks[id] = Task {
+            do {
+                try await clock.sleep(until: due)
+            } catch {
+                return
+            }
+            await self.retryDue(id, key)
+        }
+    }
+
+    private func retryDue(_ id: Int64, _ key: LaneKey) {
+        guard retryTasks.removeValue(forKey: id) != nil else { return }
+        ready.append(key)
+        startReady()
+    }
+
+    private func deadLetter(_ item: Pending, attempt: Int, error: String?) {
+        let delivery = item.delivery
+        logger.error("hook delivery is dead", metadata: [
+            "delivery_id": .stringConvertible(delivery.id), "handler": .string(delivery.handler), "event_id": .string(delivery.eventID),
+            "attempts": .stringConvertible(attempt), "error": .string(error ?? ""),
+        ])
+        var failed = delivery.json
+        failed["status"] = "dead"
+        failed["attempts"] = .int(Int64(attempt))
+        failed["last_error"] = error.map { .string($0) } ?? .null
+        let event = item.event
+        let payload: JSONObject = [
+            "type": "hook.failed", "id": .string(delivery.eventID), "delivery": .object(failed),
+            "event": .object([
+                "id": .string(event.id), "type": .string(event.type), "collection_name": .string(event.collection),
+                "record_id": .string(event.recordID), "data": .object(event.data),
+                "old_data": event.oldData.map { .object($0) } ?? .null, "timestamp": .string(event.timestamp),
+            ]),
+        ]
+        let hooks = hooks
+        Task { await hooks.deliverFailure(payload) }
+    }
+
+    private func notifyIfIdle() {
+        guard jobs == 0, readyHead == ready.count, !idleWaiters.isEmpty else { return }
+        let waiters = idleWaiters
+        idleWaiters = []
+        for waiter in waiters { waiter.resume() }
+    }
+}
+
+/// Opens once counted down to zero (or forced open); `wait` returns once it is open.
+final class Latch: Sendable {
+    private struct State {
+        var remaining: Int
+        var waiter: CheckedContinuation<Void, Never>?
+    }
+
+    private let state: Mutex<State>
+
+    init(count: Int) {
+        state = Mutex(State(remaining: count))
+    }
+
+    func countDown() {
+        let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            state.remaining -= 1
+            guard state.remaining <= 0 else { return nil }
+            defer { state.waiter = nil }
+            return state.waiter
+        }
+        waiter?.resume()
+    }
+
+    func open() {
+        let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            state.remaining = 0
+            defer { state.waiter = nil }
+            return state.waiter
+        }
+        waiter?.resume()
+    }
+
+    func wait() async {
+        await withCheckedContinuation { continuation in
+            let open = state.withLock { state -> Bool in
+                if state.remaining <= 0 { return true }
+                state.waiter = continuation
+                return false
+            }
+            if open { continuation.resume() }
+        }
+    }
+}
+
+extension Duration {
+    var milliseconds: Int64 {
+        components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000
+    }
+}

@@ -1,0 +1,209 @@
+import MoonbaseJSON
+
+// The outbox: every record write may record its event, and one delivery per handler that must
+// receive it, in the write's own transaction. A refused or rolled-back write therefore has no
+// event, and a committed one always has its event and deliveries, even if the process dies right
+// after the commit. The store knows nothing of hooks: a handler is an opaque key.
+
+/// Where an event must be delivered: one row per handler.
+public struct DeliveryTarget: Sendable, Equatable {
+    /// Opaque key naming the handler (the server's business).
+    public var handler: String
+    /// How many attempts the delivery gets in all (1 = no retry); values below 1 count as 1.
+    public var maxAttempts: Int
+
+    public init(handler: String, maxAttempts: Int) {
+        self.handler = handler
+        self.maxAttempts = maxAttempts
+    }
+}
+
+/// Asks a write to record its event in the same transaction.
+public struct OutboxRequest: Sendable {
+    /// The event's id, unique among stored events (an idempotency key for handlers).
+    public var eventID: String
+    /// One delivery per target. No targets: the write records no event.
+    public var targets: [DeliveryTarget]
+
+    public init(eventID: String, targets: [DeliveryTarget]) {
+        self.eventID = eventID
+        self.targets = targets
+    }
+}
+
+/// A committed write's event, as stored in the outbox.
+public struct OutboxEvent: Sendable, Equatable {
+    /// Commit order: grows with every event stored (gaps are possible, reuse is not).
+    public var sequence: Int64
+    /// The event id given in `OutboxRequest`.
+    public var id: String
+    /// `record.created`, `record.updated` or `record.deleted`.
+    public var type: String
+    public var collection: String
+    public var recordID: String
+    /// The stored record's full JSON (`Record.json`) after the write; for a delete, as it was.
+    public var data: JSONObject
+    /// The record before an update or delete (`Record.json`); nil for a create.
+    public var oldData: JSONObject?
+    /// Create/update: the stored record's `updated`; delete: when the delete was asked for.
+    public var timestamp: String
+
+    public init(sequence: Int64, id: String, type: String, collection: String, recordID: String,
+                data: JSONObject, oldData: JSONObject?, timestamp: String) {
+        self.sequence = sequence
+        self.id = id
+        self.type = type
+        self.collection = collection
+        self.recordID = recordID
+        self.data = data
+        self.oldData = oldData
+        self.timestamp = timestamp
+    }
+}
+
+/// Where a delivery stands.
+///
+/// `pending` (not tried yet, or taken back after a crash or a requeue) → `running` →
+/// `succeeded`, `failed` (will be tried again at `nextAttemptAt`) or `dead` (no attempt left).
+public enum DeliveryStatus: String, Sendable, CaseIterable {
+    case pending, running, succeeded, failed, dead
+}
+
+/// One (event, handler) pair and how its delivery is going.
+public struct Delivery: Sendable, Equatable {
+    public var id: Int64
+    public var eventSequence: Int64
+    public var eventID: String
+    public var handler: String
+    public var collection: String
+    public var recordID: String
+    public var status: DeliveryStatus
+    /// Attempts made so far.
+    public var attempts: Int
+    public var maxAttempts: Int
+    /// Milliseconds since 1970: when a failed delivery is due again.
+    public var nextAttemptAt: Int64?
+    /// The error of the last failed attempt; nil once an attempt succeeded.
+    public var lastError: String?
+    public var created: String
+    public var updated: String
+
+    public init(id: Int64, eventSequence: Int64, eventID: String, handler: String, collection: String,
+                recordID: String, status: DeliveryStatus, attempts: Int, maxAttempts: Int, nextAttemptAt: Int64?,
+                lastError: String?, created: String, updated: String) {
+        self.id = id
+        self.eventSequence = eventSequence
+        self.eventID = eventID
+        self.handler = handler
+        self.collection = collection
+        self.recordID = recordID
+        self.status = status
+        self.attempts = attempts
+        self.maxAttempts = maxAttempts
+        self.nextAttemptAt = nextAttemptAt
+        self.lastError = lastError
+        self.created = created
+        self.updated = updated
+    }
+
+    /// `{"id","event_id","handler","collection","record_id","status","attempts","max_attempts",
+    /// "next_attempt_at","last_error","created","updated"}`; `next_attempt_at` is ISO-8601 or null.
+    public var json: JSONObject {
+        JSONObject([
+            ("id", .int(id)),
+            ("event_id", .string(eventID)),
+            ("handler", .string(handler)),
+            ("collection", .string(collection)),
+            ("record_id", .string(recordID)),
+            ("status", .string(status.rawValue)),
+            ("attempts", .int(Int64(attempts))),
+            ("max_attempts", .int(Int64(maxAttempts))),
+            ("next_attempt_at", nextAttemptAt.map { .string(Timestamp.format(millisecondsSince1970: $0)) } ?? .null),
+            ("last_error", lastError.map { .string($0) } ?? .null),
+            ("created", .string(created)),
+            ("updated", .string(updated)),
+        ])
+    }
+}
+
+/// One attempt at a delivery, from the deliveries log.
+public struct DeliveryAttempt: Sendable, Equatable {
+    public var deliveryID: Int64
+    public var eventID: String
+    public var handler: String
+    /// 1-based.
+    public var attempt: Int
+    public var succeeded: Bool
+    public var started: String
+    public var durationMilliseconds: Double
+    public var error: String?
+
+    public init(deliveryID: Int64, eventID: String, handler: String, attempt: Int, succeeded: Bool,
+                started: String, durationMilliseconds: Double, error: String?) {
+        self.deliveryID = deliveryID
+        self.eventID = eventID
+        self.handler = handler
+        self.attempt = attempt
+        self.succeeded = succeeded
+        self.started = started
+        self.durationMilliseconds = durationMilliseconds
+        self.error = error
+    }
+
+    /// `{"delivery_id","event_id","handler","attempt","status":"succeeded"|"failed","started",
+    /// "duration_ms","error"}`.
+    public var json: JSONObject {
+        JSONObject([
+            ("delivery_id", .int(deliveryID)),
+            ("event_id", .string(eventID)),
+            ("handler", .string(handler)),
+            ("attempt", .int(Int64(attempt))),
+            ("status", .string(succeeded ? "succeeded" : "failed")),
+            ("started", .string(started)),
+            ("duration_ms", .double(durationMilliseconds)),
+            ("error", error.map { .string($0) } ?? .null),
+        ])
+    }
+}
+
+/// The result of one attempt, recorded with `recordAttempts`.
+public struct AttemptOutcome: Sendable, Equatable {
+    public var deliveryID: Int64
+    /// 1-based; becomes the delivery's `attempts`.
+    public var attempt: Int
+    public var started: String
+    public var durationMilliseconds: Double
+    /// nil = succeeded.
+    public var error: String?
+    /// The delivery's new status: succeeded, failed (will retry) or dead.
+    public var status: DeliveryStatus
+    /// For failed: when the next attempt is due (ms since 1970). Stored as given.
+    public var nextAttemptAt: Int64?
+
+    public init(deliveryID: Int64, attempt: Int, started: String, durationMilliseconds: Double, error: String?,
+                status: DeliveryStatus, nextAttemptAt: Int64?) {
+        self.deliveryID = deliveryID
+        self.attempt = attempt
+        self.started = started
+        self.durationMilliseconds = durationMilliseconds
+        self.error = error
+        self.status = status
+        self.nextAttemptAt = nextAttemptAt
+    }
+}
+
+/// Which deliveries `deliveries(_:)` lists; nil matches anything.
+public struct DeliveryFilter: Sendable, Equatable {
+    public var status: DeliveryStatus?
+    public var handler: String?
+    public var collection: String?
+    /// At most this many, clamped to 1...1000 when used.
+    public var limit: Int
+
+    public init(status: DeliveryStatus? = nil, handler: String? = nil, collection: String? = nil, limit: Int = 100) {
+        self.status = status
+        self.handler = handler
+        self.collection = collection
+        self.limit = limit
+    }
+}

@@ -1,0 +1,76 @@
+import ArgumentParser
+import Foundation
+import MoonbaseJSON
+
+/// Where a running server is, for the commands that ask it.
+struct ServerOptions: ParsableArguments {
+    @Option(help: "The server's URL.")
+    var url = "http://127.0.0.1:8090"
+
+    @Option(help: "The admin token (env MOONBASE_ADMIN_TOKEN).")
+    var token: String?
+}
+
+/// `moonbase hooks deliveries`: the deliveries log of a running server.
+struct HooksDeliveriesCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "deliveries", abstract: "List hook deliveries (newest first).")
+
+    @Option(help: "pending, running, succeeded, failed or dead.")
+    var status: String?
+
+    @Option(help: "A handler's name or key.")
+    var hook: String?
+
+    @Option(help: "Only deliveries of this collection.")
+    var collection: String?
+
+    @Option(help: "How many at most.")
+    var limit = 50
+
+    @Flag(help: "Print the deliveries as JSON.")
+    var json = false
+
+    @OptionGroup var server: ServerOptions
+
+    func run() async throws {
+        var query = ["limit=\(limit)"]
+        for (name, value) in [("status", status), ("hook", hook), ("collection", collection)] {
+            if let value { query.append(name + "=" + (value.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? value)) }
+        }
+        let listing = try await ServerRequest.send("GET", "/api/v1/hooks/deliveries?" + query.joined(separator: "&"), base: server.url, token: server.token)
+        if json {
+            print(listing.serializedString())
+            return
+        }
+        guard case .array(let items) = listing else { return }
+        for item in items {
+            func text(_ key: String) -> String {
+                switch item.field(key) {
+                case .string(let s)?: s
+                case let value?: value.serializedString()
+                case nil: "?"
+                }
+            }
+            var line = "\(text("id"))  \(text("status"))  attempt \(text("attempts"))/\(text("max_attempts"))  "
+                + "\(text("handler"))  \(text("collection"))/\(text("record_id"))"
+            if let error = item.field("last_error")?.text { line += "\n    \(error)" }
+            print(line)
+        }
+        print("\(items.count) deliver\(items.count == 1 ? "y" : "ies")")
+    }
+}
+
+/// `moonbase hooks retry ID`: sends a failed or dead delivery again.
+struct HooksRetryCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "retry", abstract: "Send a failed or dead delivery again.")
+
+    @Argument(help: "The delivery's id.")
+    var id: Int64
+
+    @OptionGroup var server: ServerOptions
+
+    func run() async throws {
+        let delivery = try await ServerRequest.send("POST", "/api/v1/hooks/deliveries/\(id)/retry", base: server.url, token: server.token)
+        print("delivery \(id) is \(delivery.field("status")?.text ?? "queued") again")
+    }
+}

@@ -1,0 +1,34 @@
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import MoonbaseJSON
+
+/// The CLI's HTTP needs: a JSON request to a running server with the admin token.
+enum ServerRequest {
+    /// Sends `method path` to the server at `base`; returns the parsed body, or throws the
+    /// server's `{"error": …}` message for a status outside 2xx.
+    static func send(_ method: String, _ path: String, base: String, token: String?) async throws -> JSONValue {
+        guard let url = URL(string: base.trimmingCharacters(in: CharacterSet(charactersIn: "/")) + path) else {
+            throw ValidationFailure("not a URL: \(base)")
+        }
+        var request = URLRequest(url: url)
+        request.httpMethod = method
+        if let token = token ?? ProcessInfo.processInfo.environment["MOONBASE_ADMIN_TOKEN"] {
+            request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization")
+        }
+        let (data, response) = try await URLSession.shared.data(for: request)
+        let status = (response as? HTTPURLResponse)?.statusCode ?? 0
+        let body = data.isEmpty ? JSONValue.null : try JSONValue.parse(Array(data))
+        guard (200..<300).contains(status) else {
+            throw ValidationFailure("the server answered \(status): \(body.field("error")?.text ?? "")")
+        }
+        return body
+    }
+}
+
+/// A failure to report to the user as it is.
+struct ValidationFailure: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}

@@ -1,0 +1,127 @@
+import Hummingbird
+import HummingbirdTesting
+import LuaRuntime
+import MoonbaseJSON
+import MoonbaseServer
+import MoonbaseTestSupport
+import Testing
+
+@Suite struct DeliveryTests {
+    @Test func committedWritesHaveOneDeliveryPerHandlerAndRefusedOnesNone() async throws {
+        try await withServer(hooks: [
+            "a.lua": "before_record_create('posts', function(e) if e.data.refuse then reject('no') end end)",
+            "b.lua": "on_record_create('posts', function(e) end)\non_any_event(function(e) end)\non_record_update('posts', function(e) end)",
+        ]) { client, server in
+            try await client.createCollection("posts")
+            for n in 1...20 {
+                _ = try await client.send(.post, "/api/v1/collections/posts/records", json: #"{"n":\#(n)}"#)
+            }
+            #expect(try await client.send(.post, "/api/v1/collections/posts/records", json: #"{"refuse":true}"#).status == .unprocessableContent)
+            await server.waitForDeliveries()
+            let listing = try await client.send(.get, "/api/v1/hooks/deliveries?limit=1000")
+            guard case .array(let items)? = listing.body else { Issue.record("no list"); return }
+            #expect(items.count == 40, "20 writes × 2 matching after-handlers, none for the refused write")
+            #expect(items.allSatisfy { $0["status"] == "succeeded" && $0["attempts"] == 1 })
+            #expect(Set(items.compactMap { $0["event_id"]?.string }).count == 20)
+            let filtered = try await client.send(.get, "/api/v1/hooks/deliveries?collection=nope")
+            #expect(filtered.body == [])
+            #expect(try await client.send(.get, "/api/v1/hooks/deliveries?status=bogus").status == .badRequest)
+        }
+    }
+
+    @Test func retriesFollowTheScheduleThenDeadFiresOnHookFailedOnce() async throws {
+        let clock = ManualClock()
+        let logs = LogCapture()
+        try await withServer(hooks: ["flaky.lua": """
+            on_record_create("posts", function(e)
+              log.info("attempt", {n = e.attempt, id = e.id})
+              error("downstream is down")
+            end, {name = "flaky", retries = 2})
+            on_hook_failed(function(e)
+              log.info("gave up", {handler = e.delivery.handler, attempts = e.delivery.attempts, record = e.event.record_id})
+            end)
+            """], logs: logs, configure: {
+                $0.clock = clock
+                $0.retrySchedule = [.seconds(1), .seconds(60)]
+            }) { client, server in
+            try await client.createCollection("posts")
+            let created = try await client.send(.post, "/api/v1/collections/posts/records", json: #"{"title":"x"}"#)
+            #expect(created.status == .created, "a failing after-hook never affects the write")
+            let recordID = try #require(created.body?["id"]?.string)
+            func delivery() async throws -> JSONValue? {
+                guard case .array(let items)? = try await client.send(.get, "/api/v1/hooks/deliveries?hook=flaky").body else { return nil }
+                return items.first
+            }
+            #expect(try await eventually { try await delivery()?["status"] == "failed" })
+            let first = try #require(try await delivery())
+            #expect(first["attempts"] == 1 && first["last_error"]?.string?.contains("hooks/flaky.lua:3: downstream is down") == true)
+            #expect(first["next_attempt_at"]?.string != nil)
+
+            clock.advance(by: 999)
+            try await Task.sleep(for: .milliseconds(50))
+            #expect(try await delivery()?["attempts"] == 1, "not before its time")
+            clock.advance(by: 1)
+            #expect(try await eventually { try await delivery()?["attempts"] == 2 })
+            clock.advance(by: 59_999)
+            try await Task.sleep(for: .milliseconds(50))
+            #expect(try await delivery()?["attempts"] == 2)
+            clock.advance(by: 1)
+            #expect(try await eventually { try await delivery()?["status"] == "dead" })
+            #expect(try await eventually { logs.lines("gave up").count == 1 })
+            await server.waitForDeliveries()
+            #expect(logs.lines("attempt").map { $0.metadata["n"] } == ["1", "2", "3"])
+            #expect(Set(logs.lines("attempt").compactMap { $0.metadata["id"] }).count == 1, "the same event id on every attempt")
+            let gaveUp = try #require(logs.lines("gave up").first)
+            #expect(gaveUp.metadata["attempts"] == "3" && gaveUp.metadata["record"] == recordID)
+
+            let id = try #require(try await delivery()?["id"].map { $0.serializedString() })
+            let detail = try await client.send(.get, "/api/v1/hooks/deliveries/\(id)")
+            guard case .array(let attempts)? = detail.body?["attempt_log"] else { Issue.record("no attempts"); return }
+            #expect(attempts.map { $0["attempt"] } == [1, 2, 3] && attempts.allSatisfy { $0["status"] == "failed" })
+
+            let retried = try await client.send(.post, "/api/v1/hooks/deliveries/\(id)/retry")
+            #expect(retried.status == .accepted)
+            #expect(try await eventually { try await delivery()?["attempts"] == 4 })
+            #expect(try await eventually { try await delivery()?["status"] == "dead" })
+            #expect(try await client.send(.post, "/api/v1/hooks/deliveries/999999/retry").status == .notFound)
+        }
+    }
+
+    @Test func retryOfARunningOrSucceededDeliveryIsRefused() async throws {
+        try await withServer(hooks: ["slow.lua": """
+            on_record_create("posts", function(e) local t = os.clock() while os.clock() - t < 0.3 do end end, {name = "slow"})
+            """]) { client, server in
+            try await client.createCollection("posts")
+            _ = try await client.send(.post, "/api/v1/collections/posts/records", json: "{}")
+            var runningID: String?
+            _ = try await eventually {
+                guard case .array(let items)? = try await client.send(.get, "/api/v1/hooks/deliveries?status=running").body else { return false }
+                runningID = items.first?["id"].map { $0.serializedString() }
+                return runningID != nil
+            }
+            let id = try #require(runningID)
+            let conflict = try await client.send(.post, "/api/v1/hooks/deliveries/\(id)/retry")
+            #expect(conflict.status == .conflict && conflict.body?["error"]?.string?.contains("running") == true)
+            await server.waitForDeliveries()
+            #expect(try await client.send(.post, "/api/v1/hooks/deliveries/\(id)/retry").status == .conflict, "succeeded")
+        }
+    }
+
+    @Test func deliveriesOfOneRecordFollowCommitOrder() async throws {
+        let logs = LogCapture()
+        try await withServer(hooks: ["order.lua": """
+            on_record_update("posts", function(e)
+              local t = os.clock() while os.clock() - t < 0.002 do end
+              log.info("seen", {n = e.data.n})
+            end)
+            """], logs: logs) { client, server in
+            try await client.createCollection("posts")
+            let id = try #require(try await client.send(.post, "/api/v1/collections/posts/records", json: #"{"n":0}"#).body?["id"]?.string)
+            for n in 1...30 {
+                _ = try await client.send(.patch, "/api/v1/collections/posts/records/\(id)", json: #"{"n":\#(n)}"#)
+            }
+            await server.waitForDeliveries()
+            #expect(logs.lines("seen").compactMap { $0.metadata["n"].flatMap { Int($0) } } == Array(1...30))
+        }
+    }
+}

@@ -1,0 +1,290 @@
+import Foundation
+import Testing
+import MoonbaseJSON
+@testable import RecordStore
+
+/// An outcome of attempt `attempt` of `delivery`: succeeded when `error` is nil.
+func outcome(_ delivery: Delivery, attempt: Int, error: String? = nil, status: DeliveryStatus? = nil,
+             next: Int64? = nil) -> AttemptOutcome {
+    AttemptOutcome(deliveryID: delivery.id, attempt: attempt, started: Timestamp.now(), durationMilliseconds: 1.5,
+                   error: error, status: status ?? (error == nil ? .succeeded : .failed), nextAttemptAt: next)
+}
+
+/// Sleeps long enough for `Timestamp.now()` (milliseconds) to move on.
+func nextMillisecond() {
+    usleep(3_000)
+}
+
+@Suite("Outbox: deliveries log")
+struct DeliveryLogTests {
+    @Test func recordAttemptsUpdatesTheDeliveryAndLogsEveryAttempt() throws {
+        let store = try makeStore()
+        let written = try insertWithEvent(store, handlers: ["h1", "h2"], maxAttempts: 3)
+        let (first, second) = (written.deliveries[0], written.deliveries[1])
+
+        let due: Int64 = 1_800_000_000_000
+        try store.recordAttempts([
+            outcome(first, attempt: 1, error: "boom at hook.lua:3", next: due),
+            outcome(second, attempt: 1),
+        ])
+        var d1 = try store.delivery(id: first.id)
+        #expect(d1.status == .failed && d1.attempts == 1 && d1.nextAttemptAt == due)
+        #expect(d1.lastError == "boom at hook.lua:3")
+        #expect(d1.updated >= first.updated && d1.created == first.created)
+        let d2 = try store.delivery(id: second.id)
+        #expect(d2.status == .succeeded && d2.attempts == 1 && d2.nextAttemptAt == nil && d2.lastError == nil)
+
+        try store.recordAttempts([outcome(first, attempt: 2, error: "again", next: due + 1000)])
+        try store.recordAttempts([outcome(first, attempt: 3, error: "last", status: .dead)])
+        d1 = try store.delivery(id: first.id)
+        #expect(d1.status == .dead && d1.attempts == 3 && d1.nextAttemptAt == nil && d1.lastError == "last")
+
+        let attempts = try store.attempts(deliveryID: first.id)
+        #expect(attempts.map(\.attempt) == [1, 2, 3])
+        #expect(attempts.map(\.error) == ["boom at hook.lua:3", "again", "last"])
+        #expect(attempts.allSatisfy {
+            !$0.succeeded && $0.deliveryID == first.id && $0.eventID == written.event.id && $0.handler == "h1"
+                && $0.durationMilliseconds == 1.5 && $0.started.count == 24
+        })
+        let ok = try store.attempts(deliveryID: second.id)
+        #expect(ok.count == 1 && ok[0].succeeded && ok[0].error == nil)
+    }
+
+    @Test func recordAttemptsWithAnUnknownDeliveryRecordsNothing() async throws {
+        let store = try makeStore()
+        let written = try insertWithEvent(store)
+        let delivery = written.deliveries[0]
+        let unknown = AttemptOutcome(deliveryID: 9999, attempt: 1, started: Timestamp.now(), durationMilliseconds: 1,
+                                     error: nil, status: .succeeded, nextAttemptAt: nil)
+        #expect(storeError { try store.recordAttempts([outcome(delivery, attempt: 1), unknown]) } == .deliveryNotFound(9999))
+        #expect(try store.delivery(id: delivery.id) == delivery)
+        #expect(try store.outboxRowCounts().attempts == 0)
+        #expect(storeError { try store.attempts(deliveryID: 9999) } == .deliveryNotFound(9999))
+        #expect(storeError { try store.delivery(id: 9999) } == .deliveryNotFound(9999))
+        // Nothing to record is not an error.
+        try store.recordAttempts([])
+        try await store.async.recordAttempts([outcome(delivery, attempt: 1)])
+        #expect(try await store.async.delivery(id: delivery.id).status == .succeeded)
+        #expect(try await store.async.attempts(deliveryID: delivery.id).count == 1)
+    }
+
+    @Test func unfinishedDeliveriesAreThePendingRunningAndFailedOnesInCommitOrder() async throws {
+        let store = try makeStore()
+        // Five events with two deliveries each; one of them settled per event, in varied ways.
+        var written: [(record: Record, event: OutboxEvent, deliveries: [Delivery])] = []
+        for i in 0..<5 {
+            written.append(try insertWithEvent(store, "posts", ["n": .int(Int64(i))], handlers: ["x", "y"], maxAttempts: 5))
+        }
+        let d = written.map(\.deliveries)
+        try store.recordAttempts([
+            outcome(d[0][0], attempt: 1),                                     // succeeded
+            outcome(d[1][1], attempt: 1, error: "e", next: 1),                // failed
+            outcome(d[2][0], attempt: 1, error: "e", status: .dead),          // dead
+        ])
+        #expect(try store.markRunning(deliveryIDs: [d[3][1].id, d[0][0].id, 12345]) == 1)  // only the pending one
+        #expect(try await store.async.markRunning(deliveryIDs: [d[4][0].id]) == 1)
+
+        let unfinished = try store.unfinishedDeliveries()
+        let expected = [d[0][1], d[1][0], d[1][1], d[2][1], d[3][0], d[3][1], d[4][0], d[4][1]].map(\.id)
+        #expect(unfinished.map(\.delivery.id) == expected)
+        #expect(unfinished.map(\.delivery.status) == [.pending, .pending, .failed, .pending, .pending, .running, .running, .pending])
+        for (delivery, event) in unfinished {
+            let source = try #require(written.first { $0.event.sequence == delivery.eventSequence })
+            #expect(event == source.event)
+        }
+        #expect(try await store.async.unfinishedDeliveries().map(\.delivery.id) == expected)
+    }
+
+    @Test func requeueRules() async throws {
+        let store = try makeStore()
+        let written = try insertWithEvent(store, handlers: ["pending", "running", "succeeded", "failed", "dead"], maxAttempts: 2)
+        let d = written.deliveries
+        try store.markRunning(deliveryIDs: [d[1].id])
+        try store.recordAttempts([
+            outcome(d[2], attempt: 1),
+            outcome(d[3], attempt: 1, error: "e1", next: 5_000),
+            outcome(d[4], attempt: 2, error: "e2", status: .dead),
+        ])
+
+        for (delivery, status) in [(d[0], DeliveryStatus.pending), (d[1], .running), (d[2], .succeeded)] {
+            #expect(storeError { try store.requeue(deliveryID: delivery.id) } == .deliveryNotRetryable(id: delivery.id, status: status))
+            #expect(try store.delivery(id: delivery.id).status == status)
+        }
+        #expect(StoreError.deliveryNotRetryable(id: 12, status: .running).description
+                == "delivery 12 is running; only failed or dead deliveries can be retried")
+        #expect(storeError { try store.requeue(deliveryID: 777) } == .deliveryNotFound(777))
+        #expect(StoreError.deliveryNotFound(12).description == "delivery 12 not found")
+
+        let failed = try store.requeue(deliveryID: d[3].id)
+        #expect(failed.status == .pending && failed.nextAttemptAt == nil && failed.attempts == 1)
+        #expect(failed.maxAttempts == 2)          // max(2, 1 + 1)
+        #expect(failed.lastError == "e1")         // the history stays
+        #expect(try store.delivery(id: d[3].id) == failed)
+
+        let dead = try await store.async.requeue(deliveryID: d[4].id)
+        #expect(dead.status == .pending && dead.attempts == 2 && dead.maxAttempts == 3)  // one more attempt
+        // Pending again: a second requeue is refused.
+        #expect(storeError { try store.requeue(deliveryID: d[4].id) } == .deliveryNotRetryable(id: d[4].id, status: .pending))
+        #expect(try store.unfinishedDeliveries().map(\.delivery.id) == [d[0].id, d[1].id, d[3].id, d[4].id])
+    }
+
+    @Test func resetRunningDeliveriesPutsThemBackToPending() async throws {
+        let store = try makeStore()
+        let written = try insertWithEvent(store, handlers: ["a", "b", "c", "d"], maxAttempts: 3)
+        let d = written.deliveries
+        try store.markRunning(deliveryIDs: [d[0].id, d[1].id, d[2].id])
+        try store.recordAttempts([outcome(d[2], attempt: 1, error: "x", next: 10)])  // running → failed
+        #expect(try store.deliveries(DeliveryFilter(status: .running)).map(\.id) == [d[1].id, d[0].id])
+
+        #expect(try store.resetRunningDeliveries() == 2)
+        #expect(try store.deliveries(DeliveryFilter(status: .running)).isEmpty)
+        #expect(try store.delivery(id: d[0].id).status == .pending)
+        #expect(try store.delivery(id: d[2].id).status == .failed)
+        #expect(try await store.async.resetRunningDeliveries() == 0)
+    }
+
+    @Test func purgeDeletesOnlyOldSucceededDeliveriesInBatches() async throws {
+        let store = try makeStore()
+        // Old: 5 events whose deliveries all succeed, and 1 event with one succeeded, one dead delivery.
+        var oldSucceeded: [Delivery] = []
+        var oldEvents: [OutboxEvent] = []
+        for _ in 0..<5 {
+            let w = try insertWithEvent(store)
+            oldEvents.append(w.event)
+            oldSucceeded += w.deliveries
+        }
+        let mixed = try insertWithEvent(store, handlers: ["ok", "bad"])
+        oldSucceeded.append(mixed.deliveries[0])
+        try store.recordAttempts(oldSucceeded.map { outcome($0, attempt: 1) })
+        try store.recordAttempts([outcome(mixed.deliveries[1], attempt: 1, error: "x", status: .dead)])
+        // Old but unfinished or failed.
+        let oldPending = try insertWithEvent(store).deliveries[0]
+        let oldFailed = try insertWithEvent(store).deliveries[0]
+        try store.recordAttempts([outcome(oldFailed, attempt: 1, error: "x", next: 1)])
+        let oldRunning = try insertWithEvent(store).deliveries[0]
+        try store.markRunning(deliveryIDs: [oldRunning.id])
+
+        nextMillisecond()
+        let cutoff = Timestamp.now()
+        nextMillisecond()
+        let recent = try insertWithEvent(store)
+        try store.recordAttempts([outcome(recent.deliveries[0], attempt: 1)])
+        #expect(try store.outboxRowCounts() == (10, 11, 9))
+
+        #expect(try store.purgeSucceeded(before: cutoff, batchSize: 4) == 4)
+        #expect(try store.outboxRowCounts() == (6, 7, 5))
+        #expect(try await store.async.purgeSucceeded(before: cutoff, batchSize: 4) == 2)
+        #expect(try store.purgeSucceeded(before: cutoff, batchSize: 4) == 0)
+        #expect(try store.purgeSucceeded(before: cutoff, batchSize: 0) == 0)
+
+        // Left: the mixed event (its dead delivery), pending, failed, running, and the recent one.
+        #expect(try store.outboxRowCounts() == (5, 5, 3))
+        for delivery in oldSucceeded {
+            #expect(storeError { try store.delivery(id: delivery.id) } == .deliveryNotFound(delivery.id))
+        }
+        for event in oldEvents {
+            #expect(storeError { try store.event(sequence: event.sequence) } == .database("event \(event.sequence) not found"))
+        }
+        #expect(try store.event(sequence: mixed.event.sequence) == mixed.event)
+        #expect(try store.delivery(id: mixed.deliveries[1].id).status == .dead)
+        #expect(try store.attempts(deliveryID: mixed.deliveries[1].id).count == 1)
+        #expect(try store.delivery(id: oldPending.id).status == .pending)
+        #expect(try store.delivery(id: oldFailed.id).status == .failed)
+        #expect(try store.delivery(id: oldRunning.id).status == .running)
+        #expect(try store.delivery(id: recent.deliveries[0].id).status == .succeeded)
+
+        // Later, the recent one goes too.
+        #expect(try store.purgeSucceeded(before: "9999-12-31T23:59:59.999Z", batchSize: 100) == 1)
+        #expect(try store.outboxRowCounts() == (4, 4, 2))
+    }
+
+    @Test func deliveriesFiltersAndLimit() async throws {
+        let store = try makeStore(collections: ["posts", "notes"])
+        var all: [Delivery] = []
+        for i in 0..<6 {
+            all += try insertWithEvent(store, i % 2 == 0 ? "posts" : "notes", ["n": .int(Int64(i))],
+                                       handlers: ["mail", "index"], maxAttempts: 2).deliveries
+        }
+        // Fail every "mail" delivery of "posts".
+        let failing = all.filter { $0.handler == "mail" && $0.collection == "posts" }
+        try store.recordAttempts(failing.map { outcome($0, attempt: 1, error: "smtp down", next: 99) })
+
+        let newestFirst = all.map(\.id).reversed().map { $0 }
+        #expect(try store.deliveries(DeliveryFilter()).map(\.id) == newestFirst)
+        #expect(try store.deliveries(DeliveryFilter(limit: 5)).map(\.id) == Array(newestFirst.prefix(5)))
+        #expect(try store.deliveries(DeliveryFilter(limit: 0)).map(\.id) == [newestFirst[0]])      // clamped to 1
+        #expect(try store.deliveries(DeliveryFilter(limit: -3)).count == 1)
+        #expect(try store.deliveries(DeliveryFilter(limit: 1_000_000)).count == 12)               // clamped to 1000
+
+        #expect(try store.deliveries(DeliveryFilter(status: .failed)).map(\.id) == failing.map(\.id).reversed())
+        #expect(try store.deliveries(DeliveryFilter(status: .pending)).count == 9)
+        #expect(try store.deliveries(DeliveryFilter(status: .dead)).isEmpty)
+        #expect(try store.deliveries(DeliveryFilter(handler: "index")).allSatisfy { $0.handler == "index" })
+        #expect(try store.deliveries(DeliveryFilter(handler: "index")).count == 6)
+        #expect(try store.deliveries(DeliveryFilter(collection: "notes")).count == 6)
+        #expect(try store.deliveries(DeliveryFilter(status: .pending, handler: "mail")).count == 3)
+        #expect(try store.deliveries(DeliveryFilter(status: .pending, handler: "mail", collection: "notes")).count == 3)
+        #expect(try store.deliveries(DeliveryFilter(status: .failed, handler: "mail", collection: "posts", limit: 2)).map(\.id)
+                == Array(failing.map(\.id).reversed().prefix(2)))
+        #expect(try store.deliveries(DeliveryFilter(handler: "nobody")).isEmpty)
+        #expect(try await store.async.deliveries(DeliveryFilter(collection: "posts", limit: 3)).count == 3)
+    }
+
+    @Test func jsonShapes() throws {
+        let store = try makeStore()
+        let written = try insertWithEvent(store, handlers: ["h"], maxAttempts: 2)
+        let delivery = written.deliveries[0]
+        try store.recordAttempts([AttemptOutcome(deliveryID: delivery.id, attempt: 1, started: "2026-01-02T03:04:05.678Z",
+                                                 durationMilliseconds: 12.25, error: "bad at x.lua:1", status: .failed,
+                                                 nextAttemptAt: 0)])
+        let failed = try store.delivery(id: delivery.id)
+        let json = failed.json
+        #expect(json.keys == ["id", "event_id", "handler", "collection", "record_id", "status", "attempts", "max_attempts",
+                              "next_attempt_at", "last_error", "created", "updated"])
+        #expect(json["id"] == .int(delivery.id) && json["event_id"] == .string(written.event.id))
+        #expect(json["status"] == "failed" && json["attempts"] == 1 && json["max_attempts"] == 2)
+        #expect(json["next_attempt_at"] == "1970-01-01T00:00:00.000Z")
+        #expect(json["last_error"] == "bad at x.lua:1")
+        #expect(delivery.json["next_attempt_at"] == .null && delivery.json["last_error"] == .null)
+
+        let attempt = try #require(try store.attempts(deliveryID: delivery.id).first)
+        #expect(attempt.json == [
+            "delivery_id": .int(delivery.id), "event_id": .string(written.event.id), "handler": "h", "attempt": 1,
+            "status": "failed", "started": "2026-01-02T03:04:05.678Z", "duration_ms": 12.25, "error": "bad at x.lua:1",
+        ])
+        #expect(attempt.json.keys == ["delivery_id", "event_id", "handler", "attempt", "status", "started", "duration_ms", "error"])
+        var succeeded = attempt
+        succeeded.succeeded = true
+        succeeded.error = nil
+        #expect(succeeded.json["status"] == "succeeded" && succeeded.json["error"] == .null)
+    }
+
+    @Test func reopenedStoreKeepsEventsDeliveriesAndAttempts() async throws {
+        try await withTemporaryDirectory { directory in
+            let written: (record: Record, event: OutboxEvent, deliveries: [Delivery])
+            let lastSequence: Int64
+            do {
+                let store = try RecordStore(directory: directory)
+                _ = try store.createCollection(name: "posts")
+                written = try insertWithEvent(store, "posts", ["title": "kept", "nested": ["a": [1, 2]]], handlers: ["a", "b"], maxAttempts: 3)
+                try store.markRunning(deliveryIDs: [written.deliveries[0].id])
+                try store.recordAttempts([outcome(written.deliveries[1], attempt: 1, error: "e", next: 42)])
+                let last = try store.delete(collection: "posts", id: written.record.id, ifVersion: 1, outbox: outbox())
+                lastSequence = try #require(last.event).sequence
+            }
+            let store = try RecordStore(directory: directory)
+            #expect(try store.event(sequence: written.event.sequence) == written.event)
+            #expect(try store.resetRunningDeliveries() == 1)  // what start-up does
+            let unfinished = try store.unfinishedDeliveries()
+            #expect(unfinished.map(\.delivery.status) == [.pending, .failed, .pending])
+            #expect(unfinished[0].event == written.event && unfinished[2].event.sequence == lastSequence)
+            #expect(unfinished[1].delivery.nextAttemptAt == 42 && unfinished[1].delivery.lastError == "e")
+            #expect(try store.attempts(deliveryID: written.deliveries[1].id).count == 1)
+            // Sequences keep growing after a reopen.
+            _ = try store.createCollection(name: "more")
+            let next = try insertWithEvent(store, "more")
+            #expect(next.event.sequence > lastSequence)
+            #expect(next.deliveries[0].id > written.deliveries[1].id)
+        }
+    }
+}

@@ -1,0 +1,273 @@
+import Foundation
+import Testing
+import MoonbaseJSON
+@testable import RecordStore
+
+/// An outbox request with fresh event id and the given handlers.
+func outbox(_ handlers: [String] = ["h1"], maxAttempts: Int = 1, id: String = UUID().uuidString) -> OutboxRequest {
+    OutboxRequest(eventID: id, targets: handlers.map { DeliveryTarget(handler: $0, maxAttempts: maxAttempts) })
+}
+
+/// Inserts a record with an event delivered to `handlers`; returns its deliveries.
+@discardableResult
+func insertWithEvent(_ store: RecordStore, _ collection: String = "posts", _ fields: JSONObject = ["n": 1],
+                     handlers: [String] = ["h1"], maxAttempts: Int = 1) throws -> (record: Record, event: OutboxEvent, deliveries: [Delivery]) {
+    let written = try store.insert(store.newRecord(collection: collection, fields: fields),
+                                   outbox: outbox(handlers, maxAttempts: maxAttempts))
+    return (written.record, try #require(written.event), written.deliveries)
+}
+
+@Suite("Outbox: writes record their event")
+struct OutboxWriteTests {
+    @Test func insertRecordsCreatedEventAndOnePendingDeliveryPerTarget() throws {
+        let store = try makeStore()
+        let request = OutboxRequest(eventID: "ev-1", targets: [
+            DeliveryTarget(handler: "a.lua:notify", maxAttempts: 3), DeliveryTarget(handler: "b.lua:index", maxAttempts: 0),
+        ])
+        let written = try store.insert(store.newRecord(collection: "posts", fields: ["title": "hello", "n": 2]), outbox: request)
+        let record = written.record
+        #expect(try store.record(collection: "posts", id: record.id) == record)
+
+        let event = try #require(written.event)
+        #expect(event.id == "ev-1")
+        #expect(event.type == "record.created")
+        #expect(event.collection == "posts" && event.recordID == record.id)
+        #expect(event.data == record.json)
+        #expect(event.data.keys == ["id", "collection", "created", "updated", "title", "n"])
+        #expect(event.oldData == nil)
+        #expect(event.timestamp == record.updated)
+        #expect(try store.event(sequence: event.sequence) == event)
+
+        #expect(written.deliveries.count == 2)
+        #expect(written.deliveries.map(\.handler) == ["a.lua:notify", "b.lua:index"])
+        #expect(written.deliveries.map(\.maxAttempts) == [3, 1])  // below 1 counts as 1
+        for delivery in written.deliveries {
+            #expect(delivery.status == .pending && delivery.attempts == 0)
+            #expect(delivery.eventSequence == event.sequence && delivery.eventID == "ev-1")
+            #expect(delivery.collection == "posts" && delivery.recordID == record.id)
+            #expect(delivery.nextAttemptAt == nil && delivery.lastError == nil)
+            #expect(delivery.created == delivery.updated)
+            #expect(try store.delivery(id: delivery.id) == delivery)
+        }
+        #expect(written.deliveries[0].id < written.deliveries[1].id)
+        #expect(try store.outboxRowCounts() == (1, 2, 0))
+    }
+
+    @Test func replaceRecordsUpdatedEventWithOldData() throws {
+        let store = try makeStore()
+        let created = try insertWithEvent(store, "posts", ["title": "v1"])
+        let written = try store.replace(collection: "posts", id: created.record.id, fields: ["title": "v2", "extra": true],
+                                        ifVersion: 1, outbox: outbox(["h1", "h2"], id: "ev-update"))
+        #expect(written.record.version == 2 && written.record.fields["title"] == "v2")
+        #expect(try store.record(collection: "posts", id: created.record.id) == written.record)
+
+        let event = try #require(written.event)
+        #expect(event.type == "record.updated" && event.id == "ev-update")
+        #expect(event.data == written.record.json)
+        #expect(event.oldData == created.record.json)
+        #expect(event.timestamp == written.record.updated)
+        #expect(event.sequence > created.event.sequence)
+        #expect(try store.event(sequence: event.sequence) == event)
+        #expect(written.deliveries.map(\.handler) == ["h1", "h2"])
+        #expect(written.deliveries.allSatisfy { $0.status == .pending && $0.eventSequence == event.sequence })
+    }
+
+    @Test func deleteRecordsDeletedEventWithTheRecordAsItWas() throws {
+        let store = try makeStore()
+        let created = try insertWithEvent(store, "posts", ["title": "bye", "tags": ["a", "b"]])
+        let before = Timestamp.now()
+        let written = try store.delete(collection: "posts", id: created.record.id, ifVersion: 1, outbox: outbox(id: "ev-del"))
+        #expect(written.record == created.record)
+        #expect(storeError { try store.record(collection: "posts", id: created.record.id) }
+                == .recordNotFound(collection: "posts", id: created.record.id))
+
+        let event = try #require(written.event)
+        #expect(event.type == "record.deleted")
+        #expect(event.data == created.record.json && event.oldData == created.record.json)
+        #expect(event.timestamp >= before && event.timestamp.count == 24)
+        #expect(try store.event(sequence: event.sequence) == event)
+        #expect(written.deliveries.count == 1 && written.deliveries[0].recordID == created.record.id)
+    }
+
+    @Test func sequencesFollowCommitOrder() async throws {
+        let store = try makeStore()
+        var sequences: [Int64] = []
+        let a = try insertWithEvent(store)
+        sequences.append(a.event.sequence)
+        let b = try store.replace(collection: "posts", id: a.record.id, fields: ["n": 2], ifVersion: 1, outbox: outbox())
+        sequences.append(try #require(b.event).sequence)
+        let c = try await store.async.insert(store.newRecord(collection: "posts", fields: [:]), outbox: outbox())
+        sequences.append(try #require(c.event).sequence)
+        let d = try await store.async.delete(collection: "posts", id: a.record.id, ifVersion: 2, outbox: outbox())
+        sequences.append(try #require(d.event).sequence)
+        #expect(sequences == sequences.sorted() && Set(sequences).count == 4)
+        #expect(try store.unfinishedDeliveries().map(\.event.sequence) == sequences)
+    }
+
+    @Test func refusedWritesRecordNoEvent() throws {
+        let store = try makeStore()
+        let existing = try insertWithEvent(store)
+        let id = existing.record.id
+        #expect(try store.outboxRowCounts() == (1, 1, 0))
+
+        // Version conflicts, on replace and delete.
+        #expect(storeError { try store.replace(collection: "posts", id: id, fields: ["n": 9], ifVersion: 7, outbox: outbox()) }
+                == .versionConflict(collection: "posts", id: id))
+        #expect(storeError { try store.delete(collection: "posts", id: id, ifVersion: 7, outbox: outbox()) }
+                == .versionConflict(collection: "posts", id: id))
+        // Unknown collection and unknown record.
+        #expect(storeError { try store.insert(store.newRecord(collection: "nope", fields: [:]), outbox: outbox()) }
+                == .collectionNotFound("nope"))
+        #expect(storeError { try store.replace(collection: "posts", id: "missing", fields: [:], ifVersion: 1, outbox: outbox()) }
+                == .recordNotFound(collection: "posts", id: "missing"))
+        #expect(storeError { try store.delete(collection: "posts", id: "missing", ifVersion: 1, outbox: outbox()) }
+                == .recordNotFound(collection: "posts", id: "missing"))
+        // A taken record id.
+        let clash = Record(id: id, collection: "posts", created: Timestamp.now(), updated: Timestamp.now(), version: 1, fields: [:])
+        if case .database? = storeError({ try store.insert(clash, outbox: outbox()) }) {} else {
+            Issue.record("a taken id must be refused")
+        }
+        // A reused event id: refused before the record is written.
+        let reused = store.newRecord(collection: "posts", fields: [:])
+        let error = storeError { try store.insert(reused, outbox: outbox(id: existing.event.id)) }
+        #expect(error == .database("event id '\(existing.event.id)' is already used"))
+        #expect(storeError { try store.record(collection: "posts", id: reused.id) } == .recordNotFound(collection: "posts", id: reused.id))
+        #expect(storeError { try store.replace(collection: "posts", id: id, fields: [:], ifVersion: 1, outbox: outbox(id: existing.event.id)) } != nil)
+        #expect(try store.record(collection: "posts", id: id).version == 1)
+
+        #expect(try store.outboxRowCounts() == (1, 1, 0))
+        #expect(try store.record(collection: "posts", id: id) == existing.record)
+    }
+
+    @Test func rolledBackTransactionTakesTheEventWithIt() throws {
+        struct Boom: Error {}
+        let store = try makeStore()
+        let record = store.newRecord(collection: "posts", fields: ["n": 1])
+        let operation = try store.insertOperation(record, outbox: outbox(["h1", "h2"]))
+        // The record, its event and its deliveries are written, then the transaction fails.
+        let error = storeError {
+            try store.batcher.perform { db -> Int in
+                let written = try operation(db)
+                #expect(written.event != nil && written.deliveries.count == 2)
+                throw Boom()
+            }
+        }
+        #expect(error != nil)
+        #expect(storeError { try store.record(collection: "posts", id: record.id) } == .recordNotFound(collection: "posts", id: record.id))
+        #expect(try store.outboxRowCounts() == (0, 0, 0))
+    }
+
+    @Test func noOutboxOrNoTargetsWritesNothingMore() async throws {
+        let store = try makeStore()
+        let plain = try store.insert(store.newRecord(collection: "posts", fields: ["n": 1]), outbox: nil)
+        #expect(plain.event == nil && plain.deliveries.isEmpty)
+        let empty = try store.insert(store.newRecord(collection: "posts", fields: ["n": 2]),
+                                     outbox: OutboxRequest(eventID: "unused", targets: []))
+        #expect(empty.event == nil && empty.deliveries.isEmpty)
+        let replaced = try store.replace(collection: "posts", id: plain.record.id, fields: ["n": 3], ifVersion: 1,
+                                         outbox: OutboxRequest(eventID: "unused", targets: []))
+        #expect(replaced.event == nil && replaced.record.version == 2)
+        let deleted = try await store.async.delete(collection: "posts", id: empty.record.id, ifVersion: 1, outbox: nil)
+        #expect(deleted.event == nil && deleted.record == empty.record)
+        // The old API is unchanged.
+        let old = try store.insert(store.newRecord(collection: "posts", fields: [:]))
+        _ = try store.replace(collection: "posts", id: old.id, fields: ["x": 1], ifVersion: 1)
+        _ = try store.delete(collection: "posts", id: old.id, ifVersion: 2)
+        #expect(try store.outboxRowCounts() == (0, 0, 0))
+        // "unused" really was not used.
+        _ = try store.insert(store.newRecord(collection: "posts", fields: [:]), outbox: outbox(id: "unused"))
+    }
+
+    @Test func concurrentWritesEachRecordOneEventAndThreeDeliveries() async throws {
+        try await withTemporaryDirectory { directory in
+            let store = try RecordStore(directory: directory)
+            _ = try store.createCollection(name: "posts")
+            let n = 300
+            let before = store.writeStatistics
+            let results = try await withThrowingTaskGroup(of: (record: Record, event: OutboxEvent?, deliveries: [Delivery]).self) { group in
+                for i in 0..<n {
+                    group.addTask {
+                        let record = store.newRecord(collection: "posts", fields: ["n": .int(Int64(i))])
+                        let request = outbox(["a", "b", "c"], id: "event-\(i)")
+                        // Half async (group commit), half blocking.
+                        return i % 2 == 0 ? try await store.async.insert(record, outbox: request)
+                                          : try store.insert(record, outbox: request)
+                    }
+                }
+                var all: [(record: Record, event: OutboxEvent?, deliveries: [Delivery])] = []
+                for try await result in group { all.append(result) }
+                return all
+            }
+            let after = store.writeStatistics
+            #expect(after.writes - before.writes == n)
+            #expect(after.transactions - before.transactions < n)  // group commit still works
+
+            #expect(results.count == n)
+            let events = results.compactMap(\.event)
+            #expect(events.count == n)
+            #expect(Set(events.map(\.sequence)).count == n)
+            #expect(Set(events.map(\.id)) == Set((0..<n).map { "event-\($0)" }))
+            #expect(results.allSatisfy { $0.deliveries.map(\.handler) == ["a", "b", "c"] })
+            #expect(Set(results.flatMap(\.deliveries).map(\.id)).count == 3 * n)
+            #expect(try store.outboxRowCounts() == (n, 3 * n, 0))
+
+            // Commit order: the deliveries of one event come together, events by sequence.
+            let unfinished = try store.unfinishedDeliveries()
+            #expect(unfinished.count == 3 * n)
+            #expect(unfinished.map(\.event.sequence) == unfinished.map(\.event.sequence).sorted())
+            #expect(unfinished.map(\.delivery.id) == unfinished.map(\.delivery.id).sorted())
+            for (delivery, event) in unfinished {
+                #expect(delivery.eventSequence == event.sequence && delivery.eventID == event.id)
+                #expect(event.data["id"] == .string(delivery.recordID))
+            }
+        }
+    }
+
+    @Test func refusedWriteInABatchDoesNotSpoilTheOthersEvents() async throws {
+        let store = try makeStore()
+        let existing = try insertWithEvent(store)
+        let outcomes = await withTaskGroup(of: Bool.self) { group in
+            for i in 0..<100 {
+                group.addTask {
+                    // Every third write reuses the existing record's id or event id.
+                    let record = i % 3 == 0
+                        ? Record(id: existing.record.id, collection: "posts", created: existing.record.created,
+                                 updated: existing.record.updated, version: 1, fields: [:])
+                        : store.newRecord(collection: "posts", fields: ["n": .int(Int64(i))])
+                    let request = i % 3 == 1 ? outbox(id: existing.event.id) : outbox()
+                    do {
+                        _ = try await store.async.insert(record, outbox: request)
+                        return true
+                    } catch {
+                        return false
+                    }
+                }
+            }
+            var stored = 0
+            for await ok in group where ok { stored += 1 }
+            return stored
+        }
+        #expect(outcomes == 33)
+        #expect(try store.outboxRowCounts() == (34, 34, 0))
+        #expect(try store.list(collection: "posts", page: 1, perPage: 500, sort: .default).totalItems == 34)
+    }
+
+    @Test func deletingACollectionKeepsItsEvents() throws {
+        let store = try makeStore(collections: ["posts", "notes"])
+        let post = try insertWithEvent(store, "posts", ["n": 1], handlers: ["h1", "h2"])
+        let deleted = try store.delete(collection: "posts", id: post.record.id, ifVersion: 1, outbox: outbox())
+        try insertWithEvent(store, "notes")
+        try store.deleteCollection(name: "posts")
+
+        #expect(try store.outboxRowCounts() == (3, 4, 0))
+        #expect(try store.event(sequence: post.event.sequence) == post.event)
+        #expect(try store.event(sequence: try #require(deleted.event).sequence) == deleted.event)
+        #expect(try store.deliveries(DeliveryFilter(collection: "posts")).count == 3)
+        #expect(try store.unfinishedDeliveries().filter { $0.event.collection == "posts" }.count == 3)
+    }
+
+    @Test func unknownEventIsADatabaseError() throws {
+        let store = try makeStore()
+        #expect(storeError { try store.event(sequence: 42) } == .database("event 42 not found"))
+    }
+}

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Load benchmark of the create path (issue 3): the release server on loopback, driven by wrk,
-# creating records with (a) no hooks, (b) 10 no-op after-hooks on that collection, (c) one
-# before-hook that changes the data. The three servers run side by side and the cases take turns
-# for several rounds, so machine noise hits all of them alike; medians are printed, with the
-# ratios b/a and c/a. Then it checks that no request failed and that every after-hook counted
-# exactly one call per stored record.
+# Load benchmark of the create path: the release server on loopback, driven by wrk, creating
+# records with (a) no hooks, (b) 10 no-op after-hooks on that collection, (c) one before-hook that
+# changes the data, (d) one no-op after-hook (its event and delivery go through the outbox) and
+# (e) the same hook with after-hooks disabled (--no-after-hooks: no outbox). The servers run side
+# by side and the cases take turns for several rounds, so machine noise hits all of them alike;
+# medians are printed, with the ratios b/a, c/a and the outbox's share of p50, d/e. Then it checks
+# that no request failed and that every after-hook counted exactly one call per stored record.
 #
 #   bash Benchmarks/http-load.sh [seconds per round] [connections] [rounds]
 set -euo pipefail
@@ -19,7 +20,8 @@ bin=$(swift build -c release --show-bin-path)/moonbase
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 
-mkdir -p "$work/a" "$work/b" "$work/c"
+mkdir -p "$work/a" "$work/b" "$work/c" "$work/d"
+echo "on_record_create('posts', function(event) end)" > "$work/d/noop.lua"
 for i in $(seq -w 1 10); do echo "on_record_create('posts', function(event) end)" > "$work/b/noop_$i.lua"; done
 echo "before_record_create('posts', function(event) event.data.slug = string.lower(event.data.title) end)" > "$work/c/slug.lua"
 cat > "$work/post.lua" <<'LUA'
@@ -29,25 +31,29 @@ wrk.headers["Authorization"] = "Bearer bench-token"
 wrk.body = '{"title":"Hello Moonbase","slug":null,"body":"A records backend with drop-in Lua hooks.","author":"ada","status":"published","views":1234,"likes":56,"rating":4.5,"score":0.875,"published":true}'
 LUA
 
-declare -A port=([a]=8097 [b]=8098 [c]=8099)
-for case in a b c; do
-  "$bin" serve --port "${port[$case]}" --data "$work/data-$case" --hooks-dir "$work/$case" --admin-token $token --log-level warning >"$work/$case.log" 2>&1 &
+cases="a b c d e"
+declare -A port=([a]=8097 [b]=8098 [c]=8099 [d]=8100 [e]=8101)
+for case in $cases; do
+  hooks="$work/$case" extra=()
+  if [ "$case" = e ]; then hooks="$work/d" extra=(--no-after-hooks); fi
+  "$bin" serve --port "${port[$case]}" --data "$work/data-$case" --hooks-dir "$hooks" --admin-token $token --log-level warning \
+    "${extra[@]}" >"$work/$case.log" 2>&1 &
 done
-for case in a b c; do
+for case in $cases; do
   url="http://127.0.0.1:${port[$case]}/api/v1"
   for _ in $(seq 1 100); do curl -sf "$url/health" >/dev/null && break; sleep 0.1; done
   curl -sf -H "Authorization: Bearer $token" -X POST "$url/collections" -d '{"name":"posts"}' >/dev/null
 done
 
 for round in $(seq 1 "$rounds"); do
-  for case in a b c; do
+  for case in $cases; do
     wrk -t1 -c"$connections" -d"${seconds}s" --latency -s "$work/post.lua" \
       "http://127.0.0.1:${port[$case]}/api/v1/collections/posts/records" >"$work/$case.$round.wrk"
   done
 done
 sleep 1 # let queued after-hooks finish
 
-for case in a b c; do
+for case in $cases; do
   url="http://127.0.0.1:${port[$case]}/api/v1"
   curl -sf -H "Authorization: Bearer $token" "$url/collections/posts/records?per_page=1" >"$work/$case.page"
   curl -sf -H "Authorization: Bearer $token" "$url/hooks" >"$work/$case.hooks"
@@ -56,15 +62,16 @@ done
 python3 - "$work" "$rounds" "$connections" "$seconds" <<'PY'
 import json, re, statistics, sys
 work, rounds, connections, seconds = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
-labels = {"a": "no hooks", "b": "10 no-op after-hooks", "c": "1 changing before-hook"}
+labels = {"a": "no hooks", "b": "10 no-op after-hooks", "c": "1 changing before-hook",
+          "d": "1 no-op after-hook (outbox)", "e": "same, --no-after-hooks"}
 def ms(text, label):
     m = re.search(r"^\s*" + label + r"%\s+([\d.]+)(us|ms|s)\b", text, re.M)
     value, unit = float(m.group(1)), m.group(2)
     return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
 print(f"create load: wrk -t1 -c{connections}, {rounds} rounds of {seconds}s per case, 10-field record; medians")
 print(f"{'case':<28} {'creates/s':>10} {'p50_ms':>8} {'p99_ms':>8} {'records':>9}  checks")
-rate, failures = {}, 0
-for case in "abc":
+rate, p50s, failures = {}, {}, 0
+for case in "abcde":
     texts = [open(f"{work}/{case}.{r}.wrk").read() for r in range(1, rounds + 1)]
     rates = [float(re.search(r"Requests/sec:\s+([\d.]+)", t).group(1)) for t in texts]
     answered = sum(int(re.search(r"(\d+) requests in", t).group(1)) for t in texts)
@@ -74,13 +81,15 @@ for case in "abc":
         if m := re.search(r"Socket errors: (.*)", t): problems.append("socket errors: " + m.group(1))
     stored = json.load(open(f"{work}/{case}.page"))["total_items"]
     calls = [h["calls"] for f in json.load(open(f"{work}/{case}.hooks")) for h in f["handlers"]]
+    if case == "e": calls = [stored for c in calls if c == 0]  # after-hooks are off: no call is right
     if any(c != stored for c in calls): problems.append(f"hook calls {sorted(set(calls))} != {stored} records")
     if stored < answered: problems.append(f"{stored} records < {answered} answered")
     failures += len(problems)
     rate[case] = statistics.median(rates)
-    p50 = statistics.median(ms(t, "50") for t in texts)
+    p50 = p50s[case] = statistics.median(ms(t, "50") for t in texts)
     p99 = statistics.median(ms(t, "99") for t in texts)
     print(f"{'(' + case + ') ' + labels[case]:<28} {rate[case]:>10.0f} {p50:>8.2f} {p99:>8.2f} {stored:>9}  {'; '.join(problems) or 'ok'}")
-print(f"ratio b/a = {rate['b'] / rate['a']:.2f}   ratio c/a = {rate['c'] / rate['a']:.2f}")
+print(f"ratio b/a = {rate['b'] / rate['a']:.2f}   ratio c/a = {rate['c'] / rate['a']:.2f}   "
+      f"outbox p50 cost (d/e - 1) = {100 * (p50s['d'] / p50s['e'] - 1):+.1f}%")
 sys.exit(1 if failures else 0)
 PY

@@ -41,10 +41,10 @@ extension RecordStore {
 
     // MARK: - Delivery state
 
-    /// Records finished attempts in one transaction: one attempt row each, and its delivery gets
-    /// `status`, `attempts = attempt`, `next_attempt_at`, `last_error = error` (nil after a
-    /// success) and `updated = now`. All or nothing.
-    /// - Throws: `deliveryNotFound` if an id is unknown (then nothing is recorded), `database`.
+    /// Records finished attempts in one transaction: each delivery gets `status`,
+    /// `attempts = attempt`, `next_attempt_at`, `last_error = error` (nil after a success) and
+    /// `updated = now`; a success is kept on the delivery row, a failure also gets an attempt row.
+    /// Unknown ids are ignored (the scheduler only records deliveries it read from the store).
     public func recordAttempts(_ outcomes: [AttemptOutcome]) throws(StoreError) {
         guard !outcomes.isEmpty else { return }
         try batcher.perform(Self.recordAttemptsOperation(outcomes))
@@ -135,7 +135,8 @@ extension RecordStore {
         return found
     }
 
-    /// Every recorded attempt of a delivery, by attempt number.
+    /// Every recorded attempt of a delivery, by attempt number: the failed ones, then the one that
+    /// succeeded (kept on the delivery row).
     /// - Throws: `deliveryNotFound`, `database`.
     public func attempts(deliveryID: Int64) throws(StoreError) -> [DeliveryAttempt] {
         let found = try mappingErrors {
@@ -150,6 +151,12 @@ extension RecordStore {
                         handler: try row.decode(atIndex: 2), attempt: try row.decode(atIndex: 3),
                         succeeded: try row.decode(atIndex: 4), started: try row.decode(atIndex: 5),
                         durationMilliseconds: try row.decode(atIndex: 6), error: try row.decode(atIndex: 7)))
+                }
+                if let row = try Row.fetchOne(db.cachedStatement(sql: OutboxSQL.lastSuccess), arguments: [deliveryID]) {
+                    result.append(DeliveryAttempt(
+                        deliveryID: deliveryID, eventID: try row.decode(atIndex: 3), handler: try row.decode(atIndex: 4),
+                        attempt: try row.decode(atIndex: 0), succeeded: true, started: try row.decode(atIndex: 1),
+                        durationMilliseconds: try row.decode(atIndex: 2), error: nil))
                 }
                 return result
             }
@@ -189,24 +196,24 @@ extension RecordStore {
     static func recordAttemptsOperation(_ outcomes: [AttemptOutcome]) -> WriteBatcher.Operation<Void> {
         let now = Timestamp.now()
         return { db in
-            // Every id is checked before anything is written: a refusal must change nothing.
-            let exists = try db.cachedStatement(sql: OutboxSQL.deliveryExists)
-            for outcome in outcomes {
-                guard try Int64.fetchOne(exists, arguments: [outcome.deliveryID]) != nil else {
-                    throw StoreError.deliveryNotFound(outcome.deliveryID)
-                }
-            }
+            // The common case, a success, is one UPDATE: the attempt is kept on the delivery row.
+            let succeed = try db.cachedStatement(sql: OutboxSQL.updateAfterSuccess)
             let insert = try db.cachedStatement(sql: OutboxSQL.insertAttempt)
-            let update = try db.cachedStatement(sql: OutboxSQL.updateAfterAttempt)
+            let fail = try db.cachedStatement(sql: OutboxSQL.updateAfterFailure)
             for outcome in outcomes {
-                try insert.execute(arguments: [
-                    outcome.deliveryID, outcome.attempt, outcome.error == nil, outcome.started,
-                    outcome.durationMilliseconds, outcome.error,
-                ])
-                try update.execute(arguments: [
-                    outcome.status.rawValue, outcome.attempt, outcome.nextAttemptAt, outcome.error, now,
-                    outcome.deliveryID,
-                ])
+                if outcome.error == nil {
+                    try succeed.execute(arguments: [
+                        outcome.status.rawValue, outcome.attempt, outcome.started, outcome.durationMilliseconds, now,
+                        outcome.deliveryID,
+                    ])
+                } else {
+                    try insert.execute(arguments: [
+                        outcome.deliveryID, outcome.attempt, false, outcome.started, outcome.durationMilliseconds, outcome.error,
+                    ])
+                    try fail.execute(arguments: [
+                        outcome.status.rawValue, outcome.attempt, outcome.nextAttemptAt, outcome.error, now, outcome.deliveryID,
+                    ])
+                }
             }
         }
     }
@@ -252,20 +259,22 @@ extension RecordStore {
 
     static func purgeOperation(before cutoff: String, batchSize: Int) -> WriteBatcher.Operation<Int> {
         return { db in
-            // Attempts go with their deliveries (ON DELETE CASCADE).
-            let cursor = try Int64.fetchCursor(db.cachedStatement(sql: OutboxSQL.purgeDeliveries),
-                                               arguments: [cutoff, batchSize])
-            var deleted = 0
+            let cursor = try Row.fetchCursor(db.cachedStatement(sql: OutboxSQL.purgeDeliveries), arguments: [cutoff, batchSize])
+            var deleted: [Int64] = []
             var events = Set<Int64>()
-            while let sequence = try cursor.next() {
-                deleted += 1
-                events.insert(sequence)
+            while let row = try cursor.next() {
+                events.insert(try row.decode(atIndex: 0))
+                deleted.append(try row.decode(atIndex: 1))
+            }
+            let attempts = try db.cachedStatement(sql: OutboxSQL.deleteAttempts)
+            for id in deleted {
+                try attempts.execute(arguments: [id]) // its failed attempts, before it finally succeeded
             }
             let orphan = try db.cachedStatement(sql: OutboxSQL.deleteOrphanEvent)
             for sequence in events.sorted() {
                 try orphan.execute(arguments: [sequence, sequence])
             }
-            return deleted
+            return deleted.count
         }
     }
 }
@@ -307,20 +316,23 @@ struct PendingEvent: Sendable {
     static let updated = "record.updated"
     static let deleted = "record.deleted"
 
-    /// Refuses (before the write changes anything) an event id that is already stored.
-    func checkUnused(_ db: Database) throws {
-        if try Int64.fetchOne(db.cachedStatement(sql: OutboxSQL.eventExists), arguments: [id]) != nil {
-            throw StoreError.database("event id '\(id)' is already used")
-        }
-    }
-
-    /// Writes the event and its deliveries; called after the record write succeeded.
-    func write(_ db: Database, record: Record, data: JSONObject, dataText: String,
-               oldData: JSONObject?, oldDataText: String?) throws -> OutboxWrite {
+    /// Stores the event and returns its sequence. Event ids are the caller's (unique by
+    /// construction); the store does not pay an index to check them.
+    func insertEvent(_ db: Database, dataText: String, oldDataText: String?) throws -> Int64 {
         try db.cachedStatement(sql: OutboxSQL.insertEvent).execute(arguments: [
             id, type, collection, recordID, dataText, oldDataText, timestamp,
         ])
-        let sequence = db.lastInsertedRowID
+        return db.lastInsertedRowID
+    }
+
+    /// Takes back an event stored by `insertEvent` when the record write it was for is refused.
+    /// (Its sequence number stays used: sequences may have gaps.)
+    func withdrawEvent(_ db: Database, sequence: Int64) throws {
+        try db.cachedStatement(sql: OutboxSQL.deleteEvent).execute(arguments: [sequence])
+    }
+
+    /// Writes the deliveries of the event stored as `sequence`, once the record write is done.
+    func finish(_ db: Database, sequence: Int64, record: Record, data: JSONObject, oldData: JSONObject?) throws -> OutboxWrite {
         let insert = try db.cachedStatement(sql: OutboxSQL.insertDelivery)
         var deliveries: [Delivery] = []
         deliveries.reserveCapacity(targets.count)
@@ -428,10 +440,10 @@ struct CorruptOutbox: Error, CustomStringConvertible {
 
 /// SQL of the outbox, as constants for GRDB's statement cache.
 enum OutboxSQL {
-    static let eventExists = "SELECT 1 FROM hook_events WHERE id = ?"
     static let insertEvent = """
         INSERT INTO hook_events (id, type, collection, record_id, data, old_data, timestamp) VALUES (?, ?, ?, ?, ?, ?, ?)
         """
+    static let deleteEvent = "DELETE FROM hook_events WHERE sequence = ?"
     static let insertDelivery = """
         INSERT INTO hook_deliveries (event_sequence, handler, collection, record_id, status, attempts, max_attempts, created, updated)
         VALUES (?, ?, ?, ?, 'pending', 0, ?, ?, ?)
@@ -466,8 +478,17 @@ enum OutboxSQL {
     static let insertAttempt = """
         INSERT INTO hook_attempts (delivery_id, attempt, succeeded, started, duration_ms, error) VALUES (?, ?, ?, ?, ?, ?)
         """
-    static let updateAfterAttempt = """
+    static let updateAfterSuccess = """
+        UPDATE hook_deliveries SET status = ?, attempts = ?, next_attempt_at = NULL, last_error = NULL, last_started = ?,
+            last_duration_ms = ?, updated = ? WHERE id = ?
+        """
+    static let updateAfterFailure = """
         UPDATE hook_deliveries SET status = ?, attempts = ?, next_attempt_at = ?, last_error = ?, updated = ? WHERE id = ?
+        """
+    static let lastSuccess = """
+        SELECT d.attempts, d.last_started, d.last_duration_ms, e.id, d.handler
+        FROM hook_deliveries d JOIN hook_events e ON e.sequence = d.event_sequence
+        WHERE d.id = ? AND d.status = 'succeeded' AND d.last_started IS NOT NULL
         """
     static let attempts = """
         SELECT a.delivery_id, e.id, d.handler, a.attempt, a.succeeded, a.started, a.duration_ms, a.error
@@ -488,8 +509,9 @@ enum OutboxSQL {
     static let purgeDeliveries = """
         DELETE FROM hook_deliveries WHERE id IN (
             SELECT id FROM hook_deliveries WHERE status = 'succeeded' AND updated < ? ORDER BY id LIMIT ?
-        ) RETURNING event_sequence
+        ) RETURNING event_sequence, id
         """
+    static let deleteAttempts = "DELETE FROM hook_attempts WHERE delivery_id = ?"
     static let deleteOrphanEvent = """
         DELETE FROM hook_events WHERE sequence = ? AND NOT EXISTS (SELECT 1 FROM hook_deliveries WHERE event_sequence = ?)
         """

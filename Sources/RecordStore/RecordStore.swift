@@ -175,14 +175,21 @@ public final class RecordStore: Sendable {
         let data = String(decoding: fieldsJSON, as: UTF8.self)
         let event = PendingEvent(outbox, type: PendingEvent.created, collection: stored.collection, recordID: stored.id,
                                  timestamp: stored.updated)
-        let eventData = event.map { _ in Outbox.recordJSON(stored, fieldsJSON: fieldsJSON) }
+        // The event's data is known before the write: built here, outside the writer's turn.
+        let eventData = event.map { _ in (text: Outbox.recordJSON(stored, fieldsJSON: fieldsJSON), object: stored.json) }
         return { db in
-            try event?.checkUnused(db)
+            // The event goes first: a taken event id is refused before anything is written.
+            var sequence: Int64?
+            if let event, let eventData {
+                sequence = try event.insertEvent(db, dataText: eventData.text, oldDataText: nil)
+            }
             do {
                 try db.cachedStatement(sql: SQL.insertRecord).execute(arguments: [
                     stored.collection, stored.id, stored.created, stored.updated, stored.version, data,
                 ])
             } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
+                // A refusal must leave nothing behind.
+                if let event, let sequence { try event.withdrawEvent(db, sequence: sequence) }
                 // The collection was deleted after the check above, or the id is taken.
                 if error.extendedResultCode == .SQLITE_CONSTRAINT_FOREIGNKEY {
                     // Deleted by another connection to the file: forget it here too.
@@ -191,8 +198,8 @@ public final class RecordStore: Sendable {
                 }
                 throw StoreError.database("record '\(stored.id)' already exists in collection '\(stored.collection)'")
             }
-            guard let event, let eventData else { return OutboxWrite(record: stored) }
-            return try event.write(db, record: stored, data: stored.json, dataText: eventData, oldData: nil, oldDataText: nil)
+            guard let event, let sequence, let eventData else { return OutboxWrite(record: stored) }
+            return try event.finish(db, sequence: sequence, record: stored, data: eventData.object, oldData: nil)
         }
     }
 
@@ -259,32 +266,30 @@ public final class RecordStore: Sendable {
         let data = String(decoding: fieldsJSON, as: UTF8.self)
         let updated = Timestamp.now()
         let event = PendingEvent(outbox, type: PendingEvent.updated, collection: collection, recordID: id, timestamp: updated)
-        return { db in
-            // With an event to write, the record as it was is read first (its `old_data`); the
-            // version check then happens here, before anything is written.
-            var old: Record?
-            if let event {
-                try event.checkUnused(db)
-                let cursor = try Row.fetchCursor(db.cachedStatement(sql: SQL.selectRecord), arguments: [collection, id])
+        guard let event else {
+            return { db in
+                let statement = try db.cachedStatement(sql: SQL.replaceRecord)
+                let cursor = try Row.fetchCursor(statement, arguments: [data, updated, collection, id, ifVersion])
                 guard let row = try cursor.next() else {
                     throw try Self.whyNotFound(db, collection: collection, id: id)
                 }
-                let found = try Self.decodeRecord(row, collection: collection)
-                guard found.version == ifVersion else { throw StoreError.versionConflict(collection: collection, id: id) }
-                old = found
+                return OutboxWrite(record: Record(id: id, collection: collection, created: try row.decode(atIndex: 0),
+                                                  updated: updated, version: try row.decode(atIndex: 1), fields: fields))
             }
-            let statement = try db.cachedStatement(sql: SQL.replaceRecord)
-            let cursor = try Row.fetchCursor(statement, arguments: [data, updated, collection, id, ifVersion])
-            guard let row = try cursor.next() else {
-                throw try Self.whyNotFound(db, collection: collection, id: id)
-            }
-            let stored = Record(id: id, collection: collection, created: try row.decode(atIndex: 0), updated: updated,
-                                version: try row.decode(atIndex: 1), fields: fields)
-            guard let event, let old else { return OutboxWrite(record: stored) }
+        }
+        return { db in
+            // With an event, the record as it was (its `old_data`) is read and its version checked
+            // first, then the event is stored, and only then the record: every refusal happens
+            // before anything is written.
+            let old = try Self.currentRecord(db, collection: collection, id: id, ifVersion: ifVersion)
+            let stored = Record(id: id, collection: collection, created: old.created, updated: updated,
+                                version: old.version + 1, fields: fields)
             let oldData = old.json
-            return try event.write(db, record: stored, data: stored.json,
-                                   dataText: Outbox.recordJSON(stored, fieldsJSON: fieldsJSON),
-                                   oldData: oldData, oldDataText: String(decoding: oldData.serialized(), as: UTF8.self))
+            let sequence = try event.insertEvent(db, dataText: Outbox.recordJSON(stored, fieldsJSON: fieldsJSON),
+                                                 oldDataText: String(decoding: oldData.serialized(), as: UTF8.self))
+            try db.cachedStatement(sql: SQL.replaceRecord).execute(arguments: [data, updated, collection, id, ifVersion])
+            guard db.changesCount == 1 else { throw UnexpectedlyMissing(collection: collection, id: id) }
+            return try event.finish(db, sequence: sequence, record: stored, data: stored.json, oldData: oldData)
         }
     }
 
@@ -301,19 +306,26 @@ public final class RecordStore: Sendable {
     {
         guard collectionExists(collection) else { throw .collectionNotFound(collection) }
         let event = PendingEvent(outbox, type: PendingEvent.deleted, collection: collection, recordID: id, timestamp: Timestamp.now())
-        return { db in
-            try event?.checkUnused(db)
-            let statement = try db.cachedStatement(sql: SQL.deleteRecord)
-            let cursor = try Row.fetchCursor(statement, arguments: [collection, id, ifVersion])
-            guard let row = try cursor.next() else {
-                throw try Self.whyNotFound(db, collection: collection, id: id)
+        guard let event else {
+            return { db in
+                let statement = try db.cachedStatement(sql: SQL.deleteRecord)
+                let cursor = try Row.fetchCursor(statement, arguments: [collection, id, ifVersion])
+                guard let row = try cursor.next() else {
+                    throw try Self.whyNotFound(db, collection: collection, id: id)
+                }
+                return OutboxWrite(record: try Self.decodeRecord(row, collection: collection))
             }
-            let deleted = try Self.decodeRecord(row, collection: collection)
-            guard let event else { return OutboxWrite(record: deleted) }
+        }
+        return { db in
+            // As for replace: read and check, store the event, then delete.
+            let deleted = try Self.currentRecord(db, collection: collection, id: id, ifVersion: ifVersion)
             // `data` and `old_data` are both the record as it was.
             let data = deleted.json
             let text = String(decoding: data.serialized(), as: UTF8.self)
-            return try event.write(db, record: deleted, data: data, dataText: text, oldData: data, oldDataText: text)
+            let sequence = try event.insertEvent(db, dataText: text, oldDataText: text)
+            try db.cachedStatement(sql: SQL.deleteRecordUnconditionally).execute(arguments: [collection, id])
+            guard db.changesCount == 1 else { throw UnexpectedlyMissing(collection: collection, id: id) }
+            return try event.finish(db, sequence: sequence, record: deleted, data: data, oldData: data)
         }
     }
 
@@ -340,6 +352,17 @@ public final class RecordStore: Sendable {
             return .recordNotFound(collection: collection, id: id)
         }
         return .collectionNotFound(collection)
+    }
+
+    /// The stored record, if its version is `ifVersion`; else the refusal that explains why not.
+    private static func currentRecord(_ db: Database, collection: String, id: String, ifVersion: Int64) throws -> Record {
+        let cursor = try Row.fetchCursor(db.cachedStatement(sql: SQL.selectRecord), arguments: [collection, id])
+        guard let row = try cursor.next() else {
+            throw try whyNotFound(db, collection: collection, id: id)
+        }
+        let record = try decodeRecord(row, collection: collection)
+        guard record.version == ifVersion else { throw StoreError.versionConflict(collection: collection, id: id) }
+        return record
     }
 
     /// Reads a row shaped `id, created, updated, version, data`.
@@ -383,6 +406,16 @@ extension StoreError {
         if case .database(let message) = self { return message }
         return description
     }
+}
+
+/// A record read and checked earlier in the same write transaction is no longer there: cannot
+/// happen while this store is the only writer. Not a `StoreError`, so it rolls the batch back
+/// (the event stored for the write with it).
+struct UnexpectedlyMissing: Error, CustomStringConvertible {
+    let collection: String
+    let id: String
+
+    var description: String { "record '\(id)' in '\(collection)' vanished during its own write" }
 }
 
 /// The stored data of a record cannot be read back (the file was edited by hand or damaged).

@@ -46,13 +46,12 @@ enum Schema {
         migrator.registerMigration("v2: hook outbox") { db in
             try db.execute(sql: """
                 -- One row per committed write that has after-handlers, written in the write's own
-                -- transaction. No foreign key to records or collections on purpose: an event
-                -- outlives the record (and the collection) it is about.
-                -- AUTOINCREMENT: sequences (and delivery ids below) are never reused, even after
-                -- the newest rows were purged, so an id seen in a log always means one thing.
+                -- transaction. No foreign keys: an event outlives its record and collection, and a
+                -- constraint checked on every write would cost more than it protects (the hot path
+                -- keeps as few indexes as it can: every one is paid on each write).
                 CREATE TABLE hook_events (
-                    sequence  INTEGER PRIMARY KEY AUTOINCREMENT,  -- commit order
-                    id        TEXT NOT NULL UNIQUE,
+                    sequence  INTEGER PRIMARY KEY,  -- commit order
+                    id        TEXT NOT NULL,
                     type      TEXT NOT NULL,     -- record.created | record.updated | record.deleted
                     collection TEXT NOT NULL,
                     record_id TEXT NOT NULL,
@@ -61,10 +60,11 @@ enum Schema {
                     timestamp TEXT NOT NULL
                 );
 
-                -- One row per (event, handler).
+                -- One row per (event, handler). A successful attempt is recorded on the row itself
+                -- (last_started, last_duration_ms); failed ones also get a hook_attempts row.
                 CREATE TABLE hook_deliveries (
-                    id              INTEGER PRIMARY KEY AUTOINCREMENT,
-                    event_sequence  INTEGER NOT NULL REFERENCES hook_events(sequence) ON DELETE CASCADE,
+                    id              INTEGER PRIMARY KEY,
+                    event_sequence  INTEGER NOT NULL,
                     handler         TEXT NOT NULL,
                     collection      TEXT NOT NULL,
                     record_id       TEXT NOT NULL,
@@ -74,20 +74,20 @@ enum Schema {
                     max_attempts    INTEGER NOT NULL,
                     next_attempt_at INTEGER,     -- ms since 1970, for failed deliveries
                     last_error      TEXT,
+                    last_started    TEXT,
+                    last_duration_ms REAL,
                     created         TEXT NOT NULL,
                     updated         TEXT NOT NULL
                 );
-                -- Each index entry ends with the rowid (the id), so a filter on status or handler
-                -- is also read newest first without sorting.
-                CREATE INDEX hook_deliveries_by_status ON hook_deliveries(status);
-                CREATE INDEX hook_deliveries_by_handler ON hook_deliveries(handler);
-                CREATE INDEX hook_deliveries_by_record ON hook_deliveries(collection, record_id);
+                -- Only unfinished deliveries are indexed by status: most rows are succeeded, and
+                -- those are read newest first by id.
+                CREATE INDEX hook_deliveries_unfinished ON hook_deliveries(status) WHERE status <> 'succeeded';
                 CREATE INDEX hook_deliveries_by_event ON hook_deliveries(event_sequence);
 
-                -- The deliveries log: one row per attempt.
+                -- The failed attempts.
                 CREATE TABLE hook_attempts (
                     id          INTEGER PRIMARY KEY,
-                    delivery_id INTEGER NOT NULL REFERENCES hook_deliveries(id) ON DELETE CASCADE,
+                    delivery_id INTEGER NOT NULL,
                     attempt     INTEGER NOT NULL,
                     succeeded   INTEGER NOT NULL,  -- 0 or 1
                     started     TEXT NOT NULL,
@@ -128,6 +128,8 @@ enum SQL {
         DELETE FROM records WHERE collection = ? AND id = ? AND version = ?
         RETURNING id, created, updated, version, data
         """
+    /// For a write that already checked the version in the same transaction.
+    static let deleteRecordUnconditionally = "DELETE FROM records WHERE collection = ? AND id = ?"
     static let countRecords = "SELECT record_count FROM collections WHERE name = ?"
 
     /// `SELECT … LIMIT ? OFFSET ?` in the given order, same columns as `selectRecord`.

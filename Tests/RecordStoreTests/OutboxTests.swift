@@ -127,16 +127,14 @@ struct OutboxWriteTests {
         if case .database? = storeError({ try store.insert(clash, outbox: outbox()) }) {} else {
             Issue.record("a taken id must be refused")
         }
-        // A reused event id: refused before the record is written.
-        let reused = store.newRecord(collection: "posts", fields: [:])
-        let error = storeError { try store.insert(reused, outbox: outbox(id: existing.event.id)) }
-        #expect(error == .database("event id '\(existing.event.id)' is already used"))
-        #expect(storeError { try store.record(collection: "posts", id: reused.id) } == .recordNotFound(collection: "posts", id: reused.id))
-        #expect(storeError { try store.replace(collection: "posts", id: id, fields: [:], ifVersion: 1, outbox: outbox(id: existing.event.id)) } != nil)
-        #expect(try store.record(collection: "posts", id: id).version == 1)
 
         #expect(try store.outboxRowCounts() == (1, 1, 0))
         #expect(try store.record(collection: "posts", id: id) == existing.record)
+        #expect(try store.list(collection: "posts", page: 1, perPage: 10, sort: .default).totalItems == 1)
+        // Refusals may leave gaps in the sequence, never reuse or disorder.
+        let next = try insertWithEvent(store)
+        #expect(next.event.sequence > existing.event.sequence)
+        #expect(try store.unfinishedDeliveries().map(\.event.sequence) == [existing.event.sequence, next.event.sequence])
     }
 
     @Test func rolledBackTransactionTakesTheEventWithIt() throws {
@@ -229,14 +227,13 @@ struct OutboxWriteTests {
         let outcomes = await withTaskGroup(of: Bool.self) { group in
             for i in 0..<100 {
                 group.addTask {
-                    // Every third write reuses the existing record's id or event id.
+                    // Every third write reuses the existing record's id.
                     let record = i % 3 == 0
                         ? Record(id: existing.record.id, collection: "posts", created: existing.record.created,
                                  updated: existing.record.updated, version: 1, fields: [:])
                         : store.newRecord(collection: "posts", fields: ["n": .int(Int64(i))])
-                    let request = i % 3 == 1 ? outbox(id: existing.event.id) : outbox()
                     do {
-                        _ = try await store.async.insert(record, outbox: request)
+                        _ = try await store.async.insert(record, outbox: outbox())
                         return true
                     } catch {
                         return false
@@ -247,9 +244,9 @@ struct OutboxWriteTests {
             for await ok in group where ok { stored += 1 }
             return stored
         }
-        #expect(outcomes == 33)
-        #expect(try store.outboxRowCounts() == (34, 34, 0))
-        #expect(try store.list(collection: "posts", page: 1, perPage: 500, sort: .default).totalItems == 34)
+        #expect(outcomes == 66)
+        #expect(try store.outboxRowCounts() == (67, 67, 0))
+        #expect(try store.list(collection: "posts", page: 1, perPage: 500, sort: .default).totalItems == 67)
     }
 
     @Test func deletingACollectionKeepsItsEvents() throws {

@@ -46,8 +46,10 @@ actor DeliveryScheduler {
     private var idleWaiters: [CheckedContinuation<Void, Never>] = []
     /// Deliveries whose attempt is under way (dispatched, outcome not yet recorded).
     private let running = Mutex<Set<Int64>>([])
-    /// Requests waiting for an `async = false` handler, by delivery id; resumed from the worker.
-    private let syncWaiters = Mutex<[Int64: Latch]>([:])
+    /// Requests waiting for an `async = false` handler, by "event id#handler key"; opened from the worker.
+    private let syncWaiters = Mutex<[String: Latch]>([:])
+    /// Committed events on their way in, in commit order.
+    private let inbox = Mutex<(items: [(OutboxEvent, [Delivery])], drainScheduled: Bool)>(([], false))
 
     init(store: RecordStore, hooks: HookPool, clock: any DeliveryClock, retrySchedule: [Duration], logger: Logger) {
         self.store = store
@@ -77,27 +79,45 @@ actor DeliveryScheduler {
         startReady()
     }
 
-    /// Hands over the deliveries of a just-committed event; returns once those whose handler has
-    /// `async = false` have run, or after `syncLimit` should their lane be held by a retry.
-    func submit(_ event: OutboxEvent, _ deliveries: [Delivery], syncLimit: Duration) async {
-        let waited = deliveries.filter { handlerIndex[$0.handler].map { !hooks.catalog.handlers[$0].async } ?? false }
-        let latch = Latch(count: waited.count)
-        if !waited.isEmpty {
-            syncWaiters.withLock { waiters in for delivery in waited { waiters[delivery.id] = latch } }
+    /// Takes the deliveries of a just-committed event. Called by the store on its writer, in
+    /// commit order; the inbox keeps that order until the actor enqueues them.
+    nonisolated func accept(_ event: OutboxEvent, _ deliveries: [Delivery]) {
+        let mustDrain = inbox.withLock { inbox -> Bool in
+            inbox.items.append((event, deliveries))
+            defer { inbox.drainScheduled = true }
+            return !inbox.drainScheduled
         }
-        for delivery in deliveries { enqueue(Pending(delivery: delivery, event: event)) }
-        startReady()
-        if waited.isEmpty { return }
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask { await latch.wait() }
-            group.addTask {
-                try? await Task.sleep(for: syncLimit)
-                latch.open()
+        if mustDrain { Task { await self.drainInbox() } }
+    }
+
+    private func drainInbox() {
+        let items = inbox.withLock { inbox -> [(OutboxEvent, [Delivery])] in
+            defer {
+                inbox.items = []
+                inbox.drainScheduled = false
             }
-            await group.next()
-            group.cancelAll()
-            latch.open()
+            return inbox.items
         }
+        for (event, deliveries) in items {
+            for delivery in deliveries { enqueue(Pending(delivery: delivery, event: event)) }
+        }
+        startReady()
+    }
+
+    /// Before a write: a latch the request can wait on until the `async = false` handlers among
+    /// `handlers` (keys) have run on the event `eventID`; nil when there are none.
+    nonisolated func expectSync(eventID: String, handlers: [String]) -> Latch? {
+        let waited = handlers.filter { handlerIndex[$0].map { !hooks.catalog.handlers[$0].async } ?? false }
+        if waited.isEmpty { return nil }
+        let latch = Latch(count: waited.count)
+        syncWaiters.withLock { waiters in for key in waited { waiters[eventID + "#" + key] = latch } }
+        return latch
+    }
+
+    /// The write for `eventID` was refused: nobody will run its handlers.
+    nonisolated func cancelSync(eventID: String, handlers: [String]) {
+        let latches = syncWaiters.withLock { waiters in handlers.compactMap { waiters.removeValue(forKey: eventID + "#" + $0) } }
+        for latch in latches { latch.open() }
     }
 
     /// A failed or dead delivery, put back to pending by the store, runs again.
@@ -109,6 +129,7 @@ actor DeliveryScheduler {
 
     /// Returns once nothing is running or ready to run (retries waiting for their time do not count).
     func waitUntilIdle() async {
+        drainInbox()
         if jobs == 0 && readyHead == ready.count { return }
         await withCheckedContinuation { idleWaiters.append($0) }
     }
@@ -179,7 +200,7 @@ actor DeliveryScheduler {
         let event = group[0].event
         let attempt = group[0].delivery.attempts + 1
         let handlers = group.compactMap { handlerIndex[$0.delivery.handler] }
-        let deliveryOf = Dictionary(group.compactMap { item in handlerIndex[item.delivery.handler].map { ($0, item.delivery.id) } },
+        let waiterKeys = Dictionary(group.compactMap { item in handlerIndex[item.delivery.handler].map { ($0, event.id + "#" + item.delivery.handler) } },
                                     uniquingKeysWith: { first, _ in first })
         let hookEvent = HookEvent(id: event.id, type: RecordEventType(rawValue: event.type) ?? .created, collection: event.collection,
                                   recordID: event.recordID, data: event.data, oldData: event.oldData, timestamp: event.timestamp,
@@ -189,7 +210,7 @@ actor DeliveryScheduler {
         Task {
             let startedAt = Timestamp.now()
             let outcomes = handlers.isEmpty ? [] : await hooks.deliver(hookEvent, to: handlers, urgent: urgent) { outcome in
-                if let id = deliveryOf[outcome.handler] { self.syncWaiters.withLock { $0.removeValue(forKey: id) }?.countDown() }
+                if let key = waiterKeys[outcome.handler] { self.syncWaiters.withLock { $0.removeValue(forKey: key) }?.countDown() }
             }
             await finished(group, outcomes: outcomes, attempt: attempt, startedAt: startedAt)
         }
@@ -222,7 +243,7 @@ actor DeliveryScheduler {
         }
         running.withLock { $0.subtract(group.map(\.delivery.id)) }
         for (item, record) in zip(group, records) {
-            syncWaiters.withLock { $0.removeValue(forKey: item.delivery.id) }?.countDown() // its handler is gone
+            syncWaiters.withLock { $0.removeValue(forKey: item.event.id + "#" + item.delivery.handler) }?.countDown() // its handler is gone
             let key = item.key
             if record.status == .failed {
                 var retried = item.delivery
@@ -293,6 +314,20 @@ actor DeliveryScheduler {
 
 /// Opens once counted down to zero (or forced open); `wait` returns once it is open.
 final class Latch: Sendable {
+    /// Waits until the latch opens or `limit` has passed.
+    func wait(atMost limit: Duration) async {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.wait() }
+            group.addTask {
+                try? await Task.sleep(for: limit)
+                self.open()
+            }
+            await group.next()
+            group.cancelAll()
+            open()
+        }
+    }
+
     private struct State {
         var remaining: Int
         var waiter: CheckedContinuation<Void, Never>?

@@ -56,6 +56,7 @@ public struct MoonbaseServer: Sendable {
         hooks = HookPool(loaded)
         deliveries = DeliveryScheduler(store: store, hooks: hooks, clock: configuration.clock,
                                        retrySchedule: configuration.retrySchedule, logger: logger)
+        store.observeCommittedEvents { [deliveries] event, written in deliveries.accept(event, written) }
         let (token, generated) = try AdminToken.resolve(given: configuration.adminToken, dataDirectory: configuration.dataDirectory)
         adminToken = token
         if generated {

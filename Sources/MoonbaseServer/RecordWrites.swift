@@ -21,9 +21,8 @@ struct RecordWrites: Sendable {
         if let outcome = await hooks.runBefore(.created, collection: collection, { makeEvent(.created, record, data: record.json) }) {
             record = record.withFields(try decide(outcome))
         }
-        let written = try await store.async.insert(record, outbox: outbox(.created, collection))
-        await deliver(written.event, written.deliveries)
-        return written.record
+        let outbox = outbox(.created, collection)
+        return try await waitingForSyncHandlers(outbox) { try await store.async.insert(record, outbox: outbox).record }
     }
 
     func update(collection: String, id: String, patch: JSONObject) async throws -> Record {
@@ -38,10 +37,10 @@ struct RecordWrites: Sendable {
             }) {
                 fields = try decide(outcome)
             }
-            let written = try await store.async.replace(collection: collection, id: id, fields: fields, ifVersion: old.version,
-                                                        outbox: outbox(.updated, collection))
-            await deliver(written.event, written.deliveries)
-            return written.record
+            let outbox = outbox(.updated, collection)
+            return try await waitingForSyncHandlers(outbox) {
+                try await store.async.replace(collection: collection, id: id, fields: fields, ifVersion: old.version, outbox: outbox).record
+            }
         }
     }
 
@@ -51,10 +50,10 @@ struct RecordWrites: Sendable {
             if let outcome = await hooks.runBefore(.deleted, collection: collection, { makeEvent(.deleted, old, data: old.json, oldData: old.json) }) {
                 _ = try decide(outcome)
             }
-            let written = try await store.async.delete(collection: collection, id: id, ifVersion: old.version,
-                                                       outbox: outbox(.deleted, collection))
-            await deliver(written.event, written.deliveries)
-            return written.record
+            let outbox = outbox(.deleted, collection)
+            return try await waitingForSyncHandlers(outbox) {
+                try await store.async.delete(collection: collection, id: id, ifVersion: old.version, outbox: outbox).record
+            }
         }
     }
 
@@ -69,9 +68,21 @@ struct RecordWrites: Sendable {
         })
     }
 
-    private func deliver(_ event: OutboxEvent?, _ written: [Delivery]) async {
-        guard let event else { return }
-        await deliveries.submit(event, written, syncLimit: syncLimit)
+    /// Runs the write; its event reaches the scheduler from the store, in commit order. When
+    /// some matching handler has `async = false`, returns only once those have run (at most
+    /// `syncLimit`).
+    private func waitingForSyncHandlers(_ outbox: OutboxRequest?, _ write: () async throws -> Record) async throws -> Record {
+        let keys = outbox?.targets.map(\.handler) ?? []
+        let latch = outbox.flatMap { deliveries.expectSync(eventID: $0.eventID, handlers: keys) }
+        let record: Record
+        do {
+            record = try await write()
+        } catch {
+            if let outbox, latch != nil { deliveries.cancelSync(eventID: outbox.eventID, handlers: keys) }
+            throw error
+        }
+        await latch?.wait(atMost: syncLimit)
+        return record
     }
 
     /// The client's fields without the ones the store owns (which a request cannot set).

@@ -18,6 +18,12 @@ public final class RecordStore: Sendable {
 
     let writer: any DatabaseWriter
     let batcher: WriteBatcher
+    /// See `observeCommittedEvents`.
+    private let eventObserver: EventObserver
+
+    private final class EventObserver: Sendable {
+        let observer = Mutex<(@Sendable (OutboxEvent, [Delivery]) -> Void)?>(nil)
+    }
     /// Names of existing collections, so the hot paths can refuse an unknown collection without
     /// touching SQLite. Updated inside the same write that creates or deletes a collection.
     private let knownCollections: Mutex<Set<String>>
@@ -44,7 +50,12 @@ public final class RecordStore: Sendable {
 
     private init(writer: any DatabaseWriter) throws {
         self.writer = writer
-        self.batcher = WriteBatcher(writer: writer)
+        let observer = EventObserver()
+        self.eventObserver = observer
+        self.batcher = WriteBatcher(writer: writer) { write in
+            guard let event = write.event else { return }
+            observer.observer.withLock { $0 }?(event, write.deliveries)
+        }
         do {
             try Schema.migrator.migrate(writer)
             let names = try writer.read { db in try String.fetchSet(db, sql: SQL.collectionNames) }
@@ -69,6 +80,13 @@ public final class RecordStore: Sendable {
             try db.execute(sql: "PRAGMA wal_autocheckpoint = 10000")
         }
         return configuration
+    }
+
+    /// Calls `observer` with every event a write stores, and its deliveries, right after the
+    /// transaction commits: on the writer, in commit order (so events of one record arrive in the
+    /// order they happened). It must return quickly.
+    public func observeCommittedEvents(_ observer: @escaping @Sendable (OutboxEvent, [Delivery]) -> Void) {
+        eventObserver.observer.withLock { $0 = observer }
     }
 
     // MARK: - Collections

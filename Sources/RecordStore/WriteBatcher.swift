@@ -30,13 +30,16 @@ final class WriteBatcher: Sendable {
     }
 
     private let writer: any DatabaseWriter
+    /// Told of each committed write that stored an event, on the writer, in commit order.
+    private let announce: @Sendable (OutboxWrite) -> Void
     private let queue = Mutex(Queue())
     /// How many transactions ran and how many operations they carried (for tests and benchmarks).
     private let batchCount = Atomic<Int>(0)
     private let operationCount = Atomic<Int>(0)
 
-    init(writer: any DatabaseWriter) {
+    init(writer: any DatabaseWriter, announce: @escaping @Sendable (OutboxWrite) -> Void) {
         self.writer = writer
+        self.announce = announce
     }
 
     /// (transactions, operations) so far.
@@ -112,7 +115,7 @@ final class WriteBatcher: Sendable {
             return
         }
         for ticket in batch {
-            ticket.committed()
+            ticket.committed(announcing: announce)
         }
     }
 }
@@ -123,7 +126,7 @@ private protocol QueuedOperation: Sendable {
     /// Throws only errors that must abort the transaction.
     func run(_ db: Database) throws
     /// The transaction committed: hands over the kept outcome.
-    func committed()
+    func committed(announcing announce: @Sendable (OutboxWrite) -> Void)
     /// The transaction was rolled back: every operation in it fails with `error`.
     func fail(_ error: StoreError)
 }
@@ -153,10 +156,10 @@ private final class Ticket<Value: Sendable>: QueuedOperation {
         outcome.withLock { $0 = result }
     }
 
-    func committed() {
-        guard let continuation else { return }
+    func committed(announcing announce: @Sendable (OutboxWrite) -> Void) {
         let result = outcome.withLock { $0 } ?? .failure(.database("the write was not performed"))
-        continuation.resume(returning: result)
+        if case .success(let value) = result, let write = value as? OutboxWrite, write.event != nil { announce(write) }
+        continuation?.resume(returning: result)
     }
 
     func fail(_ error: StoreError) {

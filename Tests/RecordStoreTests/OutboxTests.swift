@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import MoonbaseJSON
+import Synchronization
 @testable import RecordStore
 
 /// An outbox request with fresh event id and the given handlers.
@@ -266,5 +267,28 @@ struct OutboxWriteTests {
     @Test func unknownEventIsADatabaseError() throws {
         let store = try makeStore()
         #expect(storeError { try store.event(sequence: 42) } == .database("event 42 not found"))
+    }
+}
+
+@Suite struct CommittedEventsTests {
+    @Test func committedEventsAreAnnouncedOnceEachInCommitOrder() async throws {
+        let store = try makeStore()
+        let seen = Mutex<[Int64]>([])
+        store.observeCommittedEvents { event, deliveries in
+            #expect(deliveries.count == 1 && deliveries[0].eventSequence == event.sequence)
+            seen.withLock { $0.append(event.sequence) }
+        }
+        let refused = Record(id: "x", collection: "nope", created: Timestamp.now(), updated: Timestamp.now(), version: 1, fields: [:])
+        await withTaskGroup(of: Void.self) { group in
+            for i in 0..<200 {
+                group.addTask {
+                    let record = i % 10 == 0 ? refused : store.newRecord(collection: "posts", fields: ["n": .int(Int64(i))])
+                    _ = try? await store.async.insert(record, outbox: OutboxRequest(eventID: "e\(i)", targets: [DeliveryTarget(handler: "h", maxAttempts: 1)]))
+                }
+            }
+        }
+        let sequences = seen.withLock { $0 }
+        #expect(sequences.count == 180, "refused writes announce nothing")
+        #expect(sequences == sequences.sorted() && Set(sequences).count == 180)
     }
 }

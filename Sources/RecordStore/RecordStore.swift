@@ -21,8 +21,17 @@ public final class RecordStore: Sendable {
     /// See `observeCommittedEvents`.
     private let eventObserver: EventObserver
 
+    /// The observer is kept in a class, not as a closure inside a generic `Mutex`: reading a
+    /// function value out of a generic container goes through reabstraction thunks on each call.
     private final class EventObserver: Sendable {
-        let observer = Mutex<(@Sendable (OutboxEvent, [Delivery]) -> Void)?>(nil)
+        final class Entry: Sendable {
+            let call: @Sendable (OutboxEvent, [Delivery]) -> Void
+            init(_ call: @escaping @Sendable (OutboxEvent, [Delivery]) -> Void) { self.call = call }
+        }
+
+        private let entry = Mutex<Entry?>(nil)
+        var current: Entry? { entry.withLock { $0 } }
+        func set(_ call: @escaping @Sendable (OutboxEvent, [Delivery]) -> Void) { entry.withLock { $0 = Entry(call) } }
     }
     /// Names of existing collections, so the hot paths can refuse an unknown collection without
     /// touching SQLite. Updated inside the same write that creates or deletes a collection.
@@ -54,7 +63,7 @@ public final class RecordStore: Sendable {
         self.eventObserver = observer
         self.batcher = WriteBatcher(writer: writer) { write in
             guard let event = write.event else { return }
-            observer.observer.withLock { $0 }?(event, write.deliveries)
+            observer.current?.call(event, write.deliveries)
         }
         do {
             try Schema.migrator.migrate(writer)
@@ -86,7 +95,7 @@ public final class RecordStore: Sendable {
     /// transaction commits: on the writer, in commit order (so events of one record arrive in the
     /// order they happened). It must return quickly.
     public func observeCommittedEvents(_ observer: @escaping @Sendable (OutboxEvent, [Delivery]) -> Void) {
-        eventObserver.observer.withLock { $0 = observer }
+        eventObserver.set(observer)
     }
 
     // MARK: - Collections

@@ -195,25 +195,44 @@ extension RecordStore {
 
     static func recordAttemptsOperation(_ outcomes: [AttemptOutcome]) -> WriteBatcher.Operation<Void> {
         let now = Timestamp.now()
+        // The common case, successes, is one UPDATE for all of them: each keeps its attempt on
+        // its own row. A failure also gets an attempt row.
+        var successes: [UInt8] = [UInt8(ascii: "[")]
+        var failures: [AttemptOutcome] = []
+        for outcome in outcomes {
+            guard outcome.error == nil else {
+                failures.append(outcome)
+                continue
+            }
+            if successes.count > 1 { successes.append(UInt8(ascii: ",")) }
+            successes.append(UInt8(ascii: "["))
+            JSONWriter.writeInt(outcome.deliveryID, into: &successes)
+            successes.append(UInt8(ascii: ","))
+            JSONWriter.writeInt(Int64(outcome.attempt), into: &successes)
+            successes.append(UInt8(ascii: ","))
+            JSONWriter.writeString(outcome.started, into: &successes)
+            successes.append(UInt8(ascii: ","))
+            JSONWriter.writeDouble(outcome.durationMilliseconds, into: &successes)
+            successes.append(UInt8(ascii: ","))
+            JSONWriter.writeString(outcome.status.rawValue, into: &successes)
+            successes.append(UInt8(ascii: "]"))
+        }
+        successes.append(UInt8(ascii: "]"))
+        let succeeded = successes.count > 2 ? String(decoding: successes, as: UTF8.self) : nil
+        let failed = failures
         return { db in
-            // The common case, a success, is one UPDATE: the attempt is kept on the delivery row.
-            let succeed = try db.cachedStatement(sql: OutboxSQL.updateAfterSuccess)
+            if let succeeded {
+                try db.cachedStatement(sql: OutboxSQL.updateAfterSuccesses).execute(arguments: [now, succeeded])
+            }
             let insert = try db.cachedStatement(sql: OutboxSQL.insertAttempt)
             let fail = try db.cachedStatement(sql: OutboxSQL.updateAfterFailure)
-            for outcome in outcomes {
-                if outcome.error == nil {
-                    try succeed.execute(arguments: [
-                        outcome.status.rawValue, outcome.attempt, outcome.started, outcome.durationMilliseconds, now,
-                        outcome.deliveryID,
-                    ])
-                } else {
-                    try insert.execute(arguments: [
-                        outcome.deliveryID, outcome.attempt, false, outcome.started, outcome.durationMilliseconds, outcome.error,
-                    ])
-                    try fail.execute(arguments: [
-                        outcome.status.rawValue, outcome.attempt, outcome.nextAttemptAt, outcome.error, now, outcome.deliveryID,
-                    ])
-                }
+            for outcome in failed {
+                try insert.execute(arguments: [
+                    outcome.deliveryID, outcome.attempt, false, outcome.started, outcome.durationMilliseconds, outcome.error,
+                ])
+                try fail.execute(arguments: [
+                    outcome.status.rawValue, outcome.attempt, outcome.nextAttemptAt, outcome.error, now, outcome.deliveryID,
+                ])
             }
         }
     }
@@ -331,18 +350,29 @@ struct PendingEvent: Sendable {
         try db.cachedStatement(sql: OutboxSQL.deleteEvent).execute(arguments: [sequence])
     }
 
-    /// Writes the deliveries of the event stored as `sequence`, once the record write is done.
+    /// Writes the deliveries of the event stored as `sequence`, once the record write is done: one
+    /// statement for all of them (their ids are consecutive: one writer, rowids counting up).
     func finish(_ db: Database, sequence: Int64, record: Record, data: JSONObject, oldData: JSONObject?) throws -> OutboxWrite {
-        let insert = try db.cachedStatement(sql: OutboxSQL.insertDelivery)
-        var deliveries: [Delivery] = []
-        deliveries.reserveCapacity(targets.count)
-        for target in targets {
-            let maxAttempts = max(target.maxAttempts, 1)
-            try insert.execute(arguments: [sequence, target.handler, collection, recordID, maxAttempts, now, now])
-            deliveries.append(Delivery(
-                id: db.lastInsertedRowID, eventSequence: sequence, eventID: id, handler: target.handler,
-                collection: collection, recordID: recordID, status: .pending, attempts: 0, maxAttempts: maxAttempts,
-                nextAttemptAt: nil, lastError: nil, created: now, updated: now))
+        let maxAttempts = targets.map { max($0.maxAttempts, 1) }
+        var list: [UInt8] = [UInt8(ascii: "[")]
+        for (position, target) in targets.enumerated() {
+            if position > 0 { list.append(UInt8(ascii: ",")) }
+            list.append(UInt8(ascii: "["))
+            JSONWriter.writeString(target.handler, into: &list)
+            list.append(UInt8(ascii: ","))
+            JSONWriter.writeInt(Int64(maxAttempts[position]), into: &list)
+            list.append(UInt8(ascii: "]"))
+        }
+        list.append(UInt8(ascii: "]"))
+        try db.cachedStatement(sql: OutboxSQL.insertDeliveries).execute(arguments: [
+            sequence, collection, recordID, now, now, String(decoding: list, as: UTF8.self),
+        ])
+        let first = db.lastInsertedRowID - Int64(targets.count) + 1
+        let deliveries = targets.enumerated().map { position, target in
+            Delivery(
+                id: first + Int64(position), eventSequence: sequence, eventID: id, handler: target.handler,
+                collection: collection, recordID: recordID, status: .pending, attempts: 0, maxAttempts: maxAttempts[position],
+                nextAttemptAt: nil, lastError: nil, created: now, updated: now)
         }
         let event = OutboxEvent(sequence: sequence, id: id, type: type, collection: collection, recordID: recordID,
                                 data: data, oldData: oldData, timestamp: timestamp)
@@ -444,9 +474,10 @@ enum OutboxSQL {
         INSERT INTO hook_events (id, type, collection, record_id, data, old_data, timestamp) VALUES (?, ?, ?, ?, ?, ?, ?)
         """
     static let deleteEvent = "DELETE FROM hook_events WHERE sequence = ?"
-    static let insertDelivery = """
+    /// One row per element of a JSON array of [handler, max attempts], in array order.
+    static let insertDeliveries = """
         INSERT INTO hook_deliveries (event_sequence, handler, collection, record_id, status, attempts, max_attempts, created, updated)
-        VALUES (?, ?, ?, ?, 'pending', 0, ?, ?, ?)
+        SELECT ?1, value ->> 0, ?2, ?3, 'pending', 0, value ->> 1, ?4, ?5 FROM json_each(?6) ORDER BY key
         """
 
     /// Columns read by `Outbox.decodeDelivery`, from `hook_deliveries d JOIN hook_events e`.
@@ -478,9 +509,14 @@ enum OutboxSQL {
     static let insertAttempt = """
         INSERT INTO hook_attempts (delivery_id, attempt, succeeded, started, duration_ms, error) VALUES (?, ?, ?, ?, ?, ?)
         """
-    static let updateAfterSuccess = """
-        UPDATE hook_deliveries SET status = ?, attempts = ?, next_attempt_at = NULL, last_error = NULL, last_started = ?,
-            last_duration_ms = ?, updated = ? WHERE id = ?
+    /// Successes as a JSON array of [id, attempt, started, duration ms, status].
+    static let updateAfterSuccesses = """
+        UPDATE hook_deliveries
+        SET status = u.status, attempts = u.attempt, next_attempt_at = NULL, last_error = NULL, last_started = u.started,
+            last_duration_ms = u.duration, updated = ?1
+        FROM (SELECT value ->> 0 AS id, value ->> 1 AS attempt, value ->> 2 AS started, value ->> 3 AS duration,
+                     value ->> 4 AS status FROM json_each(?2)) AS u
+        WHERE hook_deliveries.id = u.id
         """
     static let updateAfterFailure = """
         UPDATE hook_deliveries SET status = ?, attempts = ?, next_attempt_at = ?, last_error = ?, updated = ? WHERE id = ?

@@ -199,7 +199,8 @@ extension RecordStore {
         // its own row. A failure also gets an attempt row.
         var successes: [UInt8] = [UInt8(ascii: "[")]
         var failures: [AttemptOutcome] = []
-        for outcome in outcomes {
+        let single = outcomes.count == 1 && outcomes[0].error == nil ? outcomes[0] : nil
+        for outcome in outcomes where single == nil {
             guard outcome.error == nil else {
                 failures.append(outcome)
                 continue
@@ -221,6 +222,11 @@ extension RecordStore {
         let succeeded = successes.count > 2 ? String(decoding: successes, as: UTF8.self) : nil
         let failed = failures
         return { db in
+            if let single { // the plain statement is cheaper than going through JSON
+                try db.cachedStatement(sql: OutboxSQL.updateAfterSuccess).execute(arguments: [
+                    single.status.rawValue, single.attempt, single.started, single.durationMilliseconds, now, single.deliveryID,
+                ])
+            }
             if let succeeded {
                 try db.cachedStatement(sql: OutboxSQL.updateAfterSuccesses).execute(arguments: [now, succeeded])
             }
@@ -354,6 +360,12 @@ struct PendingEvent: Sendable {
     /// statement for all of them (their ids are consecutive: one writer, rowids counting up).
     func finish(_ db: Database, sequence: Int64, record: Record, data: JSONObject, oldData: JSONObject?) throws -> OutboxWrite {
         let maxAttempts = targets.map { max($0.maxAttempts, 1) }
+        if targets.count == 1 { // the plain statement is cheaper than going through JSON
+            try db.cachedStatement(sql: OutboxSQL.insertDelivery).execute(arguments: [
+                sequence, targets[0].handler, collection, recordID, maxAttempts[0], now, now,
+            ])
+            return written(db, sequence: sequence, record: record, data: data, oldData: oldData, maxAttempts: maxAttempts)
+        }
         var list: [UInt8] = [UInt8(ascii: "[")]
         for (position, target) in targets.enumerated() {
             if position > 0 { list.append(UInt8(ascii: ",")) }
@@ -367,6 +379,11 @@ struct PendingEvent: Sendable {
         try db.cachedStatement(sql: OutboxSQL.insertDeliveries).execute(arguments: [
             sequence, collection, recordID, now, now, String(decoding: list, as: UTF8.self),
         ])
+        return written(db, sequence: sequence, record: record, data: data, oldData: oldData, maxAttempts: maxAttempts)
+    }
+
+    private func written(_ db: Database, sequence: Int64, record: Record, data: JSONObject, oldData: JSONObject?,
+                         maxAttempts: [Int]) -> OutboxWrite {
         let first = db.lastInsertedRowID - Int64(targets.count) + 1
         let deliveries = targets.enumerated().map { position, target in
             Delivery(
@@ -474,6 +491,10 @@ enum OutboxSQL {
         INSERT INTO hook_events (id, type, collection, record_id, data, old_data, timestamp) VALUES (?, ?, ?, ?, ?, ?, ?)
         """
     static let deleteEvent = "DELETE FROM hook_events WHERE sequence = ?"
+    static let insertDelivery = """
+        INSERT INTO hook_deliveries (event_sequence, handler, collection, record_id, status, attempts, max_attempts, created, updated)
+        VALUES (?, ?, ?, ?, 'pending', 0, ?, ?, ?)
+        """
     /// One row per element of a JSON array of [handler, max attempts], in array order.
     static let insertDeliveries = """
         INSERT INTO hook_deliveries (event_sequence, handler, collection, record_id, status, attempts, max_attempts, created, updated)
@@ -508,6 +529,10 @@ enum OutboxSQL {
     static let deliveryStatus = "SELECT status FROM hook_deliveries WHERE id = ?"
     static let insertAttempt = """
         INSERT INTO hook_attempts (delivery_id, attempt, succeeded, started, duration_ms, error) VALUES (?, ?, ?, ?, ?, ?)
+        """
+    static let updateAfterSuccess = """
+        UPDATE hook_deliveries SET status = ?, attempts = ?, next_attempt_at = NULL, last_error = NULL, last_started = ?,
+            last_duration_ms = ?, updated = ? WHERE id = ?
         """
     /// Successes as a JSON array of [id, attempt, started, duration ms, status].
     static let updateAfterSuccesses = """

@@ -1,6 +1,5 @@
 import Foundation
 import Hummingbird
-import Logging
 
 /// The admin token: given, or generated on first start and kept in the data folder (mode 0600).
 public enum AdminToken {

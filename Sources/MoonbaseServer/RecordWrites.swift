@@ -1,5 +1,4 @@
 import HookHost
-import Logging
 import MoonbaseJSON
 import RecordStore
 

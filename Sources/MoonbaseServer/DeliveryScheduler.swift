@@ -35,6 +35,9 @@ actor DeliveryScheduler {
     private let retrySchedule: [Int64]
     private let logger: Logger
     private let handlerIndex: [String: Int]
+    /// Keys of the after-handlers with `async = false`: usually none, so most writes skip the
+    /// latch without looking at their handlers.
+    private let syncHandlerKeys: Set<String>
     /// Deliveries waiting per lane; the head is running, waiting for its retry, or ready.
     private var lanes: [LaneKey: [Pending]] = [:]
     /// Lanes whose head can start now, in the order they became ready.
@@ -60,6 +63,7 @@ actor DeliveryScheduler {
         var index: [String: Int] = [:]
         for (position, handler) in hooks.catalog.handlers.enumerated() where handler.phase == .after { index[handler.key] = position }
         handlerIndex = index
+        syncHandlerKeys = Set(hooks.catalog.handlers.filter { $0.phase == .after && !$0.async }.map(\.key))
     }
 
     /// The deliveries whose attempt is under way right now.
@@ -107,7 +111,8 @@ actor DeliveryScheduler {
     /// Before a write: a latch the request can wait on until the `async = false` handlers among
     /// `handlers` (keys) have run on the event `eventID`; nil when there are none.
     nonisolated func expectSync(eventID: String, handlers: [String]) -> Latch? {
-        let waited = handlers.filter { handlerIndex[$0].map { !hooks.catalog.handlers[$0].async } ?? false }
+        if syncHandlerKeys.isEmpty { return nil }
+        let waited = handlers.filter { syncHandlerKeys.contains($0) }
         if waited.isEmpty { return nil }
         let latch = Latch(count: waited.count)
         syncWaiters.withLock { waiters in for key in waited { waiters[eventID + "#" + key] = latch } }
@@ -206,7 +211,7 @@ actor DeliveryScheduler {
                                   recordID: event.recordID, data: event.data, oldData: event.oldData, timestamp: event.timestamp,
                                   attempt: attempt)
         let hooks = hooks
-        let urgent = handlers.contains { !hooks.catalog.handlers[$0].async }
+        let urgent = group.contains { syncHandlerKeys.contains($0.delivery.handler) } // a request waits on it
         Task {
             let startedAt = Timestamp.now()
             let outcomes = handlers.isEmpty ? [] : await hooks.deliver(hookEvent, to: handlers, urgent: urgent) { outcome in

@@ -276,7 +276,7 @@ actor DeliveryScheduler {
             } catch {
                 return
             }
-            await self.retryDue(id, key)
+            self.retryDue(id, key) // the task runs on the actor
         }
     }
 

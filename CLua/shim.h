@@ -24,6 +24,7 @@ enum {
 /// Sentinels a host (Swift) function returns instead of raising.
 enum {
     MB_HOST_ERROR = -1,   // the error value is on top of the stack: the trampoline raises it
+    MB_HOST_SUSPEND = -2, // the coroutine waits for the host: the trampoline yields it
 };
 
 /// Per-state bookkeeping. It is the allocator's user data, so the allocator and the count
@@ -37,6 +38,8 @@ typedef struct mb_runtime {
     long long instruction_limit; // 0 = none
     long long deadline_ns;       // CLOCK_MONOTONIC deadline of the current call; 0 = none
     int exceeded;                // MB_WITHIN_BUDGET or why the current call must end
+    int resume_count;            // values a host resumption hands to the suspended host function
+    int resume_raise;            // 1: the resumption's single value is an error to raise
 } mb_runtime;
 
 static inline mb_runtime *mb_runtime_of(lua_State *L) {
@@ -112,6 +115,19 @@ static inline void mb_arm_budget(lua_State *co, long long instruction_limit, lon
 /// number of results, or MB_HOST_ERROR with the error value on top of the stack.
 typedef int (*mb_host_fn)(lua_State *L);
 
+/// Where a suspended host function goes on when the host resumes its coroutine: the values
+/// handed to `lua_resume` are its results, or the error it raises.
+static inline int mb_host_continue(lua_State *L, int status, lua_KContext ctx) {
+    (void)status;
+    (void)ctx;
+    mb_runtime *rt = mb_runtime_of(L);
+    if (rt->resume_raise) {
+        rt->resume_raise = 0;
+        return lua_error(L);
+    }
+    return rt->resume_count;
+}
+
 static inline int mb_trampoline(lua_State *L) {
     mb_host_fn fn = (mb_host_fn)lua_touserdata(L, lua_upvalueindex(1));
     mb_runtime *rt = mb_runtime_of(L);
@@ -119,6 +135,7 @@ static inline int mb_trampoline(lua_State *L) {
     int n = fn(L);
     rt->cap_lifted--;
     if (n == MB_HOST_ERROR) return lua_error(L); // raised here, after the Swift frame returned
+    if (n == MB_HOST_SUSPEND) return lua_yieldk(L, 0, 0, mb_host_continue);
     return n;
 }
 

@@ -44,32 +44,28 @@ extension LuaState {
 
     private func resume(_ threadRef: Int32, _ co: OpaquePointer, argumentCount: Int32) -> Result<Int32, LuaError> {
         mb_arm_budget(co, Int64(limits.instructions), wallClockNanoseconds)
-        var resultCount: Int32 = 0
-        runtime.pointee.cap_lifted -= 1
-        let status = lua_resume(co, L, argumentCount, &resultCount)
-        runtime.pointee.cap_lifted += 1
-        let exceeded = runtime.pointee.exceeded
-        runtime.pointee.instruction_limit = 0
-        runtime.pointee.deadline_ns = 0
-
-        if status == LUA_OK {
-            lua_xmove(co, L, resultCount)
-            lua_settop(co, 0)
-            idleThreads.append((threadRef, co))
-            return .success(resultCount)
+        switch resume(threadRef, co, argumentCount: argumentCount, suspendable: false, context: nil) {
+        case .returned(let count): return .success(count)
+        case .failed(let error): return .failure(error)
+        case .suspended: preconditionFailure("a call that may not wait was suspended")
         }
-        defer { mb_unref(L, threadRef) } // a failed or abandoned coroutine is never reused
+    }
+
+    /// Ends a coroutine that failed, ran out of budget or yielded without reason: it is never reused.
+    func abandon(_ threadRef: Int32, _ co: OpaquePointer, status: Int32) -> LuaCallOutcome {
+        defer { mb_unref(L, threadRef) }
+        let exceeded = runtime.pointee.exceeded
         if exceeded != MB_WITHIN_BUDGET {
-            return .failure(LuaError(kind: .budget, message: location(in: co) + " " + budgetMessage(exceeded), traceback: traceback(of: co)))
+            return .failed(LuaError(kind: .budget, message: location(in: co) + " " + budgetMessage(exceeded), traceback: traceback(of: co)))
         }
         if status == LUA_YIELD {
-            return .failure(LuaError(kind: .yield, message: location(in: co) + " attempt to yield from outside a coroutine", traceback: traceback(of: co)))
+            return .failed(LuaError(kind: .yield, message: location(in: co) + " attempt to yield from outside a coroutine", traceback: traceback(of: co)))
         }
-        return .failure(error(from: co, status: status))
+        return .failed(error(from: co, status: status))
     }
 
     /// Reuses a coroutine that finished cleanly, or makes one; either way anchored in the registry.
-    private func takeThread() -> (Int32, OpaquePointer) {
+    func takeThread() -> (Int32, OpaquePointer) {
         if let idle = idleThreads.popLast() { return idle }
         let co = lua_newthread(L)!
         return (mb_ref(L), co)
@@ -104,7 +100,7 @@ extension LuaState {
     }
 
     /// `file:line:` of the innermost Lua frame of `co`.
-    private func location(in co: OpaquePointer) -> String {
+    func location(in co: OpaquePointer) -> String {
         var ar = lua_Debug()
         var level: Int32 = 0
         while lua_getstack(co, level, &ar) != 0 {

@@ -9,6 +9,23 @@ public enum LuaHostResult {
     case error(String)
     /// Raise this value (a table, for structured errors) as the Lua error object.
     case raise(JSONValue)
+    /// Wait for this operation without blocking the thread; its outcome is the call's result.
+    /// Only a handler call (`LuaState.callHandler`) can wait, and only in its own coroutine.
+    case suspend(LuaSuspension)
+}
+
+/// A host function that may be shared by several states (each runs it on its own thread).
+public typealias LuaHostFunction = @Sendable (inout LuaArguments) -> LuaHostResult
+
+/// A table of host functions that every sandboxed chunk sees as a global, such as `http`.
+public struct LuaModule: Sendable {
+    public var name: String
+    public var functions: [(name: String, body: LuaHostFunction)]
+
+    public init(name: String, functions: [(name: String, body: LuaHostFunction)]) {
+        self.name = name
+        self.functions = functions
+    }
 }
 
 /// The arguments of a host function call, and the place its results are pushed.
@@ -73,6 +90,9 @@ public struct LuaArguments {
 
     /// Pushes nil.
     public func pushNil() { lua_pushnil(L) }
+
+    /// The context the running handler call was started with (see `LuaState.callHandler`).
+    public var context: (any Sendable)? { LuaState.owner(of: L).callContext }
 }
 
 extension LuaState {
@@ -102,5 +122,15 @@ private let luaHostEntry: @convention(c) (OpaquePointer?) -> Int32 = { L in
     case .raise(let value):
         pushJSON(L, value)
         return Int32(MB_HOST_ERROR)
+    case .suspend(let suspension):
+        guard state.suspendable, state.runningCoroutine == L, lua_isyieldable(L) != 0 else {
+            luaL_where(L, 1)
+            pushString(L, "this call waits for the host, which only a hook's handler can do "
+                + "(not while its file loads, nor inside a coroutine of its own or a metamethod)")
+            lua_concat(L, 2)
+            return Int32(MB_HOST_ERROR)
+        }
+        state.pendingSuspension = suspension
+        return Int32(MB_HOST_SUSPEND)
     }
 }

@@ -11,7 +11,7 @@ local host = ...
 local G, ipairs, pairs, type, tostring, select, error, rawget = _G, ipairs, pairs, type, tostring, select, error, rawget
 local raw_load, raw_setmetatable, raw_collectgarbage = load, setmetatable, collectgarbage
 local getinfo, concat = debug.getinfo, table.concat
-local host_log, module_source = host.log, host.module_source
+local host_log, module_source, host_modules = host.log, host.module_source, host.modules
 
 local function copy(library, except)
   local c = {}
@@ -91,6 +91,7 @@ make_env = function(chunkname, extras)
   env.os = copy(os_subset)
   env.debug = copy(debug_subset)
   env.json = copy(json)
+  for name, module in pairs(host_modules) do env[name] = copy(module) end
   local file = file_of(chunkname)
   local function logger(level)
     return function(message, fields)
@@ -119,7 +120,7 @@ return make_env, array_mt
 """#
 
 extension LuaState {
-    func installSandbox() throws(LuaError) {
+    func installSandbox(modules: [LuaModule]) throws(LuaError) {
         let hostTable = pushTable(fields: 5)
         setFunction("log", in: hostTable) { [unowned self] arguments in self.logFromLua(&arguments) }
         setFunction("json_encode", in: hostTable) { arguments in
@@ -158,6 +159,15 @@ extension LuaState {
             return .results(2)
         }
         setField("null", .null, in: hostTable)
+        let modulesTable = pushTable(fields: Int32(modules.count))
+        for module in modules {
+            let table = pushTable(fields: Int32(module.functions.count))
+            for function in module.functions { setFunction(function.name, in: table, function.body) }
+            setField(module.name, copyOf: table, in: modulesTable)
+            mb_pop(L, 1)
+        }
+        setField("modules", copyOf: modulesTable, in: hostTable)
+        mb_pop(L, 1)
 
         let status = prelude.withCString { luaL_loadstring(L, $0) }
         guard status == LUA_OK else {

@@ -36,10 +36,20 @@ public final class LuaState {
     var arrayMetatable: LuaRef = LuaRef(raw: LUA_NOREF)
     var makeEnvironmentFunction: LuaRef = LuaRef(raw: LUA_NOREF)
     var warningBuffer = ""
+    /// Whether the running call may wait in a host function, and in which coroutine.
+    var suspendable = false
+    var runningCoroutine: OpaquePointer?
+    /// The context of the running call (`LuaArguments.context`).
+    var callContext: (any Sendable)?
+    /// Set by a host function that returned `.suspend`, taken by `resume`.
+    var pendingSuspension: LuaSuspension?
 
     /// Creates a state with the standard libraries and the sandbox prelude, all opened in
     /// protected mode.
-    public init(limits: LuaLimits = .default, logger: Logger, moduleLoader: LuaModuleLoader? = nil) throws(LuaError) {
+    ///
+    /// `modules` become globals of every sandboxed chunk (each chunk gets a copy of each table).
+    public init(limits: LuaLimits = .default, logger: Logger, moduleLoader: LuaModuleLoader? = nil,
+                modules: [LuaModule] = []) throws(LuaError) {
         self.limits = limits
         wallClockNanoseconds = limits.wallClockNanoseconds
         self.logger = logger
@@ -47,7 +57,8 @@ public final class LuaState {
         runtime = .allocate(capacity: 1)
         runtime.initialize(to: mb_runtime(
             used: 0, limit: 0, cap_lifted: 1, step: 1000,
-            instructions: 0, instruction_limit: 0, deadline_ns: 0, exceeded: Int32(MB_WITHIN_BUDGET)))
+            instructions: 0, instruction_limit: 0, deadline_ns: 0, exceeded: Int32(MB_WITHIN_BUDGET),
+            resume_count: 0, resume_raise: 0))
         guard let state = mb_newstate(runtime) else {
             runtime.deallocate()
             throw LuaError(kind: .memory, message: "cannot create a Lua state: not enough memory")
@@ -62,7 +73,7 @@ public final class LuaState {
             throw LuaError(kind: .runtime, message: message)
         }
         do {
-            try installSandbox()
+            try installSandbox(modules: modules)
         } catch {
             lua_close(L)
             runtime.deallocate()
@@ -87,6 +98,12 @@ public final class LuaState {
 
     /// Pops the value on top of the stack into the registry.
     func popRef() -> LuaRef { LuaRef(raw: mb_ref(L)) }
+
+    /// Keeps the value at `index` in the registry (the stack is unchanged).
+    public func reference(at index: Int32) -> LuaRef {
+        lua_pushvalue(L, index)
+        return popRef()
+    }
 
     /// Releases a reference; the value may then be collected.
     public func release(_ ref: LuaRef) { mb_unref(L, ref.raw) }

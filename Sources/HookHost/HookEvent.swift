@@ -22,9 +22,12 @@ public struct HookEvent: Sendable {
     public var timestamp: String
     /// Which attempt at delivering this event this is, from 1.
     public var attempt: Int
+    /// How many hook-made writes led to this event: 0 for a write from outside, 1 for a write a
+    /// handler of such an event made, and so on (the host's limit against hook loops).
+    public var depth: Int
 
     public init(id: String, type: RecordEventType, collection: String, recordID: String,
-                data: JSONObject, oldData: JSONObject? = nil, timestamp: String, attempt: Int = 1) {
+                data: JSONObject, oldData: JSONObject? = nil, timestamp: String, attempt: Int = 1, depth: Int = 0) {
         self.id = id
         self.type = type
         self.collection = collection
@@ -33,6 +36,7 @@ public struct HookEvent: Sendable {
         self.oldData = oldData
         self.timestamp = timestamp
         self.attempt = attempt
+        self.depth = depth
     }
 }
 

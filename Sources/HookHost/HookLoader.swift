@@ -9,18 +9,20 @@ public struct LoadedHooks {
     /// Discovers the files of `directory` (or takes just the file named `only`) and loads all of
     /// them into each of `states` Lua states. A file that fails in any state is dropped from all
     /// of them and shows as failed.
+    ///
+    /// `modules` (such as `http`) become globals of every hook file.
     public static func load(directory: HookDirectory, only: String? = nil, states: Int, limits: LuaLimits = .default,
-                            logger: Logger) throws -> LoadedHooks {
+                            modules: [LuaModule] = [], logger: Logger) throws -> LoadedHooks {
         let files = try only.map { [try directory.file(named: $0)] } ?? directory.discover()
-        return try load(files: files, directory: directory, states: states, limits: limits, logger: logger)
+        return try load(files: files, directory: directory, states: states, limits: limits, modules: modules, logger: logger)
     }
 
     /// Loads the given files (`require` looks in `directory`) into each of `states` Lua states.
     public static func load(files: [HookFile], directory: HookDirectory, states: Int, limits: LuaLimits = .default,
-                            logger: Logger) throws -> LoadedHooks {
+                            modules: [LuaModule] = [], logger: Logger) throws -> LoadedHooks {
         var runtimes: [HookRuntime] = []
         for _ in 0..<max(1, states) {
-            runtimes.append(try HookRuntime(files: files, directory: directory, limits: limits, logger: logger))
+            runtimes.append(try HookRuntime(files: files, directory: directory, limits: limits, modules: modules, logger: logger))
         }
         var entries: [HookFileEntry] = []
         var handlers: [HookHandler] = []

@@ -5,15 +5,20 @@ import MoonbaseJSON
 /// Runs handlers on a pool of Lua states, each owned by a thread of its own, so that a Lua state
 /// is only ever touched by one thread at a time and a slow handler never blocks Swift's
 /// cooperative threads (which serve HTTP). Any task may dispatch into it concurrently.
+///
+/// A handler that waits for the host (an HTTP request, say) does not hold its thread: its
+/// operation runs as a task, the state runs other handlers meanwhile, and the handler goes on
+/// on its own state's thread once the operation is done.
 public final class HookPool: Sendable {
     public let catalog: HookCatalog
-    private let queue = HookJobQueue()
+    private let queue: HookJobQueue
 
     /// Starts one worker thread per loaded Lua state.
     public init(_ hooks: LoadedHooks) {
         catalog = hooks.catalog
+        queue = HookJobQueue(workers: hooks.runtimes.count)
         for (number, runtime) in hooks.runtimes.enumerated() {
-            let worker = HookWorker(runtime: runtime, queue: queue)
+            let worker = HookWorker(number: number, runtime: runtime, queue: queue)
             let thread = Thread { worker.run() }
             thread.name = "moonbase-hooks-\(number)"
             thread.start()
@@ -27,7 +32,9 @@ public final class HookPool: Sendable {
         if handlers.isEmpty { return nil }
         let event = makeEvent()
         return await withCheckedContinuation { continuation in
-            queue.push(urgent: true) { runtime in continuation.resume(returning: runtime.runBefore(event, handlers: handlers)) }
+            queue.push(urgent: true) { runtime in
+                runtime.runBefore(event, handlers: handlers) { continuation.resume(returning: $0) }
+            }
         }
     }
 
@@ -39,13 +46,11 @@ public final class HookPool: Sendable {
                         onEach: @escaping @Sendable (HookOutcome) -> Void = { _ in }) async -> [HookOutcome] {
         await withCheckedContinuation { continuation in
             queue.push(urgent: urgent) { runtime in
-                var outcomes: [HookOutcome] = []
-                outcomes.reserveCapacity(handlers.count)
-                runtime.runAfter(event, handlers: handlers) { outcome in
-                    outcomes.append(outcome)
+                let outcomes = OutcomeList(capacity: handlers.count)
+                runtime.runAfter(event, handlers: handlers, afterEach: { outcome in
+                    outcomes.items.append(outcome)
                     onEach(outcome)
-                }
-                continuation.resume(returning: outcomes)
+                }, completion: { continuation.resume(returning: outcomes.items) })
             }
         }
     }
@@ -56,8 +61,7 @@ public final class HookPool: Sendable {
         if handlers.isEmpty { return }
         await withCheckedContinuation { continuation in
             queue.push(urgent: false) { runtime in
-                runtime.runFailureHandlers(payload, handlers: handlers)
-                continuation.resume()
+                runtime.runFailureHandlers(payload, handlers: handlers) { continuation.resume() }
             }
         }
     }
@@ -74,22 +78,46 @@ public final class HookPool: Sendable {
     }
 }
 
+/// The outcomes of one event's handlers, gathered on a worker thread while some may wait.
+private final class OutcomeList {
+    var items: [HookOutcome] = []
+    init(capacity: Int) { items.reserveCapacity(capacity) }
+}
+
 /// Owns one runtime on one thread.
 private final class HookWorker: @unchecked Sendable { // the runtime is touched only by this worker's thread
+    let number: Int
     let runtime: HookRuntime
     let queue: HookJobQueue
 
-    init(runtime: HookRuntime, queue: HookJobQueue) {
+    init(number: Int, runtime: HookRuntime, queue: HookJobQueue) {
+        self.number = number
         self.runtime = runtime
         self.queue = queue
+        runtime.waiter = { [queue] call, then in
+            // The waiting handler counts as unfinished work until its resumption is queued.
+            queue.beginWaiting()
+            let resume = UncheckedSendable(then)
+            Task {
+                let resumption = await call.suspension.operation(call.deadline)
+                queue.push(toWorker: number) { _ in resume.value(resumption) }
+                queue.finished()
+            }
+        }
     }
 
     func run() {
-        while let job = queue.pop() {
+        while let job = queue.pop(worker: number) {
             job(runtime)
             queue.finished()
         }
     }
+}
+
+/// Carries a closure that is only ever called on its worker's thread across the task that waits.
+private struct UncheckedSendable<Value>: @unchecked Sendable {
+    let value: Value
+    init(_ value: Value) { self.value = value }
 }
 
 typealias HookJob = @Sendable (HookRuntime) -> Void
@@ -111,11 +139,17 @@ final class HookJobQueue: @unchecked Sendable { // every field is guarded by `co
 
     private let condition = NSCondition()
     private var jobs: [Job] = []
+    /// Jobs only one worker may run (resuming a handler of its state), by worker number.
+    private var own: [[HookJob]]
     private var head = 0
     private var unfinished = 0
     private var closed = false
     private var backgroundWakePending = false
     private var idleWaiters: [CheckedContinuation<Void, Never>] = []
+
+    init(workers: Int) {
+        own = Array(repeating: [], count: workers)
+    }
 
     func push(urgent: Bool, _ job: @escaping HookJob) {
         condition.lock()
@@ -128,17 +162,34 @@ final class HookJobQueue: @unchecked Sendable { // every field is guarded by `co
         condition.unlock()
     }
 
-    /// The next job, waiting for one; nil once the queue is closed and empty.
-    func pop() -> HookJob? {
+    /// Queues a job for worker `worker` only; it runs before the shared jobs.
+    func push(toWorker worker: Int, _ job: @escaping HookJob) {
+        condition.lock()
+        own[worker].append(job)
+        unfinished += 1
+        condition.broadcast() // `signal` might wake another worker
+        condition.unlock()
+    }
+
+    /// Counts a handler waiting off its thread as unfinished work; `finished` ends it.
+    func beginWaiting() {
+        condition.lock()
+        unfinished += 1
+        condition.unlock()
+    }
+
+    /// The next job of worker `worker`, waiting for one; nil once the queue is closed and empty.
+    func pop(worker: Int) -> HookJob? {
         condition.lock()
         defer { condition.unlock() }
         while true {
             var waited = false
-            while head == jobs.count && !closed {
+            while head == jobs.count && own[worker].isEmpty && !closed {
                 backgroundWakePending = false // the next background job must wake someone
                 condition.wait()
                 waited = true
             }
+            if !own[worker].isEmpty { return own[worker].removeFirst() }
             if head == jobs.count { return nil }
             if waited && !jobs[head].urgent && !closed {
                 _ = condition.wait(until: Date(timeIntervalSinceNow: Self.linger))

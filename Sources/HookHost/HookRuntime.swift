@@ -29,11 +29,14 @@ public final class HookRuntime {
     /// Handler functions by the catalog's handler index.
     var refs: [LuaRef?] = []
     var catalog: HookCatalog!
+    /// Set by the owner of this runtime's thread (the pool's worker): runs a waiting handler's
+    /// operation off the thread, then calls `then` back on the thread with its outcome.
+    var waiter: ((LuaSuspendedCall, _ then: @escaping (LuaResumption) -> Void) -> Void)?
 
     /// Loads every file, all-or-nothing per file (SPEC section 2).
-    init(files: [HookFile], directory: HookDirectory, limits: LuaLimits, logger: Logger) throws(LuaError) {
+    init(files: [HookFile], directory: HookDirectory, limits: LuaLimits, modules: [LuaModule], logger: Logger) throws(LuaError) {
         self.logger = logger
-        state = try LuaState(limits: limits, logger: logger, moduleLoader: directory.moduleLoader)
+        state = try LuaState(limits: limits, logger: logger, moduleLoader: directory.moduleLoader, modules: modules)
         loads = files.map { [state] file in HookRuntime.load(file, into: state) }
         eventKeys = EventKeys(state)
     }
@@ -110,89 +113,146 @@ public final class HookRuntime {
     /// Runs the after-handlers `handlers` (catalog indices) in order, each isolated: an error or a
     /// budget exceeded is logged and counted, and the next handler still runs. They share one
     /// event table, built once. `afterEach`, if given, is told each handler's outcome once it
-    /// has run and been counted.
-    public func runAfter(_ event: HookEvent, handlers: [Int], afterEach: ((HookOutcome) -> Void)? = nil) {
+    /// has run and been counted; `completion` once all have. Both are called on this runtime's
+    /// thread: at once, or later if a handler waits for the host.
+    public func runAfter(_ event: HookEvent, handlers: [Int], afterEach: ((HookOutcome) -> Void)? = nil,
+                         completion: @escaping () -> Void = {}) {
         let base = state.top
-        defer { state.setTop(base) }
-        run(handlers, on: pushEvent(event), afterEach: afterEach) { index, error in self.fail(index, event, error) }
+        let run = AfterRun(handlers: handlers, subject: .record(event), context: HookCallContext(event),
+                           afterEach: afterEach, completion: completion)
+        continueAfter(run, at: handlers.startIndex, table: pushEvent(event), base: base)
     }
 
     /// Runs `on_hook_failed` handlers with `payload` (the failed delivery) as their event.
-    public func runFailureHandlers(_ payload: JSONObject, handlers: [Int]) {
+    public func runFailureHandlers(_ payload: JSONObject, handlers: [Int], completion: @escaping () -> Void = {}) {
         let base = state.top
-        defer { state.setTop(base) }
-        run(handlers, on: state.push(payload), afterEach: nil) { index, error in
-            self.catalog.recordCall(index, error: error.message)
-            self.logger.error("hook failed", metadata: self.handlerMetadata(index).merging([
-                "event": .string("hook.failed"), "error": .string(error.message), "traceback": .string(error.traceback ?? ""),
-            ]) { $1 })
-        }
+        let run = AfterRun(handlers: handlers, subject: .failedDelivery, context: nil, afterEach: nil, completion: completion)
+        continueAfter(run, at: handlers.startIndex, table: state.push(payload), base: base)
     }
 
-    private func run(_ handlers: [Int], on table: Int32, afterEach: ((HookOutcome) -> Void)?, failed: (Int, LuaError) -> Void) {
-        var uncounted = handlers.startIndex // successes are counted in batches, under one lock
-        for position in handlers.indices {
-            let index = handlers[position]
+    /// The handlers of one event from `start` on. `resumed` is the outcome of the handler at
+    /// `start` if it waited and has just been resumed, `started` when that handler was called.
+    private func continueAfter(_ run: AfterRun, at start: Int, table: Int32, base: Int32,
+                               resumed: LuaCallOutcome? = nil, started: ContinuousClock.Instant? = nil) {
+        var uncounted = start // successes are counted in batches, under one lock
+        var resumed = resumed
+        for position in start..<run.handlers.endIndex {
+            let index = run.handlers[position]
             guard let ref = refs[index] else { continue }
-            let started = afterEach == nil ? nil : ContinuousClock.now
-            let result = state.call(ref, argument: table)
-            state.setTop(table)
+            let callStarted = resumed == nil ? (run.afterEach == nil ? nil : ContinuousClock.now) : started
+            let outcome = resumed ?? state.callHandler(ref, argument: table, context: run.context)
+            resumed = nil
             var failure: LuaError?
-            if case .failure(let error) = result { failure = error }
-            if failure != nil || afterEach != nil {
-                catalog.recordSuccesses(handlers[uncounted..<position])
+            switch outcome {
+            case .returned: break
+            case .failed(let error): failure = error
+            case .suspended(let call):
+                catalog.recordSuccesses(run.handlers[uncounted..<position])
+                wait(call, table: table, base: base) { table, base, outcome in
+                    self.continueAfter(run, at: position, table: table, base: base, resumed: outcome, started: callStarted)
+                }
+                return
+            }
+            state.setTop(table)
+            if failure != nil || run.afterEach != nil {
+                catalog.recordSuccesses(run.handlers[uncounted..<position])
                 uncounted = position + 1
-                if let failure { failed(index, failure) } else { catalog.recordCall(index, error: nil) }
-                afterEach?(HookOutcome(handler: index, error: failure, duration: started.map { ContinuousClock.now - $0 } ?? .zero))
+                if let failure { fail(index, run.subject, failure) } else { catalog.recordCall(index, error: nil) }
+                run.afterEach?(HookOutcome(handler: index, error: failure, duration: callStarted.map { ContinuousClock.now - $0 } ?? .zero))
             }
         }
-        catalog.recordSuccesses(handlers[uncounted...])
+        catalog.recordSuccesses(run.handlers[uncounted...])
+        state.setTop(base)
+        run.completion()
     }
 
     /// Runs the before-handlers in order. Each may change `event.data` in place or return a new
-    /// table; the first refusal or failure stops the chain.
-    public func runBefore(_ event: HookEvent, handlers: [Int]) -> BeforeOutcome {
+    /// table; the first refusal or failure stops the chain. `completion` hears the decision on
+    /// this runtime's thread: at once, or later if a handler waits for the host.
+    public func runBefore(_ event: HookEvent, handlers: [Int], completion: @escaping (BeforeOutcome) -> Void) {
         let base = state.top
-        defer { state.setTop(base) }
-        let eventTable = pushEvent(event)
-        for index in handlers {
+        continueBefore(BeforeRun(event: event, handlers: handlers, context: HookCallContext(event), completion: completion),
+                       at: handlers.startIndex, table: pushEvent(event), base: base)
+    }
+
+    private func continueBefore(_ run: BeforeRun, at start: Int, table eventTable: Int32, base: Int32, resumed: LuaCallOutcome? = nil) {
+        let event = run.event
+        var resumed = resumed
+        for position in start..<run.handlers.endIndex {
+            let index = run.handlers[position]
             guard let ref = refs[index] else { continue }
-            let result = state.call(ref, argument: eventTable)
-            switch result {
-            case .success(let count):
+            let outcome = resumed ?? state.callHandler(ref, argument: eventTable, context: run.context)
+            resumed = nil
+            switch outcome {
+            case .returned(let count):
                 catalog.recordCall(index, error: nil)
                 if count > 0 && state.isTable(at: eventTable + 1) {
                     state.setField("data", copyOf: eventTable + 1, in: eventTable)
                 }
                 state.setTop(eventTable)
-            case .failure(let error):
+            case .suspended(let call):
+                wait(call, table: eventTable, base: base) { table, base, outcome in
+                    self.continueBefore(run, at: position, table: table, base: base, resumed: outcome)
+                }
+                return
+            case .failed(let error):
+                state.setTop(base)
                 if let refusal = Refusal(error) {
                     catalog.recordCall(index, error: nil)
                     logger.info("hook refused the write", metadata: handlerMetadata(index, event).merging([
                         "reason": .string(refusal.message), "status": .stringConvertible(refusal.status),
                     ]) { $1 })
-                    return .rejected(message: refusal.message, status: refusal.status)
+                    return run.completion(.rejected(message: refusal.message, status: refusal.status))
                 }
-                fail(index, event, error)
-                return .failed(error.message)
+                fail(index, .record(event), error)
+                return run.completion(.failed(error.message))
             }
         }
         let dataIndex = state.pushField("data", of: eventTable)
+        let data: JSONObject
         do throws(LuaConversionError) {
-            guard case .object(let data) = try state.json(at: dataIndex, orderHint: .object(event.data)) else {
+            guard case .object(let object) = try state.json(at: dataIndex, orderHint: .object(event.data)) else {
                 throw LuaConversionError("event.data must be a table of fields")
             }
-            return .proceed(data)
+            data = object
         } catch {
+            state.setTop(base)
             let message = "before-hooks left data that cannot be stored: \(error.message)"
             logger.error("hook failed", metadata: ["collection": .string(event.collection), "error": .string(message)])
-            return .failed(message)
+            return run.completion(.failed(message))
+        }
+        state.setTop(base)
+        run.completion(.proceed(data))
+    }
+
+    /// Parks a chain whose handler waits: the event table is kept in the registry and the host's
+    /// stack given back, so the state can run other events meanwhile. Once the operation is done,
+    /// `next` gets the event table (pushed again) and the resumed handler's outcome.
+    private func wait(_ call: LuaSuspendedCall, table: Int32, base: Int32,
+                      next: @escaping (_ table: Int32, _ base: Int32, LuaCallOutcome) -> Void) {
+        let anchored = state.reference(at: table)
+        state.setTop(base)
+        guard let waiter else {
+            let base = state.top
+            let table = state.push(anchored)
+            state.release(anchored)
+            return next(table, base, state.resume(call, with: .error("this runtime cannot wait for the host")))
+        }
+        waiter(call) { resumption in
+            let base = self.state.top
+            let table = self.state.push(anchored)
+            self.state.release(anchored)
+            next(table, base, self.state.resume(call, with: resumption))
         }
     }
 
-    private func fail(_ index: Int, _ event: HookEvent, _ error: LuaError) {
+    private func fail(_ index: Int, _ subject: RunSubject, _ error: LuaError) {
         catalog.recordCall(index, error: error.message)
-        var metadata = handlerMetadata(index, event)
+        var metadata: Logger.Metadata
+        switch subject {
+        case .record(let event): metadata = handlerMetadata(index, event)
+        case .failedDelivery: metadata = handlerMetadata(index).merging(["event": .string("hook.failed")]) { $1 }
+        }
         metadata["error"] = .string(error.message)
         if let traceback = error.traceback { metadata["traceback"] = .string(traceback) }
         logger.error("hook failed", metadata: metadata)
@@ -235,6 +295,43 @@ private struct EventKeys {
         case .updated: updated
         case .deleted: deleted
         }
+    }
+}
+
+/// A run of after-handlers in progress (see `HookRuntime.continueAfter`).
+private struct AfterRun {
+    var handlers: [Int]
+    var subject: RunSubject
+    var context: HookCallContext?
+    var afterEach: ((HookOutcome) -> Void)?
+    var completion: () -> Void
+}
+
+/// A run of before-handlers in progress.
+private struct BeforeRun {
+    var event: HookEvent
+    var handlers: [Int]
+    var context: HookCallContext
+    var completion: (BeforeOutcome) -> Void
+}
+
+/// What the handlers of a run receive.
+private enum RunSubject {
+    case record(HookEvent)
+    /// A dead delivery, for `on_hook_failed`.
+    case failedDelivery
+}
+
+/// What a host function learns of the handler calling it, as `LuaArguments.context`.
+public final class HookCallContext: Sendable {
+    /// The event being handled.
+    public let eventID: String
+    /// How many hook-made writes led to this event (0: it came from outside).
+    public let depth: Int
+
+    init(_ event: HookEvent) {
+        eventID = event.id
+        depth = event.depth
     }
 }
 

@@ -46,7 +46,7 @@ struct HooksTestCommand: AsyncParsableCommand {
         let hooks = try LoadedHooks.load(directory: directory, only: (file as NSString).lastPathComponent, states: 1,
                                          limits: budgets.limits, logger: logger)
         let catalog = hooks.catalog
-        let runtime = hooks.runtimes[0]
+        let pool = HookPool(hooks)
         if let error = catalog.files.first?.error {
             print("✗ \(file) failed to load: \(error)")
             throw ExitCode(1)
@@ -55,10 +55,9 @@ struct HooksTestCommand: AsyncParsableCommand {
         var hookEvent = HookEvent(id: "evt_test_" + UUID().uuidString.lowercased().prefix(8), type: event.type, collection: collection,
                                   recordID: recordID, data: record, oldData: oldRecord,
                                   timestamp: ISO8601DateFormatter.string(from: Date(), timeZone: .gmt, formatOptions: [.withInternetDateTime, .withFractionalSeconds]))
-        var failed = false
         let before = catalog.matching(.before, event.type, collection: collection)
-        if !before.isEmpty {
-            switch runtime.runBefore(hookEvent, handlers: before) {
+        if let outcome = await pool.runBefore(event.type, collection: collection, { hookEvent }) {
+            switch outcome {
             case .proceed(let changed):
                 print("✓ before-hooks: the write goes ahead with \(JSONValue.object(changed).serializedString())")
                 hookEvent.data = changed
@@ -71,10 +70,10 @@ struct HooksTestCommand: AsyncParsableCommand {
             }
         }
         let after = catalog.matching(.after, event.type, collection: collection)
-        runtime.runAfter(hookEvent, handlers: after) { outcome in
+        let outcomes = await pool.deliver(hookEvent, to: after, urgent: true)
+        for outcome in outcomes {
             let handler = catalog.handlers[outcome.handler]
             if let error = outcome.error {
-                failed = true
                 print("✗ \(handler.name) (line \(handler.line)): \(error.message)")
             } else {
                 print("✓ \(handler.name) (line \(handler.line))")
@@ -83,7 +82,7 @@ struct HooksTestCommand: AsyncParsableCommand {
         if before.isEmpty && after.isEmpty {
             print("no handler of \(file) matches \(event.type.rawValue) on '\(collection)'")
         }
-        if failed { throw ExitCode(1) }
+        if outcomes.contains(where: { $0.error != nil }) { throw ExitCode(1) }
     }
 
     private func parseObject(_ text: String, option: String) throws -> JSONObject {

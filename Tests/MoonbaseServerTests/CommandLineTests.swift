@@ -9,7 +9,11 @@ import Testing
         var output: String
     }
 
-    static func moonbase(_ arguments: [String]) throws -> Run {
+    static func moonbase(_ arguments: [String]) async throws -> Run {
+        try await offCooperativeThreads { try run(arguments) }
+    }
+
+    private static func run(_ arguments: [String]) throws -> Run {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: CrashTests.binary)
         process.arguments = arguments
@@ -23,27 +27,27 @@ import Testing
     }
 
     @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: CrashTests.binary)))
-    func hooksListShowsLoadedAndFailedFilesAndExitsOneOnFailure() throws {
+    func hooksListShowsLoadedAndFailedFilesAndExitsOneOnFailure() async throws {
         let folder = try HooksFolder([
             "good.lua": "function on_post(e) end\non_record_create('posts', on_post, {retries = 2})",
             "broken.lua": "x = = 1",
         ])
         defer { folder.remove() }
-        let table = try Self.moonbase(["hooks", "list", "--hooks-dir", folder.path])
+        let table = try await Self.moonbase(["hooks", "list", "--hooks-dir", folder.path])
         #expect(table.status == 1)
         #expect(table.output.contains("✗ hooks/broken.lua  FAILED") && table.output.contains("hooks/broken.lua:1: unexpected symbol near '='"))
         #expect(table.output.contains("✓ hooks/good.lua  1 handler") && table.output.contains("on_post"))
         #expect(table.output.contains("1 loaded, 1 failed"))
-        let json = try Self.moonbase(["hooks", "list", "--hooks-dir", folder.path, "--json"])
+        let json = try await Self.moonbase(["hooks", "list", "--hooks-dir", folder.path, "--json"])
         #expect(json.output.contains(#""status":"failed""#) && json.output.contains(#""retries":2"#))
 
         try FileManager.default.removeItem(atPath: folder.path + "/broken.lua")
-        #expect(try Self.moonbase(["hooks", "list", "--hooks-dir", folder.path]).status == 0)
-        #expect(try Self.moonbase(["hooks", "list", "--hooks-dir", folder.path + "/missing"]).output.contains("does not exist"))
+        #expect(try await Self.moonbase(["hooks", "list", "--hooks-dir", folder.path]).status == 0)
+        #expect(try await Self.moonbase(["hooks", "list", "--hooks-dir", folder.path + "/missing"]).output.contains("does not exist"))
     }
 
     @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: CrashTests.binary)))
-    func hooksTestRunsBeforeAndAfterHandlersOnASyntheticEvent() throws {
+    func hooksTestRunsBeforeAndAfterHandlersOnASyntheticEvent() async throws {
         let folder = try HooksFolder(["posts.lua": """
             before_record_create("posts", function(e)
               if not e.data.title then reject("title is required") end
@@ -54,21 +58,21 @@ import Testing
             """])
         defer { folder.remove() }
         let file = folder.path + "/posts.lua"
-        let ok = try Self.moonbase(["hooks", "test", file, "--event", "created", "--collection", "posts", "--data", #"{"title":"Hello"}"#])
+        let ok = try await Self.moonbase(["hooks", "test", file, "--event", "created", "--collection", "posts", "--data", #"{"title":"Hello"}"#])
         #expect(ok.status == 0)
         #expect(ok.output.contains(#"the write goes ahead with {"title":"Hello","slug":"hello"}"#))
         #expect(ok.output.contains("created hello") && ok.output.contains("✓ announce") && ok.output.contains("✓ fragile"))
 
-        let refused = try Self.moonbase(["hooks", "test", file, "--event", "created", "--collection", "posts", "--data", "{}"])
+        let refused = try await Self.moonbase(["hooks", "test", file, "--event", "created", "--collection", "posts", "--data", "{}"])
         #expect(refused.status == 0 && refused.output.contains("refused with 422: title is required"))
 
-        let failed = try Self.moonbase(["hooks", "test", file, "--event", "created", "--collection", "posts", "--data", #"{"title":"boom"}"#])
+        let failed = try await Self.moonbase(["hooks", "test", file, "--event", "created", "--collection", "posts", "--data", #"{"title":"boom"}"#])
         #expect(failed.status == 1 && failed.output.contains("✗ fragile") && failed.output.contains("exploded"))
 
-        let other = try Self.moonbase(["hooks", "test", file, "--event", "deleted", "--collection", "pages"])
+        let other = try await Self.moonbase(["hooks", "test", file, "--event", "deleted", "--collection", "pages"])
         #expect(other.status == 0 && other.output.contains("no handler"))
 
-        let malformed = try Self.moonbase(["hooks", "test", file, "--event", "created", "--collection", "posts", "--data", "{"])
+        let malformed = try await Self.moonbase(["hooks", "test", file, "--event", "created", "--collection", "posts", "--data", "{"])
         #expect(malformed.status != 0 && malformed.output.contains("--data is not valid JSON"))
     }
 }

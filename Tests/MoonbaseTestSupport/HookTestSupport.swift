@@ -17,8 +17,9 @@ public struct HooksFolder: Sendable {
         }
     }
 
-    public func load(states: Int = 1, limits: LuaLimits = .default, logs: LogCapture = LogCapture()) throws -> LoadedHooks {
-        try LoadedHooks.load(directory: HookDirectory(path: path), states: states, limits: limits, logger: logs.logger)
+    public func load(states: Int = 1, limits: LuaLimits = .default, modules: [LuaModule] = [],
+                     logs: LogCapture = LogCapture()) throws -> LoadedHooks {
+        try LoadedHooks.load(directory: HookDirectory(path: path), states: states, limits: limits, modules: modules, logger: logs.logger)
     }
 
     public func remove() {
@@ -65,7 +66,25 @@ public final class LogCapture: Sendable {
 }
 
 public func event(_ type: RecordEventType = .created, collection: String = "posts", data: JSONObject = ["title": "Hello"],
-           oldData: JSONObject? = nil) -> HookEvent {
-    HookEvent(id: "evt_1", type: type, collection: collection, recordID: "rec_1", data: data, oldData: oldData,
+                  oldData: JSONObject? = nil, id: String = "evt_1") -> HookEvent {
+    HookEvent(id: id, type: type, collection: collection, recordID: "rec_1", data: data, oldData: oldData,
               timestamp: "2026-11-21T12:00:00.000Z")
+}
+
+extension HookRuntime {
+    /// Runs before-handlers that do not wait for the host and returns their decision.
+    public func runBefore(_ event: HookEvent, handlers: [Int]) -> BeforeOutcome {
+        var decision: BeforeOutcome?
+        runBefore(event, handlers: handlers) { decision = $0 }
+        guard let decision else { preconditionFailure("a before-handler waited; drive it through a HookPool") }
+        return decision
+    }
+}
+
+/// Runs blocking work (starting a process and waiting for it) on a thread of its own: blocked
+/// cooperative threads would stall every other test's tasks, hooks waiting for the host among them.
+public func offCooperativeThreads<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread { continuation.resume(with: Result { try work() }) }.start()
+    }
 }

@@ -6,10 +6,13 @@ import RecordStore
 public struct APIError: Error, HTTPResponseError, Sendable {
     public var status: HTTPResponse.Status
     public var message: String
+    /// What went wrong in detail, for the log and for hooks, never for clients.
+    public var detail: String?
 
-    public init(_ status: HTTPResponse.Status, _ message: String) {
+    public init(_ status: HTTPResponse.Status, _ message: String, detail: String? = nil) {
         self.status = status
         self.message = message
+        self.detail = detail
     }
 
     public func response(from request: Request, context: some RequestContext) throws -> Response {

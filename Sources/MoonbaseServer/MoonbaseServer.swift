@@ -22,6 +22,8 @@ public struct ServerConfiguration: Sendable {
     public var retrySchedule: [Duration] = [.seconds(1), .seconds(10), .seconds(60), .seconds(300), .seconds(1800)]
     /// How long succeeded deliveries and their events are kept.
     public var retention: Duration = .seconds(7 * 24 * 3600)
+    /// How deep hook-made writes may nest (a hook's write fires hooks that write, and so on).
+    public var hookWriteDepth = 3
     /// Off: writes record no events and run no after-hooks (for benchmarks and emergencies).
     public var afterHooksEnabled = true
     /// The time deliveries are scheduled by (tests drive it by hand).
@@ -36,6 +38,7 @@ public struct MoonbaseServer: Sendable {
     public let hooks: HookPool
     public let adminToken: String
     let deliveries: DeliveryScheduler
+    let writes: RecordWrites
     let configuration: ServerConfiguration
     let logger: Logger
 
@@ -46,17 +49,24 @@ public struct MoonbaseServer: Sendable {
         self.logger = logger
         store = try RecordStore(directory: configuration.dataDirectory)
         let directory = HookDirectory(path: configuration.hooksDirectory)
+        let records = RecordsModule(store: store, maxDepth: configuration.hookWriteDepth)
+        let modules = [records.module]
         let loaded: LoadedHooks
         if directory.exists {
-            loaded = try LoadedHooks.load(directory: directory, states: configuration.hookWorkers, limits: configuration.limits, logger: logger)
+            loaded = try LoadedHooks.load(directory: directory, states: configuration.hookWorkers, limits: configuration.limits,
+                                          modules: modules, logger: logger)
         } else {
             logger.warning("no hooks folder: serving without hooks", metadata: ["hooks_dir": .string(configuration.hooksDirectory)])
-            loaded = try LoadedHooks.load(files: [], directory: directory, states: configuration.hookWorkers, limits: configuration.limits, logger: logger)
+            loaded = try LoadedHooks.load(files: [], directory: directory, states: configuration.hookWorkers, limits: configuration.limits,
+                                          modules: modules, logger: logger)
         }
         hooks = HookPool(loaded)
         deliveries = DeliveryScheduler(store: store, hooks: hooks, clock: configuration.clock,
                                        retrySchedule: configuration.retrySchedule, logger: logger)
         store.observeCommittedEvents { [deliveries] event, written in deliveries.accept(event, written) }
+        writes = RecordWrites(store: store, hooks: hooks, deliveries: deliveries, afterHooksEnabled: configuration.afterHooksEnabled,
+                              syncLimit: configuration.limits.wallClock * 2)
+        records.connect(writes)
         let (token, generated) = try AdminToken.resolve(given: configuration.adminToken, dataDirectory: configuration.dataDirectory)
         adminToken = token
         if generated {
@@ -69,8 +79,6 @@ public struct MoonbaseServer: Sendable {
         let router = Router()
         router.add(middleware: ErrorMiddleware())
         router.add(middleware: AuthMiddleware(token: adminToken))
-        let writes = RecordWrites(store: store, hooks: hooks, deliveries: deliveries, afterHooksEnabled: configuration.afterHooksEnabled,
-                                  syncLimit: configuration.limits.wallClock * 2)
         Routes(store: store, hooks: hooks, writes: writes, deliveries: deliveries, maxBodyBytes: configuration.maxBodyBytes).register(on: router)
         return router
     }

@@ -14,17 +14,18 @@ struct RecordWrites: Sendable {
     /// How often an update or delete is tried again when the record changed while hooks ran.
     static let conflictRetries = 5
 
-    func create(collection: String, body: JSONObject) async throws -> Record {
+    /// `depth` counts the hook-made writes that led to this one (0: a request from outside).
+    func create(collection: String, body: JSONObject, depth: Int = 0) async throws -> Record {
         guard store.collectionExists(collection) else { throw StoreError.collectionNotFound(collection) }
         var record = store.newRecord(collection: collection, fields: userFields(body))
-        if let outcome = await hooks.runBefore(.created, collection: collection, { makeEvent(.created, record, data: record.json) }) {
+        if let outcome = await hooks.runBefore(.created, collection: collection, { makeEvent(.created, record, data: record.json, depth: depth) }) {
             record = record.withFields(try decide(outcome))
         }
         let outbox = outbox(.created, collection)
         return try await waitingForSyncHandlers(outbox) { try await store.async.insert(record, outbox: outbox).record }
     }
 
-    func update(collection: String, id: String, patch: JSONObject) async throws -> Record {
+    func update(collection: String, id: String, patch: JSONObject, depth: Int = 0) async throws -> Record {
         let patch = userFields(patch)
         return try await retryingConflicts {
             let old = try await store.async.record(collection: collection, id: id)
@@ -32,7 +33,7 @@ struct RecordWrites: Sendable {
             fields.merge(patch)
             let proposed = fields
             if let outcome = await hooks.runBefore(.updated, collection: collection, {
-                makeEvent(.updated, old, data: old.withFields(proposed).json, oldData: old.json)
+                makeEvent(.updated, old, data: old.withFields(proposed).json, oldData: old.json, depth: depth)
             }) {
                 fields = try decide(outcome)
             }
@@ -43,10 +44,10 @@ struct RecordWrites: Sendable {
         }
     }
 
-    func delete(collection: String, id: String) async throws {
+    func delete(collection: String, id: String, depth: Int = 0) async throws {
         _ = try await retryingConflicts {
             let old = try await store.async.record(collection: collection, id: id)
-            if let outcome = await hooks.runBefore(.deleted, collection: collection, { makeEvent(.deleted, old, data: old.json, oldData: old.json) }) {
+            if let outcome = await hooks.runBefore(.deleted, collection: collection, { makeEvent(.deleted, old, data: old.json, oldData: old.json, depth: depth) }) {
                 _ = try decide(outcome)
             }
             let outbox = outbox(.deleted, collection)
@@ -96,14 +97,14 @@ struct RecordWrites: Sendable {
         switch outcome {
         case .proceed(let data): return userFields(data)
         case .rejected(let message, let status): throw APIError(.init(code: status), message)
-        case .failed: throw APIError(.internalServerError, "hook failed") // details are in the log only
+        case .failed(let detail): throw APIError(.internalServerError, "hook failed", detail: detail) // clients never see the detail
         }
     }
 
     /// The event before-hooks see: the write as it would be.
-    private func makeEvent(_ type: RecordEventType, _ record: Record, data: JSONObject, oldData: JSONObject? = nil) -> HookEvent {
+    private func makeEvent(_ type: RecordEventType, _ record: Record, data: JSONObject, oldData: JSONObject? = nil, depth: Int) -> HookEvent {
         HookEvent(id: EventID.make(), type: type, collection: record.collection, recordID: record.id, data: data, oldData: oldData,
-                  timestamp: type == .deleted ? Timestamp.now() : record.updated)
+                  timestamp: type == .deleted ? Timestamp.now() : record.updated, depth: depth)
     }
 
     /// Runs `body` again when the record changed between the read and the write (hooks ran in between).

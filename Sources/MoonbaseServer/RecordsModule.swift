@@ -1,0 +1,129 @@
+import HookHost
+import LuaRuntime
+import MoonbaseJSON
+import RecordStore
+import Synchronization
+
+/// The `records` module of SPEC section 8: hooks read and write records. Writes take the REST
+/// API's path (before-hooks run, events are emitted); each call waits without holding its Lua
+/// state's thread or any database lock while Lua runs.
+///
+/// A write made by a handler is one level deeper than the event that handler handles; past
+/// `maxDepth` the call raises, which ends a hook → write → hook loop with a clear error.
+final class RecordsModule: Sendable {
+    private let store: RecordStore
+    private let maxDepth: Int
+    /// Set once the server has its write path (which needs the hook pool, which needs this module).
+    private let writes = Mutex<RecordWrites?>(nil)
+
+    init(store: RecordStore, maxDepth: Int) {
+        self.store = store
+        self.maxDepth = maxDepth
+    }
+
+    func connect(_ writes: RecordWrites) {
+        self.writes.withLock { $0 = writes }
+    }
+
+    var module: LuaModule {
+        LuaModule(name: "records", functions: [
+            ("get", { [self] arguments in get(&arguments) }),
+            ("list", { [self] arguments in list(&arguments) }),
+            ("create", { [self] arguments in create(&arguments) }),
+            ("update", { [self] arguments in update(&arguments) }),
+            ("delete", { [self] arguments in delete(&arguments) }),
+        ])
+    }
+
+    private func get(_ arguments: inout LuaArguments) -> LuaHostResult {
+        guard let collection = arguments.string(1) else { return badArgument("get", 1, "collection name", arguments) }
+        guard let id = arguments.string(2) else { return badArgument("get", 2, "record id", arguments) }
+        let store = store
+        return waiting { .object(try await store.async.record(collection: collection, id: id).json) }
+    }
+
+    private func list(_ arguments: inout LuaArguments) -> LuaHostResult {
+        guard let collection = arguments.string(1) else { return badArgument("list", 1, "collection name", arguments) }
+        var page = 1, perPage = Routes.defaultPerPage, sort = RecordSort.default
+        if !arguments.isNil(2) {
+            guard arguments.isTable(2), case .object(let query)? = try? arguments.json(2) else {
+                return badArgument("list", 2, "query table", arguments)
+            }
+            if let value = query["page"] {
+                guard case .int(let number) = value, number >= 1 else { return .error("records.list: page must be a positive integer") }
+                page = Int(number)
+            }
+            if let value = query["per_page"] {
+                guard case .int(let number) = value, number >= 1 else { return .error("records.list: per_page must be a positive integer") }
+                perPage = min(Int(number), Routes.maxPerPage)
+            }
+            if let value = query["sort"] {
+                guard case .string(let text) = value, let parsed = RecordSort(parsing: text) else {
+                    return .error("records.list: sort must be one of created, -created, updated, -updated, id, -id")
+                }
+                sort = parsed
+            }
+        }
+        let store = store
+        return waiting { [page, perPage, sort] in
+            .object(try await store.async.list(collection: collection, page: page, perPage: perPage, sort: sort).json)
+        }
+    }
+
+    private func create(_ arguments: inout LuaArguments) -> LuaHostResult {
+        guard let collection = arguments.string(1) else { return badArgument("create", 1, "collection name", arguments) }
+        guard arguments.isTable(2), case .object(let data)? = try? arguments.json(2) else { return badArgument("create", 2, "data table", arguments) }
+        return writing("create", arguments) { writes, depth in
+            .object(try await writes.create(collection: collection, body: data, depth: depth).json)
+        }
+    }
+
+    private func update(_ arguments: inout LuaArguments) -> LuaHostResult {
+        guard let collection = arguments.string(1) else { return badArgument("update", 1, "collection name", arguments) }
+        guard let id = arguments.string(2) else { return badArgument("update", 2, "record id", arguments) }
+        guard arguments.isTable(3), case .object(let patch)? = try? arguments.json(3) else { return badArgument("update", 3, "data table", arguments) }
+        return writing("update", arguments) { writes, depth in
+            .object(try await writes.update(collection: collection, id: id, patch: patch, depth: depth).json)
+        }
+    }
+
+    private func delete(_ arguments: inout LuaArguments) -> LuaHostResult {
+        guard let collection = arguments.string(1) else { return badArgument("delete", 1, "collection name", arguments) }
+        guard let id = arguments.string(2) else { return badArgument("delete", 2, "record id", arguments) }
+        return writing("delete", arguments) { writes, depth in
+            try await writes.delete(collection: collection, id: id, depth: depth)
+            return .bool(true)
+        }
+    }
+
+    /// A write one level deeper than the calling handler's event, refused past the limit.
+    private func writing(_ name: String, _ arguments: LuaArguments,
+                         _ body: @escaping @Sendable (RecordWrites, Int) async throws -> JSONValue) -> LuaHostResult {
+        let depth = ((arguments.context as? HookCallContext)?.depth ?? 0) + 1
+        guard depth <= maxDepth else {
+            return .error("records.\(name): hook writes nest too deep (limit \(maxDepth)): a hook's write fired hooks that wrote again, \(maxDepth) times")
+        }
+        guard let writes = writes.withLock({ $0 }) else { return .error("records.\(name): records are not available here") }
+        return waiting { try await body(writes, depth) }
+    }
+
+    /// Runs `body` off the Lua thread. Expected failures (not found, refused by a before-hook,
+    /// a bad collection name) come back as `nil, message`.
+    private func waiting(_ body: @escaping @Sendable () async throws -> JSONValue) -> LuaHostResult {
+        .suspend(LuaSuspension { _ in
+            do {
+                return .values([try await body()])
+            } catch let error as APIError {
+                return .failure(error.detail.map { "\(error.message): \($0)" } ?? error.message)
+            } catch let error as StoreError {
+                return .failure(APIError.from(error).message)
+            } catch {
+                return .failure("internal error")
+            }
+        })
+    }
+
+    private func badArgument(_ function: String, _ index: Int32, _ expected: String, _ arguments: LuaArguments) -> LuaHostResult {
+        .error("records.\(function): bad argument #\(index) (\(expected) expected, got \(arguments.typeName(index)))")
+    }
+}

@@ -12,6 +12,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
         // Debian's liblua5.4-dev, plus static inline shims for Lua's macros and the error trampoline.
@@ -27,19 +30,29 @@ let package = Package(
         .target(name: "HookHost", dependencies: [
             "LuaRuntime", "MoonbaseJSON", .product(name: "Logging", package: "swift-log"),
         ]),
+        // Host modules that reach out: `http` (AsyncHTTPClient), `crypto`, `webhook` (swift-crypto).
+        // Lua functions over Swift services; they know hooks only to sign with the event's id.
+        .target(name: "HostModules", dependencies: [
+            "HookHost", "LuaRuntime", "MoonbaseJSON",
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+        ]),
         // The store: collections and records in SQLite. Knows nothing of Lua.
         .target(name: "RecordStore", dependencies: [
             "MoonbaseJSON", .product(name: "GRDB", package: "GRDB.swift"),
         ]),
         // The server wires the store and the hook host behind the REST API.
         .target(name: "MoonbaseServer", dependencies: [
-            "HookHost", "LuaRuntime", "RecordStore", "MoonbaseJSON",
+            "HookHost", "HostModules", "LuaRuntime", "RecordStore", "MoonbaseJSON",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Logging", package: "swift-log"),
         ]),
         // The command line: thin.
         .executableTarget(name: "moonbase", dependencies: [
-            "MoonbaseServer", "HookHost", "LuaRuntime", "MoonbaseJSON",
+            "MoonbaseServer", "HookHost", "HostModules", "LuaRuntime", "MoonbaseJSON",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -57,6 +70,12 @@ let package = Package(
         .testTarget(name: "MoonbaseJSONTests", dependencies: ["MoonbaseJSON"]),
         .testTarget(name: "LuaRuntimeTests", dependencies: ["LuaRuntime", "MoonbaseJSON"]),
         .testTarget(name: "HookHostTests", dependencies: ["HookHost", "LuaRuntime", "MoonbaseJSON", "MoonbaseTestSupport"]),
+        .testTarget(name: "HostModulesTests", dependencies: [
+            "HostModules", "HookHost", "LuaRuntime", "MoonbaseJSON", "MoonbaseTestSupport",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "NIOCore", package: "swift-nio"),
+        ]),
         .testTarget(name: "RecordStoreTests", dependencies: ["RecordStore", "MoonbaseJSON"]),
         .testTarget(name: "MoonbaseServerTests", dependencies: [
             "MoonbaseServer", "HookHost", "RecordStore", "MoonbaseJSON", "MoonbaseTestSupport",

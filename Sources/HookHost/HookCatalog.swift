@@ -127,6 +127,7 @@ public final class HookCatalog: Sendable {
                 if handler.phase == .after { // before-hooks always hold the write and are never retried
                     listed["async"] = .bool(handler.async)
                     listed["retries"] = .int(Int64(handler.retries))
+                    listed["order"] = .string(handler.order.rawValue)
                 }
                 listed["calls"] = .int(Int64(stats[index].calls))
                 listed["errors"] = .int(Int64(stats[index].errors))

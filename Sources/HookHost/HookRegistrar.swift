@@ -67,12 +67,20 @@ final class Registrar {
         case .int(let value)? where (0...100).contains(value): retries = value
         default: return .error("\(name): option 'retries' must be an integer from 0 to 100")
         }
+        var order = DeliveryOrder.record
+        if let value = options["order"] {
+            guard case .string(let text) = value, let parsed = DeliveryOrder(rawValue: text) else {
+                return .error("\(name): option 'order' must be \"record\" or \"collection\"")
+            }
+            order = parsed
+        }
         let line = arguments.definitionLine(position) ?? arguments.callerLine
         let fileName = file.displayPath.split(separator: "/").last.map(String.init) ?? file.displayPath
-        let handler = HookHandler(
+        var handler = HookHandler(
             name: handlerName ?? "anonymous@\(fileName):\(line)", phase: function.phase, event: function.event,
             collections: collections, line: line, async: function.phase == .after ? async : false, retries: Int(retries),
             file: file.displayPath)
+        handler.order = order
         pending.append(LoadedHandler(handler: handler, ref: arguments.reference(position), named: handlerName != nil))
         return .results(0)
     }

@@ -6,6 +6,14 @@ public enum HookPhase: String, Sendable {
     case failure
 }
 
+/// Which deliveries of one after-handler run one at a time, in commit order.
+public enum DeliveryOrder: String, Sendable, CaseIterable {
+    /// Those of one record (the default): different records are handled concurrently.
+    case record
+    /// All those of one collection: for handlers that keep aggregates, such as counters.
+    case collection
+}
+
 /// One registered handler, as the listing shows it.
 public struct HookHandler: Sendable, Equatable {
     /// `options.name`, else the global function name bound to it, else `anonymous@file.lua:LINE`.
@@ -21,6 +29,8 @@ public struct HookHandler: Sendable, Equatable {
     public var async: Bool
     /// After-hooks only: how often a failing delivery is tried again (`options.retries`).
     public var retries: Int
+    /// After-hooks only: which of its deliveries wait for one another (`options.order`).
+    public var order: DeliveryOrder = .record
     /// The file that registered it (`hooks/notify.lua`).
     public var file: String
     /// Names the handler across restarts, in the deliveries log: file, name, event and
@@ -74,5 +84,5 @@ enum RegistrationFunction: String, CaseIterable {
     /// `on_any_event(handler [, options])` and `on_hook_failed(handler [, options])` take no collection.
     var takesCollection: Bool { self != .onAnyEvent && self != .onHookFailed }
 
-    var allowedOptions: Set<String> { phase == .after ? ["name", "async", "retries"] : ["name"] }
+    var allowedOptions: Set<String> { phase == .after ? ["name", "async", "retries", "order"] : ["name"] }
 }

@@ -50,6 +50,14 @@ public struct LuaArguments {
     /// Argument `index` if it is a string.
     public func string(_ index: Int32) -> String? { stringValue(L, index) }
 
+    /// Argument `index` if it is a string, as its bytes (Lua strings may hold any bytes).
+    public func bytes(_ index: Int32) -> [UInt8]? {
+        guard lua_type(L, index) == LUA_TSTRING else { return nil }
+        var length = 0
+        guard let bytes = mb_tolstring(L, index, &length) else { return nil }
+        return Array(UnsafeRawBufferPointer(start: bytes, count: length))
+    }
+
     /// Argument `index` if it is an integer (or a float with an exact integer value).
     public func integer(_ index: Int32) -> Int64? {
         guard lua_type(L, index) == LUA_TNUMBER else { return nil }
@@ -87,6 +95,11 @@ public struct LuaArguments {
 
     /// Pushes a string result.
     public func push(_ value: String) { pushString(L, value) }
+
+    /// Pushes a string made of any bytes.
+    public func push(bytes: [UInt8]) {
+        bytes.withUnsafeBufferPointer { _ = lua_pushlstring(L, UnsafeRawPointer($0.baseAddress)?.assumingMemoryBound(to: CChar.self), $0.count) }
+    }
 
     /// Pushes nil.
     public func pushNil() { lua_pushnil(L) }

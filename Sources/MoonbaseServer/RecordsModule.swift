@@ -44,7 +44,7 @@ final class RecordsModule: Sendable {
 
     private func list(_ arguments: inout LuaArguments) -> LuaHostResult {
         guard let collection = arguments.string(1) else { return badArgument("list", 1, "collection name", arguments) }
-        var page = 1, perPage = Routes.defaultPerPage, sort = RecordSort.default
+        var page = 1, perPage = Routes.defaultPerPage, sort = RecordSort.default, filters: [RecordFilter] = []
         if !arguments.isNil(2) {
             guard arguments.isTable(2), case .object(let query)? = try? arguments.json(2) else {
                 return badArgument("list", 2, "query table", arguments)
@@ -63,10 +63,19 @@ final class RecordsModule: Sendable {
                 }
                 sort = parsed
             }
+            if let value = query["filter"] {
+                guard case .object(let fields) = value else { return .error("records.list: filter must be a table of field = value") }
+                for (field, expected) in fields {
+                    guard let filter = RecordFilter(field: field, value: expected) else {
+                        return .error("records.list: filter.\(field) must be a string, number, boolean or json.null")
+                    }
+                    filters.append(filter)
+                }
+            }
         }
         let store = store
-        return waiting { [page, perPage, sort] in
-            .object(try await store.async.list(collection: collection, page: page, perPage: perPage, sort: sort).json)
+        return waiting { [page, perPage, sort, filters] in
+            .object(try await store.async.list(collection: collection, page: page, perPage: perPage, sort: sort, filters: filters).json)
         }
     }
 

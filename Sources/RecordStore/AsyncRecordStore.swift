@@ -36,9 +36,10 @@ public struct AsyncRecordStore: Sendable {
         try store.record(collection: collection, id: id)
     }
 
-    /// See `RecordStore.list(collection:page:perPage:sort:)`.
-    public func list(collection: String, page: Int, perPage: Int, sort: RecordSort) async throws(StoreError) -> RecordPage {
-        try store.list(collection: collection, page: page, perPage: perPage, sort: sort)
+    /// See `RecordStore.list(collection:page:perPage:sort:filters:)`.
+    public func list(collection: String, page: Int, perPage: Int, sort: RecordSort,
+                     filters: [RecordFilter] = []) async throws(StoreError) -> RecordPage {
+        try store.list(collection: collection, page: page, perPage: perPage, sort: sort, filters: filters)
     }
 
     /// See `RecordStore.createCollection(name:)`.

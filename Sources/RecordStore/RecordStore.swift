@@ -246,10 +246,11 @@ public final class RecordStore: Sendable {
         return found
     }
 
-    /// A page of a collection's records. `page` below 1 counts as 1; `perPage` is clamped to
-    /// 1...500. A page past the end has no items but the right totals.
+    /// A page of a collection's records, only those passing every filter. `page` below 1 counts
+    /// as 1; `perPage` is clamped to 1...500. A page past the end has no items but the right totals.
     /// - Throws: `collectionNotFound`, `database`.
-    public func list(collection: String, page: Int, perPage: Int, sort: RecordSort) throws(StoreError) -> RecordPage {
+    public func list(collection: String, page: Int, perPage: Int, sort: RecordSort,
+                     filters: [RecordFilter] = []) throws(StoreError) -> RecordPage {
         guard collectionExists(collection) else { throw .collectionNotFound(collection) }
         let page = max(page, 1)
         let perPage = min(max(perPage, 1), 500)
@@ -257,12 +258,15 @@ public final class RecordStore: Sendable {
         return try mappingErrors {
             // One read transaction, so the total and the items agree.
             try writer.read { db in
-                let total = try Int.fetchOne(db.cachedStatement(sql: SQL.countRecords), arguments: [collection]) ?? 0
+                var arguments: StatementArguments = [collection]
+                for filter in filters { arguments += filter.arguments }
+                let total = try Int.fetchOne(db.cachedStatement(sql: filters.isEmpty ? SQL.countRecords : SQL.countFiltered(filters)),
+                                             arguments: filters.isEmpty ? [collection] : arguments) ?? 0
                 var items: [Record] = []
                 if !overflow && offset < total {
                     items.reserveCapacity(min(perPage, total - offset))
-                    let cursor = try Row.fetchCursor(db.cachedStatement(sql: SQL.listRecords(sort)),
-                                                     arguments: [collection, perPage, offset])
+                    let cursor = try Row.fetchCursor(db.cachedStatement(sql: SQL.listRecords(sort, filters: filters)),
+                                                     arguments: arguments + [perPage, offset])
                     while let row = try cursor.next() {
                         items.append(try Self.decodeRecord(row, collection: collection))
                     }

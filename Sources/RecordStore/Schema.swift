@@ -132,23 +132,48 @@ enum SQL {
     static let deleteRecordUnconditionally = "DELETE FROM records WHERE collection = ? AND id = ?"
     static let countRecords = "SELECT record_count FROM collections WHERE name = ?"
 
-    /// `SELECT … LIMIT ? OFFSET ?` in the given order, same columns as `selectRecord`.
-    static func listRecords(_ sort: RecordSort) -> String {
+    /// `SELECT … LIMIT ? OFFSET ?` in the given order, same columns as `selectRecord`; with
+    /// `filters`, one `json_extract` condition each (bound after the collection).
+    static func listRecords(_ sort: RecordSort, filters: [RecordFilter] = []) -> String {
+        if filters.isEmpty {
+            switch sort {
+            case .created(true): return listCreatedAscending
+            case .created(false): return listCreatedDescending
+            case .updated(true): return listUpdatedAscending
+            case .updated(false): return listUpdatedDescending
+            case .id(true): return listIDAscending
+            case .id(false): return listIDDescending
+            }
+        }
+        return "SELECT id, created, updated, version, data FROM records WHERE collection = ?"
+            + conditions(filters) + " ORDER BY " + order(sort) + " LIMIT ? OFFSET ?"
+    }
+
+    /// The number of records of a collection that pass `filters` (bound after the collection).
+    static func countFiltered(_ filters: [RecordFilter]) -> String {
+        "SELECT count(*) FROM records WHERE collection = ?" + conditions(filters)
+    }
+
+    private static func conditions(_ filters: [RecordFilter]) -> String {
+        filters.map { $0.value == .null ? " AND json_extract(data, ?) IS NULL" : " AND json_extract(data, ?) = ?" }.joined()
+    }
+
+    private static func order(_ sort: RecordSort) -> String {
         switch sort {
-        case .created(true): listCreatedAscending
-        case .created(false): listCreatedDescending
-        case .updated(true): listUpdatedAscending
-        case .updated(false): listUpdatedDescending
-        case .id(true): listIDAscending
-        case .id(false): listIDDescending
+        case .created(true): "created ASC, rowid ASC"
+        case .created(false): "created DESC, rowid DESC"
+        case .updated(true): "updated ASC, rowid ASC"
+        case .updated(false): "updated DESC, rowid DESC"
+        case .id(true): "id ASC"
+        case .id(false): "id DESC"
         }
     }
 
     private static let listPrefix = "SELECT id, created, updated, version, data FROM records WHERE collection = ? ORDER BY "
-    private static let listCreatedAscending = listPrefix + "created ASC, rowid ASC LIMIT ? OFFSET ?"
-    private static let listCreatedDescending = listPrefix + "created DESC, rowid DESC LIMIT ? OFFSET ?"
-    private static let listUpdatedAscending = listPrefix + "updated ASC, rowid ASC LIMIT ? OFFSET ?"
-    private static let listUpdatedDescending = listPrefix + "updated DESC, rowid DESC LIMIT ? OFFSET ?"
-    private static let listIDAscending = listPrefix + "id ASC LIMIT ? OFFSET ?"
-    private static let listIDDescending = listPrefix + "id DESC LIMIT ? OFFSET ?"
+    private static let listCreatedAscending = listPrefix + order(.created(ascending: true)) + " LIMIT ? OFFSET ?"
+    private static let listCreatedDescending = listPrefix + order(.created(ascending: false)) + " LIMIT ? OFFSET ?"
+    private static let listUpdatedAscending = listPrefix + order(.updated(ascending: true)) + " LIMIT ? OFFSET ?"
+    private static let listUpdatedDescending = listPrefix + order(.updated(ascending: false)) + " LIMIT ? OFFSET ?"
+    private static let listIDAscending = listPrefix + order(.id(ascending: true)) + " LIMIT ? OFFSET ?"
+    private static let listIDDescending = listPrefix + order(.id(ascending: false)) + " LIMIT ? OFFSET ?"
 }

@@ -148,7 +148,7 @@ import Testing
         hooks.runtimes[0].runAfter(event(), handlers: [0])
         let listing = hooks.catalog.listing().serializedString()
         #expect(listing == #"[{"file":"hooks/broken.lua","module":"broken","status":"failed","error":"hooks/broken.lua:1: unexpected symbol near '='","functions":[],"handlers":[]},"#
-            + #"{"file":"hooks/notifications.lua","module":"notifications","status":"loaded","functions":["on_new_post"],"handlers":[{"name":"on_new_post","event":"record.created","collection":"posts","line":1,"async":true,"retries":0,"calls":1,"errors":0,"last_error":null}]}]"#)
+            + #"{"file":"hooks/notifications.lua","module":"notifications","status":"loaded","functions":["on_new_post"],"handlers":[{"name":"on_new_post","event":"record.created","collection":"posts","line":1,"async":true,"retries":0,"order":"record","calls":1,"errors":0,"last_error":null}]}]"#)
     }
 }
 

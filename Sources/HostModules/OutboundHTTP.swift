@@ -4,6 +4,7 @@ import MoonbaseJSON
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import Synchronization
 
 /// Limits and identity for the HTTP requests that hook scripts make.
 public struct OutboundHTTPConfiguration: Sendable {
@@ -15,18 +16,23 @@ public struct OutboundHTTPConfiguration: Sendable {
     public var maxRedirects: Int
     /// Sent as `User-Agent` unless the script sets its own.
     public var userAgent: String
+    /// Open connections per host (HTTP/1): how many requests to one service may be in flight
+    /// at once; more wait for a free connection.
+    public var connectionsPerHost: Int
 
-    /// Defaults: 10 s timeout, 4 MiB responses, 5 redirects.
+    /// Defaults: 10 s timeout, 4 MiB responses, 5 redirects, 128 connections per host.
     public init(
         userAgent: String,
         defaultTimeout: Duration = .seconds(10),
         maxResponseBytes: Int = 4 << 20,
-        maxRedirects: Int = 5
+        maxRedirects: Int = 5,
+        connectionsPerHost: Int = 128
     ) {
         self.userAgent = userAgent
         self.defaultTimeout = defaultTimeout
         self.maxResponseBytes = maxResponseBytes
         self.maxRedirects = maxRedirects
+        self.connectionsPerHost = connectionsPerHost
     }
 }
 
@@ -41,14 +47,17 @@ public enum OutboundHTTPResult: Sendable, Equatable {
     case invalid(String)
 }
 
-/// Outbound HTTP for hook scripts, over one shared `HTTPClient`.
+/// Outbound HTTP for hook scripts, over one shared `HTTPClient`, made on the first request.
 ///
-/// Call `shutdown()` before releasing it: AsyncHTTPClient asserts that a client is shut down.
+/// Call `shutdown()` before releasing it once it has made a request: AsyncHTTPClient asserts
+/// that a client is shut down. (Made lazily, so servers and tools whose hooks never reach out
+/// own no client.)
 public final class OutboundHTTP: Sendable {
     public let configuration: OutboundHTTPConfiguration
-    private let client: HTTPClient
+    private let clientConfiguration: HTTPClient.Configuration
+    /// The client once made; `closed` once shut down (requests then fail).
+    private let state = Mutex<(client: HTTPClient?, closed: Bool)>((nil, false))
 
-    /// Creates the client on NIO's shared event loop group.
     public init(configuration: OutboundHTTPConfiguration) {
         self.configuration = configuration
         var clientConfiguration = HTTPClient.Configuration(
@@ -58,12 +67,29 @@ public final class OutboundHTTP: Sendable {
         // By default the pool retries a refused connection until the deadline; a script wants
         // "connection refused" at once.
         clientConfiguration.connectionPool.retryConnectionEstablishment = false
-        client = HTTPClient(eventLoopGroup: .singletonMultiThreadedEventLoopGroup, configuration: clientConfiguration)
+        // AsyncHTTPClient's default of 8 would queue a burst of hook requests to one service.
+        clientConfiguration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = configuration.connectionsPerHost
+        self.clientConfiguration = clientConfiguration
     }
 
-    /// Shuts the client down; in-flight requests fail.
+    /// The shared client on NIO's shared event loop group; nil once shut down.
+    private var client: HTTPClient? {
+        state.withLock { state in
+            if state.closed { return nil }
+            if let client = state.client { return client }
+            let client = HTTPClient(eventLoopGroup: .singletonMultiThreadedEventLoopGroup, configuration: clientConfiguration)
+            state.client = client
+            return client
+        }
+    }
+
+    /// Shuts the client down; in-flight requests fail, later ones are refused.
     public func shutdown() async throws {
-        try await client.shutdown()
+        let client = state.withLock { state in
+            state.closed = true
+            return state.client
+        }
+        try await client?.shutdown()
     }
 
     /// Performs the request a script described.
@@ -113,6 +139,7 @@ public final class OutboundHTTP: Sendable {
     }
 
     private func perform(_ request: HTTPClientRequest, timeoutMs: Int64, timeoutMessage: String) async -> OutboundHTTPResult {
+        guard let client else { return .failure("the server is shutting down") }
         do {
             let response = try await client.execute(request, timeout: .milliseconds(timeoutMs))
             // Throws as soon as the count (or Content-Length) exceeds the cap; dropping the body

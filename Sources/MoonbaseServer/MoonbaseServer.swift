@@ -1,5 +1,6 @@
 import Foundation
 import HookHost
+import HostModules
 import Hummingbird
 import Logging
 import LuaRuntime
@@ -22,6 +23,8 @@ public struct ServerConfiguration: Sendable {
     public var retrySchedule: [Duration] = [.seconds(1), .seconds(10), .seconds(60), .seconds(300), .seconds(1800)]
     /// How long succeeded deliveries and their events are kept.
     public var retention: Duration = .seconds(7 * 24 * 3600)
+    /// Outbound requests of the `http` and `webhook` modules: timeout, response size, redirects.
+    public var outboundHTTP = OutboundHTTPConfiguration(userAgent: "moonbase/\(MoonbaseServer.version)")
     /// How deep hook-made writes may nest (a hook's write fires hooks that write, and so on).
     public var hookWriteDepth = 3
     /// Off: writes record no events and run no after-hooks (for benchmarks and emergencies).
@@ -34,11 +37,16 @@ public struct ServerConfiguration: Sendable {
 
 /// The server: the store and the hook pool behind the REST API.
 public struct MoonbaseServer: Sendable {
+    /// Moonbase's version, as `moonbase --version` and the `User-Agent` of hook requests show it.
+    public static let version = "0.1.0"
+
     public let store: RecordStore
     public let hooks: HookPool
     public let adminToken: String
     let deliveries: DeliveryScheduler
     let writes: RecordWrites
+    /// The client behind `http` and `webhook`, shut down with the server.
+    let outbound: OutboundHTTP
     let configuration: ServerConfiguration
     let logger: Logger
 
@@ -50,7 +58,8 @@ public struct MoonbaseServer: Sendable {
         store = try RecordStore(directory: configuration.dataDirectory)
         let directory = HookDirectory(path: configuration.hooksDirectory)
         let records = RecordsModule(store: store, maxDepth: configuration.hookWriteDepth)
-        let modules = [records.module]
+        outbound = OutboundHTTP(configuration: configuration.outboundHTTP)
+        let modules = [records.module] + reachingOutModules(using: outbound)
         let loaded: LoadedHooks
         if directory.exists {
             loaded = try LoadedHooks.load(directory: directory, states: configuration.hookWorkers, limits: configuration.limits,
@@ -113,6 +122,7 @@ public struct MoonbaseServer: Sendable {
     public func stop() async {
         await deliveries.stop()
         await hooks.shutdown()
+        try? await outbound.shutdown()
     }
 
     /// Returns once no delivery is running or ready to run.
@@ -139,6 +149,7 @@ public struct MoonbaseServer: Sendable {
             return first
         }
         await deliveries.stop()
+        try? await outbound.shutdown()
         if !finished { logger.warning("hooks still running after the grace period; they run again at the next start") }
         logger.info("moonbase stopped")
     }

@@ -10,7 +10,7 @@ import Synchronization
 ///
 /// A write made by a handler is one level deeper than the event that handler handles; past
 /// `maxDepth` the call raises, which ends a hook → write → hook loop with a clear error.
-final class RecordsModule: Sendable {
+public final class RecordsModule: Sendable {
     private let store: RecordStore
     private let maxDepth: Int
     /// Set once the server has its write path (which needs the hook pool, which needs this module).
@@ -33,6 +33,13 @@ final class RecordsModule: Sendable {
             ("update", { [self] arguments in update(&arguments) }),
             ("delete", { [self] arguments in delete(&arguments) }),
         ])
+    }
+
+    /// A `records` module for tools that run hooks without a database: every call raises `reason`.
+    public static func unavailable(_ reason: String) -> LuaModule {
+        LuaModule(name: "records", functions: ["get", "list", "create", "update", "delete"].map { name in
+            (name, { _ in .error("records.\(name) is not available: \(reason)") })
+        })
     }
 
     private func get(_ arguments: inout LuaArguments) -> LuaHostResult {

@@ -30,8 +30,10 @@ struct HooksListCommand: AsyncParsableCommand {
         } else {
             var logger = Logger(label: "moonbase")
             logger.logLevel = .critical // failures are part of the listing itself
-            let hooks = try LoadedHooks.load(directory: HookDirectory(path: hooksDirectory), states: 1, limits: budgets.limits, logger: logger)
-            listing = hooks.catalog.listing()
+            listing = try await withToolModules { modules in
+                try LoadedHooks.load(directory: HookDirectory(path: hooksDirectory), states: 1, limits: budgets.limits,
+                                     modules: modules, logger: logger).catalog.listing()
+            }
         }
         print(json ? listing.serializedString() : HookListingText.render(listing, withStats: url != nil), terminator: json ? "\n" : "")
         if case .array(let files) = listing, files.contains(where: { $0.field("status") == "failed" }) {

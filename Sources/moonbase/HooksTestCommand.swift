@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import HookHost
 import Logging
+import LuaRuntime
 import MoonbaseJSON
 
 /// `moonbase hooks test FILE`: runs the file's matching handlers, before and after, on a
@@ -38,13 +39,17 @@ struct HooksTestCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        try await withToolModules { modules in try await run(modules: modules) }
+    }
+
+    private func run(modules: [LuaModule]) async throws {
         let record = try parseObject(data, option: "--data")
         let oldRecord = try oldData.map { try parseObject($0, option: "--old-data") }
         let directory = HookDirectory(path: (file as NSString).deletingLastPathComponent.isEmpty ? "." : (file as NSString).deletingLastPathComponent)
         var logger = Logger(label: "hooks") { StreamLogHandler.standardOutput(label: $0) }
         logger.logLevel = .debug
         let hooks = try LoadedHooks.load(directory: directory, only: (file as NSString).lastPathComponent, states: 1,
-                                         limits: budgets.limits, logger: logger)
+                                         limits: budgets.limits, modules: modules, logger: logger)
         let catalog = hooks.catalog
         let pool = HookPool(hooks)
         if let error = catalog.files.first?.error {

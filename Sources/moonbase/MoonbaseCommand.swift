@@ -1,5 +1,6 @@
 import ArgumentParser
 import LuaRuntime
+import MoonbaseServer
 
 /// `moonbase`: the records server and the tools a hook author uses.
 @main
@@ -7,6 +8,7 @@ struct MoonbaseCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "moonbase",
         abstract: "A records backend with drop-in Lua hooks.",
+        version: MoonbaseServer.version,
         subcommands: [ServeCommand.self, HooksCommand.self]
     )
 }

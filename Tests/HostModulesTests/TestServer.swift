@@ -59,6 +59,19 @@ private func testRouter() -> Router<BasicRequestContext> {
         ])
     }
     router.post("/echo", use: echo)
+    // What a webhook receiver sees: the Standard Webhooks headers and the exact body.
+    router.post("/webhook") { request, _ in
+        let body = try await request.body.collect(upTo: 1 << 20)
+        let header = { (name: String) in JSONValue.string(request.headers[.init(name)!] ?? "") }
+        return jsonResponse([
+            "id": header("webhook-id"), "timestamp": header("webhook-timestamp"), "signature": header("webhook-signature"),
+            "content_type": header("content-type"), "body": .string(String(buffer: body)),
+        ])
+    }
+    router.get("/wait") { _, _ in
+        try await Task.sleep(for: .milliseconds(500))
+        return jsonResponse(["waited": true])
+    }
     router.put("/echo", use: echo)
     router.get("/headers") { request, _ in
         var headers: HTTPFields = [.contentType: "text/plain"]

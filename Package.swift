@@ -63,9 +63,11 @@ let package = Package(
             "HookHost", "LuaRuntime", "MoonbaseJSON", "CLuaFloor",
         ], path: "Benchmarks/moonbase-bench"),
 
-        // Helpers shared by the test suites: temporary hooks folders, captured logs.
+        // Helpers shared by the test suites: temporary hooks folders, captured logs, a local HTTP server.
         .target(name: "MoonbaseTestSupport", dependencies: [
             "HookHost", "LuaRuntime", "MoonbaseJSON", .product(name: "Logging", package: "swift-log"),
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "NIOCore", package: "swift-nio"),
         ], path: "Tests/MoonbaseTestSupport"),
         .testTarget(name: "MoonbaseJSONTests", dependencies: ["MoonbaseJSON"]),
         .testTarget(name: "LuaRuntimeTests", dependencies: ["LuaRuntime", "MoonbaseJSON"]),

@@ -1,4 +1,5 @@
 import HostModules
+import MoonbaseTestSupport
 import MoonbaseJSON
 import Testing
 

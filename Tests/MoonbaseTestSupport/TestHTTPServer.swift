@@ -1,10 +1,10 @@
-import HostModules
 import Hummingbird
 import MoonbaseJSON
 import NIOCore
 
-/// Runs `body` with the port of a fresh test server on 127.0.0.1, then stops the server.
-func withTestServer(_ body: @Sendable (Int) async throws -> Void) async throws {
+/// Runs `body` with the port of a fresh test server on 127.0.0.1 (the endpoints hooks call in
+/// tests: JSON, echo, webhook receiver, slow, oversized, redirects), then stops the server.
+public func withTestServer(_ body: @Sendable (Int) async throws -> Void) async throws {
     let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
     let app = Application(
         router: testRouter(),
@@ -18,21 +18,6 @@ func withTestServer(_ body: @Sendable (Int) async throws -> Void) async throws {
         try await body(port)
         group.cancelAll()
     }
-}
-
-/// Runs `body` with a new client and always shuts it down (AsyncHTTPClient asserts on a leak).
-func withClient(
-    _ configuration: OutboundHTTPConfiguration = OutboundHTTPConfiguration(userAgent: "moonbase-test/1"),
-    _ body: (OutboundHTTP) async throws -> Void
-) async throws {
-    let http = OutboundHTTP(configuration: configuration)
-    do {
-        try await body(http)
-    } catch {
-        try await http.shutdown()
-        throw error
-    }
-    try await http.shutdown()
 }
 
 private func jsonResponse(_ value: JSONValue, status: HTTPResponse.Status = .ok) -> Response {

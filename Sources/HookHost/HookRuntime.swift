@@ -136,11 +136,12 @@ public final class HookRuntime {
                                resumed: LuaCallOutcome? = nil, started: ContinuousClock.Instant? = nil) {
         var uncounted = start // successes are counted in batches, under one lock
         var resumed = resumed
+        state.callContext = run.context
         for position in start..<run.handlers.endIndex {
             let index = run.handlers[position]
             guard let ref = refs[index] else { continue }
             let callStarted = resumed == nil ? (run.afterEach == nil ? nil : ContinuousClock.now) : started
-            let outcome = resumed ?? state.callHandler(ref, argument: table, context: run.context)
+            let outcome = resumed ?? state.callHandler(ref, argument: table)
             resumed = nil
             var failure: LuaError?
             switch outcome {
@@ -178,10 +179,11 @@ public final class HookRuntime {
     private func continueBefore(_ run: BeforeRun, at start: Int, table eventTable: Int32, base: Int32, resumed: LuaCallOutcome? = nil) {
         let event = run.event
         var resumed = resumed
+        state.callContext = run.context
         for position in start..<run.handlers.endIndex {
             let index = run.handlers[position]
             guard let ref = refs[index] else { continue }
-            let outcome = resumed ?? state.callHandler(ref, argument: eventTable, context: run.context)
+            let outcome = resumed ?? state.callHandler(ref, argument: eventTable)
             resumed = nil
             switch outcome {
             case .returned(let count):
@@ -322,8 +324,9 @@ private enum RunSubject {
     case failedDelivery
 }
 
-/// What a host function learns of the handler calling it, as `LuaArguments.context`.
-public final class HookCallContext: Sendable {
+/// What a host function learns of the handler calling it, as `LuaArguments.context`. (A small
+/// struct: it fits an existential's inline buffer, so passing it to every call allocates nothing.)
+public struct HookCallContext: Sendable {
     /// The event being handled.
     public let eventID: String
     /// How many hook-made writes led to this event (0: it came from outside).

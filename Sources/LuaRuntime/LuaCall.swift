@@ -44,7 +44,7 @@ extension LuaState {
 
     private func resume(_ threadRef: Int32, _ co: OpaquePointer, argumentCount: Int32) -> Result<Int32, LuaError> {
         mb_arm_budget(co, Int64(limits.instructions), wallClockNanoseconds)
-        switch resume(threadRef, co, argumentCount: argumentCount, suspendable: false, context: nil) {
+        switch resume(threadRef, co, argumentCount: argumentCount, suspendable: false) {
         case .returned(let count): return .success(count)
         case .failed(let error): return .failure(error)
         case .suspended: preconditionFailure("a call that may not wait was suspended")

@@ -136,7 +136,7 @@ private let luaHostEntry: @convention(c) (OpaquePointer?) -> Int32 = { L in
         pushJSON(L, value)
         return Int32(MB_HOST_ERROR)
     case .suspend(let suspension):
-        guard state.suspendable, state.runningCoroutine == L, lua_isyieldable(L) != 0 else {
+        guard state.waitingCoroutine == L, lua_isyieldable(L) != 0 else {
             luaL_where(L, 1)
             pushString(L, "this call waits for the host, which only a hook's handler can do "
                 + "(not while its file loads, nor inside a coroutine of its own or a metamethod)")

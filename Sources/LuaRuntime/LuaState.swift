@@ -36,13 +36,14 @@ public final class LuaState {
     var arrayMetatable: LuaRef = LuaRef(raw: LUA_NOREF)
     var makeEnvironmentFunction: LuaRef = LuaRef(raw: LUA_NOREF)
     var warningBuffer = ""
-    /// Whether the running call may wait in a host function, and in which coroutine.
-    var suspendable = false
-    var runningCoroutine: OpaquePointer?
-    /// The context of the running call (`LuaArguments.context`).
-    var callContext: (any Sendable)?
+    /// The coroutine of the running handler call, in which a host function may wait; nil when
+    /// the running call may not wait.
+    @exclusivity(unchecked) var waitingCoroutine: OpaquePointer?
+    /// What host functions see as `LuaArguments.context`. The caller sets it before
+    /// `callHandler`; a resumed call gets back the context it had when it began waiting.
+    @exclusivity(unchecked) public var callContext: (any Sendable)?
     /// Set by a host function that returned `.suspend`, taken by `resume`.
-    var pendingSuspension: LuaSuspension?
+    @exclusivity(unchecked) var pendingSuspension: LuaSuspension?
 
     /// Creates a state with the standard libraries and the sandbox prelude, all opened in
     /// protected mode.

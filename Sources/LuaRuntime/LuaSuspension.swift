@@ -38,7 +38,7 @@ public final class LuaSuspendedCall: @unchecked Sendable { // touched only on th
     let location: String
     /// What the call waits for.
     public let suspension: LuaSuspension
-    /// The context the call was started with (see `LuaState.callHandler`).
+    /// The context the call ran with (`LuaState.callContext`), restored when it resumes.
     public let context: (any Sendable)?
     /// When the call's wall-clock budget runs out (nil: no wall-clock budget).
     public let deadline: ContinuousClock.Instant?
@@ -69,15 +69,15 @@ public enum LuaCallOutcome {
 
 extension LuaState {
     /// Calls a handler with the value at `argument` in a coroutine of its own, under fresh
-    /// budgets, allowing it to wait in host functions. `context` is what host functions see as
-    /// `LuaArguments.context` during this call, including after it resumes.
-    public func callHandler(_ function: LuaRef, argument: Int32, context: (any Sendable)? = nil) -> LuaCallOutcome {
+    /// budgets, allowing it to wait in host functions. Host functions see `callContext` as
+    /// `LuaArguments.context`, during this call and after it resumes.
+    public func callHandler(_ function: LuaRef, argument: Int32) -> LuaCallOutcome {
         let (threadRef, co) = takeThread()
         mb_getref(co, function.raw)
         lua_pushvalue(L, argument)
         lua_xmove(L, co, 1)
         mb_arm_budget(co, Int64(limits.instructions), wallClockNanoseconds)
-        return resume(threadRef, co, argumentCount: 1, suspendable: true, context: context)
+        return resume(threadRef, co, argumentCount: 1, suspendable: true)
     }
 
     /// Resumes a suspended call with its operation's outcome, under what remains of its budgets.
@@ -107,21 +107,19 @@ extension LuaState {
             rt.pointee.resume_raise = 1
         }
         rt.pointee.resume_count = count
-        return resume(call.threadRef, co, argumentCount: count, suspendable: true, context: call.context)
+        callContext = call.context
+        return resume(call.threadRef, co, argumentCount: count, suspendable: true)
     }
 
     /// Resumes `co` (budgets armed); see `LuaCall.swift` for the non-suspendable entry points.
-    func resume(_ threadRef: Int32, _ co: OpaquePointer, argumentCount: Int32, suspendable: Bool,
-                context: (any Sendable)?) -> LuaCallOutcome {
-        let outer = (suspendable: self.suspendable, coroutine: runningCoroutine, context: callContext)
-        self.suspendable = suspendable
-        runningCoroutine = co
-        callContext = context
+    func resume(_ threadRef: Int32, _ co: OpaquePointer, argumentCount: Int32, suspendable: Bool) -> LuaCallOutcome {
+        let outer = waitingCoroutine
+        waitingCoroutine = suspendable ? co : nil
         var resultCount: Int32 = 0
         runtime.pointee.cap_lifted -= 1
         let status = lua_resume(co, L, argumentCount, &resultCount)
         runtime.pointee.cap_lifted += 1
-        (self.suspendable, runningCoroutine, callContext) = outer
+        waitingCoroutine = outer
         let exceeded = runtime.pointee.exceeded
         let instructions = runtime.pointee.instructions
         let deadline = runtime.pointee.deadline_ns
@@ -138,7 +136,7 @@ extension LuaState {
             pendingSuspension = nil
             return .suspended(LuaSuspendedCall(
                 threadRef: threadRef, co: co, instructions: instructions, deadlineNanoseconds: deadline,
-                location: location(in: co), suspension: suspension, context: context))
+                location: location(in: co), suspension: suspension, context: callContext))
         }
         pendingSuspension = nil
         return abandon(threadRef, co, status: status)

@@ -50,7 +50,8 @@ import Testing
                context: String? = nil) async -> (Result<JSONValue?, LuaError>, waits: Int) {
         let base = state.top
         defer { state.setTop(base) }
-        var outcome = state.callHandler(function, argument: state.push(argument), context: context)
+        state.callContext = context
+        var outcome = state.callHandler(function, argument: state.push(argument))
         var waits = 0
         while case .suspended(let call) = outcome {
             waits += 1
@@ -103,9 +104,15 @@ import Testing
         let state = try makeHostState()
         let function = try handler(state, "return function(x) local v = host.double(x); return host.context() .. ':' .. v end")
         let base = state.top
-        guard case .suspended(let first) = state.callHandler(function, argument: state.push(.int(1)), context: "first"),
-              case .suspended(let second) = state.callHandler(function, argument: state.push(.int(2)), context: "second")
-        else { Issue.record("the calls did not wait"); return }
+        state.callContext = "first"
+        guard case .suspended(let first) = state.callHandler(function, argument: state.push(.int(1))) else {
+            Issue.record("the first call did not wait"); return
+        }
+        state.callContext = "second"
+        guard case .suspended(let second) = state.callHandler(function, argument: state.push(.int(2))) else {
+            Issue.record("the second call did not wait"); return
+        }
+        state.callContext = nil
         state.setTop(base)
         let secondResult = finish(state, state.resume(second, with: await second.suspension.operation(nil)), base: base)
         #expect(try secondResult.get() == "second:4")

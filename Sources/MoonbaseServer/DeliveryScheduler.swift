@@ -9,8 +9,9 @@ import Synchronization
 ///
 /// Every event and its deliveries are already in the store when they arrive here (written in
 /// the record's transaction), so a crash loses nothing: start-up takes up whatever was not
-/// finished. Deliveries of one record to one handler form a lane: they run one at a time, in
-/// commit order, and a failing one holds its lane until it succeeds or is dead. Deliveries of
+/// finished. Deliveries of one record to one handler form a lane (of one collection, for a
+/// handler with `order = "collection"`): they run one at a time, in commit order, and a failing
+/// one holds its lane until it succeeds or is dead. Deliveries of
 /// one event that become ready together run as one job, so the event table is built once.
 /// At most `maxJobs` jobs are under way (run, outcome not yet recorded) at any time: after a
 /// crash, at most those run twice.
@@ -18,13 +19,13 @@ actor DeliveryScheduler {
     private struct LaneKey: Hashable {
         var handler: String
         var collection: String
+        /// Empty for handlers whose deliveries keep collection order.
         var recordID: String
     }
 
     private struct Pending {
         var delivery: Delivery
         var event: OutboxEvent
-        var key: LaneKey { LaneKey(handler: delivery.handler, collection: delivery.collection, recordID: delivery.recordID) }
     }
 
     static let maxJobs = 64
@@ -38,6 +39,8 @@ actor DeliveryScheduler {
     /// Keys of the after-handlers with `async = false`: usually none, so most writes skip the
     /// latch without looking at their handlers.
     private let syncHandlerKeys: Set<String>
+    /// Keys of the after-handlers with `order = "collection"`.
+    private let collectionOrderKeys: Set<String>
     /// Deliveries waiting per lane; the head is running, waiting for its retry, or ready.
     private var lanes: [LaneKey: [Pending]] = [:]
     /// Lanes whose head can start now, in the order they became ready.
@@ -64,6 +67,13 @@ actor DeliveryScheduler {
         for (position, handler) in hooks.catalog.handlers.enumerated() where handler.phase == .after { index[handler.key] = position }
         handlerIndex = index
         syncHandlerKeys = Set(hooks.catalog.handlers.filter { $0.phase == .after && !$0.async }.map(\.key))
+        collectionOrderKeys = Set(hooks.catalog.handlers.filter { $0.phase == .after && $0.order == .collection }.map(\.key))
+    }
+
+    private func lane(of item: Pending) -> LaneKey {
+        let delivery = item.delivery
+        return LaneKey(handler: delivery.handler, collection: delivery.collection,
+                       recordID: collectionOrderKeys.contains(delivery.handler) ? "" : delivery.recordID)
     }
 
     /// The deliveries whose attempt is under way right now.
@@ -168,7 +178,7 @@ actor DeliveryScheduler {
     // MARK: Scheduling
 
     private func enqueue(_ item: Pending) {
-        let key = item.key
+        let key = lane(of: item)
         let isHead = lanes[key] == nil
         lanes[key, default: []].append(item)
         guard isHead else { return }
@@ -249,7 +259,7 @@ actor DeliveryScheduler {
         running.withLock { $0.subtract(group.map(\.delivery.id)) }
         for (item, record) in zip(group, records) {
             syncWaiters.withLock { $0.removeValue(forKey: item.event.id + "#" + item.delivery.handler) }?.countDown() // its handler is gone
-            let key = item.key
+            let key = lane(of: item)
             if record.status == .failed {
                 var retried = item.delivery
                 retried.status = .failed

@@ -75,4 +75,22 @@ import Testing
         let malformed = try await Self.moonbase(["hooks", "test", file, "--event", "created", "--collection", "posts", "--data", "{"])
         #expect(malformed.status != 0 && malformed.output.contains("--data is not valid JSON"))
     }
+
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: CrashTests.binary)))
+    func hooksTestReachesOutForRealButHasNoRecords() async throws {
+        try await withTestServer { port in
+            let folder = try HooksFolder(["calls.lua": """
+                on_record_create("orders", function(e)
+                  local r = assert(http.get("http://127.0.0.1:\(port)/json"))
+                  print("answered " .. r.status .. " " .. r.json.hello)
+                end, {name = "calls_out"})
+                on_record_create("orders", function(e) records.get("orders", e.record_id) end, {name = "reads"})
+                """])
+            defer { folder.remove() }
+            let run = try await Self.moonbase(["hooks", "test", folder.path + "/calls.lua", "--event", "created", "--collection", "orders"])
+            #expect(run.status == 1)
+            #expect(run.output.contains("answered 200 world") && run.output.contains("✓ calls_out"))
+            #expect(run.output.contains("✗ reads") && run.output.contains("records.get is not available: this command runs without a database"))
+        }
+    }
 }

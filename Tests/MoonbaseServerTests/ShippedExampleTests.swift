@@ -56,6 +56,40 @@ import Testing
     }
 }
 
+extension ShippedExampleTests {
+    @Test func countersKeepPostsPerAuthorThroughCreatesUpdatesAndDeletes() async throws {
+        try await withServer(hooks: ["counters.lua": try Self.example("counters.lua")]) { client, server in
+            try await client.createCollection("posts")
+            try await client.createCollection("stats")
+            var ids: [String] = []
+            try await withThrowingTaskGroup(of: String?.self) { group in
+                for author in ["ada", "ada", "ada", "bob", "ada", "bob"] {
+                    group.addTask {
+                        try await client.send(.post, "/api/v1/collections/posts/records", json: #"{"author":"\#(author)"}"#).body?["id"]?.string
+                    }
+                }
+                for try await id in group { if let id { ids.append(id) } }
+            }
+            #expect(ids.count == 6)
+            await server.waitForDeliveries()
+            func counts() async throws -> [String: JSONValue] {
+                let stats = try await client.send(.get, "/api/v1/collections/stats/records?per_page=100")
+                guard case .array(let items)? = stats.body?["items"] else { return [:] }
+                return Dictionary(items.map { ($0["author"]?.string ?? "?", $0["posts"] ?? .null) }, uniquingKeysWith: { _, _ in "duplicate" })
+            }
+            #expect(try await counts() == ["ada": 4, "bob": 2], "concurrent first posts of one author made one stats record")
+            let adas = try await client.send(.get, "/api/v1/collections/posts/records?per_page=100")
+            guard case .array(let posts)? = adas.body?["items"] else { Issue.record("no posts"); return }
+            let adaPosts = posts.filter { $0["author"] == "ada" }.compactMap { $0["id"]?.string }
+            _ = try await client.send(.patch, "/api/v1/collections/posts/records/\(adaPosts[0])", json: #"{"author":"cy"}"#)
+            _ = try await client.send(.delete, "/api/v1/collections/posts/records/\(adaPosts[1])")
+            await server.waitForDeliveries()
+            #expect(try await counts() == ["ada": 2, "bob": 2, "cy": 1])
+            #expect(server.hooks.catalog.statsSnapshot()[0].errors == 0)
+        }
+    }
+}
+
 /// Hooks waiting on the network overlap: many handlers wait at once on two Lua states, and the
 /// server keeps answering meanwhile. (A time bound: `make test` runs it on its own.)
 @Suite struct HookNetworkTimingTests {

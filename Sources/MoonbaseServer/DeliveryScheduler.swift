@@ -74,7 +74,6 @@ actor DeliveryScheduler {
     /// Takes up what the last run left unfinished: pending deliveries run again, failed ones at
     /// their retry time.
     func resumeUnfinished() async throws {
-        _ = try await store.async.resetRunningDeliveries()
         let unfinished = try await store.async.unfinishedDeliveries()
         if !unfinished.isEmpty {
             logger.info("taking up unfinished hook deliveries", metadata: ["count": .stringConvertible(unfinished.count)])
@@ -139,8 +138,8 @@ actor DeliveryScheduler {
         await withCheckedContinuation { idleWaiters.append($0) }
     }
 
-    /// Every minute, deletes succeeded deliveries older than `retention` (in batches); pending,
-    /// running, failed and dead ones are never purged.
+    /// Every minute, deletes the events whose deliveries all succeeded longer than `retention` ago
+    /// (in batches); an event with a pending, failed or dead delivery is never purged.
     func startPurging(retention: Duration) {
         let (store, logger) = (store, logger)
         purgeTask = Task.detached(priority: .background) {
@@ -153,7 +152,7 @@ actor DeliveryScheduler {
                     purged += batch
                     if batch < 1000 { break }
                 }
-                if purged > 0 { logger.info("purged old hook deliveries", metadata: ["count": .stringConvertible(purged)]) }
+                if purged > 0 { logger.info("purged old hook events", metadata: ["count": .stringConvertible(purged)]) }
             }
         }
     }

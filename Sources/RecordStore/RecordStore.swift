@@ -200,7 +200,7 @@ public final class RecordStore: Sendable {
         // Serialized before queueing, so the shared write transaction holds the lock for less time.
         let fieldsJSON = stored.fields.serialized()
         let data = String(decoding: fieldsJSON, as: UTF8.self)
-        let event = PendingEvent(outbox, type: PendingEvent.created, collection: stored.collection, recordID: stored.id,
+        let event = try PendingEvent(outbox, type: PendingEvent.created, collection: stored.collection, recordID: stored.id,
                                  timestamp: stored.updated)
         // The event's data is known before the write: built here, outside the writer's turn.
         let eventData = event.map { _ in (text: Outbox.recordJSON(stored, fieldsJSON: fieldsJSON), object: stored.json) }
@@ -292,7 +292,7 @@ public final class RecordStore: Sendable {
         let fieldsJSON = fields.serialized()
         let data = String(decoding: fieldsJSON, as: UTF8.self)
         let updated = Timestamp.now()
-        let event = PendingEvent(outbox, type: PendingEvent.updated, collection: collection, recordID: id, timestamp: updated)
+        let event = try PendingEvent(outbox, type: PendingEvent.updated, collection: collection, recordID: id, timestamp: updated)
         guard let event else {
             return { db in
                 let statement = try db.cachedStatement(sql: SQL.replaceRecord)
@@ -332,7 +332,7 @@ public final class RecordStore: Sendable {
         throws(StoreError) -> WriteBatcher.Operation<OutboxWrite>
     {
         guard collectionExists(collection) else { throw .collectionNotFound(collection) }
-        let event = PendingEvent(outbox, type: PendingEvent.deleted, collection: collection, recordID: id, timestamp: Timestamp.now())
+        let event = try PendingEvent(outbox, type: PendingEvent.deleted, collection: collection, recordID: id, timestamp: Timestamp.now())
         guard let event else {
             return { db in
                 let statement = try db.cachedStatement(sql: SQL.deleteRecord)

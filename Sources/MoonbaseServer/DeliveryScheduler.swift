@@ -168,9 +168,11 @@ actor DeliveryScheduler {
 
     private func enqueue(_ item: Pending) {
         let key = item.key
-        let isHead = lanes[key] == nil
-        lanes[key, default: []].append(item)
-        guard isHead else { return }
+        if let lane = lanes.index(forKey: key) {
+            lanes.values[lane].append(item)
+            return
+        }
+        lanes[key] = [item]
         if item.delivery.status == .failed, let due = item.delivery.nextAttemptAt, due > clock.now() {
             scheduleRetry(item.delivery.id, key, at: due)
         } else {
@@ -204,13 +206,14 @@ actor DeliveryScheduler {
         let event = group[0].event
         let attempt = group[0].delivery.attempts + 1
         let handlers = group.compactMap { handlerIndex[$0.delivery.handler] }
-        let waiterKeys = Dictionary(group.compactMap { item in handlerIndex[item.delivery.handler].map { ($0, event.id + "#" + item.delivery.handler) } },
+        let waited = group.filter { isSync($0.delivery.handler) } // a request waits on these
+        let waiterKeys = Dictionary(waited.compactMap { item in handlerIndex[item.delivery.handler].map { ($0, event.id + "#" + item.delivery.handler) } },
                                     uniquingKeysWith: { first, _ in first })
         let hookEvent = HookEvent(id: event.id, type: RecordEventType(rawValue: event.type) ?? .created, collection: event.collection,
                                   recordID: event.recordID, data: event.data, oldData: event.oldData, timestamp: event.timestamp,
                                   attempt: attempt)
         let hooks = hooks
-        let urgent = group.contains { syncHandlerKeys.contains($0.delivery.handler) } // a request waits on it
+        let urgent = !waited.isEmpty
         Task {
             let startedAt = Timestamp.now()
             let outcomes = handlers.isEmpty ? [] : await hooks.deliver(hookEvent, to: handlers, urgent: urgent) { outcome in
@@ -247,7 +250,9 @@ actor DeliveryScheduler {
         }
         running.withLock { $0.subtract(group.map(\.delivery.id)) }
         for (item, record) in zip(group, records) {
-            syncWaiters.withLock { $0.removeValue(forKey: item.event.id + "#" + item.delivery.handler) }?.countDown() // its handler is gone
+            if isSync(item.delivery.handler) { // its handler is gone
+                syncWaiters.withLock { $0.removeValue(forKey: item.event.id + "#" + item.delivery.handler) }?.countDown()
+            }
             let key = item.key
             if record.status == .failed {
                 var retried = item.delivery
@@ -259,12 +264,23 @@ actor DeliveryScheduler {
                 scheduleRetry(retried.id, key, at: record.nextAttemptAt ?? now)
                 continue
             }
-            lanes[key]?.removeFirst()
-            if lanes[key]?.isEmpty ?? true { lanes[key] = nil } else { ready.append(key) }
+            if let lane = lanes.index(forKey: key) { // one lookup: the key hashes three strings
+                if lanes.values[lane].count == 1 {
+                    lanes.remove(at: lane)
+                } else {
+                    lanes.values[lane].removeFirst()
+                    ready.append(key)
+                }
+            }
             if record.status == .dead { deadLetter(item, attempt: attempt, error: record.error) }
         }
         jobs -= 1
         startReady()
+    }
+
+    /// Whether `handler` has `async = false` (usually none has: no hashing then).
+    private func isSync(_ handler: String) -> Bool {
+        !syncHandlerKeys.isEmpty && syncHandlerKeys.contains(handler)
     }
 
     private func scheduleRetry(_ id: Int64, _ key: LaneKey, at due: Int64) {

@@ -90,6 +90,8 @@ extension LuaState {
         rt.pointee.exceeded = Int32(MB_WITHIN_BUDGET)
         if call.deadlineNanoseconds > 0 && mb_now_ns() > call.deadlineNanoseconds {
             rt.pointee.exceeded = Int32(MB_EXCEEDED_WALL_CLOCK)
+            rt.pointee.instruction_limit = 0
+            rt.pointee.deadline_ns = 0
             return abandon(call.threadRef, call.co, status: LUA_YIELD)
         }
         let co = call.co

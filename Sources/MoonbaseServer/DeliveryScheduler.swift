@@ -84,7 +84,6 @@ actor DeliveryScheduler {
     /// Takes up what the last run left unfinished: pending deliveries run again, failed ones at
     /// their retry time.
     func resumeUnfinished() async throws {
-        _ = try await store.async.resetRunningDeliveries()
         let unfinished = try await store.async.unfinishedDeliveries()
         if !unfinished.isEmpty {
             logger.info("taking up unfinished hook deliveries", metadata: ["count": .stringConvertible(unfinished.count)])
@@ -149,8 +148,8 @@ actor DeliveryScheduler {
         await withCheckedContinuation { idleWaiters.append($0) }
     }
 
-    /// Every minute, deletes succeeded deliveries older than `retention` (in batches); pending,
-    /// running, failed and dead ones are never purged.
+    /// Every minute, deletes the events whose deliveries all succeeded longer than `retention` ago
+    /// (in batches); an event with a pending, failed or dead delivery is never purged.
     func startPurging(retention: Duration) {
         let (store, logger) = (store, logger)
         purgeTask = Task.detached(priority: .background) {
@@ -163,7 +162,7 @@ actor DeliveryScheduler {
                     purged += batch
                     if batch < 1000 { break }
                 }
-                if purged > 0 { logger.info("purged old hook deliveries", metadata: ["count": .stringConvertible(purged)]) }
+                if purged > 0 { logger.info("purged old hook events", metadata: ["count": .stringConvertible(purged)]) }
             }
         }
     }
@@ -179,9 +178,11 @@ actor DeliveryScheduler {
 
     private func enqueue(_ item: Pending) {
         let key = lane(of: item)
-        let isHead = lanes[key] == nil
-        lanes[key, default: []].append(item)
-        guard isHead else { return }
+        if let lane = lanes.index(forKey: key) {
+            lanes.values[lane].append(item)
+            return
+        }
+        lanes[key] = [item]
         if item.delivery.status == .failed, let due = item.delivery.nextAttemptAt, due > clock.now() {
             scheduleRetry(item.delivery.id, key, at: due)
         } else {
@@ -215,13 +216,14 @@ actor DeliveryScheduler {
         let event = group[0].event
         let attempt = group[0].delivery.attempts + 1
         let handlers = group.compactMap { handlerIndex[$0.delivery.handler] }
-        let waiterKeys = Dictionary(group.compactMap { item in handlerIndex[item.delivery.handler].map { ($0, event.id + "#" + item.delivery.handler) } },
+        let waited = group.filter { isSync($0.delivery.handler) } // a request waits on these
+        let waiterKeys = Dictionary(waited.compactMap { item in handlerIndex[item.delivery.handler].map { ($0, event.id + "#" + item.delivery.handler) } },
                                     uniquingKeysWith: { first, _ in first })
         let hookEvent = HookEvent(id: event.id, type: RecordEventType(rawValue: event.type) ?? .created, collection: event.collection,
                                   recordID: event.recordID, data: event.data, oldData: event.oldData, timestamp: event.timestamp,
                                   attempt: attempt)
         let hooks = hooks
-        let urgent = group.contains { syncHandlerKeys.contains($0.delivery.handler) } // a request waits on it
+        let urgent = !waited.isEmpty
         Task {
             let startedAt = Timestamp.now()
             let outcomes = handlers.isEmpty ? [] : await hooks.deliver(hookEvent, to: handlers, urgent: urgent) { outcome in
@@ -258,7 +260,9 @@ actor DeliveryScheduler {
         }
         running.withLock { $0.subtract(group.map(\.delivery.id)) }
         for (item, record) in zip(group, records) {
-            syncWaiters.withLock { $0.removeValue(forKey: item.event.id + "#" + item.delivery.handler) }?.countDown() // its handler is gone
+            if isSync(item.delivery.handler) { // its handler is gone
+                syncWaiters.withLock { $0.removeValue(forKey: item.event.id + "#" + item.delivery.handler) }?.countDown()
+            }
             let key = lane(of: item)
             if record.status == .failed {
                 var retried = item.delivery
@@ -270,12 +274,23 @@ actor DeliveryScheduler {
                 scheduleRetry(retried.id, key, at: record.nextAttemptAt ?? now)
                 continue
             }
-            lanes[key]?.removeFirst()
-            if lanes[key]?.isEmpty ?? true { lanes[key] = nil } else { ready.append(key) }
+            if let lane = lanes.index(forKey: key) { // one lookup: the key hashes three strings
+                if lanes.values[lane].count == 1 {
+                    lanes.remove(at: lane)
+                } else {
+                    lanes.values[lane].removeFirst()
+                    ready.append(key)
+                }
+            }
             if record.status == .dead { deadLetter(item, attempt: attempt, error: record.error) }
         }
         jobs -= 1
         startReady()
+    }
+
+    /// Whether `handler` has `async = false` (usually none has: no hashing then).
+    private func isSync(_ handler: String) -> Bool {
+        !syncHandlerKeys.isEmpty && syncHandlerKeys.contains(handler)
     }
 
     private func scheduleRetry(_ id: Int64, _ key: LaneKey, at due: Int64) {

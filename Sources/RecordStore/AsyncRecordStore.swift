@@ -3,9 +3,9 @@ import MoonbaseJSON
 /// `RecordStore` for async code, from `store.async`.
 ///
 /// Record writes (`insert`, `replace`, `delete`, with or without an outbox event) and the outbox's
-/// writes (`recordAttempts`, `markRunning`, `requeue`, `resetRunningDeliveries`, `purgeSucceeded`)
-/// are queued and the task suspends until their transaction commits, so a thread is never held
-/// waiting for the writer and concurrent requests are committed together. The other calls are
+/// writes (`recordAttempts`, `requeue`, `purgeSucceeded`) are queued and the task suspends until
+/// their transaction commits, so a thread is never held waiting for the writer and concurrent
+/// requests are committed together. The other calls are
 /// short reads or rare collection changes: they run directly, as the blocking versions do. Not cancellable once queued: a shared transaction
 /// cannot be interrupted for one caller.
 public struct AsyncRecordStore: Sendable {
@@ -90,21 +90,9 @@ public struct AsyncRecordStore: Sendable {
         try await store.batcher.perform(RecordStore.recordAttemptsOperation(outcomes))
     }
 
-    /// See `RecordStore.markRunning(deliveryIDs:)`; queued with the record writes.
-    @discardableResult
-    public func markRunning(deliveryIDs: [Int64]) async throws(StoreError) -> Int {
-        guard !deliveryIDs.isEmpty else { return 0 }
-        return try await store.batcher.perform(RecordStore.markRunningOperation(deliveryIDs))
-    }
-
     /// See `RecordStore.requeue(deliveryID:)`.
     public func requeue(deliveryID: Int64) async throws(StoreError) -> Delivery {
         try await store.batcher.perform(RecordStore.requeueOperation(deliveryID))
-    }
-
-    /// See `RecordStore.resetRunningDeliveries()`.
-    public func resetRunningDeliveries() async throws(StoreError) -> Int {
-        try await store.batcher.perform(RecordStore.resetRunningOperation())
     }
 
     /// See `RecordStore.purgeSucceeded(before:batchSize:)`.

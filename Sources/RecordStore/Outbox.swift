@@ -5,7 +5,7 @@ import MoonbaseJSON
 // event, and a committed one always has its event and deliveries, even if the process dies right
 // after the commit. The store knows nothing of hooks: a handler is an opaque key.
 
-/// Where an event must be delivered: one row per handler.
+/// Where an event must be delivered: one delivery per handler.
 public struct DeliveryTarget: Sendable, Equatable {
     /// Opaque key naming the handler (the server's business).
     public var handler: String
@@ -22,7 +22,7 @@ public struct DeliveryTarget: Sendable, Equatable {
 public struct OutboxRequest: Sendable {
     /// The event's id, unique among stored events (an idempotency key for handlers).
     public var eventID: String
-    /// One delivery per target. No targets: the write records no event.
+    /// One delivery per target, at most `Outbox.maxTargets`. No targets: the write records no event.
     public var targets: [DeliveryTarget]
 
     public init(eventID: String, targets: [DeliveryTarget]) {
@@ -65,12 +65,15 @@ public struct OutboxEvent: Sendable, Equatable {
 ///
 /// `pending` (not tried yet, or taken back after a crash or a requeue) → `running` →
 /// `succeeded`, `failed` (will be tried again at `nextAttemptAt`) or `dead` (no attempt left).
+/// The store never records `running`: an attempt under way is known only to whoever runs it, and
+/// stays `pending` in the store until its outcome is recorded.
 public enum DeliveryStatus: String, Sendable, CaseIterable {
     case pending, running, succeeded, failed, dead
 }
 
 /// One (event, handler) pair and how its delivery is going.
 public struct Delivery: Sendable, Equatable {
+    /// `eventSequence * 1000 + n` for the event's n-th target: stable from the write on.
     public var id: Int64
     public var eventSequence: Int64
     public var eventID: String

@@ -4,6 +4,11 @@ import MoonbaseJSON
 // The outbox side of `RecordStore`: writes that record their event, and the deliveries log.
 // Every write here goes through the `WriteBatcher`, like record writes, so it shares their
 // transactions (group commit) and never holds a thread in async code.
+//
+// An event's row also holds its deliveries while they simply go well (see `Schema`): a write
+// costs one row and one index entry, and the first attempts that succeed one UPDATE of that row,
+// whatever the number of handlers. A delivery gets a `hook_deliveries` row of its own only when
+// an attempt at it fails (or past the 64th target). Readers get the same `Delivery` either way.
 
 extension RecordStore {
     // MARK: - Writes with an event
@@ -11,7 +16,8 @@ extension RecordStore {
     /// Stores a new record like `insert(_:)` and, if `outbox` has targets, its `record.created`
     /// event and one pending delivery per target, in the same transaction. Without an outbox (or
     /// targets) nothing else is written and `event` is nil.
-    /// - Throws: as `insert(_:)`; `database` also if the event id is already used (nothing is stored).
+    /// - Throws: as `insert(_:)`; `database` also for more than `Outbox.maxTargets` targets
+    ///   (nothing is stored).
     public func insert(_ record: Record, outbox: OutboxRequest?)
         throws(StoreError) -> (record: Record, event: OutboxEvent?, deliveries: [Delivery])
     {
@@ -43,21 +49,12 @@ extension RecordStore {
 
     /// Records finished attempts in one transaction: each delivery gets `status`,
     /// `attempts = attempt`, `next_attempt_at`, `last_error = error` (nil after a success) and
-    /// `updated = now`; a success is kept on the delivery row, a failure also gets an attempt row.
-    /// Unknown ids are ignored (the scheduler only records deliveries it read from the store).
+    /// `updated = now`; a failure also gets an attempt row. First attempts that succeeded are one
+    /// UPDATE per event (their event's row keeps them); a failed one moves its delivery to a row of
+    /// its own. Unknown ids are ignored (the scheduler only records deliveries it read from the store).
     public func recordAttempts(_ outcomes: [AttemptOutcome]) throws(StoreError) {
         guard !outcomes.isEmpty else { return }
         try batcher.perform(Self.recordAttemptsOperation(outcomes))
-    }
-
-    /// Marks pending or failed deliveries as running (an attempt has started); other statuses
-    /// and unknown ids are left alone. Returns how many changed. Optional: a delivery can be
-    /// recorded with `recordAttempts` without having been marked; marking one makes `requeue`
-    /// refuse it and shows it as running in the log.
-    @discardableResult
-    public func markRunning(deliveryIDs: [Int64]) throws(StoreError) -> Int {
-        guard !deliveryIDs.isEmpty else { return 0 }
-        return try batcher.perform(Self.markRunningOperation(deliveryIDs))
     }
 
     /// A failed or dead delivery goes back to pending (`nextAttemptAt` nil) with one more attempt
@@ -67,16 +64,10 @@ extension RecordStore {
         try batcher.perform(Self.requeueOperation(deliveryID))
     }
 
-    /// Puts every running delivery back to pending (at start-up: the attempts that were running
-    /// when the process died). Returns how many.
-    public func resetRunningDeliveries() throws(StoreError) -> Int {
-        try batcher.perform(Self.resetRunningOperation())
-    }
-
-    /// Deletes up to `batchSize` succeeded deliveries last updated before `cutoff` (an ISO-8601
-    /// timestamp), oldest first, with their attempts, then the events left with no delivery.
-    /// Pending, running, failed and dead deliveries (and their events) are never touched.
-    /// Returns how many deliveries were deleted: call again while it returns `batchSize`.
+    /// Deletes up to `batchSize` events whose deliveries all succeeded, the last of them before
+    /// `cutoff` (an ISO-8601 timestamp), oldest first, with their deliveries and attempts. An event
+    /// with a pending, failed or dead delivery is never touched, nor are its succeeded ones.
+    /// Returns how many events were deleted: call again while it returns `batchSize`.
     public func purgeSucceeded(before cutoff: String, batchSize: Int) throws(StoreError) -> Int {
         guard batchSize > 0 else { return 0 }
         return try batcher.perform(Self.purgeOperation(before: cutoff, batchSize: batchSize))
@@ -84,22 +75,30 @@ extension RecordStore {
 
     // MARK: - Reading the outbox
 
-    /// Deliveries not finished yet (pending, running, failed) with their events, in commit order
-    /// (event sequence, then delivery id): what start-up takes up again.
+    /// Deliveries not finished yet (pending, failed) with their events, in commit order (event
+    /// sequence, then target; that is, by delivery id): what start-up takes up again.
     public func unfinishedDeliveries() throws(StoreError) -> [(delivery: Delivery, event: OutboxEvent)] {
         try mappingErrors {
             try writer.read { db in
-                let cursor = try Row.fetchCursor(db.cachedStatement(sql: OutboxSQL.unfinished))
                 var result: [(delivery: Delivery, event: OutboxEvent)] = []
-                // Rows come grouped by event: parse each event's JSON once.
-                var last: OutboxEvent?
-                while let row = try cursor.next() {
-                    let delivery = try Outbox.decodeDelivery(row)
-                    if last?.sequence != delivery.eventSequence {
-                        last = try Outbox.decodeEvent(row, from: Outbox.deliveryColumnCount)
+                // Each event's JSON is parsed once.
+                var events: [Int64: OutboxEvent] = [:]
+                let inEvents = try Row.fetchCursor(db.cachedStatement(sql: OutboxSQL.unfinishedInEvents))
+                while let row = try inEvents.next() {
+                    let event = try Outbox.decodeEvent(row, from: Outbox.eventDeliveryColumnCount)
+                    events[event.sequence] = event
+                    for delivery in try Outbox.eventDeliveries(row) where delivery.status == .pending {
+                        result.append((delivery, event))
                     }
-                    result.append((delivery, last!))
                 }
+                let inRows = try Row.fetchCursor(db.cachedStatement(sql: OutboxSQL.unfinishedInRows))
+                while let row = try inRows.next() {
+                    let delivery = try Outbox.decodeDelivery(row)
+                    let event = try events[delivery.eventSequence] ?? Outbox.decodeEvent(row, from: Outbox.deliveryColumnCount)
+                    events[event.sequence] = event
+                    result.append((delivery, event))
+                }
+                result.sort { $0.delivery.id < $1.delivery.id }
                 return result
             }
         }
@@ -112,15 +111,35 @@ extension RecordStore {
         if let status = filter.status { arguments += [status.rawValue] }
         if let handler = filter.handler { arguments += [handler] }
         if let collection = filter.collection { arguments += [collection] }
-        arguments += [min(max(filter.limit, 1), 1000)]
-        let sql = OutboxSQL.listDeliveries(status: filter.status != nil, handler: filter.handler != nil,
-                                           collection: filter.collection != nil)
+        let rowsSQL = OutboxSQL.listDeliveries(status: filter.status != nil, handler: filter.handler != nil,
+                                               collection: filter.collection != nil)
+        // An event's row holds only pending and succeeded deliveries.
+        let inEvents = filter.status == nil || filter.status == .pending || filter.status == .succeeded
+        let eventsSQL = OutboxSQL.listEvents(pendingOnly: filter.status == .pending, collection: filter.collection != nil)
+        let eventArguments: StatementArguments = filter.collection.map { [$0] } ?? []
+        let limit = min(max(filter.limit, 1), 1000)
         return try mappingErrors {
             try writer.read { db in
-                let cursor = try Row.fetchCursor(db.cachedStatement(sql: sql), arguments: arguments)
+                // Two streams, both newest first, merged by id.
+                let rows = try Row.fetchCursor(db.cachedStatement(sql: rowsSQL), arguments: arguments)
+                let events = try inEvents ? Row.fetchCursor(db.cachedStatement(sql: eventsSQL), arguments: eventArguments) : nil
+                var nextRow = try rows.next().map(Outbox.decodeDelivery)
+                var fromEvent: [Delivery] = []  // the current event's, by target: the newest is last
                 var result: [Delivery] = []
-                while let row = try cursor.next() {
-                    result.append(try Outbox.decodeDelivery(row))
+                while result.count < limit {
+                    while fromEvent.isEmpty, let row = try events?.next() {
+                        fromEvent = try Outbox.eventDeliveries(row).filter {
+                            (filter.status == nil || $0.status == filter.status) && (filter.handler == nil || $0.handler == filter.handler)
+                        }
+                    }
+                    if let row = nextRow, row.id > fromEvent.last?.id ?? .min {
+                        result.append(row)
+                        nextRow = try rows.next().map(Outbox.decodeDelivery)
+                    } else if let delivery = fromEvent.popLast() {
+                        result.append(delivery)
+                    } else {
+                        break
+                    }
                 }
                 return result
             }
@@ -136,27 +155,24 @@ extension RecordStore {
     }
 
     /// Every recorded attempt of a delivery, by attempt number: the failed ones, then the one that
-    /// succeeded (kept on the delivery row).
+    /// succeeded.
     /// - Throws: `deliveryNotFound`, `database`.
     public func attempts(deliveryID: Int64) throws(StoreError) -> [DeliveryAttempt] {
         let found = try mappingErrors {
             try writer.read { db -> [DeliveryAttempt]? in
-                guard try Int64.fetchOne(db.cachedStatement(sql: OutboxSQL.deliveryExists), arguments: [deliveryID]) != nil
-                else { return nil }
+                guard let delivery = try Outbox.fetchDelivery(db, id: deliveryID) else { return nil }
+                func attempt(_ number: Int, succeeded: Bool, started: String, duration: Double, error: String?) -> DeliveryAttempt {
+                    DeliveryAttempt(deliveryID: deliveryID, eventID: delivery.eventID, handler: delivery.handler, attempt: number,
+                                    succeeded: succeeded, started: started, durationMilliseconds: duration, error: error)
+                }
                 let cursor = try Row.fetchCursor(db.cachedStatement(sql: OutboxSQL.attempts), arguments: [deliveryID])
                 var result: [DeliveryAttempt] = []
                 while let row = try cursor.next() {
-                    result.append(DeliveryAttempt(
-                        deliveryID: try row.decode(atIndex: 0), eventID: try row.decode(atIndex: 1),
-                        handler: try row.decode(atIndex: 2), attempt: try row.decode(atIndex: 3),
-                        succeeded: try row.decode(atIndex: 4), started: try row.decode(atIndex: 5),
-                        durationMilliseconds: try row.decode(atIndex: 6), error: try row.decode(atIndex: 7)))
+                    result.append(attempt(try row.decode(atIndex: 0), succeeded: try row.decode(atIndex: 1), started: try row.decode(atIndex: 2),
+                                          duration: try row.decode(atIndex: 3), error: try row.decode(atIndex: 4)))
                 }
-                if let row = try Row.fetchOne(db.cachedStatement(sql: OutboxSQL.lastSuccess), arguments: [deliveryID]) {
-                    result.append(DeliveryAttempt(
-                        deliveryID: deliveryID, eventID: try row.decode(atIndex: 3), handler: try row.decode(atIndex: 4),
-                        attempt: try row.decode(atIndex: 0), succeeded: true, started: try row.decode(atIndex: 1),
-                        durationMilliseconds: try row.decode(atIndex: 2), error: nil))
+                if delivery.status == .succeeded, let success = try Outbox.success(db, delivery) {
+                    result.append(attempt(delivery.attempts, succeeded: true, started: success.started, duration: success.duration, error: nil))
                 }
                 return result
             }
@@ -195,111 +211,90 @@ extension RecordStore {
 
     static func recordAttemptsOperation(_ outcomes: [AttemptOutcome]) -> WriteBatcher.Operation<Void> {
         let now = Timestamp.now()
-        // The common case, successes, is one UPDATE for all of them: each keeps its attempt on
-        // its own row. A failure also gets an attempt row.
-        var successes: [UInt8] = [UInt8(ascii: "[")]
-        var failures: [AttemptOutcome] = []
-        let single = outcomes.count == 1 && outcomes[0].error == nil ? outcomes[0] : nil
-        for outcome in outcomes where single == nil {
-            guard outcome.error == nil else {
-                failures.append(outcome)
+        // The common case: first attempts that succeeded, usually all the deliveries of one event
+        // (they run as one job). Each event's are one UPDATE: bits cleared, timings merged in.
+        var successes: [(sequence: Int64, mask: Int64, timings: JSONObject)] = []
+        var others: [AttemptOutcome] = []
+        for outcome in outcomes {
+            guard outcome.error == nil, let target = Outbox.inEventRow(outcome) else {
+                others.append(outcome)
                 continue
             }
-            if successes.count > 1 { successes.append(UInt8(ascii: ",")) }
-            successes.append(UInt8(ascii: "["))
-            JSONWriter.writeInt(outcome.deliveryID, into: &successes)
-            successes.append(UInt8(ascii: ","))
-            JSONWriter.writeInt(Int64(outcome.attempt), into: &successes)
-            successes.append(UInt8(ascii: ","))
-            JSONWriter.writeString(outcome.started, into: &successes)
-            successes.append(UInt8(ascii: ","))
-            JSONWriter.writeDouble(outcome.durationMilliseconds, into: &successes)
-            successes.append(UInt8(ascii: ","))
-            JSONWriter.writeString(outcome.status.rawValue, into: &successes)
-            successes.append(UInt8(ascii: "]"))
+            let (sequence, position) = target
+            let timing: JSONValue = .array([.string(outcome.started), .double(outcome.durationMilliseconds)])
+            if let last = successes.indices.last, successes[last].sequence == sequence {
+                successes[last].mask |= Outbox.bit(position)
+                successes[last].timings[String(position)] = timing
+            } else {
+                successes.append((sequence, Outbox.bit(position), JSONObject([(String(position), timing)])))
+            }
         }
-        successes.append(UInt8(ascii: "]"))
-        let succeeded = successes.count > 2 ? String(decoding: successes, as: UTF8.self) : nil
-        let failed = failures
+        let marks = successes.map { ($0.sequence, $0.mask, String(decoding: $0.timings.serialized(), as: UTF8.self)) }
+        let rest = others
         return { db in
-            if let single { // the plain statement is cheaper than going through JSON
-                try db.cachedStatement(sql: OutboxSQL.updateAfterSuccess).execute(arguments: [
-                    single.status.rawValue, single.attempt, single.started, single.durationMilliseconds, now, single.deliveryID,
-                ])
+            let mark = try db.cachedStatement(sql: OutboxSQL.markSucceeded)
+            for (sequence, mask, timings) in marks {
+                try mark.execute(arguments: [mask, timings, now, sequence])
             }
-            if let succeeded {
-                try db.cachedStatement(sql: OutboxSQL.updateAfterSuccesses).execute(arguments: [now, succeeded])
-            }
-            let insert = try db.cachedStatement(sql: OutboxSQL.insertAttempt)
-            let fail = try db.cachedStatement(sql: OutboxSQL.updateAfterFailure)
-            for outcome in failed {
-                try insert.execute(arguments: [
-                    outcome.deliveryID, outcome.attempt, false, outcome.started, outcome.durationMilliseconds, outcome.error,
-                ])
-                try fail.execute(arguments: [
-                    outcome.status.rawValue, outcome.attempt, outcome.nextAttemptAt, outcome.error, now, outcome.deliveryID,
-                ])
-            }
+            for outcome in rest { try recordOnRow(outcome, db, now: now) }
         }
     }
 
-    static func markRunningOperation(_ ids: [Int64]) -> WriteBatcher.Operation<Int> {
-        let now = Timestamp.now()
-        return { db in
-            let statement = try db.cachedStatement(sql: OutboxSQL.markRunning)
-            var changed = 0
-            for id in ids {
-                try statement.execute(arguments: [now, id])
-                changed += db.changesCount
-            }
-            return changed
+    /// Records an attempt at a delivery that has a row of its own, or a failed first attempt,
+    /// which moves the delivery from its event's row to one of its own.
+    private static func recordOnRow(_ outcome: AttemptOutcome, _ db: Database, now: String) throws {
+        let id = outcome.deliveryID
+        if outcome.error == nil {
+            try db.cachedStatement(sql: OutboxSQL.updateAfterSuccess).execute(arguments: [
+                outcome.status.rawValue, outcome.attempt, outcome.started, outcome.durationMilliseconds, now, id,
+            ])
+            return
         }
+        if let target = Outbox.inEventRow(outcome) {
+            try db.cachedStatement(sql: OutboxSQL.detach).execute(arguments: [
+                id, target.position, outcome.status.rawValue, outcome.attempt, outcome.nextAttemptAt, outcome.error, now, target.sequence,
+            ])
+            guard db.changesCount == 1 else { return } // unknown
+            try db.cachedStatement(sql: OutboxSQL.markDetached).execute(arguments: [Outbox.bit(target.position), target.sequence])
+        } else {
+            try db.cachedStatement(sql: OutboxSQL.updateAfterFailure).execute(arguments: [
+                outcome.status.rawValue, outcome.attempt, outcome.nextAttemptAt, outcome.error, now, id,
+            ])
+            guard db.changesCount == 1 else { return } // unknown
+        }
+        try db.cachedStatement(sql: OutboxSQL.insertAttempt).execute(arguments: [
+            id, outcome.attempt, false, outcome.started, outcome.durationMilliseconds, outcome.error,
+        ])
     }
 
     static func requeueOperation(_ id: Int64) -> WriteBatcher.Operation<Delivery> {
         let now = Timestamp.now()
         return { db in
-            guard let raw = try String.fetchOne(db.cachedStatement(sql: OutboxSQL.deliveryStatus), arguments: [id]) else {
-                throw StoreError.deliveryNotFound(id)
-            }
-            let status = try Outbox.status(raw)
-            guard status == .failed || status == .dead else {
-                throw StoreError.deliveryNotRetryable(id: id, status: status)
+            guard let delivery = try Outbox.fetchDelivery(db, id: id) else { throw StoreError.deliveryNotFound(id) }
+            // Failed and dead deliveries always have a row of their own.
+            guard delivery.status == .failed || delivery.status == .dead else {
+                throw StoreError.deliveryNotRetryable(id: id, status: delivery.status)
             }
             try db.cachedStatement(sql: OutboxSQL.requeue).execute(arguments: [now, id])
-            guard let delivery = try Outbox.fetchDelivery(db, id: id) else {
+            guard let requeued = try Outbox.fetchDelivery(db, id: id) else {
                 throw CorruptOutbox(problem: "delivery \(id) vanished while requeued")
             }
-            return delivery
-        }
-    }
-
-    static func resetRunningOperation() -> WriteBatcher.Operation<Int> {
-        let now = Timestamp.now()
-        return { db in
-            try db.cachedStatement(sql: OutboxSQL.resetRunning).execute(arguments: [now])
-            return db.changesCount
+            return requeued
         }
     }
 
     static func purgeOperation(before cutoff: String, batchSize: Int) -> WriteBatcher.Operation<Int> {
         return { db in
-            let cursor = try Row.fetchCursor(db.cachedStatement(sql: OutboxSQL.purgeDeliveries), arguments: [cutoff, batchSize])
-            var deleted: [Int64] = []
-            var events = Set<Int64>()
-            while let row = try cursor.next() {
-                events.insert(try row.decode(atIndex: 0))
-                deleted.append(try row.decode(atIndex: 1))
-            }
+            let purged = try Int64.fetchAll(db.cachedStatement(sql: OutboxSQL.purgeEvents), arguments: [cutoff, batchSize])
             let attempts = try db.cachedStatement(sql: OutboxSQL.deleteAttempts)
-            for id in deleted {
-                try attempts.execute(arguments: [id]) // its failed attempts, before it finally succeeded
+            let deliveries = try db.cachedStatement(sql: OutboxSQL.deleteDeliveries)
+            for sequence in purged {
+                let range: StatementArguments = [Outbox.deliveryID(sequence: sequence, position: 0),
+                                                 Outbox.deliveryID(sequence: sequence, position: Outbox.maxTargets - 1)]
+                try attempts.execute(arguments: range) // failed attempts of deliveries that succeeded later
+                try deliveries.execute(arguments: range)
             }
-            let orphan = try db.cachedStatement(sql: OutboxSQL.deleteOrphanEvent)
-            for sequence in events.sorted() {
-                try orphan.execute(arguments: [sequence, sequence])
-            }
-            return deleted.count
+            return purged.count
         }
     }
 }
@@ -320,20 +315,28 @@ struct PendingEvent: Sendable {
     let collection: String
     let recordID: String
     let timestamp: String
+    /// `maxAttempts` below 1 raised to 1.
     let targets: [DeliveryTarget]
+    /// The targets as stored: `[[handler key, max attempts], …]`.
+    let handlers: String
     /// The deliveries' `created` and `updated`.
     let now: String
 
     /// nil when there is nothing to record (no request, or no targets).
+    /// - Throws: `database` for more than `Outbox.maxTargets` targets.
     init?(_ request: OutboxRequest?, type: String, collection: String, recordID: String,
-          timestamp: @autoclosure () -> String) {
+          timestamp: @autoclosure () -> String) throws(StoreError) {
         guard let request, !request.targets.isEmpty else { return nil }
+        guard request.targets.count <= Outbox.maxTargets else {
+            throw .database("an event can have at most \(Outbox.maxTargets) deliveries, not \(request.targets.count)")
+        }
         self.id = request.eventID
         self.type = type
         self.collection = collection
         self.recordID = recordID
         self.timestamp = timestamp()
-        self.targets = request.targets
+        self.targets = request.targets.map { DeliveryTarget(handler: $0.handler, maxAttempts: max($0.maxAttempts, 1)) }
+        self.handlers = JSONValue.array(targets.map { .array([.string($0.handler), .int(Int64($0.maxAttempts))]) }).serializedString()
         self.now = Timestamp.now()
     }
 
@@ -341,11 +344,13 @@ struct PendingEvent: Sendable {
     static let updated = "record.updated"
     static let deleted = "record.deleted"
 
-    /// Stores the event and returns its sequence. Event ids are the caller's (unique by
-    /// construction); the store does not pay an index to check them.
+    /// Stores the event, its deliveries pending in its row, and returns its sequence. Event ids
+    /// are the caller's (unique by construction); the store does not pay an index to check them.
     func insertEvent(_ db: Database, dataText: String, oldDataText: String?) throws -> Int64 {
+        let inRow = min(targets.count, Outbox.eventRowTargets)
+        let pending = inRow == 64 ? -1 : Outbox.bit(inRow) &- 1
         try db.cachedStatement(sql: OutboxSQL.insertEvent).execute(arguments: [
-            id, type, collection, recordID, dataText, oldDataText, timestamp,
+            id, type, collection, recordID, handlers, pending, now, timestamp, dataText, oldDataText,
         ])
         return db.lastInsertedRowID
     }
@@ -356,40 +361,19 @@ struct PendingEvent: Sendable {
         try db.cachedStatement(sql: OutboxSQL.deleteEvent).execute(arguments: [sequence])
     }
 
-    /// Writes the deliveries of the event stored as `sequence`, once the record write is done: one
-    /// statement for all of them (their ids are consecutive: one writer, rowids counting up).
+    /// Once the record write is done: rows for the deliveries past the event row's 64 (rarely
+    /// any), and what the write returns.
     func finish(_ db: Database, sequence: Int64, record: Record, data: JSONObject, oldData: JSONObject?) throws -> OutboxWrite {
-        let maxAttempts = targets.map { max($0.maxAttempts, 1) }
-        if targets.count == 1 { // the plain statement is cheaper than going through JSON
-            try db.cachedStatement(sql: OutboxSQL.insertDelivery).execute(arguments: [
-                sequence, targets[0].handler, collection, recordID, maxAttempts[0], now, now,
+        if targets.count > Outbox.eventRowTargets {
+            try db.cachedStatement(sql: OutboxSQL.insertDeliveriesPastEventRow).execute(arguments: [
+                sequence, collection, recordID, now, handlers, Outbox.eventRowTargets,
             ])
-            return written(db, sequence: sequence, record: record, data: data, oldData: oldData, maxAttempts: maxAttempts)
         }
-        var list: [UInt8] = [UInt8(ascii: "[")]
-        for (position, target) in targets.enumerated() {
-            if position > 0 { list.append(UInt8(ascii: ",")) }
-            list.append(UInt8(ascii: "["))
-            JSONWriter.writeString(target.handler, into: &list)
-            list.append(UInt8(ascii: ","))
-            JSONWriter.writeInt(Int64(maxAttempts[position]), into: &list)
-            list.append(UInt8(ascii: "]"))
-        }
-        list.append(UInt8(ascii: "]"))
-        try db.cachedStatement(sql: OutboxSQL.insertDeliveries).execute(arguments: [
-            sequence, collection, recordID, now, now, String(decoding: list, as: UTF8.self),
-        ])
-        return written(db, sequence: sequence, record: record, data: data, oldData: oldData, maxAttempts: maxAttempts)
-    }
-
-    private func written(_ db: Database, sequence: Int64, record: Record, data: JSONObject, oldData: JSONObject?,
-                         maxAttempts: [Int]) -> OutboxWrite {
-        let first = db.lastInsertedRowID - Int64(targets.count) + 1
         let deliveries = targets.enumerated().map { position, target in
             Delivery(
-                id: first + Int64(position), eventSequence: sequence, eventID: id, handler: target.handler,
-                collection: collection, recordID: recordID, status: .pending, attempts: 0, maxAttempts: maxAttempts[position],
-                nextAttemptAt: nil, lastError: nil, created: now, updated: now)
+                id: Outbox.deliveryID(sequence: sequence, position: position), eventSequence: sequence, eventID: id,
+                handler: target.handler, collection: collection, recordID: recordID, status: .pending, attempts: 0,
+                maxAttempts: target.maxAttempts, nextAttemptAt: nil, lastError: nil, created: now, updated: now)
         }
         let event = OutboxEvent(sequence: sequence, id: id, type: type, collection: collection, recordID: recordID,
                                 data: data, oldData: oldData, timestamp: timestamp)
@@ -399,6 +383,30 @@ struct PendingEvent: Sendable {
 
 /// Row decoding and JSON helpers of the outbox.
 enum Outbox {
+    /// At most this many deliveries per event: delivery ids are `sequence * maxTargets + n`.
+    static let maxTargets = 1000
+    /// Deliveries an event's row can hold (a bit each in `pending` and `detached`); those past it
+    /// have a row of their own from the start.
+    static let eventRowTargets = 64
+
+    static func deliveryID(sequence: Int64, position: Int) -> Int64 {
+        sequence * Int64(maxTargets) + Int64(position)
+    }
+
+    static func bit(_ position: Int) -> Int64 {
+        Int64(1) << position
+    }
+
+    /// The event and target of the delivery `outcome` is for, if it still lives in its event's
+    /// row: a failed attempt moves a delivery out, so those are exactly the first attempts (of the
+    /// first 64 targets).
+    static func inEventRow(_ outcome: AttemptOutcome) -> (sequence: Int64, position: Int)? {
+        guard outcome.attempt == 1, outcome.deliveryID >= 0 else { return nil }
+        let position = Int(outcome.deliveryID % Int64(maxTargets))
+        guard position < eventRowTargets else { return nil }
+        return (outcome.deliveryID / Int64(maxTargets), position)
+    }
+
     /// `Record.json` as text, from the fields already serialized for the `records` row: the system
     /// fields are written and the fields' bytes spliced in, instead of serializing them again.
     /// Stored fields never hold a system field name, so the result equals `record.json` serialized.
@@ -444,6 +452,38 @@ enum Outbox {
             updated: try row.decode(atIndex: 12))
     }
 
+    /// Columns of `OutboxSQL.eventDeliveryColumns`.
+    static let eventDeliveryColumnCount = 9
+
+    /// The deliveries an event's row holds (pending or succeeded, by target), from the columns of
+    /// `OutboxSQL.eventDeliveryColumns`. A succeeded one succeeded at its first attempt.
+    static func eventDeliveries(_ row: Row) throws -> [Delivery] {
+        let sequence: Int64 = try row.decode(atIndex: 0)
+        let (eventID, collection, recordID): (String, String, String) =
+            (try row.decode(atIndex: 1), try row.decode(atIndex: 2), try row.decode(atIndex: 3))
+        let pending: Int64 = try row.decode(atIndex: 5)
+        let detached: Int64 = try row.decode(atIndex: 6)
+        let created: String = try row.decode(atIndex: 7)
+        let finished: String? = try row.decode(atIndex: 8)
+        guard case .array(let targets)? = try json(row, at: 4, sequence: sequence) else {
+            throw CorruptOutbox(problem: "handlers of event \(sequence) are not a JSON array")
+        }
+        var result: [Delivery] = []
+        for (position, target) in targets.prefix(eventRowTargets).enumerated() where detached & bit(position) == 0 {
+            guard case .array(let pair) = target, pair.count == 2, case .string(let handler) = pair[0],
+                  case .int(let maxAttempts) = pair[1] else {
+                throw CorruptOutbox(problem: "handler \(position) of event \(sequence) is not [key, max attempts]")
+            }
+            let isPending = pending & bit(position) != 0
+            result.append(Delivery(
+                id: deliveryID(sequence: sequence, position: position), eventSequence: sequence, eventID: eventID,
+                handler: handler, collection: collection, recordID: recordID, status: isPending ? .pending : .succeeded,
+                attempts: isPending ? 0 : 1, maxAttempts: Int(maxAttempts), nextAttemptAt: nil, lastError: nil,
+                created: created, updated: isPending ? created : finished ?? created))
+        }
+        return result
+    }
+
     /// Reads the columns of `OutboxSQL.eventColumns`, starting at column `start`.
     static func decodeEvent(_ row: Row, from start: Int) throws -> OutboxEvent {
         let sequence: Int64 = try row.decode(atIndex: start)
@@ -455,26 +495,45 @@ enum Outbox {
             timestamp: try row.decode(atIndex: start + 7))
     }
 
-    /// Parses a JSON object column straight from SQLite's buffer; nil for NULL.
+    /// Parses a JSON object column; nil for NULL.
     private static func object(_ row: Row, at index: Int, sequence: Int64) throws -> JSONObject? {
-        try row.withUnsafeData(atIndex: index) { data -> JSONObject? in
+        guard let value = try json(row, at: index, sequence: sequence) else { return nil }
+        guard case .object(let object) = value else {
+            throw CorruptOutbox(problem: "data of event \(sequence) is not a JSON object")
+        }
+        return object
+    }
+
+    /// Parses a JSON column straight from SQLite's buffer; nil for NULL.
+    private static func json(_ row: Row, at index: Int, sequence: Int64) throws -> JSONValue? {
+        try row.withUnsafeData(atIndex: index) { data -> JSONValue? in
             guard let data else { return nil }
-            let value: JSONValue
             do {
-                value = try data.withUnsafeBytes { bytes in try JSONValue.parse(bytes) }
+                return try data.withUnsafeBytes { bytes in try JSONValue.parse(bytes) }
             } catch {
                 throw CorruptOutbox(problem: "data of event \(sequence) is unreadable: \(error)")
             }
-            guard case .object(let object) = value else {
-                throw CorruptOutbox(problem: "data of event \(sequence) is not a JSON object")
-            }
-            return object
         }
     }
 
+    /// A delivery with a row of its own, else one its event's row holds.
     static func fetchDelivery(_ db: Database, id: Int64) throws -> Delivery? {
-        let cursor = try Row.fetchCursor(db.cachedStatement(sql: OutboxSQL.delivery), arguments: [id])
-        return try cursor.next().map(decodeDelivery)
+        if let row = try Row.fetchOne(db.cachedStatement(sql: OutboxSQL.delivery), arguments: [id]) {
+            return try decodeDelivery(row)
+        }
+        guard id >= 0, let row = try Row.fetchOne(db.cachedStatement(sql: OutboxSQL.eventDeliveries),
+                                                  arguments: [id / Int64(maxTargets)]) else { return nil }
+        return try eventDeliveries(row).first { $0.id == id }
+    }
+
+    /// When the successful attempt at a succeeded delivery started, and how long it took.
+    static func success(_ db: Database, _ delivery: Delivery) throws -> (started: String, duration: Double)? {
+        let row = try Row.fetchOne(db.cachedStatement(sql: OutboxSQL.lastSuccess), arguments: [delivery.id])
+            ?? Row.fetchOne(db.cachedStatement(sql: OutboxSQL.successInEventRow),
+                            arguments: [delivery.eventSequence, "$.\"\(delivery.id % Int64(maxTargets))\""])
+        guard let row, let started: String = try row.decode(atIndex: 0), let duration: Double = try row.decode(atIndex: 1)
+        else { return nil }
+        return (started, duration)
     }
 }
 
@@ -488,17 +547,15 @@ struct CorruptOutbox: Error, CustomStringConvertible {
 /// SQL of the outbox, as constants for GRDB's statement cache.
 enum OutboxSQL {
     static let insertEvent = """
-        INSERT INTO hook_events (id, type, collection, record_id, data, old_data, timestamp) VALUES (?, ?, ?, ?, ?, ?, ?)
+        INSERT INTO hook_events (id, type, collection, record_id, handlers, pending, created, timestamp, data, old_data)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         """
     static let deleteEvent = "DELETE FROM hook_events WHERE sequence = ?"
-    static let insertDelivery = """
-        INSERT INTO hook_deliveries (event_sequence, handler, collection, record_id, status, attempts, max_attempts, created, updated)
-        VALUES (?, ?, ?, ?, 'pending', 0, ?, ?, ?)
-        """
-    /// One row per element of a JSON array of [handler, max attempts], in array order.
-    static let insertDeliveries = """
-        INSERT INTO hook_deliveries (event_sequence, handler, collection, record_id, status, attempts, max_attempts, created, updated)
-        SELECT ?1, value ->> 0, ?2, ?3, 'pending', 0, value ->> 1, ?4, ?5 FROM json_each(?6) ORDER BY key
+    /// Rows for the elements of a JSON array of [handler, max attempts] from index ?6 on.
+    static let insertDeliveriesPastEventRow = """
+        INSERT INTO hook_deliveries (id, event_sequence, handler, collection, record_id, status, attempts, max_attempts, created, updated)
+        SELECT ?1 * \(Outbox.maxTargets) + key, ?1, value ->> 0, ?2, ?3, 'pending', 0, value ->> 1, ?4, ?4
+        FROM json_each(?5) WHERE key >= ?6
         """
 
     /// Columns read by `Outbox.decodeDelivery`, from `hook_deliveries d JOIN hook_events e`.
@@ -506,27 +563,53 @@ enum OutboxSQL {
         d.id, d.event_sequence, e.id, d.handler, d.collection, d.record_id, d.status, d.attempts, \
         d.max_attempts, d.next_attempt_at, d.last_error, d.created, d.updated
         """
+    /// Columns read by `Outbox.eventDeliveries`, from `hook_events e`.
+    static let eventDeliveryColumns = "e.sequence, e.id, e.collection, e.record_id, e.handlers, e.pending, e.detached, e.created, e.finished"
     /// Columns read by `Outbox.decodeEvent`.
     static let eventColumns = "e.sequence, e.id, e.type, e.collection, e.record_id, e.data, e.old_data, e.timestamp"
     static let deliveriesJoin = " FROM hook_deliveries d JOIN hook_events e ON e.sequence = d.event_sequence"
 
     static let delivery = "SELECT " + deliveryColumns + deliveriesJoin + " WHERE d.id = ?"
+    static let eventDeliveries = "SELECT " + eventDeliveryColumns + " FROM hook_events e WHERE e.sequence = ?"
     static let event = "SELECT " + eventColumns + " FROM hook_events e WHERE e.sequence = ?"
-    static let unfinished = "SELECT " + deliveryColumns + ", " + eventColumns + deliveriesJoin
-        + " WHERE d.status IN ('pending', 'running', 'failed') ORDER BY d.event_sequence, d.id"
+    static let unfinishedInEvents = "SELECT " + eventDeliveryColumns + ", " + eventColumns
+        + " FROM hook_events e WHERE e.pending <> 0 ORDER BY e.sequence"
+    static let unfinishedInRows = "SELECT " + deliveryColumns + ", " + eventColumns + deliveriesJoin
+        + " WHERE d.status IN ('pending', 'failed') ORDER BY d.id"
 
-    /// The listing's SQL for the filters that are set (arguments in this order, then the limit).
+    /// The listing's SQL for the deliveries with a row, for the filters that are set (arguments in
+    /// this order).
     static func listDeliveries(status: Bool, handler: Bool, collection: Bool) -> String {
         var conditions: [String] = []
         if status { conditions.append("d.status = ?") }
         if handler { conditions.append("d.handler = ?") }
         if collection { conditions.append("d.collection = ?") }
         let filter = conditions.isEmpty ? "" : " WHERE " + conditions.joined(separator: " AND ")
-        return "SELECT " + deliveryColumns + deliveriesJoin + filter + " ORDER BY d.id DESC LIMIT ?"
+        return "SELECT " + deliveryColumns + deliveriesJoin + filter + " ORDER BY d.id DESC"
     }
 
-    static let deliveryExists = "SELECT 1 FROM hook_deliveries WHERE id = ?"
-    static let deliveryStatus = "SELECT status FROM hook_deliveries WHERE id = ?"
+    /// The listing's SQL for the events whose rows hold deliveries, newest first.
+    static func listEvents(pendingOnly: Bool, collection: Bool) -> String {
+        var conditions: [String] = []
+        if pendingOnly { conditions.append("e.pending <> 0") }
+        if collection { conditions.append("e.collection = ?") }
+        let filter = conditions.isEmpty ? "" : " WHERE " + conditions.joined(separator: " AND ")
+        return "SELECT " + eventDeliveryColumns + " FROM hook_events e" + filter + " ORDER BY e.sequence DESC"
+    }
+
+    /// First attempts that succeeded, of one event: ?1 their bits, ?2 their timings (JSON object).
+    static let markSucceeded = """
+        UPDATE hook_events SET pending = pending & ~?1, succeeded = json_patch(coalesce(succeeded, '{}'), ?2), finished = ?3
+        WHERE sequence = ?4 AND pending & ?1 <> 0
+        """
+    /// A failed first attempt: target ?2 of event ?8 moves to row ?1, if it is still pending in the event's row.
+    static let detach = """
+        INSERT INTO hook_deliveries (id, event_sequence, handler, collection, record_id, status, attempts, max_attempts,
+                                     next_attempt_at, last_error, created, updated)
+        SELECT ?1, sequence, handlers -> ?2 ->> 0, collection, record_id, ?3, ?4, handlers -> ?2 ->> 1, ?5, ?6, created, ?7
+        FROM hook_events WHERE sequence = ?8 AND (pending >> ?2) & 1
+        """
+    static let markDetached = "UPDATE hook_events SET pending = pending & ~?1, detached = detached | ?1 WHERE sequence = ?2"
     static let insertAttempt = """
         INSERT INTO hook_attempts (delivery_id, attempt, succeeded, started, duration_ms, error) VALUES (?, ?, ?, ?, ?, ?)
         """
@@ -534,46 +617,32 @@ enum OutboxSQL {
         UPDATE hook_deliveries SET status = ?, attempts = ?, next_attempt_at = NULL, last_error = NULL, last_started = ?,
             last_duration_ms = ?, updated = ? WHERE id = ?
         """
-    /// Successes as a JSON array of [id, attempt, started, duration ms, status].
-    static let updateAfterSuccesses = """
-        UPDATE hook_deliveries
-        SET status = u.status, attempts = u.attempt, next_attempt_at = NULL, last_error = NULL, last_started = u.started,
-            last_duration_ms = u.duration, updated = ?1
-        FROM (SELECT value ->> 0 AS id, value ->> 1 AS attempt, value ->> 2 AS started, value ->> 3 AS duration,
-                     value ->> 4 AS status FROM json_each(?2)) AS u
-        WHERE hook_deliveries.id = u.id
-        """
     static let updateAfterFailure = """
         UPDATE hook_deliveries SET status = ?, attempts = ?, next_attempt_at = ?, last_error = ?, updated = ? WHERE id = ?
         """
-    static let lastSuccess = """
-        SELECT d.attempts, d.last_started, d.last_duration_ms, e.id, d.handler
-        FROM hook_deliveries d JOIN hook_events e ON e.sequence = d.event_sequence
-        WHERE d.id = ? AND d.status = 'succeeded' AND d.last_started IS NOT NULL
-        """
+    static let lastSuccess = "SELECT last_started, last_duration_ms FROM hook_deliveries WHERE id = ?"
+    /// ?2: the JSON path of the target in `succeeded`.
+    static let successInEventRow = "SELECT succeeded -> ?2 ->> 0, succeeded -> ?2 ->> 1 FROM hook_events WHERE sequence = ?1"
     static let attempts = """
-        SELECT a.delivery_id, e.id, d.handler, a.attempt, a.succeeded, a.started, a.duration_ms, a.error
-        FROM hook_attempts a
-        JOIN hook_deliveries d ON d.id = a.delivery_id
-        JOIN hook_events e ON e.sequence = d.event_sequence
-        WHERE a.delivery_id = ? ORDER BY a.attempt, a.id
-        """
-    static let markRunning = """
-        UPDATE hook_deliveries SET status = 'running', updated = ? WHERE id = ? AND status IN ('pending', 'failed')
+        SELECT attempt, succeeded, started, duration_ms, error FROM hook_attempts WHERE delivery_id = ? ORDER BY attempt, id
         """
     static let requeue = """
         UPDATE hook_deliveries
         SET status = 'pending', next_attempt_at = NULL, max_attempts = max(max_attempts, attempts + 1), updated = ?
         WHERE id = ?
         """
-    static let resetRunning = "UPDATE hook_deliveries SET status = 'pending', updated = ? WHERE status = 'running'"
-    static let purgeDeliveries = """
-        DELETE FROM hook_deliveries WHERE id IN (
-            SELECT id FROM hook_deliveries WHERE status = 'succeeded' AND updated < ? ORDER BY id LIMIT ?
-        ) RETURNING event_sequence, id
+    /// ?1 the cutoff, ?2 the batch size. An event goes once nothing is pending in its row and every
+    /// row of its own succeeded, all before the cutoff.
+    static let purgeEvents = """
+        DELETE FROM hook_events WHERE sequence IN (
+            SELECT sequence FROM hook_events e
+            WHERE pending = 0 AND coalesce(finished, created) < ?1
+              AND NOT EXISTS (SELECT 1 FROM hook_deliveries d
+                              WHERE d.id BETWEEN e.sequence * \(Outbox.maxTargets) AND e.sequence * \(Outbox.maxTargets) + \(Outbox.maxTargets - 1)
+                                AND (d.status <> 'succeeded' OR d.updated >= ?1))
+            ORDER BY sequence LIMIT ?2
+        ) RETURNING sequence
         """
-    static let deleteAttempts = "DELETE FROM hook_attempts WHERE delivery_id = ?"
-    static let deleteOrphanEvent = """
-        DELETE FROM hook_events WHERE sequence = ? AND NOT EXISTS (SELECT 1 FROM hook_deliveries WHERE event_sequence = ?)
-        """
+    static let deleteAttempts = "DELETE FROM hook_attempts WHERE delivery_id BETWEEN ? AND ?"
+    static let deleteDeliveries = "DELETE FROM hook_deliveries WHERE id BETWEEN ? AND ?"
 }

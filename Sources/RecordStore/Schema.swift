@@ -46,30 +46,45 @@ enum Schema {
         migrator.registerMigration("v2: hook outbox") { db in
             try db.execute(sql: """
                 -- One row per committed write that has after-handlers, written in the write's own
-                -- transaction. No foreign keys: an event outlives its record and collection, and a
-                -- constraint checked on every write would cost more than it protects (the hot path
-                -- keeps as few indexes as it can: every one is paid on each write).
+                -- transaction. It also holds the event's deliveries while they simply go well, so a
+                -- write costs one row whatever the number of handlers: delivery n (id sequence *
+                -- 1000 + n) is element n of `handlers`, pending while bit n of `pending` is set,
+                -- succeeded once it is clear. A delivery moves to a hook_deliveries row of its own
+                -- when an attempt at it fails (bit n of `detached`; from the start past the 64th).
+                -- No foreign keys: an event outlives its record and collection, and a constraint
+                -- checked on every write would cost more than it protects (the hot path keeps as
+                -- few indexes as it can: every one is paid on each write). The small columns come
+                -- first, so reading them never touches the pages of a large record.
                 CREATE TABLE hook_events (
-                    sequence  INTEGER PRIMARY KEY,  -- commit order
-                    id        TEXT NOT NULL,
-                    type      TEXT NOT NULL,     -- record.created | record.updated | record.deleted
+                    sequence   INTEGER PRIMARY KEY,  -- commit order
+                    id         TEXT NOT NULL,
+                    type       TEXT NOT NULL,     -- record.created | record.updated | record.deleted
                     collection TEXT NOT NULL,
-                    record_id TEXT NOT NULL,
-                    data      TEXT NOT NULL,     -- JSON: the record after the write (delete: as it was)
-                    old_data  TEXT,              -- JSON: the record before an update or delete
-                    timestamp TEXT NOT NULL
+                    record_id  TEXT NOT NULL,
+                    handlers   TEXT NOT NULL,     -- JSON: [[handler key, max attempts], …]
+                    pending    INTEGER NOT NULL,  -- bit n: delivery n has not succeeded (n < 64)
+                    detached   INTEGER NOT NULL DEFAULT 0,  -- bit n: delivery n has its own row
+                    created    TEXT NOT NULL,     -- the deliveries' `created`
+                    finished   TEXT,              -- when a success was last recorded here
+                    succeeded  TEXT,              -- JSON: {"n": [started, duration ms]} of those successes
+                    timestamp  TEXT NOT NULL,
+                    data       TEXT NOT NULL,     -- JSON: the record after the write (delete: as it was)
+                    old_data   TEXT               -- JSON: the record before an update or delete
                 );
+                -- What start-up takes up; an entry lives from the write until its deliveries succeeded.
+                CREATE INDEX hook_events_unfinished ON hook_events(sequence) WHERE pending <> 0;
 
-                -- One row per (event, handler). A successful attempt is recorded on the row itself
-                -- (last_started, last_duration_ms); failed ones also get a hook_attempts row.
+                -- The deliveries that did not simply succeed at their first attempt (off the hot
+                -- path). A successful attempt is recorded on the row itself (last_started,
+                -- last_duration_ms); failed ones also get a hook_attempts row. An event's rows are
+                -- the id range sequence * 1000 …+ 999, so they need no index of their own.
                 CREATE TABLE hook_deliveries (
                     id              INTEGER PRIMARY KEY,
                     event_sequence  INTEGER NOT NULL,
                     handler         TEXT NOT NULL,
                     collection      TEXT NOT NULL,
                     record_id       TEXT NOT NULL,
-                    status          TEXT NOT NULL
-                        CHECK (status IN ('pending', 'running', 'succeeded', 'failed', 'dead')),
+                    status          TEXT NOT NULL CHECK (status IN ('pending', 'succeeded', 'failed', 'dead')),
                     attempts        INTEGER NOT NULL DEFAULT 0,
                     max_attempts    INTEGER NOT NULL,
                     next_attempt_at INTEGER,     -- ms since 1970, for failed deliveries
@@ -79,10 +94,7 @@ enum Schema {
                     created         TEXT NOT NULL,
                     updated         TEXT NOT NULL
                 );
-                -- Only unfinished deliveries are indexed by status: most rows are succeeded, and
-                -- those are read newest first by id.
                 CREATE INDEX hook_deliveries_unfinished ON hook_deliveries(status) WHERE status <> 'succeeded';
-                CREATE INDEX hook_deliveries_by_event ON hook_deliveries(event_sequence);
 
                 -- The failed attempts.
                 CREATE TABLE hook_attempts (

@@ -58,7 +58,7 @@ struct DeliveryLogTests {
                                      error: nil, status: .succeeded, nextAttemptAt: nil)
         try store.recordAttempts([outcome(delivery, attempt: 1), unknown])
         #expect(try store.delivery(id: delivery.id).status == .succeeded)
-        #expect(try store.outboxRowCounts().attempts == 0, "a success is kept on the delivery row")
+        #expect(try store.outboxRowCounts() == (1, 0, 0), "a first success stays in the event's row")
         #expect(storeError { try store.attempts(deliveryID: 9999) } == .deliveryNotFound(9999))
         #expect(storeError { try store.delivery(id: 9999) } == .deliveryNotFound(9999))
         // Nothing to record is not an error.
@@ -68,7 +68,7 @@ struct DeliveryLogTests {
         #expect(try await store.async.attempts(deliveryID: delivery.id).count == 1)
     }
 
-    @Test func unfinishedDeliveriesAreThePendingRunningAndFailedOnesInCommitOrder() async throws {
+    @Test func unfinishedDeliveriesAreThePendingAndFailedOnesInCommitOrder() async throws {
         let store = try makeStore()
         // Five events with two deliveries each; one of them settled per event, in varied ways.
         var written: [(record: Record, event: OutboxEvent, deliveries: [Delivery])] = []
@@ -81,13 +81,12 @@ struct DeliveryLogTests {
             outcome(d[1][1], attempt: 1, error: "e", next: 1),                // failed
             outcome(d[2][0], attempt: 1, error: "e", status: .dead),          // dead
         ])
-        #expect(try store.markRunning(deliveryIDs: [d[3][1].id, d[0][0].id, 12345]) == 1)  // only the pending one
-        #expect(try await store.async.markRunning(deliveryIDs: [d[4][0].id]) == 1)
+        #expect(try store.outboxRowCounts() == (5, 2, 2), "rows only for the failed and the dead one")
 
         let unfinished = try store.unfinishedDeliveries()
         let expected = [d[0][1], d[1][0], d[1][1], d[2][1], d[3][0], d[3][1], d[4][0], d[4][1]].map(\.id)
         #expect(unfinished.map(\.delivery.id) == expected)
-        #expect(unfinished.map(\.delivery.status) == [.pending, .pending, .failed, .pending, .pending, .running, .running, .pending])
+        #expect(unfinished.map(\.delivery.status) == [.pending, .pending, .failed, .pending, .pending, .pending, .pending, .pending])
         for (delivery, event) in unfinished {
             let source = try #require(written.first { $0.event.sequence == delivery.eventSequence })
             #expect(event == source.event)
@@ -95,18 +94,79 @@ struct DeliveryLogTests {
         #expect(try await store.async.unfinishedDeliveries().map(\.delivery.id) == expected)
     }
 
+    @Test func aFirstSuccessLeavesNoRowAndIsListedAsSucceeded() throws {
+        let store = try makeStore()
+        let written = try insertWithEvent(store, handlers: ["a", "b"], maxAttempts: 3)
+        let (a, b) = (written.deliveries[0], written.deliveries[1])
+        nextMillisecond()
+        try store.recordAttempts([AttemptOutcome(deliveryID: a.id, attempt: 1, started: "2026-01-02T03:04:05.678Z",
+                                                 durationMilliseconds: 0.25, error: nil, status: .succeeded, nextAttemptAt: nil)])
+        #expect(try store.outboxRowCounts() == (1, 0, 0))
+
+        let succeeded = try store.delivery(id: a.id)
+        #expect(succeeded.status == .succeeded && succeeded.attempts == 1 && succeeded.maxAttempts == 3)
+        #expect(succeeded.created == a.created && succeeded.updated > a.updated)
+        #expect(succeeded.handler == "a" && succeeded.eventID == written.event.id && succeeded.recordID == written.record.id)
+        #expect(try store.attempts(deliveryID: a.id) == [
+            DeliveryAttempt(deliveryID: a.id, eventID: written.event.id, handler: "a", attempt: 1, succeeded: true,
+                            started: "2026-01-02T03:04:05.678Z", durationMilliseconds: 0.25, error: nil),
+        ])
+        #expect(try store.delivery(id: b.id) == b, "its sibling is still pending")
+        #expect(try store.attempts(deliveryID: b.id).isEmpty)
+        #expect(try store.deliveries(DeliveryFilter(status: .succeeded)) == [succeeded])
+        #expect(try store.deliveries(DeliveryFilter(status: .pending)) == [b])
+        #expect(try store.deliveries(DeliveryFilter()) == [b, succeeded])
+        #expect(try store.unfinishedDeliveries().map(\.delivery) == [b])
+
+        // The sibling succeeds later, in a job of its own: the event has nothing left to do.
+        try store.recordAttempts([outcome(b, attempt: 1)])
+        #expect(try store.unfinishedDeliveries().isEmpty)
+        #expect(try store.deliveries(DeliveryFilter(status: .succeeded)).map(\.id) == [b.id, a.id])
+        #expect(try store.attempts(deliveryID: a.id).map(\.durationMilliseconds) == [0.25], "each keeps its own timing")
+        #expect(try store.outboxRowCounts() == (1, 0, 0))
+        // Ids that the event's row does not have.
+        for id in [written.event.sequence * 1000 + 2, written.event.sequence * 1000 + 999, -1] {
+            #expect(storeError { try store.delivery(id: id) } == .deliveryNotFound(id))
+        }
+    }
+
+    @Test func aFailureMovesItsDeliveryToARowOfItsOwn() throws {
+        let store = try makeStore()
+        let written = try insertWithEvent(store, handlers: ["ok", "flaky", "later"], maxAttempts: 2)
+        let d = written.deliveries
+        try store.recordAttempts([outcome(d[0], attempt: 1), outcome(d[1], attempt: 1, error: "boom", next: 77)])
+        #expect(try store.outboxRowCounts() == (1, 1, 1))
+        let failed = try store.delivery(id: d[1].id)
+        #expect(failed.status == .failed && failed.attempts == 1 && failed.maxAttempts == 2 && failed.nextAttemptAt == 77)
+        #expect(failed.handler == "flaky" && failed.eventID == written.event.id && failed.created == d[1].created)
+        #expect(try store.deliveries(DeliveryFilter()).map(\.status) == [.pending, .failed, .succeeded])
+        #expect(try store.unfinishedDeliveries().map(\.delivery) == [failed, d[2]])
+
+        // Its second attempt succeeds: recorded on its row, which stays.
+        try store.recordAttempts([outcome(d[1], attempt: 2)])
+        let retried = try store.delivery(id: d[1].id)
+        #expect(retried.status == .succeeded && retried.attempts == 2 && retried.lastError == nil)
+        #expect(try store.attempts(deliveryID: d[1].id).map(\.succeeded) == [false, true])
+        #expect(try store.outboxRowCounts() == (1, 1, 1))
+        #expect(try store.unfinishedDeliveries().map(\.delivery.id) == [d[2].id])
+        // A first attempt recorded twice, or a second one of a delivery without a row, changes nothing.
+        try store.recordAttempts([outcome(d[1], attempt: 1, error: "again"), outcome(d[2], attempt: 2, error: "x")])
+        #expect(try store.delivery(id: d[1].id) == retried && store.delivery(id: d[2].id) == d[2])
+        #expect(try store.outboxRowCounts() == (1, 1, 1))
+    }
+
     @Test func requeueRules() async throws {
         let store = try makeStore()
-        let written = try insertWithEvent(store, handlers: ["pending", "running", "succeeded", "failed", "dead"], maxAttempts: 2)
+        let written = try insertWithEvent(store, handlers: ["pending", "succeeded", "failed", "dead"], maxAttempts: 2)
         let d = written.deliveries
-        try store.markRunning(deliveryIDs: [d[1].id])
         try store.recordAttempts([
-            outcome(d[2], attempt: 1),
-            outcome(d[3], attempt: 1, error: "e1", next: 5_000),
-            outcome(d[4], attempt: 2, error: "e2", status: .dead),
+            outcome(d[1], attempt: 1),
+            outcome(d[2], attempt: 1, error: "e1", next: 5_000),
+            outcome(d[3], attempt: 1, error: "e0", next: 1),
         ])
+        try store.recordAttempts([outcome(d[3], attempt: 2, error: "e2", status: .dead)])
 
-        for (delivery, status) in [(d[0], DeliveryStatus.pending), (d[1], .running), (d[2], .succeeded)] {
+        for (delivery, status) in [(d[0], DeliveryStatus.pending), (d[1], .succeeded)] {
             #expect(storeError { try store.requeue(deliveryID: delivery.id) } == .deliveryNotRetryable(id: delivery.id, status: status))
             #expect(try store.delivery(id: delivery.id).status == status)
         }
@@ -115,37 +175,23 @@ struct DeliveryLogTests {
         #expect(storeError { try store.requeue(deliveryID: 777) } == .deliveryNotFound(777))
         #expect(StoreError.deliveryNotFound(12).description == "delivery 12 not found")
 
-        let failed = try store.requeue(deliveryID: d[3].id)
+        let failed = try store.requeue(deliveryID: d[2].id)
         #expect(failed.status == .pending && failed.nextAttemptAt == nil && failed.attempts == 1)
         #expect(failed.maxAttempts == 2)          // max(2, 1 + 1)
         #expect(failed.lastError == "e1")         // the history stays
-        #expect(try store.delivery(id: d[3].id) == failed)
+        #expect(try store.delivery(id: d[2].id) == failed)
 
-        let dead = try await store.async.requeue(deliveryID: d[4].id)
+        let dead = try await store.async.requeue(deliveryID: d[3].id)
         #expect(dead.status == .pending && dead.attempts == 2 && dead.maxAttempts == 3)  // one more attempt
         // Pending again: a second requeue is refused.
-        #expect(storeError { try store.requeue(deliveryID: d[4].id) } == .deliveryNotRetryable(id: d[4].id, status: .pending))
-        #expect(try store.unfinishedDeliveries().map(\.delivery.id) == [d[0].id, d[1].id, d[3].id, d[4].id])
+        #expect(storeError { try store.requeue(deliveryID: d[3].id) } == .deliveryNotRetryable(id: d[3].id, status: .pending))
+        #expect(try store.unfinishedDeliveries().map(\.delivery.id) == [d[0].id, d[2].id, d[3].id])
     }
 
-    @Test func resetRunningDeliveriesPutsThemBackToPending() async throws {
+    @Test func purgeDeletesOnlyOldEventsWhoseDeliveriesAllSucceededInBatches() async throws {
         let store = try makeStore()
-        let written = try insertWithEvent(store, handlers: ["a", "b", "c", "d"], maxAttempts: 3)
-        let d = written.deliveries
-        try store.markRunning(deliveryIDs: [d[0].id, d[1].id, d[2].id])
-        try store.recordAttempts([outcome(d[2], attempt: 1, error: "x", next: 10)])  // running → failed
-        #expect(try store.deliveries(DeliveryFilter(status: .running)).map(\.id) == [d[1].id, d[0].id])
-
-        #expect(try store.resetRunningDeliveries() == 2)
-        #expect(try store.deliveries(DeliveryFilter(status: .running)).isEmpty)
-        #expect(try store.delivery(id: d[0].id).status == .pending)
-        #expect(try store.delivery(id: d[2].id).status == .failed)
-        #expect(try await store.async.resetRunningDeliveries() == 0)
-    }
-
-    @Test func purgeDeletesOnlyOldSucceededDeliveriesInBatches() async throws {
-        let store = try makeStore()
-        // Old: 5 events whose deliveries all succeed, and 1 event with one succeeded, one dead delivery.
+        // Old: 5 events whose deliveries all succeed, 1 that succeeded at its second attempt, and
+        // 1 event with one succeeded, one dead delivery.
         var oldSucceeded: [Delivery] = []
         var oldEvents: [OutboxEvent] = []
         for _ in 0..<5 {
@@ -153,32 +199,34 @@ struct DeliveryLogTests {
             oldEvents.append(w.event)
             oldSucceeded += w.deliveries
         }
+        let retried = try insertWithEvent(store, maxAttempts: 2)
+        oldEvents.append(retried.event)
+        oldSucceeded += retried.deliveries
+        try store.recordAttempts([outcome(retried.deliveries[0], attempt: 1, error: "x", next: 1)])
+        try store.recordAttempts([outcome(retried.deliveries[0], attempt: 2)])
         let mixed = try insertWithEvent(store, handlers: ["ok", "bad"])
-        oldSucceeded.append(mixed.deliveries[0])
-        try store.recordAttempts(oldSucceeded.map { outcome($0, attempt: 1) })
+        try store.recordAttempts(oldSucceeded.dropLast().map { outcome($0, attempt: 1) } + [outcome(mixed.deliveries[0], attempt: 1)])
         try store.recordAttempts([outcome(mixed.deliveries[1], attempt: 1, error: "x", status: .dead)])
         // Old but unfinished or failed.
         let oldPending = try insertWithEvent(store).deliveries[0]
         let oldFailed = try insertWithEvent(store).deliveries[0]
         try store.recordAttempts([outcome(oldFailed, attempt: 1, error: "x", next: 1)])
-        let oldRunning = try insertWithEvent(store).deliveries[0]
-        try store.markRunning(deliveryIDs: [oldRunning.id])
 
         nextMillisecond()
         let cutoff = Timestamp.now()
         nextMillisecond()
         let recent = try insertWithEvent(store)
         try store.recordAttempts([outcome(recent.deliveries[0], attempt: 1)])
-        #expect(try store.outboxRowCounts() == (10, 11, 2), "attempt rows only for the failed attempts")
+        #expect(try store.outboxRowCounts() == (10, 3, 3), "rows and attempt rows only for the failed attempts")
 
         #expect(try store.purgeSucceeded(before: cutoff, batchSize: 4) == 4)
-        #expect(try store.outboxRowCounts() == (6, 7, 2))
+        #expect(try store.outboxRowCounts() == (6, 3, 3))
         #expect(try await store.async.purgeSucceeded(before: cutoff, batchSize: 4) == 2)
         #expect(try store.purgeSucceeded(before: cutoff, batchSize: 4) == 0)
         #expect(try store.purgeSucceeded(before: cutoff, batchSize: 0) == 0)
 
-        // Left: the mixed event (its dead delivery), pending, failed, running, and the recent one.
-        #expect(try store.outboxRowCounts() == (5, 5, 2))
+        // Left: the mixed event (its dead delivery keeps it, and its succeeded one), pending, failed, and the recent one.
+        #expect(try store.outboxRowCounts() == (4, 2, 2))
         for delivery in oldSucceeded {
             #expect(storeError { try store.delivery(id: delivery.id) } == .deliveryNotFound(delivery.id))
         }
@@ -186,16 +234,16 @@ struct DeliveryLogTests {
             #expect(storeError { try store.event(sequence: event.sequence) } == .database("event \(event.sequence) not found"))
         }
         #expect(try store.event(sequence: mixed.event.sequence) == mixed.event)
+        #expect(try store.delivery(id: mixed.deliveries[0].id).status == .succeeded)
         #expect(try store.delivery(id: mixed.deliveries[1].id).status == .dead)
         #expect(try store.attempts(deliveryID: mixed.deliveries[1].id).count == 1)
         #expect(try store.delivery(id: oldPending.id).status == .pending)
         #expect(try store.delivery(id: oldFailed.id).status == .failed)
-        #expect(try store.delivery(id: oldRunning.id).status == .running)
         #expect(try store.delivery(id: recent.deliveries[0].id).status == .succeeded)
 
         // Later, the recent one goes too.
         #expect(try store.purgeSucceeded(before: "9999-12-31T23:59:59.999Z", batchSize: 100) == 1)
-        #expect(try store.outboxRowCounts() == (4, 4, 2))
+        #expect(try store.outboxRowCounts() == (3, 2, 2))
     }
 
     @Test func deliveriesFiltersAndLimit() async throws {
@@ -259,32 +307,36 @@ struct DeliveryLogTests {
         #expect(succeeded.json["status"] == "succeeded" && succeeded.json["error"] == .null)
     }
 
-    @Test func reopenedStoreKeepsEventsDeliveriesAndAttempts() async throws {
+    @Test func reopenedStoreTakesUpHalfSucceededEvents() async throws {
         try await withTemporaryDirectory { directory in
             let written: (record: Record, event: OutboxEvent, deliveries: [Delivery])
             let lastSequence: Int64
             do {
                 let store = try RecordStore(directory: directory)
                 _ = try store.createCollection(name: "posts")
-                written = try insertWithEvent(store, "posts", ["title": "kept", "nested": ["a": [1, 2]]], handlers: ["a", "b"], maxAttempts: 3)
-                try store.markRunning(deliveryIDs: [written.deliveries[0].id])
+                written = try insertWithEvent(store, "posts", ["title": "kept", "nested": ["a": [1, 2]]],
+                                              handlers: ["a", "b", "c"], maxAttempts: 3)
+                // One handler succeeded, one failed, one never ran: the process dies.
+                try store.recordAttempts([outcome(written.deliveries[0], attempt: 1)])
                 try store.recordAttempts([outcome(written.deliveries[1], attempt: 1, error: "e", next: 42)])
                 let last = try store.delete(collection: "posts", id: written.record.id, ifVersion: 1, outbox: outbox())
                 lastSequence = try #require(last.event).sequence
             }
             let store = try RecordStore(directory: directory)
             #expect(try store.event(sequence: written.event.sequence) == written.event)
-            #expect(try store.resetRunningDeliveries() == 1)  // what start-up does
             let unfinished = try store.unfinishedDeliveries()
-            #expect(unfinished.map(\.delivery.status) == [.pending, .failed, .pending])
-            #expect(unfinished[0].event == written.event && unfinished[2].event.sequence == lastSequence)
-            #expect(unfinished[1].delivery.nextAttemptAt == 42 && unfinished[1].delivery.lastError == "e")
+            #expect(unfinished.map(\.delivery.id) == [written.deliveries[1].id, written.deliveries[2].id, lastSequence * 1000])
+            #expect(unfinished.map(\.delivery.status) == [.failed, .pending, .pending])
+            #expect(unfinished[0].event == written.event && unfinished[1].event == written.event)
+            #expect(unfinished[2].event.sequence == lastSequence)
+            #expect(unfinished[0].delivery.nextAttemptAt == 42 && unfinished[0].delivery.lastError == "e")
             #expect(try store.attempts(deliveryID: written.deliveries[1].id).count == 1)
+            #expect(try store.delivery(id: written.deliveries[0].id).status == .succeeded)
             // Sequences keep growing after a reopen.
             _ = try store.createCollection(name: "more")
             let next = try insertWithEvent(store, "more")
             #expect(next.event.sequence > lastSequence)
-            #expect(next.deliveries[0].id > written.deliveries[1].id)
+            #expect(next.deliveries[0].id > written.deliveries[2].id)
         }
     }
 }

@@ -50,8 +50,8 @@ struct OutboxWriteTests {
             #expect(delivery.created == delivery.updated)
             #expect(try store.delivery(id: delivery.id) == delivery)
         }
-        #expect(written.deliveries[0].id < written.deliveries[1].id)
-        #expect(try store.outboxRowCounts() == (1, 2, 0))
+        #expect(written.deliveries.map(\.id) == [event.sequence * 1000, event.sequence * 1000 + 1])
+        #expect(try store.outboxRowCounts() == (1, 0, 0), "the deliveries live in the event's row")
     }
 
     @Test func replaceRecordsUpdatedEventWithOldData() throws {
@@ -109,7 +109,7 @@ struct OutboxWriteTests {
         let store = try makeStore()
         let existing = try insertWithEvent(store)
         let id = existing.record.id
-        #expect(try store.outboxRowCounts() == (1, 1, 0))
+        #expect(try store.outboxRowCounts() == (1, 0, 0))
 
         // Version conflicts, on replace and delete.
         #expect(storeError { try store.replace(collection: "posts", id: id, fields: ["n": 9], ifVersion: 7, outbox: outbox()) }
@@ -129,7 +129,7 @@ struct OutboxWriteTests {
             Issue.record("a taken id must be refused")
         }
 
-        #expect(try store.outboxRowCounts() == (1, 1, 0))
+        #expect(try store.outboxRowCounts() == (1, 0, 0))
         #expect(try store.record(collection: "posts", id: id) == existing.record)
         #expect(try store.list(collection: "posts", page: 1, perPage: 10, sort: .default).totalItems == 1)
         // Refusals may leave gaps in the sequence, never reuse or disorder.
@@ -208,7 +208,7 @@ struct OutboxWriteTests {
             #expect(Set(events.map(\.id)) == Set((0..<n).map { "event-\($0)" }))
             #expect(results.allSatisfy { $0.deliveries.map(\.handler) == ["a", "b", "c"] })
             #expect(Set(results.flatMap(\.deliveries).map(\.id)).count == 3 * n)
-            #expect(try store.outboxRowCounts() == (n, 3 * n, 0))
+            #expect(try store.outboxRowCounts() == (n, 0, 0))
 
             // Commit order: the deliveries of one event come together, events by sequence.
             let unfinished = try store.unfinishedDeliveries()
@@ -246,7 +246,7 @@ struct OutboxWriteTests {
             return stored
         }
         #expect(outcomes == 66)
-        #expect(try store.outboxRowCounts() == (67, 67, 0))
+        #expect(try store.outboxRowCounts() == (67, 0, 0))
         #expect(try store.list(collection: "posts", page: 1, perPage: 500, sort: .default).totalItems == 67)
     }
 
@@ -257,11 +257,33 @@ struct OutboxWriteTests {
         try insertWithEvent(store, "notes")
         try store.deleteCollection(name: "posts")
 
-        #expect(try store.outboxRowCounts() == (3, 4, 0))
+        #expect(try store.outboxRowCounts() == (3, 0, 0))
         #expect(try store.event(sequence: post.event.sequence) == post.event)
         #expect(try store.event(sequence: try #require(deleted.event).sequence) == deleted.event)
         #expect(try store.deliveries(DeliveryFilter(collection: "posts")).count == 3)
         #expect(try store.unfinishedDeliveries().filter { $0.event.collection == "posts" }.count == 3)
+    }
+
+    @Test func targetsPastTheEventRowsSixtyFourHaveRowsFromTheStart() throws {
+        let store = try makeStore()
+        let handlers = (0..<70).map { "h\($0)" }
+        let written = try insertWithEvent(store, handlers: handlers, maxAttempts: 2)
+        #expect(try store.outboxRowCounts() == (1, 6, 0))
+        #expect(try store.unfinishedDeliveries().map(\.delivery) == written.deliveries)
+        #expect(try store.deliveries(DeliveryFilter(limit: 1000)) == Array(written.deliveries.reversed()))
+        // First attempts: the one past 64 fails, the others succeed, in and out of the event's row.
+        let failing = written.deliveries[65]
+        try store.recordAttempts(written.deliveries.map { $0 == failing ? outcome($0, attempt: 1, error: "e", next: 7) : outcome($0, attempt: 1) })
+        #expect(try store.unfinishedDeliveries().map(\.delivery.id) == [failing.id])
+        #expect(try store.deliveries(DeliveryFilter(status: .succeeded, limit: 1000)).count == 69)
+        #expect(try store.delivery(id: written.deliveries[69].id).status == .succeeded)
+        #expect(try store.attempts(deliveryID: failing.id).map(\.error) == ["e"])
+        #expect(try store.outboxRowCounts() == (1, 6, 1))
+
+        let tooMany = OutboxRequest(eventID: "e", targets: (0...1000).map { DeliveryTarget(handler: "h\($0)", maxAttempts: 1) })
+        #expect(storeError { try store.insert(store.newRecord(collection: "posts", fields: [:]), outbox: tooMany) }
+                == .database("an event can have at most 1000 deliveries, not 1001"))
+        #expect(try store.outboxRowCounts() == (1, 6, 1))
     }
 
     @Test func unknownEventIsADatabaseError() throws {

@@ -36,6 +36,27 @@ struct PersistenceTests {
         }
     }
 
+    @Test func theWALIsCheckpointedOffTheWriter() async throws {
+        try await withTemporaryDirectory { directory in
+            let store = try RecordStore(directory: directory)
+            // The writer would checkpoint only after four times the usual WAL length.
+            #expect(try await store.writer.write { db in try Int.fetchOne(db, sql: "PRAGMA wal_autocheckpoint") } == 40_000)
+            _ = try store.createCollection(name: "posts")
+            let file = directory + "/moonbase.sqlite"
+            func size() throws -> Int { try #require(FileManager.default.attributesOfItem(atPath: file)[.size] as? Int) }
+            let before = try size()
+            for n in 0..<500 { try insert(store, "posts", ["n": .int(Int64(n)), "text": .string(String(repeating: "x", count: 200))]) }
+            // A few thousand WAL frames: far from the writer's checkpoint, so only the checkpointer
+            // copies them into the database file, within a few of its ticks.
+            var copied = false
+            for _ in 0..<50 where !copied {
+                try await Task.sleep(for: .milliseconds(20))
+                copied = try size() > before + 100_000
+            }
+            #expect(copied)
+        }
+    }
+
     @Test func unusableDirectoryIsADatabaseError() async throws {
         try await withTemporaryDirectory { root in
             try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)

@@ -28,7 +28,9 @@ actor DeliveryScheduler {
         var event: OutboxEvent
     }
 
-    static let maxJobs = 64
+    /// Jobs under way at most: enough for many handlers waiting on the network at once, few
+    /// enough to bound what a crash runs twice.
+    private let maxJobs: Int
 
     private let store: RecordStore
     private let hooks: HookPool
@@ -57,8 +59,9 @@ actor DeliveryScheduler {
     /// Committed events on their way in, in commit order.
     private let inbox = Mutex<(items: [(OutboxEvent, [Delivery])], drainScheduled: Bool)>(([], false))
 
-    init(store: RecordStore, hooks: HookPool, clock: any DeliveryClock, retrySchedule: [Duration], logger: Logger) {
+    init(store: RecordStore, hooks: HookPool, clock: any DeliveryClock, retrySchedule: [Duration], maxJobs: Int, logger: Logger) {
         self.store = store
+        self.maxJobs = max(1, maxJobs)
         self.hooks = hooks
         self.clock = clock
         self.retrySchedule = retrySchedule.map { $0.milliseconds }
@@ -193,7 +196,7 @@ actor DeliveryScheduler {
     /// Starts ready lane heads while there is room, grouping consecutive heads of one event (with
     /// the same attempt number) into one job.
     private func startReady() {
-        while jobs < Self.maxJobs && readyHead < ready.count {
+        while jobs < maxJobs && readyHead < ready.count {
             var group: [Pending] = []
             while readyHead < ready.count, let head = lanes[ready[readyHead]]?.first {
                 if let first = group.first,
@@ -221,7 +224,7 @@ actor DeliveryScheduler {
                                     uniquingKeysWith: { first, _ in first })
         let hookEvent = HookEvent(id: event.id, type: RecordEventType(rawValue: event.type) ?? .created, collection: event.collection,
                                   recordID: event.recordID, data: event.data, oldData: event.oldData, timestamp: event.timestamp,
-                                  attempt: attempt)
+                                  attempt: attempt, depth: event.depth)
         let hooks = hooks
         let urgent = !waited.isEmpty
         Task {

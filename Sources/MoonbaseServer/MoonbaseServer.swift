@@ -25,6 +25,10 @@ public struct ServerConfiguration: Sendable {
     public var retention: Duration = .seconds(7 * 24 * 3600)
     /// Outbound requests of the `http` and `webhook` modules: timeout, response size, redirects.
     public var outboundHTTP = OutboundHTTPConfiguration(userAgent: "moonbase/\(MoonbaseServer.version)")
+    /// After-hook jobs (an event's deliveries that are ready together) under way at once. Many
+    /// handlers can wait on the network at the same time; after a crash, at most this many jobs'
+    /// deliveries run again.
+    public var deliveryConcurrency = 256
     /// How deep hook-made writes may nest (a hook's write fires hooks that write, and so on).
     public var hookWriteDepth = 3
     /// Off: writes record no events and run no after-hooks (for benchmarks and emergencies).
@@ -71,7 +75,7 @@ public struct MoonbaseServer: Sendable {
         }
         hooks = HookPool(loaded)
         deliveries = DeliveryScheduler(store: store, hooks: hooks, clock: configuration.clock,
-                                       retrySchedule: configuration.retrySchedule, logger: logger)
+                                       retrySchedule: configuration.retrySchedule, maxJobs: configuration.deliveryConcurrency, logger: logger)
         store.observeCommittedEvents { [deliveries] event, written in deliveries.accept(event, written) }
         writes = RecordWrites(store: store, hooks: hooks, deliveries: deliveries, afterHooksEnabled: configuration.afterHooksEnabled,
                               syncLimit: configuration.limits.wallClock * 2)

@@ -21,7 +21,7 @@ struct RecordWrites: Sendable {
         if let outcome = await hooks.runBefore(.created, collection: collection, { makeEvent(.created, record, data: record.json, depth: depth) }) {
             record = record.withFields(try decide(outcome))
         }
-        let outbox = outbox(.created, collection)
+        let outbox = outbox(.created, collection, depth: depth)
         return try await waitingForSyncHandlers(outbox) { try await store.async.insert(record, outbox: outbox).record }
     }
 
@@ -37,7 +37,7 @@ struct RecordWrites: Sendable {
             }) {
                 fields = try decide(outcome)
             }
-            let outbox = outbox(.updated, collection)
+            let outbox = outbox(.updated, collection, depth: depth)
             return try await waitingForSyncHandlers(outbox) {
                 try await store.async.replace(collection: collection, id: id, fields: fields, ifVersion: old.version, outbox: outbox).record
             }
@@ -50,7 +50,7 @@ struct RecordWrites: Sendable {
             if let outcome = await hooks.runBefore(.deleted, collection: collection, { makeEvent(.deleted, old, data: old.json, oldData: old.json, depth: depth) }) {
                 _ = try decide(outcome)
             }
-            let outbox = outbox(.deleted, collection)
+            let outbox = outbox(.deleted, collection, depth: depth)
             return try await waitingForSyncHandlers(outbox) {
                 try await store.async.delete(collection: collection, id: id, ifVersion: old.version, outbox: outbox).record
             }
@@ -58,14 +58,14 @@ struct RecordWrites: Sendable {
     }
 
     /// The event and one delivery per matching after-handler, to be written with the record.
-    private func outbox(_ type: RecordEventType, _ collection: String) -> OutboxRequest? {
+    private func outbox(_ type: RecordEventType, _ collection: String, depth: Int) -> OutboxRequest? {
         guard afterHooksEnabled else { return nil }
         let handlers = hooks.catalog.matching(.after, type, collection: collection)
         if handlers.isEmpty { return nil }
         return OutboxRequest(eventID: EventID.make(), targets: handlers.map { index in
             let handler = hooks.catalog.handlers[index]
             return DeliveryTarget(handler: handler.key, maxAttempts: handler.retries + 1)
-        })
+        }, depth: depth)
     }
 
     /// Runs the write; its event reaches the scheduler from the store, in commit order. When

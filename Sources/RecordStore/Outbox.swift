@@ -24,10 +24,14 @@ public struct OutboxRequest: Sendable {
     public var eventID: String
     /// One delivery per target, at most `Outbox.maxTargets`. No targets: the write records no event.
     public var targets: [DeliveryTarget]
+    /// How many writes made by handlers led to this one (0: a write from outside); kept with
+    /// the event, so a limit on it holds across restarts.
+    public var depth: Int
 
-    public init(eventID: String, targets: [DeliveryTarget]) {
+    public init(eventID: String, targets: [DeliveryTarget], depth: Int = 0) {
         self.eventID = eventID
         self.targets = targets
+        self.depth = depth
     }
 }
 
@@ -47,9 +51,11 @@ public struct OutboxEvent: Sendable, Equatable {
     public var oldData: JSONObject?
     /// Create/update: the stored record's `updated`; delete: when the delete was asked for.
     public var timestamp: String
+    /// The `depth` given in `OutboxRequest`.
+    public var depth: Int
 
     public init(sequence: Int64, id: String, type: String, collection: String, recordID: String,
-                data: JSONObject, oldData: JSONObject?, timestamp: String) {
+                data: JSONObject, oldData: JSONObject?, timestamp: String, depth: Int = 0) {
         self.sequence = sequence
         self.id = id
         self.type = type
@@ -58,6 +64,7 @@ public struct OutboxEvent: Sendable, Equatable {
         self.data = data
         self.oldData = oldData
         self.timestamp = timestamp
+        self.depth = depth
     }
 }
 

@@ -315,6 +315,7 @@ struct PendingEvent: Sendable {
     let collection: String
     let recordID: String
     let timestamp: String
+    let depth: Int
     /// `maxAttempts` below 1 raised to 1.
     let targets: [DeliveryTarget]
     /// The targets as stored: `[[handler key, max attempts], …]`.
@@ -335,6 +336,7 @@ struct PendingEvent: Sendable {
         self.collection = collection
         self.recordID = recordID
         self.timestamp = timestamp()
+        self.depth = request.depth
         self.targets = request.targets.map { DeliveryTarget(handler: $0.handler, maxAttempts: max($0.maxAttempts, 1)) }
         self.handlers = JSONValue.array(targets.map { .array([.string($0.handler), .int(Int64($0.maxAttempts))]) }).serializedString()
         self.now = Timestamp.now()
@@ -350,7 +352,7 @@ struct PendingEvent: Sendable {
         let inRow = min(targets.count, Outbox.eventRowTargets)
         let pending = inRow == 64 ? -1 : Outbox.bit(inRow) &- 1
         try db.cachedStatement(sql: OutboxSQL.insertEvent).execute(arguments: [
-            id, type, collection, recordID, handlers, pending, now, timestamp, dataText, oldDataText,
+            id, type, collection, recordID, handlers, pending, now, timestamp, depth, dataText, oldDataText,
         ])
         return db.lastInsertedRowID
     }
@@ -376,7 +378,7 @@ struct PendingEvent: Sendable {
                 maxAttempts: target.maxAttempts, nextAttemptAt: nil, lastError: nil, created: now, updated: now)
         }
         let event = OutboxEvent(sequence: sequence, id: id, type: type, collection: collection, recordID: recordID,
-                                data: data, oldData: oldData, timestamp: timestamp)
+                                data: data, oldData: oldData, timestamp: timestamp, depth: depth)
         return OutboxWrite(record: record, event: event, deliveries: deliveries)
     }
 }
@@ -492,7 +494,7 @@ enum Outbox {
             collection: try row.decode(atIndex: start + 3), recordID: try row.decode(atIndex: start + 4),
             data: try object(row, at: start + 5, sequence: sequence) ?? JSONObject(),
             oldData: try object(row, at: start + 6, sequence: sequence),
-            timestamp: try row.decode(atIndex: start + 7))
+            timestamp: try row.decode(atIndex: start + 7), depth: try row.decode(atIndex: start + 8))
     }
 
     /// Parses a JSON object column; nil for NULL.
@@ -547,8 +549,8 @@ struct CorruptOutbox: Error, CustomStringConvertible {
 /// SQL of the outbox, as constants for GRDB's statement cache.
 enum OutboxSQL {
     static let insertEvent = """
-        INSERT INTO hook_events (id, type, collection, record_id, handlers, pending, created, timestamp, data, old_data)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        INSERT INTO hook_events (id, type, collection, record_id, handlers, pending, created, timestamp, depth, data, old_data)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         """
     static let deleteEvent = "DELETE FROM hook_events WHERE sequence = ?"
     /// Rows for the elements of a JSON array of [handler, max attempts] from index ?6 on.
@@ -566,7 +568,7 @@ enum OutboxSQL {
     /// Columns read by `Outbox.eventDeliveries`, from `hook_events e`.
     static let eventDeliveryColumns = "e.sequence, e.id, e.collection, e.record_id, e.handlers, e.pending, e.detached, e.created, e.finished"
     /// Columns read by `Outbox.decodeEvent`.
-    static let eventColumns = "e.sequence, e.id, e.type, e.collection, e.record_id, e.data, e.old_data, e.timestamp"
+    static let eventColumns = "e.sequence, e.id, e.type, e.collection, e.record_id, e.data, e.old_data, e.timestamp, e.depth"
     static let deliveriesJoin = " FROM hook_deliveries d JOIN hook_events e ON e.sequence = d.event_sequence"
 
     static let delivery = "SELECT " + deliveryColumns + deliveriesJoin + " WHERE d.id = ?"

@@ -68,6 +68,7 @@ enum Schema {
                     finished   TEXT,              -- when a success was last recorded here
                     succeeded  TEXT,              -- JSON: {"n": [started, duration ms]} of those successes
                     timestamp  TEXT NOT NULL,
+                    depth      INTEGER NOT NULL DEFAULT 0,  -- writes by handlers that led to this one
                     data       TEXT NOT NULL,     -- JSON: the record after the write (delete: as it was)
                     old_data   TEXT               -- JSON: the record before an update or delete
                 );

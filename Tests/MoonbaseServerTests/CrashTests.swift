@@ -23,7 +23,8 @@ import Testing
             self.log = log
             FileManager.default.createFile(atPath: log, contents: nil)
             process.executableURL = URL(fileURLWithPath: CrashTests.binary)
-            process.arguments = ["serve", "--port", "0", "--data", data, "--hooks-dir", hooks, "--admin-token", "crash", "--hook-workers", "2"]
+            process.arguments = ["serve", "--port", "0", "--data", data, "--hooks-dir", hooks, "--admin-token", "crash", "--hook-workers", "2",
+                                 "--hook-concurrency", "64"]
             process.standardError = FileHandle(forWritingAtPath: log)
             process.standardOutput = FileHandle.nullDevice
             try process.run()
@@ -159,7 +160,7 @@ import Testing
         #expect(missing.isEmpty, "acknowledged writes whose event was never delivered: \(missing.count)")
         let events = delivered.map(\.event)
         let duplicates = events.count - Set(events).count
-        #expect(duplicates <= 3 * 64, "at most the deliveries under way at each of the 3 kills run twice (\(duplicates))")
+        #expect(duplicates <= 3 * 64, "at most the deliveries under way at each of the 3 kills (--hook-concurrency 64) run twice (\(duplicates))")
         let recovered = logs.dropFirst().compactMap { try? String(contentsOfFile: $0, encoding: .utf8) }.filter { $0.contains("taking up unfinished hook deliveries") }
         #expect(!recovered.isEmpty, "the kills left deliveries unfinished, and a restart took them up")
     }

@@ -20,6 +20,16 @@ func insertWithEvent(_ store: RecordStore, _ collection: String = "posts", _ fie
 
 @Suite("Outbox: writes record their event")
 struct OutboxWriteTests {
+    @Test func theDepthOfAHookMadeWriteIsKeptWithItsEvent() async throws {
+        let store = try makeStore()
+        let request = OutboxRequest(eventID: "ev-deep", targets: [DeliveryTarget(handler: "h", maxAttempts: 1)], depth: 2)
+        let written = try store.insert(store.newRecord(collection: "posts", fields: [:]), outbox: request)
+        let event = try #require(written.event)
+        #expect(event.depth == 2)
+        #expect(try store.event(sequence: event.sequence).depth == 2)
+        #expect(try await store.async.unfinishedDeliveries().map(\.event.depth) == [2], "start-up takes it up with its depth")
+    }
+
     @Test func insertRecordsCreatedEventAndOnePendingDeliveryPerTarget() throws {
         let store = try makeStore()
         let request = OutboxRequest(eventID: "ev-1", targets: [

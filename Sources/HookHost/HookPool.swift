@@ -44,13 +44,27 @@ public final class HookPool: Sendable {
     /// once; other work is gathered for a moment so one wake-up serves several events.
     public func deliver(_ event: HookEvent, to handlers: [Int], urgent: Bool,
                         onEach: @escaping @Sendable (HookOutcome) -> Void = { _ in }) async -> [HookOutcome] {
-        await withCheckedContinuation { continuation in
+        await deliver([(event, handlers)], urgent: urgent) { _, outcome in onEach(outcome) }[0]
+    }
+
+    /// `deliver` for several events in one job: one hand-off to a worker serves them all, which
+    /// is what a busy server needs. The events run one after another on that worker (those whose
+    /// handlers wait for the host overlap); `onEach` is told the event's position with each outcome.
+    public func deliver(_ batch: [(event: HookEvent, handlers: [Int])], urgent: Bool,
+                        onEach: @escaping @Sendable (Int, HookOutcome) -> Void) async -> [[HookOutcome]] {
+        if batch.isEmpty { return [] }
+        return await withCheckedContinuation { continuation in
             queue.push(urgent: urgent) { runtime in
-                let outcomes = OutcomeList(capacity: handlers.count)
-                runtime.runAfter(event, handlers: handlers, afterEach: { outcome in
-                    outcomes.items.append(outcome)
-                    onEach(outcome)
-                }, completion: { continuation.resume(returning: outcomes.items) })
+                let outcomes = OutcomeLists(batch.map(\.handlers.count))
+                for (position, item) in batch.enumerated() {
+                    runtime.runAfter(item.event, handlers: item.handlers, afterEach: { outcome in
+                        outcomes.lists[position].append(outcome)
+                        onEach(position, outcome)
+                    }, completion: {
+                        outcomes.unfinished -= 1
+                        if outcomes.unfinished == 0 { continuation.resume(returning: outcomes.lists) }
+                    })
+                }
             }
         }
     }
@@ -78,10 +92,19 @@ public final class HookPool: Sendable {
     }
 }
 
-/// The outcomes of one event's handlers, gathered on a worker thread while some may wait.
-private final class OutcomeList {
-    var items: [HookOutcome] = []
-    init(capacity: Int) { items.reserveCapacity(capacity) }
+/// The outcomes of a batch's events, gathered on a worker thread while some handlers may wait.
+private final class OutcomeLists {
+    var lists: [[HookOutcome]]
+    var unfinished: Int
+
+    init(_ counts: [Int]) {
+        lists = counts.map { count in
+            var list: [HookOutcome] = []
+            list.reserveCapacity(count)
+            return list
+        }
+        unfinished = counts.count
+    }
 }
 
 /// Owns one runtime on one thread.

@@ -12,9 +12,10 @@ import Synchronization
 /// finished. Deliveries of one record to one handler form a lane (of one collection, for a
 /// handler with `order = "collection"`): they run one at a time, in commit order, and a failing
 /// one holds its lane until it succeeds or is dead. Deliveries of
-/// one event that become ready together run as one job, so the event table is built once.
-/// At most `maxJobs` jobs are under way (run, outcome not yet recorded) at any time: after a
-/// crash, at most those run twice.
+/// one event that become ready together run as one group, so the event table is built once, and
+/// groups that are ready together share a job (one hand-off to a worker, one store write). At most
+/// `maxJobs` groups are under way (run, outcome not yet recorded) at any time: after a crash, at
+/// most those run twice.
 actor DeliveryScheduler {
     private struct LaneKey: Hashable {
         var handler: String
@@ -194,17 +195,21 @@ actor DeliveryScheduler {
     }
 
     /// Starts ready lane heads while there is room, grouping consecutive heads of one event (with
-    /// the same attempt number) into one job.
+    /// the same attempt number) into one group, and up to `batchLimit` groups into one job.
     private func startReady() {
         while jobs < maxJobs && readyHead < ready.count {
-            var group: [Pending] = []
-            while readyHead < ready.count, let head = lanes[ready[readyHead]]?.first {
-                if let first = group.first,
-                   first.event.sequence != head.event.sequence || first.delivery.attempts != head.delivery.attempts { break }
-                group.append(head)
-                readyHead += 1
+            var batch: [[Pending]] = []
+            while jobs + batch.count < maxJobs && batch.count < Self.batchLimit && readyHead < ready.count {
+                var group: [Pending] = []
+                while readyHead < ready.count, let head = lanes[ready[readyHead]]?.first {
+                    if let first = group.first,
+                       first.event.sequence != head.event.sequence || first.delivery.attempts != head.delivery.attempts { break }
+                    group.append(head)
+                    readyHead += 1
+                }
+                if group.isEmpty { readyHead += 1 } else { batch.append(group) }
             }
-            if group.isEmpty { readyHead += 1 } else { run(group) }
+            if !batch.isEmpty { run(batch) }
         }
         if readyHead > 1024 && readyHead * 2 > ready.count { // compact now and then
             ready.removeFirst(readyHead)
@@ -213,82 +218,102 @@ actor DeliveryScheduler {
         notifyIfIdle()
     }
 
-    private func run(_ group: [Pending]) {
-        jobs += 1
-        running.withLock { $0.formUnion(group.map(\.delivery.id)) }
-        let event = group[0].event
-        let attempt = group[0].delivery.attempts + 1
-        let handlers = group.compactMap { handlerIndex[$0.delivery.handler] }
-        let waited = group.filter { isSync($0.delivery.handler) } // a request waits on these
-        let waiterKeys = Dictionary(waited.compactMap { item in handlerIndex[item.delivery.handler].map { ($0, event.id + "#" + item.delivery.handler) } },
-                                    uniquingKeysWith: { first, _ in first })
-        let hookEvent = HookEvent(id: event.id, type: RecordEventType(rawValue: event.type) ?? .created, collection: event.collection,
-                                  recordID: event.recordID, data: event.data, oldData: event.oldData, timestamp: event.timestamp,
-                                  attempt: attempt, depth: event.depth)
-        let hooks = hooks
-        let urgent = !waited.isEmpty
+    /// Events one job takes at most: enough that a busy server pays one hand-off to a worker, and
+    /// one store write for the outcomes, per many events; few enough that both workers get work.
+    static let batchLimit = 16
+
+    private func run(_ batch: [[Pending]]) {
+        jobs += batch.count
+        running.withLock { running in for group in batch { running.formUnion(group.map(\.delivery.id)) } }
+        var work: [(event: HookEvent, handlers: [Int])] = []
+        var waiterKeys: [[Int: String]] = [] // per event: handler index → latch key, for `async = false` handlers
+        var urgent = false
+        for group in batch {
+            let event = group[0].event
+            let waited = group.filter { isSync($0.delivery.handler) } // a request waits on these
+            urgent = urgent || !waited.isEmpty
+            waiterKeys.append(Dictionary(waited.compactMap { item in handlerIndex[item.delivery.handler].map { ($0, event.id + "#" + item.delivery.handler) } },
+                                         uniquingKeysWith: { first, _ in first }))
+            work.append((HookEvent(id: event.id, type: RecordEventType(rawValue: event.type) ?? .created, collection: event.collection,
+                                   recordID: event.recordID, data: event.data, oldData: event.oldData, timestamp: event.timestamp,
+                                   attempt: group[0].delivery.attempts + 1, depth: event.depth),
+                         group.compactMap { handlerIndex[$0.delivery.handler] }))
+        }
+        let (hooks, keys) = (hooks, waiterKeys)
         Task {
             let startedAt = Timestamp.now()
-            let outcomes = handlers.isEmpty ? [] : await hooks.deliver(hookEvent, to: handlers, urgent: urgent) { outcome in
-                if let key = waiterKeys[outcome.handler] { self.syncWaiters.withLock { $0.removeValue(forKey: key) }?.countDown() }
+            let outcomes = await hooks.deliver(work, urgent: urgent) { position, outcome in
+                if let key = keys[position][outcome.handler] { self.syncWaiters.withLock { $0.removeValue(forKey: key) }?.countDown() }
             }
-            await finished(group, outcomes: outcomes, attempt: attempt, startedAt: startedAt)
+            await finished(batch, outcomes: outcomes, startedAt: startedAt)
         }
     }
 
-    private func finished(_ group: [Pending], outcomes: [HookOutcome], attempt: Int, startedAt: String) async {
+    private func finished(_ batch: [[Pending]], outcomes: [[HookOutcome]], startedAt: String) async {
         let now = clock.now()
-        let records = group.map { item -> AttemptOutcome in
-            let delivery = item.delivery
-            let outcome = handlerIndex[delivery.handler].flatMap { index in outcomes.first { $0.handler == index } }
-            guard let outcome else {
-                return AttemptOutcome(deliveryID: delivery.id, attempt: attempt, started: startedAt, durationMilliseconds: 0,
-                                      error: "handler \(delivery.handler) is no longer registered", status: .dead, nextAttemptAt: nil)
-            }
-            let milliseconds = Double(outcome.duration.components.seconds) * 1000 + Double(outcome.duration.components.attoseconds) / 1e15
-            guard let error = outcome.error else {
-                return AttemptOutcome(deliveryID: delivery.id, attempt: attempt, started: startedAt, durationMilliseconds: milliseconds,
-                                      error: nil, status: .succeeded, nextAttemptAt: nil)
-            }
-            let retry = attempt < delivery.maxAttempts
-            return AttemptOutcome(deliveryID: delivery.id, attempt: attempt, started: startedAt, durationMilliseconds: milliseconds,
-                                  error: error.message, status: retry ? .failed : .dead,
-                                  nextAttemptAt: retry ? now + retrySchedule[min(attempt - 1, retrySchedule.count - 1)] : nil)
+        let records = zip(batch, outcomes).map { group, outcomes in
+            group.map { item -> AttemptOutcome in attemptOutcome(item, outcomes, startedAt: startedAt, now: now) }
         }
         do {
-            try await store.async.recordAttempts(records)
+            try await store.async.recordAttempts(records.flatMap { $0 })
         } catch {
             // Unrecorded attempts stay pending in the store: the next start takes them up again.
             logger.error("cannot record hook deliveries", metadata: ["error": .string("\(error)")])
         }
-        running.withLock { $0.subtract(group.map(\.delivery.id)) }
-        for (item, record) in zip(group, records) {
-            if isSync(item.delivery.handler) { // its handler is gone
-                syncWaiters.withLock { $0.removeValue(forKey: item.event.id + "#" + item.delivery.handler) }?.countDown()
-            }
-            let key = lane(of: item)
-            if record.status == .failed {
-                var retried = item.delivery
-                retried.status = .failed
-                retried.attempts = attempt
-                retried.nextAttemptAt = record.nextAttemptAt
-                retried.lastError = record.error
-                lanes[key]?[0] = Pending(delivery: retried, event: item.event)
-                scheduleRetry(retried.id, key, at: record.nextAttemptAt ?? now)
-                continue
-            }
-            if let lane = lanes.index(forKey: key) { // one lookup: the key hashes three strings
-                if lanes.values[lane].count == 1 {
-                    lanes.remove(at: lane)
-                } else {
-                    lanes.values[lane].removeFirst()
-                    ready.append(key)
-                }
-            }
-            if record.status == .dead { deadLetter(item, attempt: attempt, error: record.error) }
+        running.withLock { running in for group in batch { running.subtract(group.map(\.delivery.id)) } }
+        for (group, records) in zip(batch, records) {
+            for (item, record) in zip(group, records) { advance(item, record, now: now) }
         }
-        jobs -= 1
+        jobs -= batch.count
         startReady()
+    }
+
+    /// How one delivery's attempt went, as the store records it.
+    private func attemptOutcome(_ item: Pending, _ outcomes: [HookOutcome], startedAt: String, now: Int64) -> AttemptOutcome {
+        let delivery = item.delivery
+        let attempt = delivery.attempts + 1
+        let outcome = handlerIndex[delivery.handler].flatMap { index in outcomes.first { $0.handler == index } }
+        guard let outcome else {
+            return AttemptOutcome(deliveryID: delivery.id, attempt: attempt, started: startedAt, durationMilliseconds: 0,
+                                  error: "handler \(delivery.handler) is no longer registered", status: .dead, nextAttemptAt: nil)
+        }
+        let milliseconds = Double(outcome.duration.components.seconds) * 1000 + Double(outcome.duration.components.attoseconds) / 1e15
+        guard let error = outcome.error else {
+            return AttemptOutcome(deliveryID: delivery.id, attempt: attempt, started: startedAt, durationMilliseconds: milliseconds,
+                                  error: nil, status: .succeeded, nextAttemptAt: nil)
+        }
+        let retry = attempt < delivery.maxAttempts
+        return AttemptOutcome(deliveryID: delivery.id, attempt: attempt, started: startedAt, durationMilliseconds: milliseconds,
+                              error: error.message, status: retry ? .failed : .dead,
+                              nextAttemptAt: retry ? now + retrySchedule[min(attempt - 1, retrySchedule.count - 1)] : nil)
+    }
+
+    /// Moves a delivery's lane on once its attempt is recorded: the next one becomes ready, or
+    /// this one waits for its retry.
+    private func advance(_ item: Pending, _ record: AttemptOutcome, now: Int64) {
+        if isSync(item.delivery.handler) { // its handler is gone
+            syncWaiters.withLock { $0.removeValue(forKey: item.event.id + "#" + item.delivery.handler) }?.countDown()
+        }
+        let key = lane(of: item)
+        if record.status == .failed {
+            var retried = item.delivery
+            retried.status = .failed
+            retried.attempts = record.attempt
+            retried.nextAttemptAt = record.nextAttemptAt
+            retried.lastError = record.error
+            lanes[key]?[0] = Pending(delivery: retried, event: item.event)
+            scheduleRetry(retried.id, key, at: record.nextAttemptAt ?? now)
+            return
+        }
+        if let lane = lanes.index(forKey: key) { // one lookup: the key hashes three strings
+            if lanes.values[lane].count == 1 {
+                lanes.remove(at: lane)
+            } else {
+                lanes.values[lane].removeFirst()
+                ready.append(key)
+            }
+        }
+        if record.status == .dead { deadLetter(item, attempt: record.attempt, error: record.error) }
     }
 
     /// Whether `handler` has `async = false` (usually none has: no hashing then).

@@ -118,21 +118,21 @@ public final class HookRuntime {
     public func runAfter(_ event: HookEvent, handlers: [Int], afterEach: ((HookOutcome) -> Void)? = nil,
                          completion: @escaping () -> Void = {}) {
         let base = state.top
-        let run = AfterRun(handlers: handlers, subject: .record(event), context: HookCallContext(event),
-                           afterEach: afterEach, completion: completion)
-        continueAfter(run, at: handlers.startIndex, table: pushEvent(event), base: base)
+        let run = AfterRun(handlers: handlers, context: HookCallContext(event), afterEach: afterEach, completion: completion)
+        continueAfter(run, .record(event), at: handlers.startIndex, table: pushEvent(event), base: base)
     }
 
     /// Runs `on_hook_failed` handlers with `payload` (the failed delivery) as their event.
     public func runFailureHandlers(_ payload: JSONObject, handlers: [Int], completion: @escaping () -> Void = {}) {
         let base = state.top
-        let run = AfterRun(handlers: handlers, subject: .failedDelivery, context: nil, afterEach: nil, completion: completion)
-        continueAfter(run, at: handlers.startIndex, table: state.push(payload), base: base)
+        let run = AfterRun(handlers: handlers, context: nil, afterEach: nil, completion: completion)
+        continueAfter(run, .failedDelivery, at: handlers.startIndex, table: state.push(payload), base: base)
     }
 
     /// The handlers of one event from `start` on. `resumed` is the outcome of the handler at
     /// `start` if it waited and has just been resumed, `started` when that handler was called.
-    private func continueAfter(_ run: AfterRun, at start: Int, table: Int32, base: Int32,
+    /// (`subject` is passed apart from `run`: kept in it, it would be copied on every event.)
+    private func continueAfter(_ run: AfterRun, _ subject: RunSubject, at start: Int, table: Int32, base: Int32,
                                resumed: LuaCallOutcome? = nil, started: ContinuousClock.Instant? = nil) {
         var uncounted = start // successes are counted in batches, under one lock
         var resumed = resumed
@@ -150,7 +150,7 @@ public final class HookRuntime {
             case .suspended(let call):
                 catalog.recordSuccesses(run.handlers[uncounted..<position])
                 wait(call, table: table, base: base) { table, base, outcome in
-                    self.continueAfter(run, at: position, table: table, base: base, resumed: outcome, started: callStarted)
+                    self.continueAfter(run, subject, at: position, table: table, base: base, resumed: outcome, started: callStarted)
                 }
                 return
             }
@@ -158,7 +158,7 @@ public final class HookRuntime {
             if failure != nil || run.afterEach != nil {
                 catalog.recordSuccesses(run.handlers[uncounted..<position])
                 uncounted = position + 1
-                if let failure { fail(index, run.subject, failure) } else { catalog.recordCall(index, error: nil) }
+                if let failure { fail(index, subject, failure) } else { catalog.recordCall(index, error: nil) }
                 run.afterEach?(HookOutcome(handler: index, error: failure, duration: callStarted.map { ContinuousClock.now - $0 } ?? .zero))
             }
         }
@@ -303,7 +303,6 @@ private struct EventKeys {
 /// A run of after-handlers in progress (see `HookRuntime.continueAfter`).
 private struct AfterRun {
     var handlers: [Int]
-    var subject: RunSubject
     var context: HookCallContext?
     var afterEach: ((HookOutcome) -> Void)?
     var completion: () -> Void

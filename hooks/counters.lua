@@ -4,8 +4,13 @@
 -- author never race to create the author's stats record.
 local function recount(author)
   if type(author) ~= "string" then return end
-  local posts = records.list("posts", {filter = {author = author}, per_page = 1}).total_items
-  local stats = records.list("stats", {filter = {author = author}, per_page = 1}).items[1]
+  local existing, missing = records.list("stats", {filter = {author = author}, per_page = 1})
+  if not existing then
+    log.warn("counters: create the stats collection to count posts per author", {error = missing})
+    return
+  end
+  local stats = existing.items[1]
+  local posts = assert(records.list("posts", {filter = {author = author}, per_page = 1})).total_items
   if stats then
     assert(records.update("stats", stats.id, {posts = posts}))
   else

@@ -5,7 +5,8 @@
 local searchable = {"name", "description", "brand"}
 
 local function entry_for(product_id)
-  return records.list("search_index", {filter = {product_id = product_id}, per_page = 1}).items[1]
+  local page = assert(records.list("search_index", {filter = {product_id = product_id}, per_page = 1}))
+  return page.items[1]
 end
 
 local function text_of(product)

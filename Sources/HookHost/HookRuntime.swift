@@ -234,18 +234,14 @@ public final class HookRuntime {
                       next: @escaping (_ table: Int32, _ base: Int32, LuaCallOutcome) -> Void) {
         let anchored = state.reference(at: table)
         state.setTop(base)
-        guard let waiter else {
-            let base = state.top
-            let table = state.push(anchored)
-            state.release(anchored)
-            return next(table, base, state.resume(call, with: .error("this runtime cannot wait for the host")))
-        }
-        waiter(call) { resumption in
+        let resume = { (resumption: LuaResumption) in
             let base = self.state.top
             let table = self.state.push(anchored)
             self.state.release(anchored)
             next(table, base, self.state.resume(call, with: resumption))
         }
+        guard let waiter else { return resume(.error("this runtime cannot wait for the host")) }
+        waiter(call, resume)
     }
 
     private func fail(_ index: Int, _ subject: RunSubject, _ error: LuaError) {

@@ -5,26 +5,26 @@ import LuaRuntime
 public enum CryptoModule {
     public static let module = LuaModule(name: "crypto", functions: [
         ("hmac_sha256", { arguments in
-            guard let key = arguments.bytes(1) else { return badArgument("hmac_sha256", 1, "key string", arguments) }
-            guard let message = arguments.bytes(2) else { return badArgument("hmac_sha256", 2, "message string", arguments) }
+            guard let key = arguments.bytes(1) else { return arguments.badArgument(1, to: "crypto.hmac_sha256", expected: "key string") }
+            guard let message = arguments.bytes(2) else { return arguments.badArgument(2, to: "crypto.hmac_sha256", expected: "message string") }
             return push(Signing.hmacSHA256(key: key, message: message), encoding: 3, "hmac_sha256", &arguments)
         }),
         ("sha256", { arguments in
-            guard let message = arguments.bytes(1) else { return badArgument("sha256", 1, "string", arguments) }
+            guard let message = arguments.bytes(1) else { return arguments.badArgument(1, to: "crypto.sha256", expected: "string") }
             return push(Signing.sha256(message), encoding: 2, "sha256", &arguments)
         }),
         ("hex_encode", { arguments in
-            guard let bytes = arguments.bytes(1) else { return badArgument("hex_encode", 1, "string", arguments) }
+            guard let bytes = arguments.bytes(1) else { return arguments.badArgument(1, to: "crypto.hex_encode", expected: "string") }
             arguments.push(Signing.hex(bytes))
             return .results(1)
         }),
         ("base64_encode", { arguments in
-            guard let bytes = arguments.bytes(1) else { return badArgument("base64_encode", 1, "string", arguments) }
+            guard let bytes = arguments.bytes(1) else { return arguments.badArgument(1, to: "crypto.base64_encode", expected: "string") }
             arguments.push(Signing.base64(bytes))
             return .results(1)
         }),
         ("base64_decode", { arguments in
-            guard let text = arguments.string(1) else { return badArgument("base64_decode", 1, "string", arguments) }
+            guard let text = arguments.string(1) else { return arguments.badArgument(1, to: "crypto.base64_decode", expected: "string") }
             guard let bytes = Signing.base64Decode(text) else {
                 arguments.pushNil()
                 arguments.push("crypto.base64_decode: not valid base64")
@@ -44,9 +44,4 @@ public enum CryptoModule {
         }
         return .results(1)
     }
-}
-
-/// The error of a host function given the wrong kind of argument, worded as Lua's own.
-func badArgument(_ function: String, _ index: Int32, _ expected: String, _ arguments: LuaArguments, module: String = "crypto") -> LuaHostResult {
-    .error("\(module).\(function): bad argument #\(index) (\(expected) expected, got \(arguments.typeName(index)))")
 }

@@ -10,7 +10,7 @@ public enum HTTPModule {
         LuaModule(name: "http", functions: [
             ("request", { arguments in
                 guard arguments.isTable(1), case .object(let spec)? = try? arguments.json(1) else {
-                    return badArgument("request", 1, "request table", arguments, module: "http")
+                    return arguments.badArgument(1, to: "http.request", expected: "request table")
                 }
                 return perform(client, spec, "http.request")
             }),
@@ -22,11 +22,11 @@ public enum HTTPModule {
     /// `http.get(url [, options])` and `http.post(url, options)`.
     private static func shorthand(_ client: OutboundHTTP, _ method: String, _ arguments: inout LuaArguments) -> LuaHostResult {
         let name = method.lowercased()
-        guard let url = arguments.string(1) else { return badArgument(name, 1, "url string", arguments, module: "http") }
+        guard let url = arguments.string(1) else { return arguments.badArgument(1, to: "http." + name, expected: "url string") }
         var spec = JSONObject()
         if !arguments.isNil(2) {
             guard arguments.isTable(2), case .object(let options)? = try? arguments.json(2) else {
-                return badArgument(name, 2, "options table", arguments, module: "http")
+                return arguments.badArgument(2, to: "http." + name, expected: "options table")
             }
             spec = options
         }

@@ -14,17 +14,17 @@ public enum WebhookModule {
     }
 
     private static func send(_ client: OutboundHTTP, _ arguments: inout LuaArguments) -> LuaHostResult {
-        guard let url = arguments.string(1) else { return badArgument("send", 1, "url string", arguments, module: "webhook") }
+        guard let url = arguments.string(1) else { return arguments.badArgument(1, to: "webhook.send", expected: "url string") }
         let body: [UInt8]
         if let text = arguments.string(2) {
             body = Array(text.utf8)
         } else if arguments.isTable(2), let payload = try? arguments.json(2) {
             body = payload.serialized()
         } else {
-            return badArgument("send", 2, "payload table or string", arguments, module: "webhook")
+            return arguments.badArgument(2, to: "webhook.send", expected: "payload table or string")
         }
         guard arguments.isTable(3), case .object(let options)? = try? arguments.json(3) else {
-            return badArgument("send", 3, "options table with a secret", arguments, module: "webhook")
+            return arguments.badArgument(3, to: "webhook.send", expected: "options table with a secret")
         }
         guard case .string(let secret)? = options["secret"], !secret.isEmpty else {
             return .error("webhook.send: options.secret (a string) is required")

@@ -104,6 +104,12 @@ public struct LuaArguments {
     /// Pushes nil.
     public func pushNil() { lua_pushnil(L) }
 
+    /// The error for argument `index` of the wrong kind, worded as Lua's own:
+    /// `function: bad argument #index (expected expected, got type)`.
+    public func badArgument(_ index: Int32, to function: String, expected: String) -> LuaHostResult {
+        .error("\(function): bad argument #\(index) (\(expected) expected, got \(typeName(index)))")
+    }
+
     /// The context the running handler call was started with (see `LuaState.callHandler`).
     public var context: (any Sendable)? { LuaState.owner(of: L).callContext }
 }

@@ -133,7 +133,7 @@ extension LuaState {
         }
         setFunction("json_decode", in: hostTable) { arguments in
             guard let text = arguments.string(1) else {
-                return .error("json.decode: bad argument #1 (string expected, got \(arguments.typeName(1)))")
+                return arguments.badArgument(1, to: "json.decode", expected: "string")
             }
             do throws(JSONParseError) {
                 arguments.push(try JSONValue.parse(text))

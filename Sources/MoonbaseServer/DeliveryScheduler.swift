@@ -77,7 +77,7 @@ actor DeliveryScheduler {
     private func lane(of item: Pending) -> LaneKey {
         let delivery = item.delivery
         return LaneKey(handler: delivery.handler, collection: delivery.collection,
-                       recordID: collectionOrderKeys.contains(delivery.handler) ? "" : delivery.recordID)
+                       recordID: isCollectionOrdered(delivery.handler) ? "" : delivery.recordID)
     }
 
     /// The deliveries whose attempt is under way right now.
@@ -314,6 +314,11 @@ actor DeliveryScheduler {
             }
         }
         if record.status == .dead { deadLetter(item, attempt: record.attempt, error: record.error) }
+    }
+
+    /// Whether `handler` has `order = "collection"` (usually none has: no hashing then).
+    private func isCollectionOrdered(_ handler: String) -> Bool {
+        !collectionOrderKeys.isEmpty && collectionOrderKeys.contains(handler)
     }
 
     /// Whether `handler` has `async = false` (usually none has: no hashing then).

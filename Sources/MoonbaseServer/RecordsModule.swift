@@ -43,18 +43,18 @@ public final class RecordsModule: Sendable {
     }
 
     private func get(_ arguments: inout LuaArguments) -> LuaHostResult {
-        guard let collection = arguments.string(1) else { return badArgument("get", 1, "collection name", arguments) }
-        guard let id = arguments.string(2) else { return badArgument("get", 2, "record id", arguments) }
+        guard let collection = arguments.string(1) else { return arguments.badArgument(1, to: "records.get", expected: "collection name") }
+        guard let id = arguments.string(2) else { return arguments.badArgument(2, to: "records.get", expected: "record id") }
         let store = store
         return waiting { .object(try await store.async.record(collection: collection, id: id).json) }
     }
 
     private func list(_ arguments: inout LuaArguments) -> LuaHostResult {
-        guard let collection = arguments.string(1) else { return badArgument("list", 1, "collection name", arguments) }
+        guard let collection = arguments.string(1) else { return arguments.badArgument(1, to: "records.list", expected: "collection name") }
         var page = 1, perPage = Routes.defaultPerPage, sort = RecordSort.default, filters: [RecordFilter] = []
         if !arguments.isNil(2) {
             guard arguments.isTable(2), case .object(let query)? = try? arguments.json(2) else {
-                return badArgument("list", 2, "query table", arguments)
+                return arguments.badArgument(2, to: "records.list", expected: "query table")
             }
             if let value = query["page"] {
                 guard case .int(let number) = value, number >= 1 else { return .error("records.list: page must be a positive integer") }
@@ -87,25 +87,25 @@ public final class RecordsModule: Sendable {
     }
 
     private func create(_ arguments: inout LuaArguments) -> LuaHostResult {
-        guard let collection = arguments.string(1) else { return badArgument("create", 1, "collection name", arguments) }
-        guard arguments.isTable(2), case .object(let data)? = try? arguments.json(2) else { return badArgument("create", 2, "data table", arguments) }
+        guard let collection = arguments.string(1) else { return arguments.badArgument(1, to: "records.create", expected: "collection name") }
+        guard arguments.isTable(2), case .object(let data)? = try? arguments.json(2) else { return arguments.badArgument(2, to: "records.create", expected: "data table") }
         return writing("create", arguments) { writes, depth in
             .object(try await writes.create(collection: collection, body: data, depth: depth).json)
         }
     }
 
     private func update(_ arguments: inout LuaArguments) -> LuaHostResult {
-        guard let collection = arguments.string(1) else { return badArgument("update", 1, "collection name", arguments) }
-        guard let id = arguments.string(2) else { return badArgument("update", 2, "record id", arguments) }
-        guard arguments.isTable(3), case .object(let patch)? = try? arguments.json(3) else { return badArgument("update", 3, "data table", arguments) }
+        guard let collection = arguments.string(1) else { return arguments.badArgument(1, to: "records.update", expected: "collection name") }
+        guard let id = arguments.string(2) else { return arguments.badArgument(2, to: "records.update", expected: "record id") }
+        guard arguments.isTable(3), case .object(let patch)? = try? arguments.json(3) else { return arguments.badArgument(3, to: "records.update", expected: "data table") }
         return writing("update", arguments) { writes, depth in
             .object(try await writes.update(collection: collection, id: id, patch: patch, depth: depth).json)
         }
     }
 
     private func delete(_ arguments: inout LuaArguments) -> LuaHostResult {
-        guard let collection = arguments.string(1) else { return badArgument("delete", 1, "collection name", arguments) }
-        guard let id = arguments.string(2) else { return badArgument("delete", 2, "record id", arguments) }
+        guard let collection = arguments.string(1) else { return arguments.badArgument(1, to: "records.delete", expected: "collection name") }
+        guard let id = arguments.string(2) else { return arguments.badArgument(2, to: "records.delete", expected: "record id") }
         return writing("delete", arguments) { writes, depth in
             try await writes.delete(collection: collection, id: id, depth: depth)
             return .bool(true)
@@ -137,9 +137,5 @@ public final class RecordsModule: Sendable {
                 return .failure("internal error")
             }
         })
-    }
-
-    private func badArgument(_ function: String, _ index: Int32, _ expected: String, _ arguments: LuaArguments) -> LuaHostResult {
-        .error("records.\(function): bad argument #\(index) (\(expected) expected, got \(arguments.typeName(index)))")
     }
 }

@@ -78,7 +78,9 @@ let package = Package(
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "NIOCore", package: "swift-nio"),
         ]),
-        .testTarget(name: "RecordStoreTests", dependencies: ["RecordStore", "MoonbaseJSON"]),
+        .testTarget(name: "RecordStoreTests", dependencies: [
+            "RecordStore", "MoonbaseJSON", .product(name: "GRDB", package: "GRDB.swift"),
+        ]),
         .testTarget(name: "MoonbaseServerTests", dependencies: [
             "MoonbaseServer", "HookHost", "RecordStore", "MoonbaseJSON", "MoonbaseTestSupport",
             .product(name: "Hummingbird", package: "hummingbird"),

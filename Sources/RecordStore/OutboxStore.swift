@@ -348,11 +348,13 @@ struct PendingEvent: Sendable {
 
     /// Stores the event, its deliveries pending in its row, and returns its sequence. Event ids
     /// are the caller's (unique by construction); the store does not pay an index to check them.
-    func insertEvent(_ db: Database, dataText: String, oldDataText: String?) throws -> Int64 {
+    /// The event's `data` is not stored: the record written next names the event (a create or
+    /// update), or it is `oldDataText` (a delete); see `Schema`.
+    func insertEvent(_ db: Database, oldDataText: String?) throws -> Int64 {
         let inRow = min(targets.count, Outbox.eventRowTargets)
         let pending = inRow == 64 ? -1 : Outbox.bit(inRow) &- 1
         try db.cachedStatement(sql: OutboxSQL.insertEvent).execute(arguments: [
-            id, type, collection, recordID, handlers, pending, now, timestamp, depth, dataText, oldDataText,
+            id, type, collection, recordID, handlers, pending, now, timestamp, depth, oldDataText,
         ])
         return db.lastInsertedRowID
     }
@@ -407,29 +409,6 @@ enum Outbox {
         let position = Int(outcome.deliveryID % Int64(maxTargets))
         guard position < eventRowTargets else { return nil }
         return (outcome.deliveryID / Int64(maxTargets), position)
-    }
-
-    /// `Record.json` as text, from the fields already serialized for the `records` row: the system
-    /// fields are written and the fields' bytes spliced in, instead of serializing them again.
-    /// Stored fields never hold a system field name, so the result equals `record.json` serialized.
-    static func recordJSON(_ record: Record, fieldsJSON: [UInt8]) -> String {
-        var buffer: [UInt8] = []
-        buffer.reserveCapacity(fieldsJSON.count + 96)
-        buffer.append(contentsOf: #"{"id":"#.utf8)
-        JSONWriter.writeString(record.id, into: &buffer)
-        buffer.append(contentsOf: #","collection":"#.utf8)
-        JSONWriter.writeString(record.collection, into: &buffer)
-        buffer.append(contentsOf: #","created":"#.utf8)
-        JSONWriter.writeString(record.created, into: &buffer)
-        buffer.append(contentsOf: #","updated":"#.utf8)
-        JSONWriter.writeString(record.updated, into: &buffer)
-        if fieldsJSON.count > 2 {  // not `{}`
-            buffer.append(UInt8(ascii: ","))
-            buffer.append(contentsOf: fieldsJSON[1...])
-        } else {
-            buffer.append(UInt8(ascii: "}"))
-        }
-        return String(decoding: buffer, as: UTF8.self)
     }
 
     static func status(_ raw: String) throws -> DeliveryStatus {
@@ -489,10 +468,12 @@ enum Outbox {
     /// Reads the columns of `OutboxSQL.eventColumns`, starting at column `start`.
     static func decodeEvent(_ row: Row, from start: Int) throws -> OutboxEvent {
         let sequence: Int64 = try row.decode(atIndex: start)
+        guard let data = try object(row, at: start + 5, sequence: sequence) else {
+            throw CorruptOutbox(problem: "data of event \(sequence) is missing")
+        }
         return OutboxEvent(
             sequence: sequence, id: try row.decode(atIndex: start + 1), type: try row.decode(atIndex: start + 2),
-            collection: try row.decode(atIndex: start + 3), recordID: try row.decode(atIndex: start + 4),
-            data: try object(row, at: start + 5, sequence: sequence) ?? JSONObject(),
+            collection: try row.decode(atIndex: start + 3), recordID: try row.decode(atIndex: start + 4), data: data,
             oldData: try object(row, at: start + 6, sequence: sequence),
             timestamp: try row.decode(atIndex: start + 7), depth: try row.decode(atIndex: start + 8))
     }
@@ -549,8 +530,8 @@ struct CorruptOutbox: Error, CustomStringConvertible {
 /// SQL of the outbox, as constants for GRDB's statement cache.
 enum OutboxSQL {
     static let insertEvent = """
-        INSERT INTO hook_events (id, type, collection, record_id, handlers, pending, created, timestamp, depth, data, old_data)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        INSERT INTO hook_events (id, type, collection, record_id, handlers, pending, created, timestamp, depth, old_data)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         """
     static let deleteEvent = "DELETE FROM hook_events WHERE sequence = ?"
     /// Rows for the elements of a JSON array of [handler, max attempts] from index ?6 on.
@@ -567,8 +548,14 @@ enum OutboxSQL {
         """
     /// Columns read by `Outbox.eventDeliveries`, from `hook_events e`.
     static let eventDeliveryColumns = "e.sequence, e.id, e.collection, e.record_id, e.handlers, e.pending, e.detached, e.created, e.finished"
-    /// Columns read by `Outbox.decodeEvent`.
-    static let eventColumns = "e.sequence, e.id, e.type, e.collection, e.record_id, e.data, e.old_data, e.timestamp, e.depth"
+    /// Columns read by `Outbox.decodeEvent`. An event's data is its own copy, else the record row
+    /// that names it (a create or update whose record has not changed since), else (a delete)
+    /// its `old_data`.
+    static let eventColumns = """
+        e.sequence, e.id, e.type, e.collection, e.record_id, coalesce(e.data, CASE WHEN e.type = 'record.deleted' THEN e.old_data \
+        ELSE (SELECT \(Schema.recordJSON("r")) FROM records r WHERE r.collection = e.collection AND r.id = e.record_id \
+        AND r.event = e.sequence) END), e.old_data, e.timestamp, e.depth
+        """
     static let deliveriesJoin = " FROM hook_deliveries d JOIN hook_events e ON e.sequence = d.event_sequence"
 
     static let delivery = "SELECT " + deliveryColumns + deliveriesJoin + " WHERE d.id = ?"
@@ -601,7 +588,8 @@ enum OutboxSQL {
 
     /// First attempts that succeeded, of one event: ?1 their bits, ?2 their timings (JSON object).
     static let markSucceeded = """
-        UPDATE hook_events SET pending = pending & ~?1, succeeded = json_patch(coalesce(succeeded, '{}'), ?2), finished = ?3
+        UPDATE hook_events
+        SET pending = pending & ~?1, succeeded = CASE WHEN succeeded IS NULL THEN ?2 ELSE json_patch(succeeded, ?2) END, finished = ?3
         WHERE sequence = ?4 AND pending & ?1 <> 0
         """
     /// A failed first attempt: target ?2 of event ?8 moves to row ?1, if it is still pending in the event's row.
@@ -639,6 +627,7 @@ enum OutboxSQL {
         DELETE FROM hook_events WHERE sequence IN (
             SELECT sequence FROM hook_events e
             WHERE pending = 0 AND coalesce(finished, created) < ?1
+              AND sequence < (SELECT max(sequence) FROM hook_events)  -- so sequences are never reused
               AND NOT EXISTS (SELECT 1 FROM hook_deliveries d
                               WHERE d.id BETWEEN e.sequence * \(Outbox.maxTargets) AND e.sequence * \(Outbox.maxTargets) + \(Outbox.maxTargets - 1)
                                 AND (d.status <> 'succeeded' OR d.updated >= ?1))

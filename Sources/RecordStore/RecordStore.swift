@@ -209,17 +209,18 @@ public final class RecordStore: Sendable {
         let data = String(decoding: fieldsJSON, as: UTF8.self)
         let event = try PendingEvent(outbox, type: PendingEvent.created, collection: stored.collection, recordID: stored.id,
                                  timestamp: stored.updated)
-        // The event's data is known before the write: built here, outside the writer's turn.
-        let eventData = event.map { _ in (text: Outbox.recordJSON(stored, fieldsJSON: fieldsJSON), object: stored.json) }
+        // The event's data (for its handlers; the stored event refers to the record) is known
+        // before the write: built here, outside the writer's turn.
+        let eventData = event.map { _ in stored.json }
         return { db in
-            // The event goes first: a taken event id is refused before anything is written.
+            // The event goes first, so the record can name it.
             var sequence: Int64?
-            if let event, let eventData {
-                sequence = try event.insertEvent(db, dataText: eventData.text, oldDataText: nil)
+            if let event {
+                sequence = try event.insertEvent(db, oldDataText: nil)
             }
             do {
                 try db.cachedStatement(sql: SQL.insertRecord).execute(arguments: [
-                    stored.collection, stored.id, stored.created, stored.updated, stored.version, data,
+                    stored.collection, stored.id, stored.created, stored.updated, stored.version, data, sequence,
                 ])
             } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
                 // A refusal must leave nothing behind.
@@ -233,7 +234,7 @@ public final class RecordStore: Sendable {
                 throw StoreError.database("record '\(stored.id)' already exists in collection '\(stored.collection)'")
             }
             guard let event, let sequence, let eventData else { return OutboxWrite(record: stored) }
-            return try event.finish(db, sequence: sequence, record: stored, data: eventData.object, oldData: nil)
+            return try event.finish(db, sequence: sequence, record: stored, data: eventData, oldData: nil)
         }
     }
 
@@ -300,14 +301,13 @@ public final class RecordStore: Sendable {
     {
         guard collectionExists(collection) else { throw .collectionNotFound(collection) }
         let fields = Self.droppingSystemFields(fields)
-        let fieldsJSON = fields.serialized()
-        let data = String(decoding: fieldsJSON, as: UTF8.self)
+        let data = String(decoding: fields.serialized(), as: UTF8.self)
         let updated = Timestamp.now()
         let event = try PendingEvent(outbox, type: PendingEvent.updated, collection: collection, recordID: id, timestamp: updated)
         guard let event else {
             return { db in
                 let statement = try db.cachedStatement(sql: SQL.replaceRecord)
-                let cursor = try Row.fetchCursor(statement, arguments: [data, updated, collection, id, ifVersion])
+                let cursor = try Row.fetchCursor(statement, arguments: [data, updated, nil, collection, id, ifVersion])
                 guard let row = try cursor.next() else {
                     throw try Self.whyNotFound(db, collection: collection, id: id)
                 }
@@ -323,9 +323,8 @@ public final class RecordStore: Sendable {
             let stored = Record(id: id, collection: collection, created: old.created, updated: updated,
                                 version: old.version + 1, fields: fields)
             let oldData = old.json
-            let sequence = try event.insertEvent(db, dataText: Outbox.recordJSON(stored, fieldsJSON: fieldsJSON),
-                                                 oldDataText: String(decoding: oldData.serialized(), as: UTF8.self))
-            try db.cachedStatement(sql: SQL.replaceRecord).execute(arguments: [data, updated, collection, id, ifVersion])
+            let sequence = try event.insertEvent(db, oldDataText: String(decoding: oldData.serialized(), as: UTF8.self))
+            try db.cachedStatement(sql: SQL.replaceRecord).execute(arguments: [data, updated, sequence, collection, id, ifVersion])
             guard db.changesCount == 1 else { throw UnexpectedlyMissing(collection: collection, id: id) }
             return try event.finish(db, sequence: sequence, record: stored, data: stored.json, oldData: oldData)
         }
@@ -357,10 +356,9 @@ public final class RecordStore: Sendable {
         return { db in
             // As for replace: read and check, store the event, then delete.
             let deleted = try Self.currentRecord(db, collection: collection, id: id, ifVersion: ifVersion)
-            // `data` and `old_data` are both the record as it was.
+            // `data` and `old_data` are both the record as it was (stored once, as `old_data`).
             let data = deleted.json
-            let text = String(decoding: data.serialized(), as: UTF8.self)
-            let sequence = try event.insertEvent(db, dataText: text, oldDataText: text)
+            let sequence = try event.insertEvent(db, oldDataText: String(decoding: data.serialized(), as: UTF8.self))
             try db.cachedStatement(sql: SQL.deleteRecordUnconditionally).execute(arguments: [collection, id])
             guard db.changesCount == 1 else { throw UnexpectedlyMissing(collection: collection, id: id) }
             return try event.finish(db, sequence: sequence, record: deleted, data: data, oldData: data)

@@ -110,7 +110,64 @@ enum Schema {
                 CREATE INDEX hook_attempts_by_delivery ON hook_attempts(delivery_id, attempt);
                 """)
         }
+        migrator.registerMigration("v3: events refer to the record they carry") { db in
+            // Copying the record into its event was the largest share of what the outbox added to
+            // a write. Now an event of a create or update leaves `data` NULL while the record still
+            // is that version (the record row names it in `event`); a trigger copies the version
+            // into the event just before the record changes or goes. A delete's `data` is its
+            // `old_data`. The table is rebuilt because `data` was NOT NULL.
+            try db.execute(sql: """
+                ALTER TABLE records ADD COLUMN event INTEGER;  -- the event whose `data` is this version
+
+                CREATE TABLE hook_events_v3 (
+                    sequence   INTEGER PRIMARY KEY,  -- commit order; purging keeps the last, so never reused
+                    id         TEXT NOT NULL,
+                    type       TEXT NOT NULL,     -- record.created | record.updated | record.deleted
+                    collection TEXT NOT NULL,
+                    record_id  TEXT NOT NULL,
+                    handlers   TEXT NOT NULL,     -- JSON: [[handler key, max attempts], …]
+                    pending    INTEGER NOT NULL,  -- bit n: delivery n has not succeeded (n < 64)
+                    detached   INTEGER NOT NULL DEFAULT 0,  -- bit n: delivery n has its own row
+                    created    TEXT NOT NULL,     -- the deliveries' `created`
+                    finished   TEXT,              -- when a success was last recorded here
+                    succeeded  TEXT,              -- JSON: {"n": [started, duration ms]} of those successes
+                    timestamp  TEXT NOT NULL,
+                    depth      INTEGER NOT NULL DEFAULT 0,  -- writes by handlers that led to this one
+                    data       TEXT,  -- JSON: the record after the write; NULL: see above
+                    old_data   TEXT   -- JSON: the record before an update or delete
+                );
+                INSERT INTO hook_events_v3 SELECT sequence, id, type, collection, record_id, handlers, pending, detached,
+                    created, finished, succeeded, timestamp, depth, data, old_data FROM hook_events;
+                DROP TABLE hook_events;
+                ALTER TABLE hook_events_v3 RENAME TO hook_events;
+                CREATE INDEX hook_events_unfinished ON hook_events(sequence) WHERE pending <> 0;
+
+                CREATE TRIGGER records_event_data_on_update BEFORE UPDATE OF data ON records WHEN OLD.event IS NOT NULL BEGIN
+                    \(keepEventData)
+                END;
+                CREATE TRIGGER records_event_data_on_delete BEFORE DELETE ON records WHEN OLD.event IS NOT NULL BEGIN
+                    \(keepEventData)
+                END;
+                """)
+        }
         return migrator
+    }
+
+    /// Copies the version of a record that is about to change (`OLD`) into the event that refers
+    /// to it, if that event has no copy yet.
+    private static let keepEventData = """
+        UPDATE hook_events SET data = \(recordJSON("OLD"))
+        WHERE sequence = OLD.event AND record_id = OLD.id AND collection = OLD.collection AND data IS NULL;
+        """
+
+    /// SQL for `Record.json` as text, of the `records` row named `row`: the system fields, then
+    /// the stored fields' members spliced in (stored fields never hold a system field name).
+    static func recordJSON(_ row: String) -> String {
+        """
+        '{"id":' || json_quote(\(row).id) || ',"collection":' || json_quote(\(row).collection) \
+        || ',"created":' || json_quote(\(row).created) || ',"updated":' || json_quote(\(row).updated) \
+        || CASE WHEN length(\(row).data) <= 2 THEN '}' ELSE ',' || substr(\(row).data, 2) END
+        """
     }
 }
 
@@ -125,7 +182,7 @@ enum SQL {
     static let deleteCollectionRecords = "DELETE FROM records WHERE collection = ?"
 
     static let insertRecord = """
-        INSERT INTO records (collection, id, created, updated, version, data) VALUES (?, ?, ?, ?, ?, ?)
+        INSERT INTO records (collection, id, created, updated, version, data, event) VALUES (?, ?, ?, ?, ?, ?, ?)
         """
     /// Columns in the order `RecordStore.decodeRecord` reads them.
     static let selectRecord = """
@@ -133,7 +190,7 @@ enum SQL {
         """
     static let recordVersion = "SELECT version FROM records WHERE collection = ? AND id = ?"
     static let replaceRecord = """
-        UPDATE records SET data = ?, updated = ?, version = version + 1
+        UPDATE records SET data = ?, updated = ?, version = version + 1, event = ?
         WHERE collection = ? AND id = ? AND version = ?
         RETURNING created, version
         """

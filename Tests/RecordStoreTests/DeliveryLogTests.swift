@@ -241,9 +241,15 @@ struct DeliveryLogTests {
         #expect(try store.delivery(id: oldFailed.id).status == .failed)
         #expect(try store.delivery(id: recent.deliveries[0].id).status == .succeeded)
 
-        // Later, the recent one goes too.
-        #expect(try store.purgeSucceeded(before: "9999-12-31T23:59:59.999Z", batchSize: 100) == 1)
-        #expect(try store.outboxRowCounts() == (3, 2, 2))
+        // Later, the recent one goes too, once a newer event exists: the newest stays, so that
+        // sequences (and delivery ids) are never handed out twice.
+        let end = "9999-12-31T23:59:59.999Z"
+        #expect(try store.purgeSucceeded(before: end, batchSize: 100) == 0)
+        let newest = try insertWithEvent(store)
+        try store.recordAttempts([outcome(newest.deliveries[0], attempt: 1)])
+        #expect(try store.purgeSucceeded(before: end, batchSize: 100) == 1)
+        #expect(try store.outboxRowCounts() == (4, 2, 2))
+        #expect(try insertWithEvent(store).event.sequence > newest.event.sequence)
     }
 
     @Test func deliveriesFiltersAndLimit() async throws {

@@ -274,6 +274,30 @@ struct OutboxWriteTests {
         #expect(try store.unfinishedDeliveries().filter { $0.event.collection == "posts" }.count == 3)
     }
 
+    @Test func anEventKeepsTheVersionItCarriesWhenItsRecordChangesLater() throws {
+        let store = try makeStore(collections: ["posts", "notes"])
+        // The stored event refers to its record until the record changes: each later write,
+        // with an event or without, and deleting the collection, must leave it its own version.
+        let created = try insertWithEvent(store, "posts", ["title": "v1", "n": .null])
+        let updated = try store.replace(collection: "posts", id: created.record.id, fields: ["title": "v2"], ifVersion: 1,
+                                        outbox: outbox(id: "ev-v2"))
+        let updatedEvent = try #require(updated.event)
+        #expect(try store.event(sequence: created.event.sequence) == created.event)
+        #expect(try store.event(sequence: updatedEvent.sequence) == updatedEvent)
+        _ = try store.replace(collection: "posts", id: created.record.id, fields: ["title": "v3"], ifVersion: 2)
+        #expect(try store.event(sequence: updatedEvent.sequence).data["title"] == "v2")
+        #expect(try store.event(sequence: created.event.sequence).data == created.record.json)
+
+        let empty = try insertWithEvent(store, "posts", [:])
+        let note = try insertWithEvent(store, "notes", ["body": "kept"])
+        _ = try store.delete(collection: "notes", id: note.record.id, ifVersion: 1)
+        try store.deleteCollection(name: "posts")
+        #expect(try store.event(sequence: empty.event.sequence) == empty.event)
+        #expect(try store.event(sequence: note.event.sequence) == note.event)
+        let unfinished = try store.unfinishedDeliveries().map(\.event)
+        #expect(unfinished.map(\.data) == [created.record.json, updatedEvent.data, empty.record.json, note.record.json])
+    }
+
     @Test func targetsPastTheEventRowsSixtyFourHaveRowsFromTheStart() throws {
         let store = try makeStore()
         let handlers = (0..<70).map { "h\($0)" }

@@ -1,4 +1,5 @@
 import Foundation
+import class GRDB.DatabaseQueue
 import Testing
 import MoonbaseJSON
 @testable import RecordStore
@@ -33,6 +34,37 @@ struct PersistenceTests {
             let store = try RecordStore(directory: directory)
             try insert(store, "posts", ["title": .string("second")])
             #expect(try store.list(collection: "posts", page: 1, perPage: 30, sort: .default).totalItems == 2)
+        }
+    }
+
+    @Test func eventsStoredBeforeEventsReferredToTheirRecordKeepTheirData() async throws {
+        try await withTemporaryDirectory { directory in
+            // A file as the outbox's first layout left it: the event holds a copy of its record.
+            let time = "2026-01-01T00:00:00.000Z"
+            let record = Record(id: "r1", collection: "posts", created: time, updated: time, version: 1, fields: ["n": 1])
+            do {
+                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+                let queue = try DatabaseQueue(path: directory + "/" + RecordStore.databaseFileName)
+                try Schema.migrator.migrate(queue, upTo: "v2: hook outbox")
+                try await queue.write { db in
+                    try db.execute(sql: "INSERT INTO collections (name, created) VALUES ('posts', ?)", arguments: [time])
+                    try db.execute(sql: "INSERT INTO records (collection, id, created, updated, version, data) VALUES ('posts', 'r1', ?, ?, 1, ?)",
+                                   arguments: [time, time, JSONValue.object(record.fields).serializedString()])
+                    try db.execute(sql: """
+                        INSERT INTO hook_events (id, type, collection, record_id, handlers, pending, created, timestamp, data)
+                        VALUES ('ev1', 'record.created', 'posts', 'r1', '[["h", 1]]', 1, ?, ?, ?)
+                        """, arguments: [time, time, JSONValue.object(record.json).serializedString()])
+                }
+            }
+            let store = try RecordStore(directory: directory)
+            let event = try store.event(sequence: 1)
+            #expect(event.id == "ev1" && event.data == record.json)
+            _ = try store.replace(collection: "posts", id: "r1", fields: ["n": 2], ifVersion: 1)
+            #expect(try store.event(sequence: 1) == event)
+            #expect(try store.unfinishedDeliveries().map(\.event) == [event])
+            let next = try store.insert(store.newRecord(collection: "posts", fields: [:]),
+                                        outbox: OutboxRequest(eventID: "ev2", targets: [DeliveryTarget(handler: "h", maxAttempts: 1)]))
+            #expect(try #require(next.event).sequence == 2)
         }
     }
 

@@ -43,6 +43,7 @@ let package = Package(
         // The store: collections and records in SQLite. Knows nothing of Lua.
         .target(name: "RecordStore", dependencies: [
             "MoonbaseJSON", .product(name: "GRDB", package: "GRDB.swift"),
+            .product(name: "GRDBSQLite", package: "GRDB.swift"),
         ]),
         // The server wires the store and the hook host behind the REST API.
         .target(name: "MoonbaseServer", dependencies: [

@@ -234,7 +234,12 @@ extension RecordStore {
         return { db in
             let mark = try db.cachedStatement(sql: OutboxSQL.markSucceeded)
             for (sequence, mask, timings) in marks {
-                try mark.execute(arguments: [mask, timings, now, sequence])
+                try mark.run { bind in
+                    bind.int(mask)
+                    bind.text(timings)
+                    bind.text(now)
+                    bind.int(sequence)
+                }
             }
             for outcome in rest { try recordOnRow(outcome, db, now: now) }
         }
@@ -353,9 +358,18 @@ struct PendingEvent: Sendable {
     func insertEvent(_ db: Database, oldDataText: String?) throws -> Int64 {
         let inRow = min(targets.count, Outbox.eventRowTargets)
         let pending = inRow == 64 ? -1 : Outbox.bit(inRow) &- 1
-        try db.cachedStatement(sql: OutboxSQL.insertEvent).execute(arguments: [
-            id, type, collection, recordID, handlers, pending, now, timestamp, depth, oldDataText,
-        ])
+        try db.cachedStatement(sql: OutboxSQL.insertEvent).run { bind in
+            bind.text(id)
+            bind.text(type)
+            bind.text(collection)
+            bind.text(recordID)
+            bind.text(handlers)
+            bind.int(pending)
+            bind.text(now)
+            bind.text(timestamp)
+            bind.int(Int64(depth))
+            bind.text(oldDataText)
+        }
         return db.lastInsertedRowID
     }
 

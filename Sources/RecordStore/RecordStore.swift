@@ -219,9 +219,15 @@ public final class RecordStore: Sendable {
                 sequence = try event.insertEvent(db, oldDataText: nil)
             }
             do {
-                try db.cachedStatement(sql: SQL.insertRecord).execute(arguments: [
-                    stored.collection, stored.id, stored.created, stored.updated, stored.version, data, sequence,
-                ])
+                try db.cachedStatement(sql: SQL.insertRecord).run { bind in
+                    bind.text(stored.collection)
+                    bind.text(stored.id)
+                    bind.text(stored.created)
+                    bind.text(stored.updated)
+                    bind.int(stored.version)
+                    bind.text(data)
+                    bind.int(sequence)
+                }
             } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
                 // A refusal must leave nothing behind.
                 if let event, let sequence { try event.withdrawEvent(db, sequence: sequence) }

@@ -46,6 +46,18 @@ public struct JSONObject: Sendable, Equatable, ExpressibleByDictionaryLiteral, S
         for (key, value) in pairs { self[key] = value }
     }
 
+    /// `prefix` (whose keys must be unique), then the members of `rest` whose keys are not among
+    /// them, in order. Each member of `rest` is compared with the prefix's keys only, so putting a
+    /// few fixed keys before an object costs one pass over it.
+    public init(prefix: [(String, JSONValue)], then rest: JSONObject) {
+        self.init()
+        entries.reserveCapacity(prefix.count + rest.count)
+        for (key, value) in prefix { appendNew(key, value) }
+        for entry in rest.entries where !prefix.contains(where: { sameKey($0.0, entry.key) }) {
+            appendNew(entry.key, entry.value)
+        }
+    }
+
     /// An object from a literal; a later duplicate key replaces the earlier value in place.
     public init(dictionaryLiteral elements: (String, JSONValue)...) {
         self.init(elements)

@@ -123,9 +123,9 @@ actor DeliveryScheduler {
 
     /// Before a write: a latch the request can wait on until the `async = false` handlers among
     /// `handlers` (keys) have run on the event `eventID`; nil when there are none.
-    nonisolated func expectSync(eventID: String, handlers: [String]) -> Latch? {
+    nonisolated func expectSync(eventID: String, handlers: [DeliveryTarget]) -> Latch? {
         if syncHandlerKeys.isEmpty { return nil }
-        let waited = handlers.filter { syncHandlerKeys.contains($0) }
+        let waited = handlers.map(\.handler).filter { syncHandlerKeys.contains($0) }
         if waited.isEmpty { return nil }
         let latch = Latch(count: waited.count)
         syncWaiters.withLock { waiters in for key in waited { waiters[eventID + "#" + key] = latch } }
@@ -133,8 +133,8 @@ actor DeliveryScheduler {
     }
 
     /// The write for `eventID` was refused: nobody will run its handlers.
-    nonisolated func cancelSync(eventID: String, handlers: [String]) {
-        let latches = syncWaiters.withLock { waiters in handlers.compactMap { waiters.removeValue(forKey: eventID + "#" + $0) } }
+    nonisolated func cancelSync(eventID: String, handlers: [DeliveryTarget]) {
+        let latches = syncWaiters.withLock { waiters in handlers.compactMap { waiters.removeValue(forKey: eventID + "#" + $0.handler) } }
         for latch in latches { latch.open() }
     }
 

@@ -1,6 +1,7 @@
 import HookHost
 import MoonbaseJSON
 import RecordStore
+import Synchronization
 
 /// The write paths: before-hooks (outside any database lock), then the write with its event and
 /// deliveries in one transaction, then the deliveries to the after-hooks (SPEC sections 5 and 6).
@@ -13,6 +14,8 @@ struct RecordWrites: Sendable {
     let syncLimit: Duration
     /// How often an update or delete is tried again when the record changed while hooks ran.
     static let conflictRetries = 5
+    /// The after-handlers' targets per event type and collection (the catalog never changes).
+    private let targets = TargetsCache()
 
     /// `depth` counts the hook-made writes that led to this one (0: a request from outside).
     func create(collection: String, body: JSONObject, depth: Int = 0) async throws -> Record {
@@ -60,25 +63,20 @@ struct RecordWrites: Sendable {
     /// The event and one delivery per matching after-handler, to be written with the record.
     private func outbox(_ type: RecordEventType, _ collection: String, depth: Int) -> OutboxRequest? {
         guard afterHooksEnabled else { return nil }
-        let handlers = hooks.catalog.matching(.after, type, collection: collection)
-        if handlers.isEmpty { return nil }
-        return OutboxRequest(eventID: EventID.make(), targets: handlers.map { index in
-            let handler = hooks.catalog.handlers[index]
-            return DeliveryTarget(handler: handler.key, maxAttempts: handler.retries + 1)
-        }, depth: depth)
+        guard let targets = targets.targets(type, collection, of: hooks.catalog) else { return nil }
+        return OutboxRequest(eventID: EventID.make(), targets: targets, depth: depth)
     }
 
     /// Runs the write; its event reaches the scheduler from the store, in commit order. When
     /// some matching handler has `async = false`, returns only once those have run (at most
     /// `syncLimit`).
     private func waitingForSyncHandlers(_ outbox: OutboxRequest?, _ write: () async throws -> Record) async throws -> Record {
-        let keys = outbox?.targets.map(\.handler) ?? []
-        let latch = outbox.flatMap { deliveries.expectSync(eventID: $0.eventID, handlers: keys) }
+        let latch = outbox.flatMap { deliveries.expectSync(eventID: $0.eventID, handlers: $0.targets) }
         let record: Record
         do {
             record = try await write()
         } catch {
-            if let outbox, latch != nil { deliveries.cancelSync(eventID: outbox.eventID, handlers: keys) }
+            if let outbox, latch != nil { deliveries.cancelSync(eventID: outbox.eventID, handlers: outbox.targets) }
             throw error
         }
         await latch?.wait(atMost: syncLimit)
@@ -117,5 +115,27 @@ struct RecordWrites: Sendable {
             }
         }
         return try await body()
+    }
+}
+
+/// `DeliveryTargets` per (event type, collection), built on first use.
+private final class TargetsCache: Sendable {
+    private struct Key: Hashable {
+        var type: RecordEventType
+        var collection: String
+    }
+
+    /// nil: no after-handler matches.
+    private let cache = Mutex<[Key: DeliveryTargets?]>([:])
+
+    func targets(_ type: RecordEventType, _ collection: String, of catalog: HookCatalog) -> DeliveryTargets? {
+        let key = Key(type: type, collection: collection)
+        if let known = cache.withLock({ $0[key] }) { return known }
+        let handlers = catalog.matching(.after, type, collection: collection)
+        let built = handlers.isEmpty ? nil : DeliveryTargets(handlers.map { index in
+            DeliveryTarget(handler: catalog.handlers[index].key, maxAttempts: catalog.handlers[index].retries + 1)
+        })
+        cache.withLock { $0[key] = built }
+        return built
     }
 }

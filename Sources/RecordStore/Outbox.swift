@@ -18,21 +18,42 @@ public struct DeliveryTarget: Sendable, Equatable {
     }
 }
 
+/// Targets prepared once, as the outbox stores them, for every write that has the same ones
+/// (the after-handlers of one event type and collection): a write then pays nothing to list them.
+public struct DeliveryTargets: Sendable {
+    /// The targets in order, `maxAttempts` below 1 raised to 1.
+    public let targets: [DeliveryTarget]
+    /// `[[handler key, max attempts], …]`, the event row's `handlers`.
+    let stored: String
+
+    public init(_ targets: [DeliveryTarget]) {
+        self.targets = targets.map { DeliveryTarget(handler: $0.handler, maxAttempts: max($0.maxAttempts, 1)) }
+        stored = JSONValue.array(self.targets.map { .array([.string($0.handler), .int(Int64($0.maxAttempts))]) }).serializedString()
+    }
+}
+
 /// Asks a write to record its event in the same transaction.
 public struct OutboxRequest: Sendable {
     /// The event's id, unique among stored events (an idempotency key for handlers).
     public var eventID: String
     /// One delivery per target, at most `Outbox.maxTargets`. No targets: the write records no event.
-    public var targets: [DeliveryTarget]
+    public var deliveryTargets: DeliveryTargets
     /// How many writes made by handlers led to this one (0: a write from outside); kept with
     /// the event, so a limit on it holds across restarts.
     public var depth: Int
 
-    public init(eventID: String, targets: [DeliveryTarget], depth: Int = 0) {
+    public init(eventID: String, targets: DeliveryTargets, depth: Int = 0) {
         self.eventID = eventID
-        self.targets = targets
+        self.deliveryTargets = targets
         self.depth = depth
     }
+
+    public init(eventID: String, targets: [DeliveryTarget], depth: Int = 0) {
+        self.init(eventID: eventID, targets: DeliveryTargets(targets), depth: depth)
+    }
+
+    /// The targets, `maxAttempts` below 1 raised to 1.
+    public var targets: [DeliveryTarget] { deliveryTargets.targets }
 }
 
 /// A committed write's event, as stored in the outbox.

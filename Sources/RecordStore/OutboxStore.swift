@@ -342,8 +342,8 @@ struct PendingEvent: Sendable {
         self.recordID = recordID
         self.timestamp = timestamp()
         self.depth = request.depth
-        self.targets = request.targets.map { DeliveryTarget(handler: $0.handler, maxAttempts: max($0.maxAttempts, 1)) }
-        self.handlers = JSONValue.array(targets.map { .array([.string($0.handler), .int(Int64($0.maxAttempts))]) }).serializedString()
+        self.targets = request.targets
+        self.handlers = request.deliveryTargets.stored
         self.now = Timestamp.now()
     }
 

@@ -35,14 +35,10 @@ public struct Record: Sendable, Equatable {
 
     /// `{"id","collection","created","updated", ...fields}` — the API shape of SPEC section 10.
     public var json: JSONObject {
-        var object = JSONObject([
+        JSONObject(prefix: [
             ("id", .string(id)), ("collection", .string(collection)),
             ("created", .string(created)), ("updated", .string(updated)),
-        ])
-        for (key, value) in fields where !isSystemField(key) {
-            object[key] = value
-        }
-        return object
+        ], then: fields)
     }
 
     /// Writes `json` straight into `buffer`, without building the intermediate object (the

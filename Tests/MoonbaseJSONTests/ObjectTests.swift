@@ -74,6 +74,19 @@ struct ObjectTests {
         #expect(o.count == 4)
     }
 
+    @Test func prefixThenRestSkipsTheRestsCopiesOfPrefixKeys() {
+        let rest: JSONObject = ["b": 1, "id": "shadow", "c": 2]
+        let o = JSONObject(prefix: [("id", "x"), ("kind", "post")], then: rest)
+        #expect(o.keys == ["id", "kind", "b", "c"])
+        #expect(o["id"] == "x" && o["c"] == 2)
+
+        // Past the size where lookups switch to a hash index, the index knows every key.
+        let many = JSONObject((0..<40).map { ("k\($0)", JSONValue.int(Int64($0))) })
+        let big = JSONObject(prefix: [("k3", "first"), ("z", .null)], then: many)
+        #expect(big.count == 41 && big.keys.prefix(3) == ["k3", "z", "k0"])
+        #expect(big["k3"] == "first" && big["k39"] == 39 && big["z"] == .null)
+    }
+
     @Test func sequenceYieldsPairsInOrder() {
         let o: JSONObject = ["z": .int(26), "a": .int(1), "m": .int(13)]
         var seen: [String] = []

@@ -24,9 +24,21 @@ actor DeliveryScheduler {
         var recordID: String
     }
 
-    private struct Pending {
+    /// A delivery waiting in its lane. A class: it moves between lanes, the ready list and jobs,
+    /// and each copy of a struct holding a delivery and its event retained a dozen strings.
+    private final class Pending {
         var delivery: Delivery
-        var event: OutboxEvent
+        let event: OutboxEvent
+        let lane: LaneKey
+        /// The handler's position in the catalog; nil if no handler has its key any more.
+        let handler: Int?
+
+        init(_ delivery: Delivery, _ event: OutboxEvent, lane: LaneKey, handler: Int?) {
+            self.delivery = delivery
+            self.event = event
+            self.lane = lane
+            self.handler = handler
+        }
     }
 
     /// Jobs under way at most: enough for many handlers waiting on the network at once, few
@@ -74,10 +86,10 @@ actor DeliveryScheduler {
         collectionOrderKeys = Set(hooks.catalog.handlers.filter { $0.phase == .after && $0.order == .collection }.map(\.key))
     }
 
-    private func lane(of item: Pending) -> LaneKey {
-        let delivery = item.delivery
-        return LaneKey(handler: delivery.handler, collection: delivery.collection,
-                       recordID: isCollectionOrdered(delivery.handler) ? "" : delivery.recordID)
+    private func pending(_ delivery: Delivery, _ event: OutboxEvent) -> Pending {
+        let lane = LaneKey(handler: delivery.handler, collection: delivery.collection,
+                           recordID: isCollectionOrdered(delivery.handler) ? "" : delivery.recordID)
+        return Pending(delivery, event, lane: lane, handler: handlerIndex[delivery.handler])
     }
 
     /// The deliveries whose attempt is under way right now.
@@ -92,7 +104,7 @@ actor DeliveryScheduler {
         if !unfinished.isEmpty {
             logger.info("taking up unfinished hook deliveries", metadata: ["count": .stringConvertible(unfinished.count)])
         }
-        for item in unfinished { enqueue(Pending(delivery: item.delivery, event: item.event)) }
+        for item in unfinished { enqueue(pending(item.delivery, item.event)) }
         startReady()
     }
 
@@ -116,7 +128,7 @@ actor DeliveryScheduler {
             return inbox.items
         }
         for (event, deliveries) in items {
-            for delivery in deliveries { enqueue(Pending(delivery: delivery, event: event)) }
+            for delivery in deliveries { enqueue(pending(delivery, event)) }
         }
         startReady()
     }
@@ -141,7 +153,7 @@ actor DeliveryScheduler {
     /// A failed or dead delivery, put back to pending by the store, runs again.
     func retryNow(_ delivery: Delivery) async throws {
         let event = try await store.async.event(sequence: delivery.eventSequence)
-        enqueue(Pending(delivery: delivery, event: event))
+        enqueue(pending(delivery, event))
         startReady()
     }
 
@@ -181,7 +193,7 @@ actor DeliveryScheduler {
     // MARK: Scheduling
 
     private func enqueue(_ item: Pending) {
-        let key = lane(of: item)
+        let key = item.lane
         if let lane = lanes.index(forKey: key) {
             lanes.values[lane].append(item)
             return
@@ -232,12 +244,12 @@ actor DeliveryScheduler {
             let event = group[0].event
             let waited = group.filter { isSync($0.delivery.handler) } // a request waits on these
             urgent = urgent || !waited.isEmpty
-            waiterKeys.append(Dictionary(waited.compactMap { item in handlerIndex[item.delivery.handler].map { ($0, event.id + "#" + item.delivery.handler) } },
+            waiterKeys.append(Dictionary(waited.compactMap { item in item.handler.map { ($0, event.id + "#" + item.delivery.handler) } },
                                          uniquingKeysWith: { first, _ in first }))
             work.append((HookEvent(id: event.id, type: RecordEventType(rawValue: event.type) ?? .created, collection: event.collection,
                                    recordID: event.recordID, data: event.data, oldData: event.oldData, timestamp: event.timestamp,
                                    attempt: group[0].delivery.attempts + 1, depth: event.depth),
-                         group.compactMap { handlerIndex[$0.delivery.handler] }))
+                         group.compactMap(\.handler)))
         }
         let (hooks, keys) = (hooks, waiterKeys)
         Task {
@@ -272,7 +284,7 @@ actor DeliveryScheduler {
     private func attemptOutcome(_ item: Pending, _ outcomes: [HookOutcome], startedAt: String, now: Int64) -> AttemptOutcome {
         let delivery = item.delivery
         let attempt = delivery.attempts + 1
-        let outcome = handlerIndex[delivery.handler].flatMap { index in outcomes.first { $0.handler == index } }
+        let outcome = item.handler.flatMap { index in outcomes.first { $0.handler == index } }
         guard let outcome else {
             return AttemptOutcome(deliveryID: delivery.id, attempt: attempt, started: startedAt, durationMilliseconds: 0,
                                   error: "handler \(delivery.handler) is no longer registered", status: .dead, nextAttemptAt: nil)
@@ -294,15 +306,13 @@ actor DeliveryScheduler {
         if isSync(item.delivery.handler) { // its handler is gone
             syncWaiters.withLock { $0.removeValue(forKey: item.event.id + "#" + item.delivery.handler) }?.countDown()
         }
-        let key = lane(of: item)
-        if record.status == .failed {
-            var retried = item.delivery
-            retried.status = .failed
-            retried.attempts = record.attempt
-            retried.nextAttemptAt = record.nextAttemptAt
-            retried.lastError = record.error
-            lanes[key]?[0] = Pending(delivery: retried, event: item.event)
-            scheduleRetry(retried.id, key, at: record.nextAttemptAt ?? now)
+        let key = item.lane
+        if record.status == .failed { // stays the head of its lane
+            item.delivery.status = .failed
+            item.delivery.attempts = record.attempt
+            item.delivery.nextAttemptAt = record.nextAttemptAt
+            item.delivery.lastError = record.error
+            scheduleRetry(item.delivery.id, key, at: record.nextAttemptAt ?? now)
             return
         }
         if let lane = lanes.index(forKey: key) { // one lookup: the key hashes three strings

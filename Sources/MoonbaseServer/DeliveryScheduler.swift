@@ -17,21 +17,46 @@ import Synchronization
 /// `maxJobs` groups are under way (run, outcome not yet recorded) at any time: after a crash, at
 /// most those run twice.
 actor DeliveryScheduler {
-    private struct LaneKey: Hashable {
-        var handler: String
-        var collection: String
+    /// The record (or, for handlers that keep collection order, the collection) a lane is for.
+    /// Its hash is computed once per event and shared by the lanes of all its handlers.
+    private struct LaneRecord: Hashable {
+        let collection: String
         /// Empty for handlers whose deliveries keep collection order.
-        var recordID: String
+        let recordID: String
+        let hash: Int
+
+        init(collection: String, recordID: String) {
+            self.collection = collection
+            self.recordID = recordID
+            var hasher = Hasher()
+            hasher.combine(collection)
+            hasher.combine(recordID)
+            hash = hasher.finalize()
+        }
+
+        func hash(into hasher: inout Hasher) { hasher.combine(hash) }
+
+        static func == (a: LaneRecord, b: LaneRecord) -> Bool {
+            a.hash == b.hash && a.recordID == b.recordID && a.collection == b.collection
+        }
     }
 
-    /// A delivery waiting in its lane. A class: it moves between lanes, the ready list and jobs,
-    /// and each copy of a struct holding a delivery and its event retained a dozen strings.
+    /// One lane: the deliveries of one handler (a number, see `handlerID`) for one record.
+    private struct LaneKey: Hashable {
+        var handler: Int
+        var record: LaneRecord
+    }
+
+    /// A delivery waiting in its lane, which is a list of these linked by `next`, in commit
+    /// order. The head is running, waiting for its retry, or ready.
     private final class Pending {
         var delivery: Delivery
         let event: OutboxEvent
         let lane: LaneKey
         /// The handler's position in the catalog; nil if no handler has its key any more.
         let handler: Int?
+        /// The next delivery in the lane.
+        var next: Pending?
 
         init(_ delivery: Delivery, _ event: OutboxEvent, lane: LaneKey, handler: Int?) {
             self.delivery = delivery
@@ -56,10 +81,12 @@ actor DeliveryScheduler {
     private let syncHandlerKeys: Set<String>
     /// Keys of the after-handlers with `order = "collection"`.
     private let collectionOrderKeys: Set<String>
-    /// Deliveries waiting per lane; the head is running, waiting for its retry, or ready.
-    private var lanes: [LaneKey: [Pending]] = [:]
-    /// Lanes whose head can start now, in the order they became ready.
-    private var ready: [LaneKey] = []
+    /// The last delivery of each lane that has any (a lane goes once its last one is done).
+    private var laneTails: [LaneKey: Pending] = [:]
+    /// Numbers for the keys of handlers that are not in the catalog (any more), below 0.
+    private var unknownHandlers: [String: Int] = [:]
+    /// Lane heads that can start now, in the order they became ready.
+    private var ready: [Pending] = []
     private var readyHead = 0
     private var retryTasks: [Int64: Task<Void, Never>] = [:]
     private var purgeTask: Task<Void, Never>?
@@ -86,10 +113,21 @@ actor DeliveryScheduler {
         collectionOrderKeys = Set(hooks.catalog.handlers.filter { $0.phase == .after && $0.order == .collection }.map(\.key))
     }
 
-    private func pending(_ delivery: Delivery, _ event: OutboxEvent) -> Pending {
-        let lane = LaneKey(handler: delivery.handler, collection: delivery.collection,
-                           recordID: isCollectionOrdered(delivery.handler) ? "" : delivery.recordID)
-        return Pending(delivery, event, lane: lane, handler: handlerIndex[delivery.handler])
+    /// `record`: the event's record, if already known.
+    private func pending(_ delivery: Delivery, _ event: OutboxEvent, record: LaneRecord? = nil) -> Pending {
+        let handler = handlerIndex[delivery.handler]
+        let laneRecord = isCollectionOrdered(delivery.handler)
+            ? LaneRecord(collection: delivery.collection, recordID: "")
+            : record ?? LaneRecord(collection: delivery.collection, recordID: delivery.recordID)
+        return Pending(delivery, event, lane: LaneKey(handler: handler ?? unknownHandler(delivery.handler), record: laneRecord),
+                       handler: handler)
+    }
+
+    private func unknownHandler(_ key: String) -> Int {
+        if let known = unknownHandlers[key] { return known }
+        let number = -1 - unknownHandlers.count
+        unknownHandlers[key] = number
+        return number
     }
 
     /// The deliveries whose attempt is under way right now.
@@ -128,7 +166,8 @@ actor DeliveryScheduler {
             return inbox.items
         }
         for (event, deliveries) in items {
-            for delivery in deliveries { enqueue(pending(delivery, event)) }
+            let record = LaneRecord(collection: event.collection, recordID: event.recordID)
+            for delivery in deliveries { enqueue(pending(delivery, event, record: record)) }
         }
         startReady()
     }
@@ -193,16 +232,14 @@ actor DeliveryScheduler {
     // MARK: Scheduling
 
     private func enqueue(_ item: Pending) {
-        let key = item.lane
-        if let lane = lanes.index(forKey: key) {
-            lanes.values[lane].append(item)
+        if let tail = laneTails.updateValue(item, forKey: item.lane) {
+            tail.next = item
             return
         }
-        lanes[key] = [item]
         if item.delivery.status == .failed, let due = item.delivery.nextAttemptAt, due > clock.now() {
-            scheduleRetry(item.delivery.id, key, at: due)
+            scheduleRetry(item, at: due)
         } else {
-            ready.append(key)
+            ready.append(item)
         }
     }
 
@@ -213,13 +250,14 @@ actor DeliveryScheduler {
             var batch: [[Pending]] = []
             while jobs + batch.count < maxJobs && batch.count < Self.batchLimit && readyHead < ready.count {
                 var group: [Pending] = []
-                while readyHead < ready.count, let head = lanes[ready[readyHead]]?.first {
+                while readyHead < ready.count {
+                    let head = ready[readyHead]
                     if let first = group.first,
                        first.event.sequence != head.event.sequence || first.delivery.attempts != head.delivery.attempts { break }
                     group.append(head)
                     readyHead += 1
                 }
-                if group.isEmpty { readyHead += 1 } else { batch.append(group) }
+                batch.append(group)
             }
             if !batch.isEmpty { run(batch) }
         }
@@ -306,22 +344,19 @@ actor DeliveryScheduler {
         if isSync(item.delivery.handler) { // its handler is gone
             syncWaiters.withLock { $0.removeValue(forKey: item.event.id + "#" + item.delivery.handler) }?.countDown()
         }
-        let key = item.lane
         if record.status == .failed { // stays the head of its lane
             item.delivery.status = .failed
             item.delivery.attempts = record.attempt
             item.delivery.nextAttemptAt = record.nextAttemptAt
             item.delivery.lastError = record.error
-            scheduleRetry(item.delivery.id, key, at: record.nextAttemptAt ?? now)
+            scheduleRetry(item, at: record.nextAttemptAt ?? now)
             return
         }
-        if let lane = lanes.index(forKey: key) { // one lookup: the key hashes three strings
-            if lanes.values[lane].count == 1 {
-                lanes.remove(at: lane)
-            } else {
-                lanes.values[lane].removeFirst()
-                ready.append(key)
-            }
+        if let next = item.next {
+            ready.append(next)
+            item.next = nil
+        } else {
+            laneTails.removeValue(forKey: item.lane)
         }
         if record.status == .dead { deadLetter(item, attempt: record.attempt, error: record.error) }
     }
@@ -336,21 +371,21 @@ actor DeliveryScheduler {
         !syncHandlerKeys.isEmpty && syncHandlerKeys.contains(handler)
     }
 
-    private func scheduleRetry(_ id: Int64, _ key: LaneKey, at due: Int64) {
-        let clock = clock
+    private func scheduleRetry(_ item: Pending, at due: Int64) {
+        let (clock, id) = (clock, item.delivery.id)
         retryTasks[id] = Task {
             do {
                 try await clock.sleep(until: due)
             } catch {
                 return
             }
-            self.retryDue(id, key) // the task runs on the actor
+            self.retryDue(item) // the task runs on the actor
         }
     }
 
-    private func retryDue(_ id: Int64, _ key: LaneKey) {
-        guard retryTasks.removeValue(forKey: id) != nil else { return }
-        ready.append(key)
+    private func retryDue(_ item: Pending) {
+        guard retryTasks.removeValue(forKey: item.delivery.id) != nil else { return }
+        ready.append(item)
         startReady()
     }
 

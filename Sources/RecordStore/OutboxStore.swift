@@ -213,7 +213,9 @@ extension RecordStore {
         let now = Timestamp.now()
         // The common case: first attempts that succeeded, usually all the deliveries of one event
         // (they run as one job). Each event's are one UPDATE: bits cleared, timings merged in.
-        var successes: [(sequence: Int64, mask: Int64, timings: JSONObject)] = []
+        // The timings are written as JSON text straight away: `{"n":[started, ms],…}`. A target
+        // appears once per event here (one attempt each), so the keys are unique.
+        var successes: [(sequence: Int64, mask: Int64, timings: [UInt8])] = []
         var others: [AttemptOutcome] = []
         for outcome in outcomes {
             guard outcome.error == nil, let target = Outbox.inEventRow(outcome) else {
@@ -221,15 +223,21 @@ extension RecordStore {
                 continue
             }
             let (sequence, position) = target
-            let timing: JSONValue = .array([.string(outcome.started), .double(outcome.durationMilliseconds)])
-            if let last = successes.indices.last, successes[last].sequence == sequence {
-                successes[last].mask |= Outbox.bit(position)
-                successes[last].timings[String(position)] = timing
-            } else {
-                successes.append((sequence, Outbox.bit(position), JSONObject([(String(position), timing)])))
+            if successes.last?.sequence != sequence {
+                successes.append((sequence, 0, [UInt8(ascii: "{")]))
             }
+            let last = successes.count - 1
+            if successes[last].mask != 0 { successes[last].timings.append(UInt8(ascii: ",")) }
+            successes[last].mask |= Outbox.bit(position)
+            successes[last].timings.append(UInt8(ascii: "\""))
+            JSONWriter.writeInt(Int64(position), into: &successes[last].timings)
+            successes[last].timings.append(contentsOf: #"":["#.utf8)
+            JSONWriter.writeString(outcome.started, into: &successes[last].timings)
+            successes[last].timings.append(UInt8(ascii: ","))
+            JSONWriter.writeDouble(outcome.durationMilliseconds, into: &successes[last].timings)
+            successes[last].timings.append(contentsOf: "]".utf8)
         }
-        let marks = successes.map { ($0.sequence, $0.mask, String(decoding: $0.timings.serialized(), as: UTF8.self)) }
+        let marks = successes.map { ($0.sequence, $0.mask, String(decoding: $0.timings + [UInt8(ascii: "}")], as: UTF8.self)) }
         let rest = others
         return { db in
             let mark = try db.cachedStatement(sql: OutboxSQL.markSucceeded)

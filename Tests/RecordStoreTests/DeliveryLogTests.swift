@@ -94,6 +94,22 @@ struct DeliveryLogTests {
         #expect(try await store.async.unfinishedDeliveries().map(\.delivery.id) == expected)
     }
 
+    @Test func successesOfOneEventRecordedTogetherEachKeepTheirTiming() throws {
+        let store = try makeStore()
+        let written = try insertWithEvent(store, handlers: ["a", "b", "c"])
+        let (a, b, c) = (written.deliveries[0], written.deliveries[1], written.deliveries[2])
+        func success(_ delivery: Delivery, _ started: String, _ milliseconds: Double) -> AttemptOutcome {
+            AttemptOutcome(deliveryID: delivery.id, attempt: 1, started: started, durationMilliseconds: milliseconds,
+                           error: nil, status: .succeeded, nextAttemptAt: nil)
+        }
+        try store.recordAttempts([success(c, "2026-01-02T03:04:05.000Z", 2.5), success(a, "2026-01-02T03:04:06.000Z", 0.125)])
+        try store.recordAttempts([success(b, "2026-01-02T03:04:07.000Z", 1e-3)])
+        #expect(try store.attempts(deliveryID: a.id).map { [$0.started, "\($0.durationMilliseconds)"] } == [["2026-01-02T03:04:06.000Z", "0.125"]])
+        #expect(try store.attempts(deliveryID: b.id).map { [$0.started, "\($0.durationMilliseconds)"] } == [["2026-01-02T03:04:07.000Z", "0.001"]])
+        #expect(try store.attempts(deliveryID: c.id).map { [$0.started, "\($0.durationMilliseconds)"] } == [["2026-01-02T03:04:05.000Z", "2.5"]])
+        #expect(try store.unfinishedDeliveries().isEmpty)
+    }
+
     @Test func aFirstSuccessLeavesNoRowAndIsListedAsSucceeded() throws {
         let store = try makeStore()
         let written = try insertWithEvent(store, handlers: ["a", "b"], maxAttempts: 3)

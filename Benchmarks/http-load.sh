@@ -6,6 +6,8 @@
 # by side and the cases take turns for several rounds, so machine noise hits all of them alike;
 # medians are printed, with the ratios b/a, c/a and the outbox's share of p50, d/e. Then it checks
 # that no request failed and that every after-hook counted exactly one call per stored record.
+# Beside the rates it prints the server's CPU time per create (user + system, from /proc), which
+# moves less than the rates when the machine is noisy, and the same ratios computed from it.
 #
 #   bash Benchmarks/http-load.sh [seconds per round] [connections] [rounds]
 set -euo pipefail
@@ -33,12 +35,15 @@ LUA
 
 cases="a b c d e"
 declare -A port=([a]=8097 [b]=8098 [c]=8099 [d]=8100 [e]=8101)
+declare -A pid
 for case in $cases; do
   hooks="$work/$case" extra=()
   if [ "$case" = e ]; then hooks="$work/d" extra=(--no-after-hooks); fi
   "$bin" serve --port "${port[$case]}" --data "$work/data-$case" --hooks-dir "$hooks" --admin-token $token --log-level warning \
     "${extra[@]}" >"$work/$case.log" 2>&1 &
+  pid[$case]=$!
 done
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 for case in $cases; do
   url="http://127.0.0.1:${port[$case]}/api/v1"
   for _ in $(seq 1 100); do curl -sf "$url/health" >/dev/null && break; sleep 0.1; done
@@ -47,8 +52,11 @@ done
 
 for round in $(seq 1 "$rounds"); do
   for case in $cases; do
+    before=$(cpu_ticks "${pid[$case]}")
     wrk -t1 -c"$connections" -d"${seconds}s" --latency -s "$work/post.lua" \
       "http://127.0.0.1:${port[$case]}/api/v1/collections/posts/records" >"$work/$case.$round.wrk"
+    sleep 0.2 # queued after-hooks of this round count to it
+    echo $(( $(cpu_ticks "${pid[$case]}") - before )) >"$work/$case.$round.cpu"
   done
 done
 sleep 1 # let queued after-hooks finish
@@ -59,9 +67,9 @@ for case in $cases; do
   curl -sf -H "Authorization: Bearer $token" "$url/hooks" >"$work/$case.hooks"
 done
 
-python3 - "$work" "$rounds" "$connections" "$seconds" <<'PY'
+python3 - "$work" "$rounds" "$connections" "$seconds" "$(getconf CLK_TCK)" <<'PY'
 import json, re, statistics, sys
-work, rounds, connections, seconds = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+work, rounds, connections, seconds, ticks = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], int(sys.argv[5])
 labels = {"a": "no hooks", "b": "10 no-op after-hooks", "c": "1 changing before-hook",
           "d": "1 no-op after-hook (outbox)", "e": "same, --no-after-hooks"}
 def ms(text, label):
@@ -69,12 +77,16 @@ def ms(text, label):
     value, unit = float(m.group(1)), m.group(2)
     return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
 print(f"create load: wrk -t1 -c{connections}, {rounds} rounds of {seconds}s per case, 10-field record; medians")
-print(f"{'case':<28} {'creates/s':>10} {'p50_ms':>8} {'p99_ms':>8} {'records':>9}  checks")
-rate, p50s, failures = {}, {}, 0
+print(f"{'case':<32} {'creates/s':>10} {'p50_ms':>8} {'p99_ms':>8} {'cpu_us':>7} {'records':>9}  checks")
+rate, p50s, cpu, failures = {}, {}, {}, 0
 for case in "abcde":
     texts = [open(f"{work}/{case}.{r}.wrk").read() for r in range(1, rounds + 1)]
     rates = [float(re.search(r"Requests/sec:\s+([\d.]+)", t).group(1)) for t in texts]
-    answered = sum(int(re.search(r"(\d+) requests in", t).group(1)) for t in texts)
+    counts = [int(re.search(r"(\d+) requests in", t).group(1)) for t in texts]
+    answered = sum(counts)
+    # Server CPU (user + system) per create, the median over rounds.
+    cpu[case] = statistics.median(int(open(f"{work}/{case}.{r}.cpu").read()) * 1e6 / ticks / n
+                                  for r, n in zip(range(1, rounds + 1), counts))
     problems = []
     for t in texts:
         if m := re.search(r"Non-2xx or 3xx responses: (\d+)", t): problems.append(f"{m.group(1)} non-2xx")
@@ -88,8 +100,10 @@ for case in "abcde":
     rate[case] = statistics.median(rates)
     p50 = p50s[case] = statistics.median(ms(t, "50") for t in texts)
     p99 = statistics.median(ms(t, "99") for t in texts)
-    print(f"{'(' + case + ') ' + labels[case]:<28} {rate[case]:>10.0f} {p50:>8.2f} {p99:>8.2f} {stored:>9}  {'; '.join(problems) or 'ok'}")
+    print(f"{'(' + case + ') ' + labels[case]:<32} {rate[case]:>10.0f} {p50:>8.2f} {p99:>8.2f} {cpu[case]:>7.0f} {stored:>9}  {'; '.join(problems) or 'ok'}")
 print(f"ratio b/a = {rate['b'] / rate['a']:.2f}   ratio c/a = {rate['c'] / rate['a']:.2f}   "
       f"outbox p50 cost (d/e - 1) = {100 * (p50s['d'] / p50s['e'] - 1):+.1f}%")
+print(f"by server CPU per create: b/a = {cpu['a'] / cpu['b']:.2f}   c/a = {cpu['a'] / cpu['c']:.2f}   "
+      f"outbox cost (d/e - 1) = {100 * (cpu['d'] / cpu['e'] - 1):+.1f}%")
 sys.exit(1 if failures else 0)
 PY

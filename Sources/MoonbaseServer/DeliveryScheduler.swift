@@ -302,7 +302,7 @@ actor DeliveryScheduler {
     private func finished(_ batch: [[Pending]], outcomes: [[HookOutcome]], startedAt: String) async {
         let now = clock.now()
         let records = zip(batch, outcomes).map { group, outcomes in
-            group.map { item -> AttemptOutcome in attemptOutcome(item, outcomes, startedAt: startedAt, now: now) }
+            group.enumerated().map { position, item in attemptOutcome(item, at: position, outcomes, startedAt: startedAt, now: now) }
         }
         do {
             try await store.async.recordAttempts(records.flatMap { $0 })
@@ -318,22 +318,25 @@ actor DeliveryScheduler {
         startReady()
     }
 
-    /// How one delivery's attempt went, as the store records it.
-    private func attemptOutcome(_ item: Pending, _ outcomes: [HookOutcome], startedAt: String, now: Int64) -> AttemptOutcome {
-        let delivery = item.delivery
-        let attempt = delivery.attempts + 1
-        let outcome = item.handler.flatMap { index in outcomes.first { $0.handler == index } }
+    /// How one delivery's attempt went, as the store records it. `position`: the item's in its
+    /// group, where its outcome usually is (the handlers run in the group's order).
+    private func attemptOutcome(_ item: Pending, at position: Int, _ outcomes: [HookOutcome], startedAt: String, now: Int64) -> AttemptOutcome {
+        // Fields are read from the item one by one: a copy of the whole delivery retains its strings.
+        let (id, attempt) = (item.delivery.id, item.delivery.attempts + 1)
+        let outcome = item.handler.flatMap { index in
+            position < outcomes.count && outcomes[position].handler == index ? outcomes[position] : outcomes.first { $0.handler == index }
+        }
         guard let outcome else {
-            return AttemptOutcome(deliveryID: delivery.id, attempt: attempt, started: startedAt, durationMilliseconds: 0,
-                                  error: "handler \(delivery.handler) is no longer registered", status: .dead, nextAttemptAt: nil)
+            return AttemptOutcome(deliveryID: id, attempt: attempt, started: startedAt, durationMilliseconds: 0,
+                                  error: "handler \(item.delivery.handler) is no longer registered", status: .dead, nextAttemptAt: nil)
         }
         let milliseconds = Double(outcome.duration.components.seconds) * 1000 + Double(outcome.duration.components.attoseconds) / 1e15
         guard let error = outcome.error else {
-            return AttemptOutcome(deliveryID: delivery.id, attempt: attempt, started: startedAt, durationMilliseconds: milliseconds,
+            return AttemptOutcome(deliveryID: id, attempt: attempt, started: startedAt, durationMilliseconds: milliseconds,
                                   error: nil, status: .succeeded, nextAttemptAt: nil)
         }
-        let retry = attempt < delivery.maxAttempts
-        return AttemptOutcome(deliveryID: delivery.id, attempt: attempt, started: startedAt, durationMilliseconds: milliseconds,
+        let retry = attempt < item.delivery.maxAttempts
+        return AttemptOutcome(deliveryID: id, attempt: attempt, started: startedAt, durationMilliseconds: milliseconds,
                               error: error.message, status: retry ? .failed : .dead,
                               nextAttemptAt: retry ? now + retrySchedule[min(attempt - 1, retrySchedule.count - 1)] : nil)
     }

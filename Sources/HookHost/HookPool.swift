@@ -221,7 +221,10 @@ final class HookJobQueue: @unchecked Sendable { // every field is guarded by `co
             }
             let job = jobs[head]
             head += 1
-            if head > 1024 && head * 2 > jobs.count { // compact now and then instead of shifting on every pop
+            if head == jobs.count { // drained (the usual case): the taken jobs and what they hold go now
+                jobs.removeAll(keepingCapacity: true)
+                head = 0
+            } else if head > 1024 && head * 2 > jobs.count { // compact now and then instead of shifting on every pop
                 jobs.removeFirst(head)
                 head = 0
             }

@@ -261,7 +261,10 @@ actor DeliveryScheduler {
             }
             if !batch.isEmpty { run(batch) }
         }
-        if readyHead > 1024 && readyHead * 2 > ready.count { // compact now and then
+        if readyHead == ready.count { // all started (the usual case): let go of the started ones now
+            ready.removeAll(keepingCapacity: true)
+            readyHead = 0
+        } else if readyHead > 1024 && readyHead * 2 > ready.count { // compact now and then
             ready.removeFirst(readyHead)
             readyHead = 0
         }

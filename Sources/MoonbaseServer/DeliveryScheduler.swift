@@ -41,7 +41,8 @@ actor DeliveryScheduler {
         }
     }
 
-    /// One lane: the deliveries of one handler (a number, see `handlerID`) for one record.
+    /// One lane: the deliveries of one handler (its catalog position; a negative number for a key
+    /// no longer in the catalog) for one record.
     private struct LaneKey: Hashable {
         var handler: Int
         var record: LaneRecord

@@ -89,7 +89,8 @@ actor DeliveryScheduler {
     /// Lane heads that can start now, in the order they became ready.
     private var ready: [Pending] = []
     private var readyHead = 0
-    private var retryTasks: [Int64: Task<Void, Never>] = [:]
+    /// Deliveries waiting for their retry time (each the head of its lane), by delivery id.
+    private var retryTasks: [Int64: (task: Task<Void, Never>, item: Pending)] = [:]
     private var purgeTask: Task<Void, Never>?
     private var jobs = 0
     private var idleWaiters: [CheckedContinuation<Void, Never>] = []
@@ -190,10 +191,17 @@ actor DeliveryScheduler {
         for latch in latches { latch.open() }
     }
 
-    /// A failed or dead delivery, put back to pending by the store, runs again.
+    /// A failed or dead delivery, put back to pending by the store, runs again. One waiting for
+    /// its retry time runs now instead, in its place at the head of its lane (not a second time).
     func retryNow(_ delivery: Delivery) async throws {
-        let event = try await store.async.event(sequence: delivery.eventSequence)
-        enqueue(pending(delivery, event))
+        if let waiting = retryTasks.removeValue(forKey: delivery.id) {
+            waiting.task.cancel()
+            waiting.item.delivery = delivery
+            ready.append(waiting.item)
+        } else {
+            let event = try await store.async.event(sequence: delivery.eventSequence)
+            enqueue(pending(delivery, event))
+        }
         startReady()
     }
 
@@ -225,7 +233,7 @@ actor DeliveryScheduler {
 
     /// Stops retry timers and purging; what is not finished stays in the store for the next start.
     func stop() {
-        for task in retryTasks.values { task.cancel() }
+        for waiting in retryTasks.values { waiting.task.cancel() }
         retryTasks = [:]
         purgeTask?.cancel()
     }
@@ -379,8 +387,8 @@ actor DeliveryScheduler {
     }
 
     private func scheduleRetry(_ item: Pending, at due: Int64) {
-        let (clock, id) = (clock, item.delivery.id)
-        retryTasks[id] = Task {
+        let clock = clock
+        let task = Task {
             do {
                 try await clock.sleep(until: due)
             } catch {
@@ -388,6 +396,7 @@ actor DeliveryScheduler {
             }
             self.retryDue(item) // the task runs on the actor
         }
+        retryTasks[item.delivery.id] = (task, item)
     }
 
     private func retryDue(_ item: Pending) {

@@ -87,6 +87,36 @@ import Testing
         }
     }
 
+    @Test func retryOfADeliveryWaitingForItsRetryRunsItOnceNow() async throws {
+        let clock = ManualClock()
+        let logs = LogCapture()
+        try await withServer(hooks: ["flaky.lua": """
+            on_record_create("posts", function(e)
+              log.info("attempt", {n = e.attempt})
+              if e.attempt == 1 then error("not yet") end
+            end, {name = "flaky", retries = 3})
+            """], logs: logs, configure: {
+                $0.clock = clock
+                $0.retrySchedule = [.seconds(60)]
+            }) { client, server in
+            try await client.createCollection("posts")
+            _ = try await client.send(.post, "/api/v1/collections/posts/records", json: "{}")
+            func delivery() async throws -> JSONValue? {
+                guard case .array(let items)? = try await client.send(.get, "/api/v1/hooks/deliveries?hook=flaky").body else { return nil }
+                return items.first
+            }
+            #expect(try await eventually { try await delivery()?["status"] == "failed" })
+            let id = try #require(try await delivery()?["id"].map { $0.serializedString() })
+            #expect(try await client.send(.post, "/api/v1/hooks/deliveries/\(id)/retry").status == .accepted)
+            #expect(try await eventually { try await delivery()?["status"] == "succeeded" })
+            clock.advance(by: 60_000) // the retry it was waiting for is gone
+            try await Task.sleep(for: .milliseconds(100))
+            await server.waitForDeliveries()
+            #expect(logs.lines("attempt").map { $0.metadata["n"] } == ["1", "2"])
+            #expect(try await delivery()?["attempts"] == 2)
+        }
+    }
+
     @Test func retryOfARunningOrSucceededDeliveryIsRefused() async throws {
         try await withServer(hooks: ["slow.lua": """
             on_record_create("posts", function(e) local t = os.clock() while os.clock() - t < 0.3 do end end, {name = "slow"})

@@ -175,7 +175,7 @@ actor DeliveryScheduler {
     }
 
     /// Before a write: a latch the request can wait on until the `async = false` handlers among
-    /// `handlers` (keys) have run on the event `eventID`; nil when there are none.
+    /// `handlers` (the write's targets) have run on the event `eventID`; nil when there are none.
     nonisolated func expectSync(eventID: String, handlers: [DeliveryTarget]) -> Latch? {
         if syncHandlerKeys.isEmpty { return nil }
         let waited = handlers.map(\.handler).filter { syncHandlerKeys.contains($0) }

@@ -162,6 +162,7 @@ enum Schema {
 
     /// SQL for `Record.json` as text, of the `records` row named `row`: the system fields, then
     /// the stored fields' members spliced in (stored fields never hold a system field name).
+    /// The v3 triggers hold a copy of it: changing it takes a migration that recreates them.
     static func recordJSON(_ row: String) -> String {
         """
         '{"id":' || json_quote(\(row).id) || ',"collection":' || json_quote(\(row).collection) \

@@ -48,20 +48,31 @@ actor DeliveryScheduler {
         var record: LaneRecord
     }
 
+    /// An event, shared by the deliveries made of it (a copy each retained its strings).
+    private final class SharedEvent {
+        let value: OutboxEvent
+
+        init(_ value: OutboxEvent) {
+            self.value = value
+        }
+    }
+
     /// A delivery waiting in its lane, which is a list of these linked by `next`, in commit
     /// order. The head is running, waiting for its retry, or ready.
     private final class Pending {
         var delivery: Delivery
-        let event: OutboxEvent
+        let shared: SharedEvent
         let lane: LaneKey
         /// The handler's position in the catalog; nil if no handler has its key any more.
         let handler: Int?
         /// The next delivery in the lane.
         var next: Pending?
 
-        init(_ delivery: Delivery, _ event: OutboxEvent, lane: LaneKey, handler: Int?) {
+        var event: OutboxEvent { shared.value }
+
+        init(_ delivery: consuming Delivery, _ event: SharedEvent, lane: LaneKey, handler: Int?) {
             self.delivery = delivery
-            self.event = event
+            self.shared = event
             self.lane = lane
             self.handler = handler
         }
@@ -116,13 +127,13 @@ actor DeliveryScheduler {
     }
 
     /// `record`: the event's record, if already known.
-    private func pending(_ delivery: Delivery, _ event: OutboxEvent, record: LaneRecord? = nil) -> Pending {
+    private func pending(_ delivery: consuming Delivery, _ event: SharedEvent, record: LaneRecord? = nil) -> Pending {
         let handler = handlerIndex[delivery.handler]
         let laneRecord = isCollectionOrdered(delivery.handler)
             ? LaneRecord(collection: delivery.collection, recordID: "")
             : record ?? LaneRecord(collection: delivery.collection, recordID: delivery.recordID)
-        return Pending(delivery, event, lane: LaneKey(handler: handler ?? unknownHandler(delivery.handler), record: laneRecord),
-                       handler: handler)
+        let lane = LaneKey(handler: handler ?? unknownHandler(delivery.handler), record: laneRecord)
+        return Pending(delivery, event, lane: lane, handler: handler)
     }
 
     private func unknownHandler(_ key: String) -> Int {
@@ -144,7 +155,12 @@ actor DeliveryScheduler {
         if !unfinished.isEmpty {
             logger.info("taking up unfinished hook deliveries", metadata: ["count": .stringConvertible(unfinished.count)])
         }
-        for item in unfinished { enqueue(pending(item.delivery, item.event)) }
+        var events: [Int64: SharedEvent] = [:]
+        for item in unfinished {
+            let event = events[item.event.sequence] ?? SharedEvent(item.event)
+            events[item.event.sequence] = event
+            enqueue(pending(item.delivery, event))
+        }
         startReady()
     }
 
@@ -160,16 +176,20 @@ actor DeliveryScheduler {
     }
 
     private func drainInbox() {
-        let items = inbox.withLock { inbox -> [(OutboxEvent, [Delivery])] in
-            defer {
-                inbox.items = []
-                inbox.drainScheduled = false
-            }
-            return inbox.items
+        var items = inbox.withLock { inbox -> [(OutboxEvent, [Delivery])] in
+            inbox.drainScheduled = false
+            var taken: [(OutboxEvent, [Delivery])] = []
+            swap(&taken, &inbox.items)
+            return taken
         }
-        for (event, deliveries) in items {
+        // Taken apart rather than iterated, so each delivery moves into its `Pending` instead of
+        // being copied (and its strings retained, then released with the array).
+        items.reverse()
+        while case (let event, var deliveries)? = items.popLast() {
+            let shared = SharedEvent(event)
             let record = LaneRecord(collection: event.collection, recordID: event.recordID)
-            for delivery in deliveries { enqueue(pending(delivery, event, record: record)) }
+            deliveries.reverse()
+            while let delivery = deliveries.popLast() { enqueue(pending(delivery, shared, record: record)) }
         }
         startReady()
     }
@@ -200,7 +220,7 @@ actor DeliveryScheduler {
             ready.append(waiting.item)
         } else {
             let event = try await store.async.event(sequence: delivery.eventSequence)
-            enqueue(pending(delivery, event))
+            enqueue(pending(delivery, SharedEvent(event)))
         }
         startReady()
     }
@@ -262,7 +282,7 @@ actor DeliveryScheduler {
                 while readyHead < ready.count {
                     let head = ready[readyHead]
                     if let first = group.first,
-                       first.event.sequence != head.event.sequence || first.delivery.attempts != head.delivery.attempts { break }
+                       first.shared !== head.shared || first.delivery.attempts != head.delivery.attempts { break }
                     group.append(head)
                     readyHead += 1
                 }

@@ -218,29 +218,17 @@ extension RecordStore {
         var successes: [(sequence: Int64, mask: Int64, timings: [UInt8])] = []
         var others: [AttemptOutcome] = []
         for outcome in outcomes {
-            guard outcome.error == nil, let target = Outbox.inEventRow(outcome) else {
+            guard outcome.error == nil, let (sequence, position) = Outbox.inEventRow(outcome) else {
                 others.append(outcome)
                 continue
             }
-            let (sequence, position) = target
-            if successes.last?.sequence != sequence {
-                successes.append((sequence, 0, [UInt8(ascii: "{")]))
-            }
+            if successes.last?.sequence != sequence { successes.append((sequence, 0, [])) }
             let last = successes.count - 1
-            if successes[last].mask != 0 { successes[last].timings.append(UInt8(ascii: ",")) }
+            successes[last].timings.append(successes[last].mask == 0 ? UInt8(ascii: "{") : UInt8(ascii: ","))
             successes[last].mask |= Outbox.bit(position)
-            // `description`s of small numbers are small strings: no allocation, unlike the writer's
-            // number formatting, which measurably cost more than the rest here.
-            let milliseconds = outcome.durationMilliseconds.isFinite ? outcome.durationMilliseconds : 0
-            successes[last].timings.append(UInt8(ascii: "\""))
-            successes[last].timings.append(contentsOf: position.description.utf8)
-            successes[last].timings.append(contentsOf: #"":["#.utf8)
-            JSONWriter.writeString(outcome.started, into: &successes[last].timings)
-            successes[last].timings.append(UInt8(ascii: ","))
-            successes[last].timings.append(contentsOf: milliseconds.description.utf8)
-            successes[last].timings.append(UInt8(ascii: "]"))
+            Outbox.writeTiming(of: outcome, at: position, into: &successes[last].timings)
         }
-        let marks = successes.map { ($0.sequence, $0.mask, String(decoding: $0.timings + [UInt8(ascii: "}")], as: UTF8.self)) }
+        let marks = successes.map { ($0.sequence, $0.mask, String(decoding: $0.timings, as: UTF8.self) + "}") }
         let rest = others
         return { db in
             let mark = try db.cachedStatement(sql: OutboxSQL.markSucceeded)
@@ -368,7 +356,7 @@ struct PendingEvent: Sendable {
     /// update), or it is `oldDataText` (a delete); see `Schema`.
     func insertEvent(_ db: Database, oldDataText: String?) throws -> Int64 {
         let inRow = min(targets.count, Outbox.eventRowTargets)
-        let pending = inRow == 64 ? -1 : Outbox.bit(inRow) &- 1
+        let pending = inRow == Outbox.eventRowTargets ? -1 : Outbox.bit(inRow) &- 1  // all 64 bits: -1
         try db.cachedStatement(sql: OutboxSQL.insertEvent).run { bind in
             bind.text(id)
             bind.text(type)
@@ -424,6 +412,20 @@ enum Outbox {
 
     static func bit(_ position: Int) -> Int64 {
         Int64(1) << position
+    }
+
+    /// `"position":[started, ms]`, a member of an event's `succeeded`. The numbers are written
+    /// with `description` (small strings, no allocation), which measured cheaper here than the
+    /// JSON writer's number formatting.
+    static func writeTiming(of outcome: AttemptOutcome, at position: Int, into buffer: inout [UInt8]) {
+        let milliseconds = outcome.durationMilliseconds.isFinite ? outcome.durationMilliseconds : 0
+        buffer.append(UInt8(ascii: "\""))
+        buffer.append(contentsOf: position.description.utf8)
+        buffer.append(contentsOf: #"":["#.utf8)
+        JSONWriter.writeString(outcome.started, into: &buffer)
+        buffer.append(UInt8(ascii: ","))
+        buffer.append(contentsOf: milliseconds.description.utf8)
+        buffer.append(UInt8(ascii: "]"))
     }
 
     /// The event and target of the delivery `outcome` is for, if it still lives in its event's

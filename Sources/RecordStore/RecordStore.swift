@@ -275,7 +275,7 @@ public final class RecordStore: Sendable {
                 var arguments: StatementArguments = [collection]
                 for filter in filters { arguments += filter.arguments }
                 let total = try Int.fetchOne(db.cachedStatement(sql: filters.isEmpty ? SQL.countRecords : SQL.countFiltered(filters)),
-                                             arguments: filters.isEmpty ? [collection] : arguments) ?? 0
+                                             arguments: arguments) ?? 0
                 var items: [Record] = []
                 if !overflow && offset < total {
                     items.reserveCapacity(min(perPage, total - offset))

@@ -136,8 +136,7 @@ enum Schema {
                     data       TEXT,  -- JSON: the record after the write; NULL: see above
                     old_data   TEXT   -- JSON: the record before an update or delete
                 );
-                INSERT INTO hook_events_v3 SELECT sequence, id, type, collection, record_id, handlers, pending, detached,
-                    created, finished, succeeded, timestamp, depth, data, old_data FROM hook_events;
+                INSERT INTO hook_events_v3 SELECT * FROM hook_events;  -- the same columns, in the same order
                 DROP TABLE hook_events;
                 ALTER TABLE hook_events_v3 RENAME TO hook_events;
                 CREATE INDEX hook_events_unfinished ON hook_events(sequence) WHERE pending <> 0;

@@ -9,13 +9,18 @@ import Synchronization
 ///
 /// Every event and its deliveries are already in the store when they arrive here (written in
 /// the record's transaction), so a crash loses nothing: start-up takes up whatever was not
-/// finished. Deliveries of one record to one handler form a lane (of one collection, for a
-/// handler with `order = "collection"`): they run one at a time, in commit order, and a failing
-/// one holds its lane until it succeeds or is dead. Deliveries of
-/// one event that become ready together run as one group, so the event table is built once, and
-/// groups that are ready together share a job (one hand-off to a worker, one store write). At most
-/// `maxJobs` groups are under way (run, outcome not yet recorded) at any time: after a crash, at
-/// most those run twice.
+/// finished. Deliveries of one record to one handler run one at a time, in commit order (of one
+/// collection, for a handler with `order = "collection"`), and a failing one holds back that
+/// handler's later deliveries for the record until it succeeds or is dead.
+///
+/// Two kinds of lanes keep that order. Each record has a lane of groups, the first attempts of
+/// its events' deliveries in commit order: the head group runs all its handlers in one go (one
+/// event table, one outcome write), which is the whole story while handlers succeed. A delivery
+/// that fails, or is a retry, or finds an earlier delivery of its handler still unfinished when
+/// its group reaches the head, leaves the group for a lane of its own handler and record, where
+/// it runs alone behind that earlier one. Groups that are ready together share a job (one hand-off
+/// to a worker, one store write). At most `maxJobs` groups are under way (run, outcome not yet
+/// recorded) at any time: after a crash, at most those run twice.
 actor DeliveryScheduler {
     /// The record (or, for handlers that keep collection order, the collection) a lane is for.
     /// Its hash is computed once per event and shared by the lanes of all its handlers.
@@ -41,41 +46,52 @@ actor DeliveryScheduler {
         }
     }
 
-    /// One lane: the deliveries of one handler (its catalog position; a negative number for a key
-    /// no longer in the catalog) for one record.
-    private struct LaneKey: Hashable {
+    /// The lane of one handler (its catalog position; a negative number for a key no longer in
+    /// the catalog) for one record.
+    private struct HandlerLane: Hashable {
         var handler: Int
         var record: LaneRecord
     }
 
-    /// An event, shared by the deliveries made of it (a copy each retained its strings).
-    private final class SharedEvent {
-        let value: OutboxEvent
-
-        init(_ value: OutboxEvent) {
-            self.value = value
-        }
-    }
-
-    /// A delivery waiting in its lane, which is a list of these linked by `next`, in commit
-    /// order. The head is running, waiting for its retry, or ready.
-    private final class Pending {
-        var delivery: Delivery
-        let shared: SharedEvent
-        let lane: LaneKey
+    /// One delivery as the scheduler tracks it.
+    private struct Item {
+        let id: Int64
+        /// The handler's key, as stored.
+        let key: String
         /// The handler's position in the catalog; nil if no handler has its key any more.
         let handler: Int?
-        /// The next delivery in the lane.
-        var next: Pending?
+        /// `handler`, or the number given to its unknown key.
+        let laneHandler: Int
+        /// Attempts made so far.
+        var attempts: Int
+        let maxAttempts: Int
+        /// When a failed delivery is due again (ms since 1970); nil: it may run now.
+        var retryAt: Int64?
 
-        var event: OutboxEvent { shared.value }
+        /// Whether it is a first attempt that may run with its event's others.
+        var isFirst: Bool { attempts == 0 && retryAt == nil }
+    }
 
-        init(_ delivery: consuming Delivery, _ event: SharedEvent, lane: LaneKey, handler: Int?) {
-            self.delivery = delivery
-            self.shared = event
-            self.lane = lane
-            self.handler = handler
+    /// Deliveries of one event that run together: in a record lane, its first attempts; in a
+    /// handler lane, exactly one delivery. Lanes are lists of these linked by `next`, in commit
+    /// order; the head is running, waiting for its retry, or ready.
+    private final class Group {
+        let event: OutboxEvent
+        let record: LaneRecord
+        var items: [Item]
+        /// The handler lane this group is in; nil for its record's lane.
+        let handlerLane: HandlerLane?
+        var next: Group?
+
+        init(_ event: OutboxEvent, _ record: LaneRecord, _ items: [Item], handlerLane: HandlerLane? = nil) {
+            self.event = event
+            self.record = record
+            self.items = items
+            self.handlerLane = handlerLane
         }
+
+        /// The attempt the group's deliveries are at (1 in a record lane).
+        var attempt: Int { items[0].attempts + 1 }
     }
 
     /// Jobs under way at most: enough for many handlers waiting on the network at once, few
@@ -93,15 +109,17 @@ actor DeliveryScheduler {
     private let syncHandlerKeys: Set<String>
     /// Keys of the after-handlers with `order = "collection"`.
     private let collectionOrderKeys: Set<String>
-    /// The last delivery of each lane that has any (a lane goes once its last one is done).
-    private var laneTails: [LaneKey: Pending] = [:]
+    /// The last group of each record lane that has any (a lane goes once its last group is done).
+    private var recordLanes: [LaneRecord: Group] = [:]
+    /// The last delivery of each handler lane that has any: usually none.
+    private var handlerLanes: [HandlerLane: Group] = [:]
     /// Numbers for the keys of handlers that are not in the catalog (any more), below 0.
     private var unknownHandlers: [String: Int] = [:]
     /// Lane heads that can start now, in the order they became ready.
-    private var ready: [Pending] = []
+    private var ready: [Group] = []
     private var readyHead = 0
-    /// Deliveries waiting for their retry time (each the head of its lane), by delivery id.
-    private var retryTasks: [Int64: (task: Task<Void, Never>, item: Pending)] = [:]
+    /// Deliveries waiting for their retry time (each the head of its handler lane), by delivery id.
+    private var retryTasks: [Int64: (task: Task<Void, Never>, group: Group)] = [:]
     private var purgeTask: Task<Void, Never>?
     private var jobs = 0
     private var idleWaiters: [CheckedContinuation<Void, Never>] = []
@@ -110,7 +128,7 @@ actor DeliveryScheduler {
     /// Requests waiting for an `async = false` handler, by "event id#handler key"; opened from the worker.
     private let syncWaiters = Mutex<[String: Latch]>([:])
     /// Committed events on their way in, in commit order.
-    private let inbox = Mutex<(items: [(OutboxEvent, [Delivery])], drainScheduled: Bool)>(([], false))
+    private let inbox = Mutex<(items: [(OutboxEvent, NewDeliveries)], drainScheduled: Bool)>(([], false))
 
     init(store: RecordStore, hooks: HookPool, clock: any DeliveryClock, retrySchedule: [Duration], maxJobs: Int, logger: Logger) {
         self.store = store
@@ -126,23 +144,6 @@ actor DeliveryScheduler {
         collectionOrderKeys = Set(hooks.catalog.handlers.filter { $0.phase == .after && $0.order == .collection }.map(\.key))
     }
 
-    /// `record`: the event's record, if already known.
-    private func pending(_ delivery: consuming Delivery, _ event: SharedEvent, record: LaneRecord? = nil) -> Pending {
-        let handler = handlerIndex[delivery.handler]
-        let laneRecord = isCollectionOrdered(delivery.handler)
-            ? LaneRecord(collection: delivery.collection, recordID: "")
-            : record ?? LaneRecord(collection: delivery.collection, recordID: delivery.recordID)
-        let lane = LaneKey(handler: handler ?? unknownHandler(delivery.handler), record: laneRecord)
-        return Pending(delivery, event, lane: lane, handler: handler)
-    }
-
-    private func unknownHandler(_ key: String) -> Int {
-        if let known = unknownHandlers[key] { return known }
-        let number = -1 - unknownHandlers.count
-        unknownHandlers[key] = number
-        return number
-    }
-
     /// The deliveries whose attempt is under way right now.
     nonisolated var runningDeliveries: Set<Int64> {
         running.withLock { $0 }
@@ -155,18 +156,19 @@ actor DeliveryScheduler {
         if !unfinished.isEmpty {
             logger.info("taking up unfinished hook deliveries", metadata: ["count": .stringConvertible(unfinished.count)])
         }
-        var events: [Int64: SharedEvent] = [:]
-        for item in unfinished {
-            let event = events[item.event.sequence] ?? SharedEvent(item.event)
-            events[item.event.sequence] = event
-            enqueue(pending(item.delivery, event))
+        var start = unfinished.startIndex
+        while start < unfinished.endIndex { // by delivery id: an event's deliveries are together
+            let event = unfinished[start].event
+            let end = unfinished[start...].firstIndex { $0.event.sequence != event.sequence } ?? unfinished.endIndex
+            enqueue(event, unfinished[start..<end].map { item($0.delivery) })
+            start = end
         }
         startReady()
     }
 
     /// Takes the deliveries of a just-committed event. Called by the store on its writer, in
     /// commit order; the inbox keeps that order until the actor enqueues them.
-    nonisolated func accept(_ event: OutboxEvent, _ deliveries: [Delivery]) {
+    nonisolated func accept(_ event: OutboxEvent, _ deliveries: NewDeliveries) {
         let mustDrain = inbox.withLock { inbox -> Bool in
             inbox.items.append((event, deliveries))
             defer { inbox.drainScheduled = true }
@@ -176,20 +178,17 @@ actor DeliveryScheduler {
     }
 
     private func drainInbox() {
-        var items = inbox.withLock { inbox -> [(OutboxEvent, [Delivery])] in
+        let items = inbox.withLock { inbox -> [(OutboxEvent, NewDeliveries)] in
             inbox.drainScheduled = false
-            var taken: [(OutboxEvent, [Delivery])] = []
+            var taken: [(OutboxEvent, NewDeliveries)] = []
             swap(&taken, &inbox.items)
             return taken
         }
-        // Taken apart rather than iterated, so each delivery moves into its `Pending` instead of
-        // being copied (and its strings retained, then released with the array).
-        items.reverse()
-        while case (let event, var deliveries)? = items.popLast() {
-            let shared = SharedEvent(event)
-            let record = LaneRecord(collection: event.collection, recordID: event.recordID)
-            deliveries.reverse()
-            while let delivery = deliveries.popLast() { enqueue(pending(delivery, shared, record: record)) }
+        for (event, deliveries) in items {
+            enqueue(event, deliveries.indices.map { position in
+                let target = deliveries.targets[position]
+                return item(id: deliveries.id(at: position), key: target.handler, attempts: 0, maxAttempts: target.maxAttempts, retryAt: nil)
+            })
         }
         startReady()
     }
@@ -216,11 +215,10 @@ actor DeliveryScheduler {
     func retryNow(_ delivery: Delivery) async throws {
         if let waiting = retryTasks.removeValue(forKey: delivery.id) {
             waiting.task.cancel()
-            waiting.item.delivery = delivery
-            ready.append(waiting.item)
+            waiting.group.items[0] = item(delivery)
+            ready.append(waiting.group)
         } else {
-            let event = try await store.async.event(sequence: delivery.eventSequence)
-            enqueue(pending(delivery, SharedEvent(event)))
+            enqueue(try await store.async.event(sequence: delivery.eventSequence), [item(delivery)])
         }
         startReady()
     }
@@ -258,37 +256,110 @@ actor DeliveryScheduler {
         purgeTask?.cancel()
     }
 
-    // MARK: Scheduling
+    // MARK: Lanes
 
-    private func enqueue(_ item: Pending) {
-        if let tail = laneTails.updateValue(item, forKey: item.lane) {
-            tail.next = item
+    private func item(id: Int64, key: String, attempts: Int, maxAttempts: Int, retryAt: Int64?) -> Item {
+        let handler = handlerIndex[key]
+        return Item(id: id, key: key, handler: handler, laneHandler: handler ?? unknownHandler(key), attempts: attempts,
+                    maxAttempts: maxAttempts, retryAt: retryAt)
+    }
+
+    /// A delivery read from the store (pending or failed).
+    private func item(_ delivery: Delivery) -> Item {
+        item(id: delivery.id, key: delivery.handler, attempts: delivery.attempts, maxAttempts: delivery.maxAttempts,
+             retryAt: delivery.status == .failed ? delivery.nextAttemptAt : nil)
+    }
+
+    /// Puts an event's deliveries (in target order) at the end of their record's lane: one group,
+    /// or two when some handlers keep collection order.
+    private func enqueue(_ event: OutboxEvent, _ items: [Item]) {
+        let record = LaneRecord(collection: event.collection, recordID: event.recordID)
+        if collectionOrderKeys.isEmpty {
+            enqueue(Group(event, record, items))
             return
         }
-        if item.delivery.status == .failed, let due = item.delivery.nextAttemptAt, due > clock.now() {
-            scheduleRetry(item, at: due)
+        let (ordered, others) = (items.filter { isCollectionOrdered($0.key) }, items.filter { !isCollectionOrdered($0.key) })
+        if !others.isEmpty { enqueue(Group(event, record, others)) }
+        if !ordered.isEmpty { enqueue(Group(event, LaneRecord(collection: event.collection, recordID: ""), ordered)) }
+    }
+
+    private func unknownHandler(_ key: String) -> Int {
+        if let known = unknownHandlers[key] { return known }
+        let number = -1 - unknownHandlers.count
+        unknownHandlers[key] = number
+        return number
+    }
+
+    private func enqueue(_ group: Group) {
+        if let tail = recordLanes.updateValue(group, forKey: group.record) {
+            tail.next = group
         } else {
-            ready.append(item)
+            reachedHead(group)
         }
     }
 
-    /// Starts ready lane heads while there is room, grouping consecutive heads of one event (with
-    /// the same attempt number) into one group, and up to `batchLimit` groups into one job.
+    /// `group` is the head of its record lane. Its deliveries that must run alone (retries, and
+    /// those whose handler still has an earlier delivery for this record) go to their handler's
+    /// lane; the rest are ready. A group left empty gives the lane to the next one at once.
+    private func reachedHead(_ group: Group) {
+        var head: Group? = group
+        while let group = head {
+            if !handlerLanes.isEmpty || !group.items.allSatisfy(\.isFirst) {
+                var together: [Item] = []
+                for item in group.items {
+                    let lane = HandlerLane(handler: item.laneHandler, record: group.record)
+                    if item.isFirst && handlerLanes[lane] == nil {
+                        together.append(item)
+                    } else {
+                        enqueue(alone: Group(group.event, group.record, [item], handlerLane: lane))
+                    }
+                }
+                group.items = together
+            }
+            if !group.items.isEmpty {
+                ready.append(group)
+                return
+            }
+            head = leaveRecordLane(group)
+        }
+    }
+
+    /// The group after `group` in its record lane, or nil once the lane is empty (and gone).
+    private func leaveRecordLane(_ group: Group) -> Group? {
+        if let next = group.next {
+            group.next = nil
+            return next
+        }
+        recordLanes.removeValue(forKey: group.record)
+        return nil
+    }
+
+    /// A delivery alone at the end of its handler lane; it starts if it is the head.
+    private func enqueue(alone group: Group) {
+        if let tail = handlerLanes.updateValue(group, forKey: group.handlerLane!) {
+            tail.next = group
+        } else {
+            startAlone(group)
+        }
+    }
+
+    /// The head of a handler lane: ready, or waiting for its retry time.
+    private func startAlone(_ group: Group) {
+        if let due = group.items[0].retryAt, due > clock.now() {
+            scheduleRetry(group, at: due)
+        } else {
+            ready.append(group)
+        }
+    }
+
+    // MARK: Running
+
+    /// Starts ready lane heads while there is room, up to `batchLimit` groups in one job.
     private func startReady() {
         while jobs < maxJobs && readyHead < ready.count {
-            var batch: [[Pending]] = []
-            while jobs + batch.count < maxJobs && batch.count < Self.batchLimit && readyHead < ready.count {
-                var group: [Pending] = []
-                while readyHead < ready.count {
-                    let head = ready[readyHead]
-                    if let first = group.first,
-                       first.shared !== head.shared || first.delivery.attempts != head.delivery.attempts { break }
-                    group.append(head)
-                    readyHead += 1
-                }
-                batch.append(group)
-            }
-            if !batch.isEmpty { run(batch) }
+            let count = min(maxJobs - jobs, Self.batchLimit, ready.count - readyHead)
+            run(Array(ready[readyHead..<readyHead + count]))
+            readyHead += count
         }
         if readyHead == ready.count { // all started (the usual case): let go of the started ones now
             ready.removeAll(keepingCapacity: true)
@@ -304,22 +375,22 @@ actor DeliveryScheduler {
     /// one store write for the outcomes, per many events; few enough that both workers get work.
     static let batchLimit = 16
 
-    private func run(_ batch: [[Pending]]) {
+    private func run(_ batch: [Group]) {
         jobs += batch.count
-        running.withLock { running in for group in batch { running.formUnion(group.map(\.delivery.id)) } }
+        running.withLock { running in for group in batch { for item in group.items { running.insert(item.id) } } }
         var work: [(event: HookEvent, handlers: [Int])] = []
-        var waiterKeys: [[Int: String]] = [] // per event: handler index → latch key, for `async = false` handlers
+        var waiterKeys: [[Int: String]] = [] // per group: handler index → latch key, for `async = false` handlers
         var urgent = false
         for group in batch {
-            let event = group[0].event
-            let waited = group.filter { isSync($0.delivery.handler) } // a request waits on these
+            let event = group.event
+            let waited = syncHandlerKeys.isEmpty ? [] : group.items.filter { isSync($0.key) } // a request waits on these
             urgent = urgent || !waited.isEmpty
-            waiterKeys.append(Dictionary(waited.compactMap { item in item.handler.map { ($0, event.id + "#" + item.delivery.handler) } },
+            waiterKeys.append(Dictionary(waited.compactMap { item in item.handler.map { ($0, event.id + "#" + item.key) } },
                                          uniquingKeysWith: { first, _ in first }))
             work.append((HookEvent(id: event.id, type: RecordEventType(rawValue: event.type) ?? .created, collection: event.collection,
                                    recordID: event.recordID, data: event.data, oldData: event.oldData, timestamp: event.timestamp,
-                                   attempt: group[0].delivery.attempts + 1, depth: event.depth),
-                         group.compactMap(\.handler)))
+                                   attempt: group.attempt, depth: event.depth),
+                         group.items.compactMap(\.handler)))
         }
         let (hooks, keys) = (hooks, waiterKeys)
         Task {
@@ -331,10 +402,10 @@ actor DeliveryScheduler {
         }
     }
 
-    private func finished(_ batch: [[Pending]], outcomes: [[HookOutcome]], startedAt: String) async {
+    private func finished(_ batch: [Group], outcomes: [[HookOutcome]], startedAt: String) async {
         let now = clock.now()
         let records = zip(batch, outcomes).map { group, outcomes in
-            group.enumerated().map { position, item in attemptOutcome(item, at: position, outcomes, startedAt: startedAt, now: now) }
+            group.items.indices.map { position in attemptOutcome(group.items[position], at: position, outcomes, startedAt: startedAt, now: now) }
         }
         do {
             try await store.async.recordAttempts(records.flatMap { $0 })
@@ -342,58 +413,72 @@ actor DeliveryScheduler {
             // Unrecorded attempts stay pending in the store: the next start takes them up again.
             logger.error("cannot record hook deliveries", metadata: ["error": .string("\(error)")])
         }
-        running.withLock { running in for group in batch { running.subtract(group.map(\.delivery.id)) } }
-        for (group, records) in zip(batch, records) {
-            for (item, record) in zip(group, records) { advance(item, record, now: now) }
-        }
+        running.withLock { running in for group in batch { for item in group.items { running.remove(item.id) } } }
+        for (group, records) in zip(batch, records) { advance(group, records, now: now) }
         jobs -= batch.count
         startReady()
     }
 
     /// How one delivery's attempt went, as the store records it. `position`: the item's in its
     /// group, where its outcome usually is (the handlers run in the group's order).
-    private func attemptOutcome(_ item: Pending, at position: Int, _ outcomes: [HookOutcome], startedAt: String, now: Int64) -> AttemptOutcome {
-        // Fields are read from the item one by one: a copy of the whole delivery retains its strings.
-        let (id, attempt) = (item.delivery.id, item.delivery.attempts + 1)
+    private func attemptOutcome(_ item: Item, at position: Int, _ outcomes: [HookOutcome], startedAt: String, now: Int64) -> AttemptOutcome {
+        let (id, attempt) = (item.id, item.attempts + 1)
         let outcome = item.handler.flatMap { index in
             position < outcomes.count && outcomes[position].handler == index ? outcomes[position] : outcomes.first { $0.handler == index }
         }
         guard let outcome else {
             return AttemptOutcome(deliveryID: id, attempt: attempt, started: startedAt, durationMilliseconds: 0,
-                                  error: "handler \(item.delivery.handler) is no longer registered", status: .dead, nextAttemptAt: nil)
+                                  error: "handler \(item.key) is no longer registered", status: .dead, nextAttemptAt: nil)
         }
         let milliseconds = Double(outcome.duration.components.seconds) * 1000 + Double(outcome.duration.components.attoseconds) / 1e15
         guard let error = outcome.error else {
             return AttemptOutcome(deliveryID: id, attempt: attempt, started: startedAt, durationMilliseconds: milliseconds,
                                   error: nil, status: .succeeded, nextAttemptAt: nil)
         }
-        let retry = attempt < item.delivery.maxAttempts
+        let retry = attempt < item.maxAttempts
         return AttemptOutcome(deliveryID: id, attempt: attempt, started: startedAt, durationMilliseconds: milliseconds,
                               error: error.message, status: retry ? .failed : .dead,
                               nextAttemptAt: retry ? now + retrySchedule[min(attempt - 1, retrySchedule.count - 1)] : nil)
     }
 
-    /// Moves a delivery's lane on once its attempt is recorded: the next one becomes ready, or
-    /// this one waits for its retry.
-    private func advance(_ item: Pending, _ record: AttemptOutcome, now: Int64) {
-        if isSync(item.delivery.handler) { // its handler is gone
-            syncWaiters.withLock { $0.removeValue(forKey: item.event.id + "#" + item.delivery.handler) }?.countDown()
+    /// Moves the lanes on once a group's attempts are recorded: a failed delivery waits for its
+    /// retry at the head of its handler lane; the next group or delivery becomes the head.
+    private func advance(_ group: Group, _ records: [AttemptOutcome], now: Int64) {
+        var waitsForRetry = false
+        for (position, record) in records.enumerated() {
+            let item = group.items[position]
+            if isSync(item.key) { // in case its handler is gone (the worker opens the others' first)
+                syncWaiters.withLock { $0.removeValue(forKey: group.event.id + "#" + item.key) }?.countDown()
+            }
+            switch record.status {
+            case .failed:
+                var failed = item
+                failed.attempts = record.attempt
+                failed.retryAt = record.nextAttemptAt ?? now
+                if group.handlerLane != nil {
+                    group.items[0] = failed
+                    waitsForRetry = true
+                } else { // leaves the group for its handler lane, where it waits for its retry time
+                    enqueue(alone: Group(group.event, group.record, [failed], handlerLane: HandlerLane(handler: item.laneHandler, record: group.record)))
+                }
+            case .dead:
+                deadLetter(item, group.event, attempt: record.attempt, error: record.error)
+            default:
+                break
+            }
         }
-        if record.status == .failed { // stays the head of its lane
-            item.delivery.status = .failed
-            item.delivery.attempts = record.attempt
-            item.delivery.nextAttemptAt = record.nextAttemptAt
-            item.delivery.lastError = record.error
-            scheduleRetry(item, at: record.nextAttemptAt ?? now)
-            return
+        if waitsForRetry {
+            scheduleRetry(group, at: group.items[0].retryAt ?? now)
+        } else if let lane = group.handlerLane {
+            if let next = group.next {
+                group.next = nil
+                startAlone(next)
+            } else {
+                handlerLanes.removeValue(forKey: lane)
+            }
+        } else if let next = leaveRecordLane(group) {
+            reachedHead(next)
         }
-        if let next = item.next {
-            ready.append(next)
-            item.next = nil
-        } else {
-            laneTails.removeValue(forKey: item.lane)
-        }
-        if record.status == .dead { deadLetter(item, attempt: record.attempt, error: record.error) }
     }
 
     /// Whether `handler` has `order = "collection"` (usually none has: no hashing then).
@@ -406,7 +491,8 @@ actor DeliveryScheduler {
         !syncHandlerKeys.isEmpty && syncHandlerKeys.contains(handler)
     }
 
-    private func scheduleRetry(_ item: Pending, at due: Int64) {
+    /// `group`, alone at the head of its handler lane, runs again at `due`.
+    private func scheduleRetry(_ group: Group, at due: Int64) {
         let clock = clock
         let task = Task {
             do {
@@ -414,38 +500,47 @@ actor DeliveryScheduler {
             } catch {
                 return
             }
-            self.retryDue(item) // the task runs on the actor
+            self.retryDue(group) // the task runs on the actor
         }
-        retryTasks[item.delivery.id] = (task, item)
+        retryTasks[group.items[0].id] = (task, group)
     }
 
-    private func retryDue(_ item: Pending) {
-        guard retryTasks.removeValue(forKey: item.delivery.id) != nil else { return }
-        ready.append(item)
+    private func retryDue(_ group: Group) {
+        guard retryTasks.removeValue(forKey: group.items[0].id) != nil else { return }
+        ready.append(group)
         startReady()
     }
 
-    private func deadLetter(_ item: Pending, attempt: Int, error: String?) {
-        let delivery = item.delivery
+    /// Logs a dead delivery and runs the `on_hook_failed` handlers on it.
+    private func deadLetter(_ item: Item, _ event: OutboxEvent, attempt: Int, error: String?) {
         logger.error("hook delivery is dead", metadata: [
-            "delivery_id": .stringConvertible(delivery.id), "handler": .string(delivery.handler), "event_id": .string(delivery.eventID),
+            "delivery_id": .stringConvertible(item.id), "handler": .string(item.key), "event_id": .string(event.id),
             "attempts": .stringConvertible(attempt), "error": .string(error ?? ""),
         ])
-        var failed = delivery.json
-        failed["status"] = "dead"
-        failed["attempts"] = .int(Int64(attempt))
-        failed["last_error"] = error.map { .string($0) } ?? .null
-        let event = item.event
-        let payload: JSONObject = [
-            "type": "hook.failed", "id": .string(delivery.eventID), "delivery": .object(failed),
-            "event": .object([
-                "id": .string(event.id), "type": .string(event.type), "collection_name": .string(event.collection),
-                "record_id": .string(event.recordID), "data": .object(event.data),
-                "old_data": event.oldData.map { .object($0) } ?? .null, "timestamp": .string(event.timestamp),
-            ]),
-        ]
-        let hooks = hooks
-        Task { await hooks.deliverFailure(payload) }
+        if hooks.catalog.failureHandlers.isEmpty { return }
+        let (hooks, store, logger, id) = (hooks, store, logger, item.id)
+        Task {
+            // The delivery as stored: its outcome was recorded before it was declared dead.
+            let delivery: Delivery
+            do {
+                delivery = try await store.async.delivery(id: id)
+            } catch {
+                return logger.error("cannot read a dead hook delivery", metadata: ["delivery_id": .stringConvertible(id), "error": .string("\(error)")])
+            }
+            var failed = delivery.json
+            failed["status"] = "dead"
+            failed["attempts"] = .int(Int64(attempt))
+            failed["last_error"] = error.map { .string($0) } ?? .null
+            let payload: JSONObject = [
+                "type": "hook.failed", "id": .string(event.id), "delivery": .object(failed),
+                "event": .object([
+                    "id": .string(event.id), "type": .string(event.type), "collection_name": .string(event.collection),
+                    "record_id": .string(event.recordID), "data": .object(event.data),
+                    "old_data": event.oldData.map { .object($0) } ?? .null, "timestamp": .string(event.timestamp),
+                ]),
+            ]
+            await hooks.deliverFailure(payload)
+        }
     }
 
     private func notifyIfIdle() {

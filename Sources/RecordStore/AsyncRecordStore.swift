@@ -61,14 +61,14 @@ public struct AsyncRecordStore: Sendable {
 
     /// See `RecordStore.insert(_:outbox:)`.
     public func insert(_ record: Record, outbox: OutboxRequest?)
-        async throws(StoreError) -> (record: Record, event: OutboxEvent?, deliveries: [Delivery])
+        async throws(StoreError) -> (record: Record, event: OutboxEvent?, deliveries: NewDeliveries)
     {
         try await store.batcher.perform(try store.insertOperation(record, outbox: outbox)).tuple
     }
 
     /// See `RecordStore.replace(collection:id:fields:ifVersion:outbox:)`.
     public func replace(collection: String, id: String, fields: JSONObject, ifVersion: Int64, outbox: OutboxRequest?)
-        async throws(StoreError) -> (record: Record, event: OutboxEvent?, deliveries: [Delivery])
+        async throws(StoreError) -> (record: Record, event: OutboxEvent?, deliveries: NewDeliveries)
     {
         try await store.batcher.perform(
             try store.replaceOperation(collection: collection, id: id, fields: fields, ifVersion: ifVersion, outbox: outbox)
@@ -77,7 +77,7 @@ public struct AsyncRecordStore: Sendable {
 
     /// See `RecordStore.delete(collection:id:ifVersion:outbox:)`.
     public func delete(collection: String, id: String, ifVersion: Int64, outbox: OutboxRequest?)
-        async throws(StoreError) -> (record: Record, event: OutboxEvent?, deliveries: [Delivery])
+        async throws(StoreError) -> (record: Record, event: OutboxEvent?, deliveries: NewDeliveries)
     {
         try await store.batcher.perform(
             try store.deleteOperation(collection: collection, id: id, ifVersion: ifVersion, outbox: outbox)

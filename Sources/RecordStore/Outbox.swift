@@ -157,6 +157,45 @@ public struct Delivery: Sendable, Equatable {
     }
 }
 
+/// The deliveries a committed write stored, one per target, all pending: made on demand from
+/// the targets, so a write that nobody asks about them pays for none.
+public struct NewDeliveries: RandomAccessCollection, Sendable {
+    public let eventSequence: Int64
+    public let eventID: String
+    public let collection: String
+    public let recordID: String
+    /// In target order, `maxAttempts` below 1 raised to 1.
+    public let targets: [DeliveryTarget]
+    /// The deliveries' `created` and `updated`.
+    public let created: String
+
+    /// No deliveries (a write without an event).
+    static let none = NewDeliveries(eventSequence: 0, eventID: "", collection: "", recordID: "", targets: [], created: "")
+
+    init(eventSequence: Int64, eventID: String, collection: String, recordID: String, targets: [DeliveryTarget], created: String) {
+        self.eventSequence = eventSequence
+        self.eventID = eventID
+        self.collection = collection
+        self.recordID = recordID
+        self.targets = targets
+        self.created = created
+    }
+
+    public var startIndex: Int { 0 }
+    public var endIndex: Int { targets.count }
+
+    /// The id of the delivery to the target at `position`.
+    public func id(at position: Int) -> Int64 {
+        Outbox.deliveryID(sequence: eventSequence, position: position)
+    }
+
+    public subscript(position: Int) -> Delivery {
+        Delivery(id: id(at: position), eventSequence: eventSequence, eventID: eventID, handler: targets[position].handler,
+                 collection: collection, recordID: recordID, status: .pending, attempts: 0,
+                 maxAttempts: targets[position].maxAttempts, nextAttemptAt: nil, lastError: nil, created: created, updated: created)
+    }
+}
+
 /// One attempt at a delivery, from the deliveries log.
 public struct DeliveryAttempt: Sendable, Equatable {
     public var deliveryID: Int64

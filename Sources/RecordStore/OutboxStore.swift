@@ -19,7 +19,7 @@ extension RecordStore {
     /// - Throws: as `insert(_:)`; `database` also for more than `Outbox.maxTargets` targets
     ///   (nothing is stored).
     public func insert(_ record: Record, outbox: OutboxRequest?)
-        throws(StoreError) -> (record: Record, event: OutboxEvent?, deliveries: [Delivery])
+        throws(StoreError) -> (record: Record, event: OutboxEvent?, deliveries: NewDeliveries)
     {
         try batcher.perform(try insertOperation(record, outbox: outbox)).tuple
     }
@@ -27,7 +27,7 @@ extension RecordStore {
     /// `replace(collection:id:fields:ifVersion:)` that also records a `record.updated` event (with
     /// the record as it was in `oldData`) and its deliveries, in the same transaction.
     public func replace(collection: String, id: String, fields: JSONObject, ifVersion: Int64, outbox: OutboxRequest?)
-        throws(StoreError) -> (record: Record, event: OutboxEvent?, deliveries: [Delivery])
+        throws(StoreError) -> (record: Record, event: OutboxEvent?, deliveries: NewDeliveries)
     {
         try batcher.perform(
             try replaceOperation(collection: collection, id: id, fields: fields, ifVersion: ifVersion, outbox: outbox)
@@ -38,7 +38,7 @@ extension RecordStore {
     /// `oldData` both the record as it was) and its deliveries, in the same transaction.
     /// `record` is the record as it was.
     public func delete(collection: String, id: String, ifVersion: Int64, outbox: OutboxRequest?)
-        throws(StoreError) -> (record: Record, event: OutboxEvent?, deliveries: [Delivery])
+        throws(StoreError) -> (record: Record, event: OutboxEvent?, deliveries: NewDeliveries)
     {
         try batcher.perform(
             try deleteOperation(collection: collection, id: id, ifVersion: ifVersion, outbox: outbox)
@@ -307,9 +307,9 @@ extension RecordStore {
 struct OutboxWrite: Sendable {
     var record: Record
     var event: OutboxEvent? = nil
-    var deliveries: [Delivery] = []
+    var deliveries = NewDeliveries.none
 
-    var tuple: (record: Record, event: OutboxEvent?, deliveries: [Delivery]) { (record, event, deliveries) }
+    var tuple: (record: Record, event: OutboxEvent?, deliveries: NewDeliveries) { (record, event, deliveries) }
 }
 
 /// An event a write was asked to record, prepared before the write is queued.
@@ -386,12 +386,8 @@ struct PendingEvent: Sendable {
                 sequence, collection, recordID, now, handlers, Outbox.eventRowTargets,
             ])
         }
-        let deliveries = targets.enumerated().map { position, target in
-            Delivery(
-                id: Outbox.deliveryID(sequence: sequence, position: position), eventSequence: sequence, eventID: id,
-                handler: target.handler, collection: collection, recordID: recordID, status: .pending, attempts: 0,
-                maxAttempts: target.maxAttempts, nextAttemptAt: nil, lastError: nil, created: now, updated: now)
-        }
+        let deliveries = NewDeliveries(eventSequence: sequence, eventID: id, collection: collection, recordID: recordID,
+                                       targets: targets, created: now)
         let event = OutboxEvent(sequence: sequence, id: id, type: type, collection: collection, recordID: recordID,
                                 data: data, oldData: oldData, timestamp: timestamp, depth: depth)
         return OutboxWrite(record: record, event: event, deliveries: deliveries)
@@ -418,14 +414,23 @@ enum Outbox {
     /// with `description` (small strings, no allocation), which measured cheaper here than the
     /// JSON writer's number formatting.
     static func writeTiming(of outcome: AttemptOutcome, at position: Int, into buffer: inout [UInt8]) {
-        let milliseconds = outcome.durationMilliseconds.isFinite ? outcome.durationMilliseconds : 0
         buffer.append(UInt8(ascii: "\""))
         buffer.append(contentsOf: position.description.utf8)
         buffer.append(contentsOf: #"":["#.utf8)
         JSONWriter.writeString(outcome.started, into: &buffer)
         buffer.append(UInt8(ascii: ","))
-        buffer.append(contentsOf: milliseconds.description.utf8)
+        writeMilliseconds(outcome.durationMilliseconds, into: &buffer)
         buffer.append(UInt8(ascii: "]"))
+    }
+
+    /// A duration in milliseconds to the microsecond, as a JSON number (`12.345`): integer
+    /// formatting, where `Double.description` (shortest round trip) cost more than the rest of a
+    /// timing. Not finite or negative: 0.
+    static func writeMilliseconds(_ milliseconds: Double, into buffer: inout [UInt8]) {
+        let microseconds = milliseconds.isFinite && milliseconds > 0 ? Int64(min(milliseconds * 1000, 9e15).rounded()) : 0
+        buffer.append(contentsOf: (microseconds / 1000).description.utf8)
+        let fraction = Int(microseconds % 1000)
+        buffer.append(contentsOf: [UInt8(ascii: "."), UInt8(48 + fraction / 100), UInt8(48 + fraction / 10 % 10), UInt8(48 + fraction % 10)])
     }
 
     /// The event and target of the delivery `outcome` is for, if it still lives in its event's

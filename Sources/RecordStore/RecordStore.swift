@@ -27,13 +27,13 @@ public final class RecordStore: Sendable {
     /// function value out of a generic container goes through reabstraction thunks on each call.
     private final class EventObserver: Sendable {
         final class Entry: Sendable {
-            let call: @Sendable (OutboxEvent, [Delivery]) -> Void
-            init(_ call: @escaping @Sendable (OutboxEvent, [Delivery]) -> Void) { self.call = call }
+            let call: @Sendable (OutboxEvent, NewDeliveries) -> Void
+            init(_ call: @escaping @Sendable (OutboxEvent, NewDeliveries) -> Void) { self.call = call }
         }
 
         private let entry = Mutex<Entry?>(nil)
         var current: Entry? { entry.withLock { $0 } }
-        func set(_ call: @escaping @Sendable (OutboxEvent, [Delivery]) -> Void) { entry.withLock { $0 = Entry(call) } }
+        func set(_ call: @escaping @Sendable (OutboxEvent, NewDeliveries) -> Void) { entry.withLock { $0 = Entry(call) } }
     }
     /// Names of existing collections, so the hot paths can refuse an unknown collection without
     /// touching SQLite. Updated inside the same write that creates or deletes a collection.
@@ -101,7 +101,7 @@ public final class RecordStore: Sendable {
     /// Calls `observer` with every event a write stores, and its deliveries, right after the
     /// transaction commits: on the writer, in commit order (so events of one record arrive in the
     /// order they happened). It must return quickly.
-    public func observeCommittedEvents(_ observer: @escaping @Sendable (OutboxEvent, [Delivery]) -> Void) {
+    public func observeCommittedEvents(_ observer: @escaping @Sendable (OutboxEvent, NewDeliveries) -> Void) {
         eventObserver.set(observer)
     }
 

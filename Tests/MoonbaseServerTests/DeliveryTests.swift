@@ -154,4 +154,43 @@ import Testing
             #expect(logs.lines("seen").compactMap { $0.metadata["n"].flatMap { Int($0) } } == Array(1...30))
         }
     }
+
+    @Test func aFailingDeliveryHoldsBackOnlyItsHandlersLaterOnesForThatRecord() async throws {
+        let clock = ManualClock()
+        let logs = LogCapture()
+        try await withServer(hooks: ["lanes.lua": """
+            on_record_update("posts", function(e)
+              log.info("flaky", {n = e.data.n, attempt = e.attempt, record = e.record_id})
+              if e.data.n == 1 and e.attempt == 1 then error("not yet") end
+            end, {name = "flaky", retries = 1})
+            on_record_update("posts", function(e) log.info("steady", {n = e.data.n, record = e.record_id}) end, {name = "steady"})
+            """], logs: logs, configure: {
+                $0.clock = clock
+                $0.retrySchedule = [.seconds(60)]
+            }) { client, server in
+            try await client.createCollection("posts")
+            let first = try #require(try await client.send(.post, "/api/v1/collections/posts/records", json: #"{"n":0}"#).body?["id"]?.string)
+            let other = try #require(try await client.send(.post, "/api/v1/collections/posts/records", json: #"{"n":0}"#).body?["id"]?.string)
+            for n in 1...3 {
+                _ = try await client.send(.patch, "/api/v1/collections/posts/records/\(first)", json: #"{"n":\#(n)}"#)
+            }
+            _ = try await client.send(.patch, "/api/v1/collections/posts/records/\(other)", json: #"{"n":7}"#)
+            await server.waitForDeliveries()
+            func seen(_ handler: String, _ record: String) -> [String] {
+                logs.lines(handler).filter { $0.metadata["record"] == record }.compactMap { $0.metadata["n"] }
+            }
+            #expect(seen("steady", first) == ["1", "2", "3"], "the other handler is not held back")
+            #expect(seen("flaky", first) == ["1"], "its later deliveries for the record wait for the retry")
+            #expect(seen("flaky", other) == ["7"], "other records are not held back")
+            clock.advance(by: 60_000)
+            #expect(try await eventually { seen("flaky", first).count == 4 })
+            await server.waitForDeliveries()
+            #expect(seen("flaky", first) == ["1", "1", "2", "3"], "then all of them, in commit order")
+            _ = try await client.send(.patch, "/api/v1/collections/posts/records/\(first)", json: #"{"n":4}"#)
+            await server.waitForDeliveries()
+            #expect(seen("flaky", first) == ["1", "1", "2", "3", "4"] && seen("steady", first) == ["1", "2", "3", "4"])
+            guard case .array(let items)? = try await client.send(.get, "/api/v1/hooks/deliveries?limit=1000").body else { Issue.record("no list"); return }
+            #expect(items.count == 10 && items.allSatisfy { $0["status"] == "succeeded" }, "5 updates × 2 handlers")
+        }
+    }
 }

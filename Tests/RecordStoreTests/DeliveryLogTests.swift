@@ -110,6 +110,14 @@ struct DeliveryLogTests {
         #expect(try store.unfinishedDeliveries().isEmpty)
     }
 
+    @Test(arguments: [(1234.5678, "1234.568"), (0.0004, "0.000"), (0.0005, "0.001"), (2.5, "2.500"), (-3, "0.000"),
+                      (.nan, "0.000"), (.infinity, "0.000")])
+    func successTimingsAreWrittenToTheMicrosecond(milliseconds: Double, written: String) {
+        var buffer: [UInt8] = []
+        Outbox.writeMilliseconds(milliseconds, into: &buffer)
+        #expect(String(decoding: buffer, as: UTF8.self) == written)
+    }
+
     @Test func aFirstSuccessLeavesNoRowAndIsListedAsSucceeded() throws {
         let store = try makeStore()
         let written = try insertWithEvent(store, handlers: ["a", "b"], maxAttempts: 3)

@@ -15,7 +15,7 @@ func insertWithEvent(_ store: RecordStore, _ collection: String = "posts", _ fie
                      handlers: [String] = ["h1"], maxAttempts: Int = 1) throws -> (record: Record, event: OutboxEvent, deliveries: [Delivery]) {
     let written = try store.insert(store.newRecord(collection: collection, fields: fields),
                                    outbox: outbox(handlers, maxAttempts: maxAttempts))
-    return (written.record, try #require(written.event), written.deliveries)
+    return (written.record, try #require(written.event), Array(written.deliveries))
 }
 
 @Suite("Outbox: writes record their event")
@@ -193,7 +193,7 @@ struct OutboxWriteTests {
             _ = try store.createCollection(name: "posts")
             let n = 300
             let before = store.writeStatistics
-            let results = try await withThrowingTaskGroup(of: (record: Record, event: OutboxEvent?, deliveries: [Delivery]).self) { group in
+            let results = try await withThrowingTaskGroup(of: (record: Record, event: OutboxEvent?, deliveries: NewDeliveries).self) { group in
                 for i in 0..<n {
                     group.addTask {
                         let record = store.newRecord(collection: "posts", fields: ["n": .int(Int64(i))])
@@ -203,7 +203,7 @@ struct OutboxWriteTests {
                                           : try store.insert(record, outbox: request)
                     }
                 }
-                var all: [(record: Record, event: OutboxEvent?, deliveries: [Delivery])] = []
+                var all: [(record: Record, event: OutboxEvent?, deliveries: NewDeliveries)] = []
                 for try await result in group { all.append(result) }
                 return all
             }

@@ -1,9 +1,11 @@
+import Foundation
 import Hummingbird
 import HummingbirdTesting
 import LuaRuntime
 import MoonbaseJSON
 import MoonbaseServer
 import MoonbaseTestSupport
+import Synchronization
 import Testing
 
 @Suite struct DeliveryTests {
@@ -191,6 +193,73 @@ import Testing
             #expect(seen("flaky", first) == ["1", "1", "2", "3", "4"] && seen("steady", first) == ["1", "2", "3", "4"])
             guard case .array(let items)? = try await client.send(.get, "/api/v1/hooks/deliveries?limit=1000").body else { Issue.record("no list"); return }
             #expect(items.count == 10 && items.allSatisfy { $0["status"] == "succeeded" }, "5 updates × 2 handlers")
+        }
+    }
+
+    @Test func aRestartTakesUpAFailedDeliveryAtItsRetryTimeAndKeepsTheOnesBehindIt() async throws {
+        let data = FileManager.default.temporaryDirectory.appendingPathComponent("moonbase-restart-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: data) }
+        let hook = ["flaky.lua": """
+            on_record_update("posts", function(e)
+              log.info("seen", {n = e.data.n, attempt = e.attempt})
+              if e.data.n == 1 and e.attempt == 1 then error("not yet") end
+            end, {name = "flaky", retries = 1})
+            """]
+        func configure(_ clock: ManualClock) -> (inout ServerConfiguration) -> Void {
+            { $0.clock = clock; $0.retrySchedule = [.seconds(60)]; $0.dataDirectory = data }
+        }
+        let before = LogCapture()
+        let recordID = Mutex("")
+        try await withServer(hooks: hook, logs: before, configure: configure(ManualClock())) { client, server in
+            try await client.createCollection("posts")
+            let id = try #require(try await client.send(.post, "/api/v1/collections/posts/records", json: #"{"n":0}"#).body?["id"]?.string)
+            for n in 1...2 {
+                _ = try await client.send(.patch, "/api/v1/collections/posts/records/\(id)", json: #"{"n":\#(n)}"#)
+            }
+            await server.waitForDeliveries()
+            recordID.withLock { $0 = id }
+        }
+        #expect(before.lines("seen").map { $0.metadata["n"] } == ["1"], "n = 2 waits behind the failed n = 1")
+
+        let clock = ManualClock() // starts where the first one did: the retry is 60 s away
+        let after = LogCapture()
+        try await withServer(hooks: hook, logs: after, configure: configure(clock)) { client, server in
+            await server.waitForDeliveries()
+            try await Task.sleep(for: .milliseconds(50))
+            #expect(after.lines("seen").isEmpty, "not before its retry time, and nothing overtakes it")
+            clock.advance(by: 60_000)
+            #expect(try await eventually { after.lines("seen").count == 2 })
+            await server.waitForDeliveries()
+            #expect(after.lines("seen").map { [$0.metadata["n"], $0.metadata["attempt"]] } == [["1", "2"], ["2", "1"]])
+            guard case .array(let items)? = try await client.send(.get, "/api/v1/hooks/deliveries").body else { Issue.record("no list"); return }
+            #expect(items.count == 2 && items.allSatisfy { $0["status"] == "succeeded" && $0["record_id"]?.string == recordID.withLock { $0 } })
+        }
+    }
+
+    @Test func collectionOrderHoldsAcrossRecords() async throws {
+        let clock = ManualClock()
+        let logs = LogCapture()
+        try await withServer(hooks: ["feed.lua": """
+            on_record_create("posts", function(e)
+              log.info("feed", {n = e.data.n})
+              if e.data.n == 1 and e.attempt == 1 then error("not yet") end
+            end, {name = "feed", order = "collection", retries = 1})
+            on_record_create("posts", function(e) log.info("plain", {n = e.data.n}) end, {name = "plain"})
+            """], logs: logs, configure: {
+                $0.clock = clock
+                $0.retrySchedule = [.seconds(60)]
+            }) { client, server in
+            try await client.createCollection("posts")
+            for n in 1...5 {
+                _ = try await client.send(.post, "/api/v1/collections/posts/records", json: #"{"n":\#(n)}"#)
+            }
+            await server.waitForDeliveries()
+            #expect(logs.lines("plain").compactMap { $0.metadata["n"] } == ["1", "2", "3", "4", "5"])
+            #expect(logs.lines("feed").compactMap { $0.metadata["n"] } == ["1"], "other records wait behind the failed one")
+            clock.advance(by: 60_000)
+            #expect(try await eventually { logs.lines("feed").count == 6 })
+            await server.waitForDeliveries()
+            #expect(logs.lines("feed").compactMap { $0.metadata["n"] } == ["1", "1", "2", "3", "4", "5"])
         }
     }
 }

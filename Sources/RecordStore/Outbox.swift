@@ -157,8 +157,8 @@ public struct Delivery: Sendable, Equatable {
     }
 }
 
-/// The deliveries a committed write stored, one per target, all pending: made on demand from
-/// the targets, so a write that nobody asks about them pays for none.
+/// The deliveries a committed write stored, one per target, all pending. Each `Delivery` is
+/// made on demand from the targets: the delivery path needs only the targets and ids.
 public struct NewDeliveries: RandomAccessCollection, Sendable {
     public let eventSequence: Int64
     public let eventID: String

@@ -410,9 +410,8 @@ enum Outbox {
         Int64(1) << position
     }
 
-    /// `"position":[started, ms]`, a member of an event's `succeeded`. The numbers are written
-    /// with `description` (small strings, no allocation), which measured cheaper here than the
-    /// JSON writer's number formatting.
+    /// `"position":[started, ms]`, a member of an event's `succeeded`, written without the JSON
+    /// writer's number formatting (integers with `description`: small strings, no allocation).
     static func writeTiming(of outcome: AttemptOutcome, at position: Int, into buffer: inout [UInt8]) {
         buffer.append(UInt8(ascii: "\""))
         buffer.append(contentsOf: position.description.utf8)
@@ -429,8 +428,11 @@ enum Outbox {
     static func writeMilliseconds(_ milliseconds: Double, into buffer: inout [UInt8]) {
         let microseconds = milliseconds.isFinite && milliseconds > 0 ? Int64(min(milliseconds * 1000, 9e15).rounded()) : 0
         buffer.append(contentsOf: (microseconds / 1000).description.utf8)
-        let fraction = Int(microseconds % 1000)
-        buffer.append(contentsOf: [UInt8(ascii: "."), UInt8(48 + fraction / 100), UInt8(48 + fraction / 10 % 10), UInt8(48 + fraction % 10)])
+        let fraction = Int(microseconds % 1000) // as three digits
+        buffer.append(UInt8(ascii: "."))
+        buffer.append(UInt8(48 + fraction / 100))
+        buffer.append(UInt8(48 + fraction / 10 % 10))
+        buffer.append(UInt8(48 + fraction % 10))
     }
 
     /// The event and target of the delivery `outcome` is for, if it still lives in its event's

@@ -320,17 +320,22 @@ actor DeliveryScheduler {
                 ready.append(group)
                 return
             }
-            head = leaveRecordLane(group)
+            head = leaveLane(group)
         }
     }
 
-    /// The group after `group` in its record lane, or nil once the lane is empty (and gone).
-    private func leaveRecordLane(_ group: Group) -> Group? {
+    /// The group after `group` in its lane (record or handler), or nil once the lane is empty
+    /// (and gone).
+    private func leaveLane(_ group: Group) -> Group? {
         if let next = group.next {
             group.next = nil
             return next
         }
-        recordLanes.removeValue(forKey: group.record)
+        if let lane = group.handlerLane {
+            handlerLanes.removeValue(forKey: lane)
+        } else {
+            recordLanes.removeValue(forKey: group.record)
+        }
         return nil
     }
 
@@ -444,7 +449,7 @@ actor DeliveryScheduler {
     /// Moves the lanes on once a group's attempts are recorded: a failed delivery waits for its
     /// retry at the head of its handler lane; the next group or delivery becomes the head.
     private func advance(_ group: Group, _ records: [AttemptOutcome], now: Int64) {
-        var waitsForRetry = false
+        var staysHead = false
         for (position, record) in records.enumerated() {
             let item = group.items[position]
             if isSync(item.key) { // in case its handler is gone (the worker opens the others' first)
@@ -455,9 +460,10 @@ actor DeliveryScheduler {
                 var failed = item
                 failed.attempts = record.attempt
                 failed.retryAt = record.nextAttemptAt ?? now
-                if group.handlerLane != nil {
+                if group.handlerLane != nil { // alone in its lane: stays the head until its retry
                     group.items[0] = failed
-                    waitsForRetry = true
+                    startAlone(group)
+                    staysHead = true
                 } else { // leaves the group for its handler lane, where it waits for its retry time
                     enqueue(alone: Group(group.event, group.record, [failed], handlerLane: HandlerLane(handler: item.laneHandler, record: group.record)))
                 }
@@ -467,17 +473,9 @@ actor DeliveryScheduler {
                 break
             }
         }
-        if waitsForRetry {
-            scheduleRetry(group, at: group.items[0].retryAt ?? now)
-        } else if let lane = group.handlerLane {
-            if let next = group.next {
-                group.next = nil
-                startAlone(next)
-            } else {
-                handlerLanes.removeValue(forKey: lane)
-            }
-        } else if let next = leaveRecordLane(group) {
-            reachedHead(next)
+        if staysHead { return }
+        if let next = leaveLane(group) {
+            if group.handlerLane == nil { reachedHead(next) } else { startAlone(next) }
         }
     }
 
@@ -520,7 +518,8 @@ actor DeliveryScheduler {
         if hooks.catalog.failureHandlers.isEmpty { return }
         let (hooks, store, logger, id) = (hooks, store, logger, item.id)
         Task {
-            // The delivery as stored: its outcome was recorded before it was declared dead.
+            // The delivery as stored (its outcome was recorded before it was declared dead; the
+            // outcome is set again below in case recording it failed).
             let delivery: Delivery
             do {
                 delivery = try await store.async.delivery(id: id)

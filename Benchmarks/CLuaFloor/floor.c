@@ -2,6 +2,7 @@
 #include <lua.h>
 #include <lauxlib.h>
 #include <lualib.h>
+#include <string.h>
 #include <time.h>
 
 static long long now_ns(void) {
@@ -54,4 +55,57 @@ long long mb_floor_dispatch(int handlers, long iterations) {
     long long elapsed = now_ns() - start;
     lua_close(L);
     return elapsed;
+}
+
+// Reads a before-hook's data table back as the host must (every member, in any order) into a
+// flat buffer: strings copied, numbers and booleans as their raw bytes.
+static size_t read_back(lua_State *L, int table, char *buffer, size_t capacity) {
+    size_t used = 0;
+    lua_pushnil(L);
+    while (lua_next(L, table) != 0) {
+        size_t length;
+        const char *key = lua_tolstring(L, -2, &length);
+        if (used + length < capacity) { memcpy(buffer + used, key, length); used += length; }
+        switch (lua_type(L, -1)) {
+        case LUA_TSTRING: {
+            const char *value = lua_tolstring(L, -1, &length);
+            if (used + length < capacity) { memcpy(buffer + used, value, length); used += length; }
+            break;
+        }
+        case LUA_TNUMBER: {
+            lua_Number number = lua_tonumber(L, -1);
+            if (used + sizeof number < capacity) { memcpy(buffer + used, &number, sizeof number); used += sizeof number; }
+            break;
+        }
+        default:
+            if (used + 1 < capacity) buffer[used++] = (char)lua_toboolean(L, -1);
+        }
+        lua_pop(L, 1);
+    }
+    return used;
+}
+
+long long mb_floor_before(long iterations) {
+    lua_State *L = luaL_newstate();
+    if (L == NULL) return -1;
+    luaL_openlibs(L);
+    if (luaL_dostring(L, "return function(event) event.data.slug = string.lower(event.data.title) end") != LUA_OK) {
+        lua_close(L);
+        return -1;
+    }
+    char buffer[1024];
+    size_t total = 0;
+    long long start = now_ns();
+    for (long i = 0; i < iterations; i++) {
+        push_event(L);
+        lua_pushvalue(L, 1);
+        lua_pushvalue(L, 2);
+        if (lua_pcall(L, 1, 0, 0) != LUA_OK) { lua_close(L); return -1; }
+        lua_getfield(L, 2, "data");
+        total += read_back(L, 3, buffer, sizeof buffer);
+        lua_pop(L, 2);
+    }
+    long long elapsed = now_ns() - start;
+    lua_close(L);
+    return total > 0 ? elapsed : -1;
 }

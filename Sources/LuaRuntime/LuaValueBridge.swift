@@ -45,15 +45,48 @@ func pushJSONObject(_ L: OpaquePointer, _ object: JSONObject) {
     }
 }
 
-/// The value at `index` as JSON. Object keys follow `orderHint`'s order where they appear in it.
+/// The value at `index` as JSON. Object keys follow `orderHint`'s order where they appear in it;
+/// other keys come after them, sorted.
 func readJSON(_ L: OpaquePointer, _ index: Int32, orderHint: JSONValue?) throws(LuaConversionError) -> JSONValue {
     var visiting: [UnsafeRawPointer] = []
-    return try readJSON(L, index, orderHint: orderHint, visiting: &visiting, path: "")
+    do {
+        return try readJSON(L, index, orderHint: orderHint, visiting: &visiting)
+    } catch {
+        throw LuaConversionError(error.description)
+    }
+}
+
+/// Why a value cannot be converted, and where. The path is gathered only on the way out of a
+/// failure: naming every member on the way in cost more than reading it.
+private struct ReadFailure: Error {
+    enum Step {
+        case key(String)
+        case position(Int)
+    }
+
+    let problem: String
+    /// From the failing value up to the root.
+    var path: [Step] = []
+
+    init(_ problem: String) { self.problem = problem }
+
+    /// `problem (at a.b[2].c)`, or just the problem at the root.
+    var description: String {
+        guard !path.isEmpty else { return problem }
+        var text = ""
+        for step in path.reversed() {
+            switch step {
+            case .key(let key): text += text.isEmpty ? key : "." + key
+            case .position(let position): text += "[\(position)]"
+            }
+        }
+        return problem + " (at " + text + ")"
+    }
 }
 
 /// `visiting` holds the tables on the path from the root, to refuse cycles with a clear error.
-private func readJSON(_ L: OpaquePointer, _ index: Int32, orderHint: JSONValue?, visiting: inout [UnsafeRawPointer],
-                      path: String) throws(LuaConversionError) -> JSONValue {
+private func readJSON(_ L: OpaquePointer, _ index: Int32, orderHint: JSONValue?,
+                      visiting: inout [UnsafeRawPointer]) throws(ReadFailure) -> JSONValue {
     switch lua_type(L, index) {
     case LUA_TNIL, LUA_TNONE:
         return .null
@@ -62,7 +95,7 @@ private func readJSON(_ L: OpaquePointer, _ index: Int32, orderHint: JSONValue?,
     case LUA_TNUMBER:
         if lua_isinteger(L, index) != 0 { return .int(Int64(mb_tointeger(L, index))) }
         let d = mb_tonumber(L, index)
-        guard d.isFinite else { throw LuaConversionError("cannot convert \(d) to JSON\(describe(path))") }
+        guard d.isFinite else { throw ReadFailure("cannot convert \(d) to JSON") }
         return .double(d)
     case LUA_TSTRING:
         return .string(stringValue(L, index)!)
@@ -71,22 +104,31 @@ private func readJSON(_ L: OpaquePointer, _ index: Int32, orderHint: JSONValue?,
     case LUA_TTABLE:
         let table = lua_topointer(L, index)!
         guard !visiting.contains(table) else {
-            throw LuaConversionError("cannot convert a table that contains itself to JSON\(describe(path))")
+            throw ReadFailure("cannot convert a table that contains itself to JSON")
         }
         guard visiting.count < maximumNestingDepth else {
-            throw LuaConversionError("cannot convert to JSON: nesting deeper than \(maximumNestingDepth) levels\(describe(path))")
+            throw ReadFailure("cannot convert to JSON: nesting deeper than \(maximumNestingDepth) levels")
         }
         visiting.append(table)
         defer { visiting.removeLast() }
-        return try readTable(L, lua_absindex(L, index), orderHint: orderHint, visiting: &visiting, path: path)
+        return try readTable(L, lua_absindex(L, index), orderHint: orderHint, visiting: &visiting)
     default:
         let typeName = String(cString: lua_typename(L, lua_type(L, index)))
-        throw LuaConversionError("cannot convert a \(typeName) value to JSON\(describe(path))")
+        throw ReadFailure("cannot convert a \(typeName) value to JSON")
     }
 }
 
-private func describe(_ path: String) -> String {
-    path.isEmpty ? "" : " (at \(path))"
+/// Reads the value on top of the stack, pops it, and names `step` in the path of a failure.
+private func readAndPop(_ L: OpaquePointer, at step: ReadFailure.Step, orderHint: JSONValue?,
+                        visiting: inout [UnsafeRawPointer]) throws(ReadFailure) -> JSONValue {
+    defer { mb_pop(L, 1) }
+    do {
+        return try readJSON(L, -1, orderHint: orderHint, visiting: &visiting)
+    } catch {
+        var failure = error
+        failure.path.append(step)
+        throw failure
+    }
 }
 
 private func isMarkedArray(_ L: OpaquePointer, _ index: Int32) -> Bool {
@@ -97,11 +139,11 @@ private func isMarkedArray(_ L: OpaquePointer, _ index: Int32) -> Bool {
     return marked
 }
 
-private func readTable(_ L: OpaquePointer, _ index: Int32, orderHint: JSONValue?, visiting: inout [UnsafeRawPointer],
-                       path: String) throws(LuaConversionError) -> JSONValue {
+private func readTable(_ L: OpaquePointer, _ index: Int32, orderHint: JSONValue?,
+                       visiting: inout [UnsafeRawPointer]) throws(ReadFailure) -> JSONValue {
     lua_checkstack(L, 4)
     if isMarkedArray(L, index) {
-        return try readSequence(L, index, count: Int(lua_rawlen(L, index)), orderHint: orderHint, visiting: &visiting, path: path)
+        return try readSequence(L, index, count: Int(lua_rawlen(L, index)), orderHint: orderHint, visiting: &visiting)
     }
     // Classify keys: all strings → object; exactly 1...n → array; empty → object.
     var stringKeys = 0
@@ -118,62 +160,72 @@ private func readTable(_ L: OpaquePointer, _ index: Int32, orderHint: JSONValue?
         default:
             let typeName = String(cString: lua_typename(L, lua_type(L, -2)))
             mb_pop(L, 2)
-            throw LuaConversionError("cannot convert a table with a \(typeName) key to JSON\(describe(path))")
+            throw ReadFailure("cannot convert a table with a \(typeName) key to JSON")
         }
         mb_pop(L, 1)
     }
     if integerKeys > 0 {
         guard stringKeys == 0 else {
-            throw LuaConversionError("cannot convert a table with both string and integer keys to JSON\(describe(path))")
+            throw ReadFailure("cannot convert a table with both string and integer keys to JSON")
         }
         guard maxInteger == integerKeys else {
-            throw LuaConversionError("cannot convert a sparse array to JSON\(describe(path))")
+            throw ReadFailure("cannot convert a sparse array to JSON")
         }
-        return try readSequence(L, index, count: integerKeys, orderHint: orderHint, visiting: &visiting, path: path)
+        return try readSequence(L, index, count: integerKeys, orderHint: orderHint, visiting: &visiting)
     }
-    return try .object(readObject(L, index, orderHint: orderHint, visiting: &visiting, path: path))
+    return try .object(readObject(L, index, count: stringKeys, orderHint: orderHint, visiting: &visiting))
 }
 
-private func readSequence(_ L: OpaquePointer, _ index: Int32, count: Int, orderHint: JSONValue?, visiting: inout [UnsafeRawPointer],
-                          path: String) throws(LuaConversionError) -> JSONValue {
+private func readSequence(_ L: OpaquePointer, _ index: Int32, count: Int, orderHint: JSONValue?,
+                          visiting: inout [UnsafeRawPointer]) throws(ReadFailure) -> JSONValue {
     var hints: [JSONValue] = []
     if case .array(let items)? = orderHint { hints = items }
     var items: [JSONValue] = []
     items.reserveCapacity(count)
     for position in 0..<count {
         lua_rawgeti(L, index, lua_Integer(position + 1))
-        defer { mb_pop(L, 1) }
         let hint = position < hints.count ? hints[position] : nil
-        items.append(try readJSON(L, -1, orderHint: hint, visiting: &visiting, path: "\(path)[\(position + 1)]"))
+        items.append(try readAndPop(L, at: .position(position + 1), orderHint: hint, visiting: &visiting))
     }
     return .array(items)
 }
 
-private func readObject(_ L: OpaquePointer, _ index: Int32, orderHint: JSONValue?, visiting: inout [UnsafeRawPointer],
-                        path: String) throws(LuaConversionError) -> JSONObject {
-    var hint = JSONObject()
-    if case .object(let object)? = orderHint { hint = object }
-    var known: [(position: Int, key: String, value: JSONValue)] = []
-    var extra: [(key: String, value: JSONValue)] = []
-    var positions: [String: Int] = [:]
-    if !hint.isEmpty {
-        for (position, key) in hint.keys.enumerated() { positions[key] = position }
+/// An object of `count` string keys. The hint's keys are looked up in its order (usually the
+/// fields a hook was given, so nothing else is left); the table is walked only for other keys.
+private func readObject(_ L: OpaquePointer, _ index: Int32, count: Int, orderHint: JSONValue?,
+                        visiting: inout [UnsafeRawPointer]) throws(ReadFailure) -> JSONObject {
+    var object = JSONObject(minimumCapacity: count)
+    guard case .object(let hint)? = orderHint else { return try appendOthers(L, index, to: &object, visiting: &visiting) }
+    for (key, childHint) in hint {
+        pushString(L, key)
+        if lua_rawget(L, index) == LUA_TNIL {
+            mb_pop(L, 1)
+            continue
+        }
+        object.append(uniqueKey: key, try readAndPop(L, at: .key(key), orderHint: childHint, visiting: &visiting))
     }
+    return object.count == count ? object : try appendOthers(L, index, to: &object, except: hint, visiting: &visiting)
+}
+
+/// Appends the members whose keys are not in `except`, sorted by key.
+private func appendOthers(_ L: OpaquePointer, _ index: Int32, to object: inout JSONObject, except: JSONObject = JSONObject(),
+                          visiting: inout [UnsafeRawPointer]) throws(ReadFailure) -> JSONObject {
+    var others: [(key: String, value: JSONValue)] = []
     lua_pushnil(L)
     while lua_next(L, index) != 0 {
         let key = stringValue(L, -2)!
-        let childHint = hint.isEmpty ? nil : hint[key]
-        let value: JSONValue
+        if except[key] != nil {
+            mb_pop(L, 1)
+            continue
+        }
         do {
-            value = try readJSON(L, -1, orderHint: childHint, visiting: &visiting, path: path.isEmpty ? key : "\(path).\(key)")
+            others.append((key, try readAndPop(L, at: .key(key), orderHint: nil, visiting: &visiting)))
         } catch {
-            mb_pop(L, 2)
+            mb_pop(L, 1)
             throw error
         }
-        mb_pop(L, 1)
-        if let position = positions[key] { known.append((position, key, value)) } else { extra.append((key, value)) }
     }
-    known.sort { $0.position < $1.position }
-    extra.sort { $0.key < $1.key }
-    return JSONObject(known.map { ($0.key, $0.value) } + extra.map { ($0.key, $0.value) })
+    others.sort { $0.key < $1.key }
+    for (key, value) in others { object.append(uniqueKey: key, value) }
+    return object
 }

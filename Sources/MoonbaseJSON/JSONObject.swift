@@ -39,6 +39,12 @@ public struct JSONObject: Sendable, Equatable, ExpressibleByDictionaryLiteral, S
         index = nil
     }
 
+    /// An empty object with room for `minimumCapacity` keys.
+    public init(minimumCapacity: Int) {
+        self.init()
+        entries.reserveCapacity(minimumCapacity)
+    }
+
     /// An object from pairs in order; a later duplicate key replaces the earlier value in place.
     public init(_ pairs: [(String, JSONValue)]) {
         self.init()
@@ -108,6 +114,13 @@ public struct JSONObject: Sendable, Equatable, ExpressibleByDictionaryLiteral, S
             }
         }
         return removed
+    }
+
+    /// Appends `key`, which the caller knows is not in the object yet (say, a key of a Lua table
+    /// being read): no key is compared, which `self[key] = value` does with every key.
+    public mutating func append(uniqueKey key: String, _ value: JSONValue) {
+        assert(position(of: key) == nil, "append(uniqueKey:) with a key already present")
+        appendNew(key, value)
     }
 
     /// Top-level merge: each of `other`'s keys overwrites in place or is appended, in `other`'s order.

@@ -44,14 +44,17 @@ import Testing
         let folder = try HooksFolder([
             "1.lua": "before_record_create('posts', function(e) e.data.slug = 'hello'; e.data.draft = nil end)",
             "2.lua": "before_record_create('posts', function(e) local d = e.data; d.tags = json.array(); return d end)",
-            "3.lua": "before_record_create('posts', function(e) e.data.seen_slug = e.data.slug end)",
+            "3.lua": "before_record_create('posts', function(e) e.data.seen_slug = e.data.slug; e.data.meta.m = 3 end)",
         ])
         defer { folder.remove() }
         let hooks = try folder.load()
-        let outcome = hooks.runtimes[0].runBefore(event(data: ["title": "Hi", "draft": true]), handlers: [0, 1, 2])
+        let outcome = hooks.runtimes[0].runBefore(event(data: ["title": "Hi", "draft": true, "author": "ada", "meta": ["z": 1, "a": 2]]),
+                                                  handlers: [0, 1, 2])
         guard case .proceed(let data) = outcome else { Issue.record("expected proceed, got \(outcome)"); return }
-        #expect(data == ["title": "Hi", "slug": "hello", "tags": .array([]), "seen_slug": "hello"])
-        #expect(data.keys.first == "title", "existing fields keep their order")
+        #expect(data == ["title": "Hi", "author": "ada", "meta": ["z": 1, "a": 2, "m": 3], "slug": "hello", "tags": .array([]), "seen_slug": "hello"])
+        #expect(data.keys == ["title", "author", "meta", "seen_slug", "slug", "tags"], "existing fields keep their order; new ones follow, sorted")
+        guard case .object(let meta)? = data["meta"] else { Issue.record("meta is not an object"); return }
+        #expect(meta.keys == ["z", "a", "m"], "nested objects too")
     }
 
     @Test func rejectRefusesWithStatusAndStopsTheChain() throws {

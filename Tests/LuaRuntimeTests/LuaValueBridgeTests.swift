@@ -58,6 +58,9 @@ import Testing
         let state = try makeState()
         #expect(try #require(state.failure("return json.encode({f = print})")).message.contains("cannot convert a function value to JSON (at f)"))
         #expect(try #require(state.failure("local t = {}; t.self = t; return json.encode(t)")).message.contains("a table that contains itself to JSON (at self)"))
+        #expect(try #require(state.failure("return json.encode({a = {b = {1, {c = print}}}})")).message
+            .hasSuffix("cannot convert a function value to JSON (at a.b[2].c)"))
+        #expect(try #require(state.failure("return json.encode({{x = {[2] = 1}}})")).message.hasSuffix("sparse array to JSON (at [1].x)"))
         #expect(try state.value("local shared = {1}; return json.encode({a = shared, b = shared})") == .string(#"{"a":[1],"b":[1]}"#), "a table seen twice is not a cycle")
         #expect(try #require(state.failure("return json.encode({1, nil, 3})")).message.contains("sparse array"))
         #expect(try #require(state.failure("return json.encode({1, a = 2})")).message.contains("both string and integer keys"))

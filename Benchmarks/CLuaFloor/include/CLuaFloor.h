@@ -7,4 +7,9 @@
 /// functions with it, `iterations` times. Returns the elapsed nanoseconds, or -1 on error.
 long long mb_floor_dispatch(int handlers, long iterations);
 
+/// Builds the same event, lua_pcalls one before-handler that sets `data.slug` from `data.title`,
+/// and reads every member of `data` back, `iterations` times. Returns the elapsed nanoseconds,
+/// or -1 on error.
+long long mb_floor_before(long iterations);
+
 #endif

@@ -111,11 +111,19 @@ struct DeliveryLogTests {
     }
 
     @Test(arguments: [(1234.5678, "1234.568"), (0.0004, "0.000"), (0.0005, "0.001"), (2.5, "2.500"), (-3, "0.000"),
-                      (.nan, "0.000"), (.infinity, "0.000")])
+                      (.nan, "0.000"), (.infinity, "0.000"), (9.9996, "10.000"), (100, "100.000")])
     func successTimingsAreWrittenToTheMicrosecond(milliseconds: Double, written: String) {
         var buffer: [UInt8] = []
         Outbox.writeMilliseconds(milliseconds, into: &buffer)
         #expect(String(decoding: buffer, as: UTF8.self) == written)
+    }
+
+    @Test func digitsAreAppendedInOrder() {
+        for value: Int64 in [0, 7, 9, 10, 63, 100, 1_000_001, .max] {
+            var buffer = Array("x".utf8)
+            Outbox.writeDigits(value, into: &buffer)
+            #expect(String(decoding: buffer, as: UTF8.self) == "x" + value.description)
+        }
     }
 
     @Test func aFirstSuccessLeavesNoRowAndIsListedAsSucceeded() throws {

@@ -21,6 +21,11 @@ import Synchronization
 /// it runs alone behind that earlier one. Groups that are ready together share a job (one hand-off
 /// to a worker, one store write). At most `maxJobs` groups are under way (run, outcome not yet
 /// recorded) at any time: after a crash, at most those run twice.
+///
+/// Memory stays bounded when handlers are slower than writes: past `maxQueued` events waiting
+/// here, committed events are left in the store (where they are anyway) and read back from it in
+/// commit order, a part at a time, as the backlog goes down. Start-up takes up what the last run
+/// left the same way.
 actor DeliveryScheduler {
     /// The record (or, for handlers that keep collection order, the collection) a lane is for.
     /// Its hash is computed once per event and shared by the lanes of all its handlers.
@@ -128,11 +133,31 @@ actor DeliveryScheduler {
     /// Requests waiting for an `async = false` handler, by "event id#handler key"; opened from the worker.
     private let syncWaiters = Mutex<[String: Latch]>([:])
     /// Committed events on their way in, in commit order.
-    private let inbox = Mutex<(items: [(OutboxEvent, NewDeliveries)], drainScheduled: Bool)>(([], false))
+    private let inbox = Mutex(Inbox())
+    /// Events (record lane groups) waiting here at most; beyond, they wait in the store only.
+    private let maxQueued: Int
+    /// Record lane groups here now (the inbox's events not counted).
+    private let queued = Atomic<Int>(0)
+    /// The most `queued` and the inbox held at once (tests).
+    private let peakQueued = Atomic<Int>(0)
+    /// A read of the store's backlog is under way: the inbox waits until it is done.
+    private var refilling = false
 
-    init(store: RecordStore, hooks: HookPool, clock: any DeliveryClock, retrySchedule: [Duration], maxJobs: Int, logger: Logger) {
+    private struct Inbox {
+        var items: [(OutboxEvent, NewDeliveries)] = []
+        var drainScheduled = false
+        /// Set while committed events are left in the store: the first of them. Later ones are
+        /// not taken either, so they are read back in commit order.
+        var spilledFrom: Int64?
+        /// Events up to this sequence were read from the store: their arrival here is a repeat.
+        var readThrough: Int64 = -1
+    }
+
+    init(store: RecordStore, hooks: HookPool, clock: any DeliveryClock, retrySchedule: [Duration], maxJobs: Int,
+         maxQueued: Int = 10_000, logger: Logger) {
         self.store = store
         self.maxJobs = max(1, maxJobs)
+        self.maxQueued = max(1, maxQueued)
         self.hooks = hooks
         self.clock = clock
         self.retrySchedule = retrySchedule.map { $0.milliseconds }
@@ -150,26 +175,31 @@ actor DeliveryScheduler {
     }
 
     /// Takes up what the last run left unfinished: pending deliveries run again, failed ones at
-    /// their retry time.
+    /// their retry time. Call it before any write: the backlog is read from the store in parts,
+    /// and events committed meanwhile join it there.
     func resumeUnfinished() async throws {
-        let unfinished = try await store.async.unfinishedDeliveries()
-        if !unfinished.isEmpty {
-            logger.info("taking up unfinished hook deliveries", metadata: ["count": .stringConvertible(unfinished.count)])
+        inbox.withLock { $0.spilledFrom = 0 }
+        let taken = try await refill()
+        if taken > 0 {
+            logger.info("taking up unfinished hook deliveries", metadata: ["count": .stringConvertible(taken)])
         }
-        var start = unfinished.startIndex
-        while start < unfinished.endIndex { // by delivery id: an event's deliveries are together
-            let event = unfinished[start].event
-            let end = unfinished[start...].firstIndex { $0.event.sequence != event.sequence } ?? unfinished.endIndex
-            enqueue(event, unfinished[start..<end].map { item($0.delivery) })
-            start = end
-        }
-        startReady()
     }
 
     /// Takes the deliveries of a just-committed event. Called by the store on its writer, in
-    /// commit order; the inbox keeps that order until the actor enqueues them.
+    /// commit order; the inbox keeps that order until the actor enqueues them. While the backlog
+    /// is full the event is left in the store, to be read back from there.
     nonisolated func accept(_ event: OutboxEvent, _ deliveries: NewDeliveries) {
         let mustDrain = inbox.withLock { inbox -> Bool in
+            if inbox.spilledFrom != nil { return false }
+            let held = inbox.items.count + queued.load(ordering: .relaxed)
+            if held >= maxQueued {
+                inbox.spilledFrom = event.sequence
+                logger.info("hook backlog full: later events wait in the store", metadata: [
+                    "backlog": .stringConvertible(held), "from_event": .stringConvertible(event.sequence),
+                ])
+                return false
+            }
+            peakQueued.max(held + 1, ordering: .relaxed)
             inbox.items.append((event, deliveries))
             defer { inbox.drainScheduled = true }
             return !inbox.drainScheduled
@@ -177,20 +207,73 @@ actor DeliveryScheduler {
         if mustDrain { Task { await self.drainInbox() } }
     }
 
+    /// The most events this scheduler held at once (tests).
+    nonisolated var peakBacklog: Int { peakQueued.load(ordering: .relaxed) }
+
     private func drainInbox() {
-        let items = inbox.withLock { inbox -> [(OutboxEvent, NewDeliveries)] in
+        if refilling { return } // the refill drains once it has enqueued the older events
+        let (items, readThrough) = inbox.withLock { inbox -> ([(OutboxEvent, NewDeliveries)], Int64) in
             inbox.drainScheduled = false
             var taken: [(OutboxEvent, NewDeliveries)] = []
             swap(&taken, &inbox.items)
-            return taken
+            return (taken, inbox.readThrough)
         }
-        for (event, deliveries) in items {
+        for (event, deliveries) in items where event.sequence > readThrough {
             enqueue(event, deliveries.indices.map { position in
                 let target = deliveries.targets[position]
                 return item(id: deliveries.id(at: position), key: target.handler, attempts: 0, maxAttempts: target.maxAttempts, retryAt: nil)
             })
         }
         startReady()
+    }
+
+    /// Reads events left in the store, in commit order, while there is room for them; once the
+    /// store has no more, takes events in through the inbox again. Returns how many deliveries
+    /// it took up.
+    @discardableResult
+    private func refill() async throws -> Int {
+        guard !refilling else { return 0 }
+        refilling = true
+        defer {
+            refilling = false
+            drainInbox()
+        }
+        var taken = 0
+        while let from = inbox.withLock({ $0.spilledFrom }) {
+            let room = maxQueued - queued.load(ordering: .relaxed)
+            guard room * 2 >= maxQueued else { break } // `finished` calls again once half is free
+            let (unfinished, next) = try await store.async.unfinishedDeliveries(from: from, events: room)
+            taken += enqueueUnfinished(unfinished)
+            if let next {
+                inbox.withLock { $0.spilledFrom = next }
+                continue
+            }
+            // The store had nothing more when read. Events committed since were left there too:
+            // take events in again, then read those; the inbox skips the ones that read returns.
+            let readFrom = max(from, (unfinished.last?.delivery.eventSequence ?? from - 1) + 1)
+            inbox.withLock { $0.spilledFrom = nil }
+            if from > 0 { logger.info("hook backlog caught up with the store") }
+            var (rest, _) = try await store.async.unfinishedDeliveries(from: readFrom, events: .max)
+            // Full again meanwhile: events from there on are read back later, not now.
+            if let spilled = inbox.withLock({ $0.spilledFrom }) { rest.removeAll { $0.event.sequence >= spilled } }
+            taken += enqueueUnfinished(rest)
+            inbox.withLock { $0.readThrough = max($0.readThrough, rest.last?.delivery.eventSequence ?? readFrom - 1) }
+        }
+        return taken
+    }
+
+    /// Enqueues deliveries read from the store (by delivery id: an event's are together).
+    private func enqueueUnfinished(_ unfinished: [(delivery: Delivery, event: OutboxEvent)]) -> Int {
+        var start = unfinished.startIndex
+        while start < unfinished.endIndex {
+            let event = unfinished[start].event
+            let end = unfinished[start...].firstIndex { $0.event.sequence != event.sequence } ?? unfinished.endIndex
+            enqueue(event, unfinished[start..<end].map { item($0.delivery) })
+            start = end
+        }
+        peakQueued.max(queued.load(ordering: .relaxed), ordering: .relaxed)
+        startReady()
+        return unfinished.count
     }
 
     /// Before a write: a latch the request can wait on until the `async = false` handlers among
@@ -217,6 +300,8 @@ actor DeliveryScheduler {
             waiting.task.cancel()
             waiting.group.items[0] = item(delivery)
             ready.append(waiting.group)
+        } else if let spilled = inbox.withLock({ $0.spilledFrom }), delivery.eventSequence >= spilled {
+            return // still in the part of the backlog left in the store: read from there in its turn
         } else {
             enqueue(try await store.async.event(sequence: delivery.eventSequence), [item(delivery)])
         }
@@ -226,7 +311,10 @@ actor DeliveryScheduler {
     /// Returns once nothing is running or ready to run (retries waiting for their time do not count).
     func waitUntilIdle() async {
         drainInbox()
-        if jobs == 0 && readyHead == ready.count { return }
+        if !refilling && jobs == 0 && inbox.withLock({ $0.spilledFrom != nil }) {
+            _ = try? await refill() // nothing running would call it
+        }
+        if isIdle { return }
         await withCheckedContinuation { idleWaiters.append($0) }
     }
 
@@ -291,6 +379,7 @@ actor DeliveryScheduler {
     }
 
     private func enqueue(_ group: Group) {
+        queued.add(1, ordering: .relaxed)
         if let tail = recordLanes.updateValue(group, forKey: group.record) {
             tail.next = group
         } else {
@@ -327,6 +416,7 @@ actor DeliveryScheduler {
     /// The group after `group` in its lane (record or handler), or nil once the lane is empty
     /// (and gone).
     private func leaveLane(_ group: Group) -> Group? {
+        if group.handlerLane == nil { queued.subtract(1, ordering: .relaxed) }
         if let next = group.next {
             group.next = nil
             return next
@@ -422,6 +512,14 @@ actor DeliveryScheduler {
         for (group, records) in zip(batch, records) { advance(group, records, now: now) }
         jobs -= batch.count
         startReady()
+        if !refilling, inbox.withLock({ $0.spilledFrom != nil }), queued.load(ordering: .relaxed) * 2 <= maxQueued {
+            do {
+                try await refill()
+            } catch {
+                // Left in the store: the next finished job or start tries again.
+                logger.error("cannot read hook deliveries back from the store", metadata: ["error": .string("\(error)")])
+            }
+        }
     }
 
     /// How one delivery's attempt went, as the store records it. `position`: the item's in its
@@ -542,8 +640,13 @@ actor DeliveryScheduler {
         }
     }
 
+    /// Nothing running, ready, or left in the store to read back.
+    private var isIdle: Bool {
+        jobs == 0 && readyHead == ready.count && !refilling && inbox.withLock { $0.spilledFrom == nil }
+    }
+
     private func notifyIfIdle() {
-        guard jobs == 0, readyHead == ready.count, !idleWaiters.isEmpty else { return }
+        guard isIdle, !idleWaiters.isEmpty else { return }
         let waiters = idleWaiters
         idleWaiters = []
         for waiter in waiters { waiter.resume() }

@@ -29,6 +29,10 @@ public struct ServerConfiguration: Sendable {
     /// handlers can wait on the network at the same time; after a crash, at most this many jobs'
     /// deliveries run again.
     public var deliveryConcurrency = 256
+    /// Events whose deliveries wait in memory at most. When handlers fall behind the writes,
+    /// later events wait in the store only and are read back in commit order as room frees up,
+    /// so memory stays bounded however long the backlog grows.
+    public var deliveryBacklog = 10_000
     /// How deep hook-made writes may nest (a hook's write fires hooks that write, and so on).
     public var hookWriteDepth = 3
     /// Off: writes record no events and run no after-hooks (for benchmarks and emergencies).
@@ -75,7 +79,8 @@ public struct MoonbaseServer: Sendable {
         }
         hooks = HookPool(loaded)
         deliveries = DeliveryScheduler(store: store, hooks: hooks, clock: configuration.clock,
-                                       retrySchedule: configuration.retrySchedule, maxJobs: configuration.deliveryConcurrency, logger: logger)
+                                       retrySchedule: configuration.retrySchedule, maxJobs: configuration.deliveryConcurrency,
+                                       maxQueued: configuration.deliveryBacklog, logger: logger)
         store.observeCommittedEvents { [deliveries] event, written in deliveries.accept(event, written) }
         writes = RecordWrites(store: store, hooks: hooks, deliveries: deliveries, afterHooksEnabled: configuration.afterHooksEnabled,
                               syncLimit: configuration.limits.wallClock * 2)
@@ -128,6 +133,10 @@ public struct MoonbaseServer: Sendable {
         await hooks.shutdown()
         try? await outbound.shutdown()
     }
+
+    /// The most events whose deliveries waited in memory at once (tests and diagnostics): at most
+    /// `deliveryBacklog`.
+    public var peakDeliveryBacklog: Int { deliveries.peakBacklog }
 
     /// Returns once no delivery is running or ready to run.
     public func waitForDeliveries() async {

@@ -106,6 +106,13 @@ public struct AsyncRecordStore: Sendable {
         try store.unfinishedDeliveries()
     }
 
+    /// See `RecordStore.unfinishedDeliveries(from:events:)`.
+    public func unfinishedDeliveries(from: Int64, events limit: Int)
+        async throws(StoreError) -> (deliveries: [(delivery: Delivery, event: OutboxEvent)], next: Int64?)
+    {
+        try store.unfinishedDeliveries(from: from, events: limit)
+    }
+
     /// See `RecordStore.deliveries(_:)`.
     public func deliveries(_ filter: DeliveryFilter) async throws(StoreError) -> [Delivery] {
         try store.deliveries(filter)

@@ -78,28 +78,49 @@ extension RecordStore {
     /// Deliveries not finished yet (pending, failed) with their events, in commit order (event
     /// sequence, then target; that is, by delivery id): what start-up takes up again.
     public func unfinishedDeliveries() throws(StoreError) -> [(delivery: Delivery, event: OutboxEvent)] {
-        try mappingErrors {
+        try unfinishedDeliveries(from: 0, events: .max).deliveries
+    }
+
+    /// `unfinishedDeliveries()` of the events from sequence `from` on, about `events` events at
+    /// most, so a long backlog can be read a part at a time. `next` is the sequence to go on
+    /// from, or nil when everything unfinished from `from` on was read.
+    public func unfinishedDeliveries(from: Int64, events limit: Int)
+        throws(StoreError) -> (deliveries: [(delivery: Delivery, event: OutboxEvent)], next: Int64?)
+    {
+        let limit = max(limit, 1)
+        // An event's own rows are at most `maxTargets`: a limit above that always ends past the first event.
+        let rowLimit = limit == .max ? limit : max(limit, Outbox.maxTargets + 1)
+        return try mappingErrors {
             try writer.read { db in
                 var result: [(delivery: Delivery, event: OutboxEvent)] = []
                 // Each event's JSON is parsed once.
                 var events: [Int64: OutboxEvent] = [:]
-                let inEvents = try Row.fetchCursor(db.cachedStatement(sql: OutboxSQL.unfinishedInEvents))
+                // Past `bound` a limited read may have missed something: what follows is read next time.
+                var bound = Int64.max
+                let inEvents = try Row.fetchCursor(db.cachedStatement(sql: OutboxSQL.unfinishedInEvents), arguments: [from, limit])
+                var count = 0
                 while let row = try inEvents.next() {
                     let event = try Outbox.decodeEvent(row, from: Outbox.eventDeliveryColumnCount)
                     events[event.sequence] = event
+                    count += 1
+                    if count == limit { bound = event.sequence }
                     for delivery in try Outbox.eventDeliveries(row) where delivery.status == .pending {
                         result.append((delivery, event))
                     }
                 }
-                let inRows = try Row.fetchCursor(db.cachedStatement(sql: OutboxSQL.unfinishedInRows))
+                let inRows = try Row.fetchCursor(db.cachedStatement(sql: OutboxSQL.unfinishedInRows), arguments: [from, rowLimit])
+                count = 0
                 while let row = try inRows.next() {
                     let delivery = try Outbox.decodeDelivery(row)
                     let event = try events[delivery.eventSequence] ?? Outbox.decodeEvent(row, from: Outbox.deliveryColumnCount)
                     events[event.sequence] = event
+                    count += 1
+                    if count == rowLimit { bound = min(bound, delivery.eventSequence - 1) } // its event's later rows are missing
                     result.append((delivery, event))
                 }
+                if bound < .max { result.removeAll { $0.delivery.eventSequence > bound } }
                 result.sort { $0.delivery.id < $1.delivery.id }
-                return result
+                return (result, bound == .max ? nil : bound + 1)
             }
         }
     }
@@ -608,10 +629,12 @@ enum OutboxSQL {
     static let delivery = "SELECT " + deliveryColumns + deliveriesJoin + " WHERE d.id = ?"
     static let eventDeliveries = "SELECT " + eventDeliveryColumns + " FROM hook_events e WHERE e.sequence = ?"
     static let event = "SELECT " + eventColumns + " FROM hook_events e WHERE e.sequence = ?"
+    /// ?1 the first sequence, ?2 at most this many events.
     static let unfinishedInEvents = "SELECT " + eventDeliveryColumns + ", " + eventColumns
-        + " FROM hook_events e WHERE e.pending <> 0 ORDER BY e.sequence"
+        + " FROM hook_events e WHERE e.pending <> 0 AND e.sequence >= ?1 ORDER BY e.sequence LIMIT ?2"
+    /// ?1 the first event sequence, ?2 at most this many rows.
     static let unfinishedInRows = "SELECT " + deliveryColumns + ", " + eventColumns + deliveriesJoin
-        + " WHERE d.status IN ('pending', 'failed') ORDER BY d.id"
+        + " WHERE d.status IN ('pending', 'failed') AND d.event_sequence >= ?1 ORDER BY d.id LIMIT ?2"
 
     /// The listing's SQL for the deliveries with a row, for the filters that are set (arguments in
     /// this order).

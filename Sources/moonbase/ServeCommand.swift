@@ -42,6 +42,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("hook-concurrency"), help: "After-hook jobs under way at once (handlers waiting on the network count).")
     var hookConcurrency = ServerConfiguration().deliveryConcurrency
 
+    @Option(name: .customLong("hook-backlog"), help: "Events waiting for after-hooks kept in memory; more wait in the store only.")
+    var hookBacklog = ServerConfiguration().deliveryBacklog
+
     @Option(name: .customLong("hook-write-depth"), help: "How deep hook-made writes may nest (a hook's write fires hooks that write, …).")
     var hookWriteDepth = ServerConfiguration().hookWriteDepth
 
@@ -63,6 +66,7 @@ struct ServeCommand: AsyncParsableCommand {
         guard retryDelays != nil else { throw ValidationError("--hook-retry-schedule takes whole seconds separated by commas, e.g. 1,10,60") }
         guard retentionHours >= 1 else { throw ValidationError("--hook-retention-hours must be at least 1") }
         guard hookConcurrency >= 1 else { throw ValidationError("--hook-concurrency must be at least 1") }
+        guard hookBacklog >= 1 else { throw ValidationError("--hook-backlog must be at least 1") }
         guard hookWriteDepth >= 0 else { throw ValidationError("--hook-write-depth must be 0 (hooks cannot write) or more") }
         guard httpTimeoutMilliseconds >= 1 else { throw ValidationError("--http-timeout-ms must be at least 1") }
         guard httpMaxResponseBytes >= 1 else { throw ValidationError("--http-max-response-bytes must be at least 1") }
@@ -91,6 +95,7 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.afterHooksEnabled = !noAfterHooks
         configuration.hookWriteDepth = hookWriteDepth
         configuration.deliveryConcurrency = hookConcurrency
+        configuration.deliveryBacklog = hookBacklog
         configuration.outboundHTTP.defaultTimeout = .milliseconds(httpTimeoutMilliseconds)
         configuration.outboundHTTP.maxResponseBytes = httpMaxResponseBytes
         try await MoonbaseServer(configuration: configuration, logger: logger).run()

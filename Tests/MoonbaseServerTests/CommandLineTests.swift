@@ -93,4 +93,16 @@ import Testing
             #expect(run.output.contains("✗ reads") && run.output.contains("records.get is not available: this command runs without a database"))
         }
     }
+
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: CrashTests.binary)),
+          arguments: [(["--hook-backlog", "0"], "--hook-backlog must be at least 1"),
+                      (["--hook-concurrency", "0"], "--hook-concurrency must be at least 1"),
+                      (["--hook-retry-schedule", "1,x"], "--hook-retry-schedule takes whole seconds")])
+    func serveRefusesBadSettingsBeforeStarting(flags: [String], message: String) async throws {
+        let data = NSTemporaryDirectory() + "moonbase-flags-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: data) }
+        let run = try await Self.moonbase(["serve", "--port", "0", "--data", data] + flags)
+        #expect(run.status != 0 && run.output.contains(message))
+        #expect(!FileManager.default.fileExists(atPath: data), "nothing was created")
+    }
 }

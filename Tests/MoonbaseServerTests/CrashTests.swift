@@ -9,7 +9,9 @@ import Testing
 
 /// At-least-once delivery across `kill -9`: a real `moonbase serve` process takes a flood of
 /// writes with a slow after-hook, is killed three times in the middle and restarted; every
-/// write that returned 2xx is stored and its event delivered, with few duplicates.
+/// write that returned 2xx is stored and its event delivered, with few duplicates. The backlog
+/// held in memory is kept small (`--hook-backlog 200`), so most of it waits in the store and is
+/// read back from there, across the kills too.
 @Suite(.serialized) struct CrashTests {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../..").standardized
     static let binary = root.appendingPathComponent(".build/debug/moonbase").path
@@ -24,7 +26,7 @@ import Testing
             FileManager.default.createFile(atPath: log, contents: nil)
             process.executableURL = URL(fileURLWithPath: CrashTests.binary)
             process.arguments = ["serve", "--port", "0", "--data", data, "--hooks-dir", hooks, "--admin-token", "crash", "--hook-workers", "2",
-                                 "--hook-concurrency", "64"]
+                                 "--hook-concurrency", "64", "--hook-backlog", "200"]
             process.standardError = FileHandle(forWritingAtPath: log)
             process.standardOutput = FileHandle.nullDevice
             try process.run()

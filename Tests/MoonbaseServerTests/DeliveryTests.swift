@@ -157,6 +157,35 @@ import Testing
         }
     }
 
+    @Test func aBacklogLongerThanMemoryHoldsWaitsInTheStoreAndKeepsCommitOrder() async throws {
+        let logs = LogCapture()
+        try await withServer(hooks: ["slow.lua": """
+            local function slow(e)
+              local t = os.clock() while os.clock() - t < 0.002 do end
+              log.info("seen", {record = e.record_id, n = e.data.n, type = e.type})
+            end
+            on_record_create("posts", slow)
+            on_record_update("posts", slow)
+            """], logs: logs, configure: { $0.deliveryBacklog = 4 }) { client, server in
+            try await client.createCollection("posts")
+            var ids: [String] = []
+            for _ in 1...3 {
+                ids.append(try #require(try await client.send(.post, "/api/v1/collections/posts/records", json: #"{"n":0}"#).body?["id"]?.string))
+            }
+            for n in 1...10 {
+                for id in ids { _ = try await client.send(.patch, "/api/v1/collections/posts/records/\(id)", json: #"{"n":\#(n)}"#) }
+            }
+            await server.waitForDeliveries()
+            for id in ids {
+                #expect(logs.lines("seen").filter { $0.metadata["record"] == id }.compactMap { $0.metadata["n"].flatMap { Int($0) } } == Array(0...10),
+                        "every event once, in commit order")
+            }
+            #expect(server.peakDeliveryBacklog == 4, "33 events, at most 4 of them in memory at once")
+            guard case .array(let items)? = try await client.send(.get, "/api/v1/hooks/deliveries?limit=1000").body else { Issue.record("no list"); return }
+            #expect(items.count == 33 && items.allSatisfy { $0["status"] == "succeeded" })
+        }
+    }
+
     @Test func aFailingDeliveryHoldsBackOnlyItsHandlersLaterOnesForThatRecord() async throws {
         let clock = ManualClock()
         let logs = LogCapture()

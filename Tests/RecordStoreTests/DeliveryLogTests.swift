@@ -94,6 +94,34 @@ struct DeliveryLogTests {
         #expect(try await store.async.unfinishedDeliveries().map(\.delivery.id) == expected)
     }
 
+    @Test func unfinishedDeliveriesCanBeReadInPartsFromASequenceOn() async throws {
+        let store = try makeStore()
+        var d: [[Delivery]] = []
+        for i in 0..<8 {
+            d.append(try insertWithEvent(store, "posts", ["n": .int(Int64(i))], handlers: ["x", "y"], maxAttempts: 5).deliveries)
+        }
+        try store.recordAttempts([
+            outcome(d[1][1], attempt: 1, error: "e", next: 1),                               // failed: a row of its own
+            outcome(d[2][0], attempt: 1, error: "e", status: .dead),                         // dead: finished
+            outcome(d[5][0], attempt: 1), outcome(d[5][1], attempt: 1),                      // event 5 all done
+            outcome(d[6][0], attempt: 1, error: "e", next: 1), outcome(d[6][1], attempt: 1, error: "e", next: 1), // only rows
+        ])
+        let whole = try store.unfinishedDeliveries().map(\.delivery.id)
+        var parts: [[Int64]] = []
+        var from: Int64? = 0
+        while let start = from {
+            let (part, next) = try await store.async.unfinishedDeliveries(from: start, events: 2)
+            parts.append(part.map(\.delivery.id))
+            #expect(part.allSatisfy { $0.delivery.eventSequence >= start })
+            if let next { #expect(next > start && part.allSatisfy { $0.delivery.eventSequence < next }) }
+            from = next
+        }
+        #expect(parts.flatMap { $0 } == whole, "the parts are the whole, in order, nothing twice")
+        #expect(parts.count >= 3 && parts.allSatisfy { Set($0.map { $0 / 1000 }).count <= 3 }, "a few events at a time")
+        let tail = try store.unfinishedDeliveries(from: d[6][0].eventSequence, events: 100)
+        #expect(tail.deliveries.map(\.delivery.id) == [d[6][0].id, d[6][1].id, d[7][0].id, d[7][1].id] && tail.next == nil)
+    }
+
     @Test func successesOfOneEventRecordedTogetherEachKeepTheirTiming() throws {
         let store = try makeStore()
         let written = try insertWithEvent(store, handlers: ["a", "b", "c"])

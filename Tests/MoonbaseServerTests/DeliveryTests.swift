@@ -160,8 +160,8 @@ import Testing
     @Test func aBacklogLongerThanMemoryHoldsWaitsInTheStoreAndKeepsCommitOrder() async throws {
         let logs = LogCapture()
         try await withServer(hooks: ["slow.lua": """
-            local function slow(e)
-              local t = os.clock() while os.clock() - t < 0.002 do end
+            local function slow(e) -- far slower than the writes, so the backlog fills up
+              local t = os.clock() while os.clock() - t < 0.01 do end
               log.info("seen", {record = e.record_id, n = e.data.n, type = e.type})
             end
             on_record_create("posts", slow)

@@ -28,9 +28,18 @@ public enum JSONWriter {
         ByteSink.appending(to: &buffer) { sink in sink.writeDouble(d) }
     }
 
-    /// Appends the decimal digits of `i`.
+    /// Appends the decimal digits of `i`, straight into `buffer`: for a few digits, a sink's
+    /// stack buffer and the copy out of it cost more than the digits themselves.
     public static func writeInt(_ i: Int64, into buffer: inout [UInt8]) {
-        ByteSink.appending(to: &buffer) { sink in sink.writeInt(i) }
+        if i < 0 { buffer.append(UInt8(ascii: "-")) }
+        var magnitude = i.magnitude // handles Int64.min without overflow
+        let start = buffer.count
+        repeat {
+            let (q, r) = magnitude.quotientAndRemainder(dividingBy: 10)
+            buffer.append(UInt8(truncatingIfNeeded: r) &+ UInt8(ascii: "0"))
+            magnitude = q
+        } while magnitude != 0
+        buffer[start...].reverse()
     }
 
     // MARK: - Internals

@@ -262,6 +262,17 @@ actor DeliveryScheduler {
         return taken
     }
 
+    /// `refill` when events wait in the store (it reads only while half the backlog is free).
+    private func refillIfSpilled() async {
+        guard !refilling, inbox.withLock({ $0.spilledFrom != nil }) else { return }
+        do {
+            try await refill()
+        } catch {
+            // Left in the store: the next finished job, wait or start tries again.
+            logger.error("cannot read hook deliveries back from the store", metadata: ["error": .string("\(error)")])
+        }
+    }
+
     /// Enqueues deliveries read from the store (by delivery id: an event's are together).
     private func enqueueUnfinished(_ unfinished: [(delivery: Delivery, event: OutboxEvent)]) -> Int {
         var start = unfinished.startIndex
@@ -311,9 +322,7 @@ actor DeliveryScheduler {
     /// Returns once nothing is running or ready to run (retries waiting for their time do not count).
     func waitUntilIdle() async {
         drainInbox()
-        if !refilling && jobs == 0 && inbox.withLock({ $0.spilledFrom != nil }) {
-            _ = try? await refill() // nothing running would call it
-        }
+        if jobs == 0 { await refillIfSpilled() } // nothing running would call it
         if isIdle { return }
         await withCheckedContinuation { idleWaiters.append($0) }
     }
@@ -512,14 +521,7 @@ actor DeliveryScheduler {
         for (group, records) in zip(batch, records) { advance(group, records, now: now) }
         jobs -= batch.count
         startReady()
-        if !refilling, inbox.withLock({ $0.spilledFrom != nil }), queued.load(ordering: .relaxed) * 2 <= maxQueued {
-            do {
-                try await refill()
-            } catch {
-                // Left in the store: the next finished job or start tries again.
-                logger.error("cannot read hook deliveries back from the store", metadata: ["error": .string("\(error)")])
-            }
-        }
+        await refillIfSpilled()
     }
 
     /// How one delivery's attempt went, as the store records it. `position`: the item's in its

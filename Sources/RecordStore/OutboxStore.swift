@@ -431,11 +431,10 @@ enum Outbox {
         Int64(1) << position
     }
 
-    /// `"position":[started, ms]`, a member of an event's `succeeded`, written without the JSON
-    /// writer's number formatting: these numbers are small, their digits appended one by one.
+    /// `"position":[started, ms]`, a member of an event's `succeeded`.
     static func writeTiming(of outcome: AttemptOutcome, at position: Int, into buffer: inout [UInt8]) {
         buffer.append(UInt8(ascii: "\""))
-        writeDigits(Int64(position), into: &buffer)
+        JSONWriter.writeInt(Int64(position), into: &buffer)
         buffer.append(contentsOf: #"":["#.utf8)
         JSONWriter.writeString(outcome.started, into: &buffer)
         buffer.append(UInt8(ascii: ","))
@@ -448,25 +447,12 @@ enum Outbox {
     /// timing. Not finite or negative: 0.
     static func writeMilliseconds(_ milliseconds: Double, into buffer: inout [UInt8]) {
         let microseconds = milliseconds.isFinite && milliseconds > 0 ? Int64(min(milliseconds * 1000, 9e15).rounded()) : 0
-        writeDigits(microseconds / 1000, into: &buffer)
+        JSONWriter.writeInt(microseconds / 1000, into: &buffer)
         let fraction = Int(microseconds % 1000) // as three digits
         buffer.append(UInt8(ascii: "."))
         buffer.append(UInt8(48 + fraction / 100))
         buffer.append(UInt8(48 + fraction / 10 % 10))
         buffer.append(UInt8(48 + fraction % 10))
-    }
-
-    /// The decimal digits of `value` (not negative): `description` allocated a string each time,
-    /// a visible share of recording ten handlers' timings.
-    static func writeDigits(_ value: Int64, into buffer: inout [UInt8]) {
-        guard value >= 10 else { return buffer.append(UInt8(48 + value)) }
-        let start = buffer.count
-        var rest = value
-        while rest > 0 {
-            buffer.append(UInt8(48 + rest % 10))
-            rest /= 10
-        }
-        buffer[start...].reverse()
     }
 
     /// The event and target of the delivery `outcome` is for, if it still lives in its event's

@@ -83,6 +83,14 @@ struct WriterTests {
         }
     }
 
+    @Test func digitsAreAppendedInOrder() {
+        for value: Int64 in [0, 7, 9, 10, 63, 100, 1_000_001, .max] {
+            var buffer = Array("x".utf8)
+            JSONWriter.writeInt(value, into: &buffer)
+            #expect(String(decoding: buffer, as: UTF8.self) == "x" + value.description)
+        }
+    }
+
     @Test func doubles() {
         let cases: [(Double, String)] = [
             (1.0, "1.0"), (100.0, "100.0"), (-2.0, "-2.0"), (0.0, "0.0"), (-0.0, "-0.0"),

@@ -146,14 +146,6 @@ struct DeliveryLogTests {
         #expect(String(decoding: buffer, as: UTF8.self) == written)
     }
 
-    @Test func digitsAreAppendedInOrder() {
-        for value: Int64 in [0, 7, 9, 10, 63, 100, 1_000_001, .max] {
-            var buffer = Array("x".utf8)
-            Outbox.writeDigits(value, into: &buffer)
-            #expect(String(decoding: buffer, as: UTF8.self) == "x" + value.description)
-        }
-    }
-
     @Test func aFirstSuccessLeavesNoRowAndIsListedAsSucceeded() throws {
         let store = try makeStore()
         let written = try insertWithEvent(store, handlers: ["a", "b"], maxAttempts: 3)

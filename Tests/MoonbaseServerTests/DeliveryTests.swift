@@ -159,30 +159,34 @@ import Testing
 
     @Test func aBacklogLongerThanMemoryHoldsWaitsInTheStoreAndKeepsCommitOrder() async throws {
         let logs = LogCapture()
-        try await withServer(hooks: ["slow.lua": """
-            local function slow(e) -- far slower than the writes, so the backlog fills up
-              local t = os.clock() while os.clock() - t < 0.01 do end
-              log.info("seen", {record = e.record_id, n = e.data.n, type = e.type})
-            end
-            on_record_create("posts", slow)
-            on_record_update("posts", slow)
-            """], logs: logs, configure: { $0.deliveryBacklog = 4 }) { client, server in
-            try await client.createCollection("posts")
-            var ids: [String] = []
-            for _ in 1...3 {
-                ids.append(try #require(try await client.send(.post, "/api/v1/collections/posts/records", json: #"{"n":0}"#).body?["id"]?.string))
+        try await withTestServer { port in
+            // Each delivery waits 100 ms of wall-clock time (CPU time would pass faster while other
+            // tests run): far slower than the writes, so the backlog fills up.
+            try await withServer(hooks: ["slow.lua": """
+                local function slow(e)
+                  assert(http.get("http://127.0.0.1:\(port)/pause/100"))
+                  log.info("seen", {record = e.record_id, n = e.data.n, type = e.type})
+                end
+                on_record_create("posts", slow)
+                on_record_update("posts", slow)
+                """], logs: logs, configure: { $0.deliveryBacklog = 4 }) { client, server in
+                try await client.createCollection("posts")
+                var ids: [String] = []
+                for _ in 1...3 {
+                    ids.append(try #require(try await client.send(.post, "/api/v1/collections/posts/records", json: #"{"n":0}"#).body?["id"]?.string))
+                }
+                for n in 1...10 {
+                    for id in ids { _ = try await client.send(.patch, "/api/v1/collections/posts/records/\(id)", json: #"{"n":\#(n)}"#) }
+                }
+                await server.waitForDeliveries()
+                for id in ids {
+                    #expect(logs.lines("seen").filter { $0.metadata["record"] == id }.compactMap { $0.metadata["n"].flatMap { Int($0) } } == Array(0...10),
+                            "every event once, in commit order")
+                }
+                #expect(server.peakDeliveryBacklog == 4, "33 events, at most 4 of them in memory at once")
+                guard case .array(let items)? = try await client.send(.get, "/api/v1/hooks/deliveries?limit=1000").body else { Issue.record("no list"); return }
+                #expect(items.count == 33 && items.allSatisfy { $0["status"] == "succeeded" })
             }
-            for n in 1...10 {
-                for id in ids { _ = try await client.send(.patch, "/api/v1/collections/posts/records/\(id)", json: #"{"n":\#(n)}"#) }
-            }
-            await server.waitForDeliveries()
-            for id in ids {
-                #expect(logs.lines("seen").filter { $0.metadata["record"] == id }.compactMap { $0.metadata["n"].flatMap { Int($0) } } == Array(0...10),
-                        "every event once, in commit order")
-            }
-            #expect(server.peakDeliveryBacklog == 4, "33 events, at most 4 of them in memory at once")
-            guard case .array(let items)? = try await client.send(.get, "/api/v1/hooks/deliveries?limit=1000").body else { Issue.record("no list"); return }
-            #expect(items.count == 33 && items.allSatisfy { $0["status"] == "succeeded" })
         }
     }
 

@@ -3,7 +3,7 @@ import MoonbaseJSON
 import NIOCore
 
 /// Runs `body` with the port of a fresh test server on 127.0.0.1 (the endpoints hooks call in
-/// tests: JSON, echo, webhook receiver, slow, oversized, redirects), then stops the server.
+/// tests: JSON, echo, webhook receiver, pauses, slow, oversized, redirects), then stops the server.
 public func withTestServer(_ body: @Sendable (Int) async throws -> Void) async throws {
     let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
     let app = Application(
@@ -56,6 +56,11 @@ private func testRouter() -> Router<BasicRequestContext> {
     router.get("/wait") { _, _ in
         try await Task.sleep(for: .milliseconds(500))
         return jsonResponse(["waited": true])
+    }
+    // Answers after `ms` milliseconds: a handler that takes wall-clock time without using CPU.
+    router.get("/pause/:ms") { _, context in
+        try await Task.sleep(for: .milliseconds(context.parameters.get("ms", as: Int.self) ?? 0))
+        return jsonResponse(["paused": true])
     }
     router.put("/echo", use: echo)
     router.get("/headers") { request, _ in

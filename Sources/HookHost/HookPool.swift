@@ -55,7 +55,7 @@ public final class HookPool: Sendable {
         if batch.isEmpty { return [] }
         return await withCheckedContinuation { continuation in
             queue.push(urgent: urgent) { runtime in
-                let outcomes = OutcomeLists(batch.map(\.handlers.count))
+                let outcomes = OutcomeLists(batch.map { $0.handlers.count }) // a closure: a key path through a tuple is projected generically, per element
                 for (position, item) in batch.enumerated() {
                     runtime.runAfter(item.event, handlers: item.handlers, afterEach: { outcome in
                         outcomes.lists[position].append(outcome)

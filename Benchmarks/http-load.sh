@@ -8,6 +8,7 @@
 # that no request failed and that every after-hook counted exactly one call per stored record.
 # Beside the rates it prints the server's CPU time per create (user + system, from /proc), which
 # moves less than the rates when the machine is noisy, and the same ratios computed from it.
+# Last, (d) and (e) run once more at a light, paced load, for p50 as a latency.
 #
 #   bash Benchmarks/http-load.sh [seconds per round] [connections] [rounds]
 set -euo pipefail
@@ -59,6 +60,17 @@ for round in $(seq 1 "$rounds"); do
     echo $(( $(cpu_ticks "${pid[$case]}") - before )) >"$work/$case.$round.cpu"
   done
 done
+# Light load: (d) and (e) again, paced well below saturation (4 connections, each waiting 0-4 ms
+# between requests), where p50 is a request's latency rather than the length of a queue.
+cp "$work/post.lua" "$work/paced.lua"
+echo 'function delay() return math.random(0, 4) end' >>"$work/paced.lua"
+for round in $(seq 1 "$rounds"); do
+  for case in d e; do
+    wrk -t1 -c4 -d"${seconds}s" --latency -s "$work/paced.lua" \
+      "http://127.0.0.1:${port[$case]}/api/v1/collections/posts/records" >"$work/$case.$round.paced"
+    sleep 0.2
+  done
+done
 sleep 1 # let queued after-hooks finish
 
 for case in $cases; do
@@ -105,5 +117,13 @@ print(f"ratio b/a = {rate['b'] / rate['a']:.2f}   ratio c/a = {rate['c'] / rate[
       f"outbox p50 cost (d/e - 1) = {100 * (p50s['d'] / p50s['e'] - 1):+.1f}%")
 print(f"by server CPU per create: b/a = {cpu['a'] / cpu['b']:.2f}   c/a = {cpu['a'] / cpu['c']:.2f}   "
       f"outbox cost (d/e - 1) = {100 * (cpu['d'] / cpu['e'] - 1):+.1f}%")
+paced_texts = {case: [open(f"{work}/{case}.{r}.paced").read() for r in range(1, rounds + 1)] for case in "de"}
+paced = {case: statistics.median(ms(t, "50") for t in texts) for case, texts in paced_texts.items()}
+paced_rate = statistics.median(float(re.search(r"Requests/sec:\s+([\d.]+)", t).group(1)) for t in paced_texts["d"])
+paced_failed = [t for texts in paced_texts.values() for t in texts if re.search(r"Non-2xx|Socket errors", t)]
+failures += len(paced_failed)
+print(f"light load (wrk -c4, 0-4 ms between requests, ~{paced_rate:.0f} creates/s): p50 d {paced['d']:.3f} ms, "
+      f"e {paced['e']:.3f} ms, outbox p50 cost (d/e - 1) = {100 * (paced['d'] / paced['e'] - 1):+.1f}%"
+      f"  {'ok' if not paced_failed else f'{len(paced_failed)} rounds with failed requests'}")
 sys.exit(1 if failures else 0)
 PY

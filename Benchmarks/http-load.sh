@@ -10,18 +10,27 @@
 # moves less than the rates when the machine is noisy, and the same ratios computed from it.
 # Last, (d) and (e) run once more at a light, paced load, for p50 as a latency.
 #
-#   bash Benchmarks/http-load.sh [seconds per round] [connections] [rounds]
+# With `floor` as the fourth argument it also measures the floor under (b) and (d) for a durable
+# after-hook, which needs two parts: storing the event in the write's transaction, and running
+# the handlers. Two more builds, in git worktrees, join the same rounds: HEAD with the hand-off to
+# the delivery scheduler switched off, (f) 1 hook and (g) 10 hooks whose events are stored and never
+# delivered; and commit 24819d6, the last build before the outbox, which ran after-hooks from memory
+# and stored nothing: (h) no hooks, (i) 1 hook, (j) 10 hooks. Each part's cost is measured against
+# its own build's no-hook case; both added together are the floor. (Two release builds: ~15 min more.)
+#
+#   bash Benchmarks/http-load.sh [seconds per round] [connections] [rounds] [floor]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-5}
 connections=${2:-32}
 rounds=${3:-5}
+floor=${4:-}
 token=bench-token
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
 swift build -c release --product moonbase >/dev/null 2>&1
 bin=$(swift build -c release --show-bin-path)/moonbase
 work=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"; git worktree prune' EXIT
 
 mkdir -p "$work/a" "$work/b" "$work/c" "$work/d"
 echo "on_record_create('posts', function(event) end)" > "$work/d/noop.lua"
@@ -35,13 +44,34 @@ wrk.body = '{"title":"Hello Moonbase","slug":null,"body":"A records backend with
 LUA
 
 cases="a b c d e"
-declare -A port=([a]=8097 [b]=8098 [c]=8099 [d]=8100 [e]=8101)
-declare -A pid
+declare -A binary=([a]=$bin [b]=$bin [c]=$bin [d]=$bin [e]=$bin) hooks=([a]=a [b]=b [c]=c [d]=d [e]=d)
+if [ "$floor" = floor ]; then
+  git worktree add --quiet --detach "$work/stored-only" HEAD
+  git worktree add --quiet --detach "$work/from-memory" 24819d6
+  server="$work/stored-only/Sources/MoonbaseServer/MoonbaseServer.swift"
+  python3 - "$server" <<'PY' || exit 1
+import sys
+path, handoff = sys.argv[1], "store.observeCommittedEvents { [deliveries] event, written in deliveries.accept(event, written) }"
+text = open(path).read()
+if handoff not in text: sys.exit(f"floor: the hand-off to the scheduler is not in {path} any more")
+open(path, "w").write(text.replace(handoff, "store.observeCommittedEvents { _, _ in }"))
+PY
+  for tree in stored-only from-memory; do
+    (cd "$work/$tree" && swift build -c release --product moonbase >"$work/$tree.build" 2>&1) ||
+      { tail -20 "$work/$tree.build" >&2; exit 1; }
+  done
+  cases="$cases f g h i j"
+  for case in f g; do binary[$case]=$work/stored-only/.build/release/moonbase; done
+  for case in h i j; do binary[$case]=$work/from-memory/.build/release/moonbase; done
+  hooks+=([f]=d [g]=b [h]=a [i]=d [j]=b)
+fi
+declare -A port pid
+number=0
 for case in $cases; do
-  hooks="$work/$case" extra=()
-  if [ "$case" = e ]; then hooks="$work/d" extra=(--no-after-hooks); fi
-  "$bin" serve --port "${port[$case]}" --data "$work/data-$case" --hooks-dir "$hooks" --admin-token $token --log-level warning \
-    "${extra[@]}" >"$work/$case.log" 2>&1 &
+  port[$case]=$((8097 + number)) number=$((number + 1)) extra=()
+  if [ "$case" = e ]; then extra=(--no-after-hooks); fi
+  "${binary[$case]}" serve --port "${port[$case]}" --data "$work/data-$case" --hooks-dir "$work/${hooks[$case]}" \
+    --admin-token $token --log-level warning "${extra[@]}" >"$work/$case.log" 2>&1 &
   pid[$case]=$!
 done
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
@@ -51,8 +81,12 @@ for case in $cases; do
   curl -sf -H "Authorization: Bearer $token" -X POST "$url/collections" -d '{"name":"posts"}' >/dev/null
 done
 
+# Each round starts one case later: a case does not always follow the same one (whose server may
+# still be finishing its after-hooks or a checkpoint).
+read -ra order <<<"$cases"
 for round in $(seq 1 "$rounds"); do
-  for case in $cases; do
+  for turn in "${!order[@]}"; do
+    case=${order[$(((turn + round - 1) % ${#order[@]}))]}
     before=$(cpu_ticks "${pid[$case]}")
     wrk -t1 -c"$connections" -d"${seconds}s" --latency -s "$work/post.lua" \
       "http://127.0.0.1:${port[$case]}/api/v1/collections/posts/records" >"$work/$case.$round.wrk"
@@ -79,11 +113,14 @@ for case in $cases; do
   curl -sf -H "Authorization: Bearer $token" "$url/hooks" >"$work/$case.hooks"
 done
 
-python3 - "$work" "$rounds" "$connections" "$seconds" "$(getconf CLK_TCK)" <<'PY'
+python3 - "$work" "$rounds" "$connections" "$seconds" "$(getconf CLK_TCK)" "$cases" <<'PY'
 import json, re, statistics, sys
 work, rounds, connections, seconds, ticks = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], int(sys.argv[5])
+cases = sys.argv[6].split()
 labels = {"a": "no hooks", "b": "10 no-op after-hooks", "c": "1 changing before-hook",
-          "d": "1 no-op after-hook (outbox)", "e": "same, --no-after-hooks"}
+          "d": "1 no-op after-hook (outbox)", "e": "same, --no-after-hooks",
+          "f": "1 hook, stored only", "g": "10 hooks, stored only",
+          "h": "no hooks, 24819d6", "i": "1 hook, memory, 24819d6", "j": "10 hooks, memory, 24819d6"}
 def ms(text, label):
     m = re.search(r"^\s*" + label + r"%\s+([\d.]+)(us|ms|s)\b", text, re.M)
     value, unit = float(m.group(1)), m.group(2)
@@ -91,7 +128,7 @@ def ms(text, label):
 print(f"create load: wrk -t1 -c{connections}, {rounds} rounds of {seconds}s per case, 10-field record; medians")
 print(f"{'case':<32} {'creates/s':>10} {'p50_ms':>8} {'p99_ms':>8} {'cpu_us':>7} {'records':>9}  checks")
 rate, p50s, cpu, failures = {}, {}, {}, 0
-for case in "abcde":
+for case in cases:
     texts = [open(f"{work}/{case}.{r}.wrk").read() for r in range(1, rounds + 1)]
     rates = [float(re.search(r"Requests/sec:\s+([\d.]+)", t).group(1)) for t in texts]
     counts = [int(re.search(r"(\d+) requests in", t).group(1)) for t in texts]
@@ -105,7 +142,7 @@ for case in "abcde":
         if m := re.search(r"Socket errors: (.*)", t): problems.append("socket errors: " + m.group(1))
     stored = json.load(open(f"{work}/{case}.page"))["total_items"]
     calls = [h["calls"] for f in json.load(open(f"{work}/{case}.hooks")) for h in f["handlers"]]
-    if case == "e": calls = [stored for c in calls if c == 0]  # after-hooks are off: no call is right
+    if case in "efg": calls = [stored for c in calls if c == 0]  # off or never delivered: no call is right
     if any(c != stored for c in calls): problems.append(f"hook calls {sorted(set(calls))} != {stored} records")
     if stored < answered: problems.append(f"{stored} records < {answered} answered")
     failures += len(problems)
@@ -117,6 +154,17 @@ print(f"ratio b/a = {rate['b'] / rate['a']:.2f}   ratio c/a = {rate['c'] / rate[
       f"outbox p50 cost (d/e - 1) = {100 * (p50s['d'] / p50s['e'] - 1):+.1f}%")
 print(f"by server CPU per create: b/a = {cpu['a'] / cpu['b']:.2f}   c/a = {cpu['a'] / cpu['c']:.2f}   "
       f"outbox cost (d/e - 1) = {100 * (cpu['d'] / cpu['e'] - 1):+.1f}%")
+if "f" in cases:
+    # The floor: what storing the event adds (f, g against this build's e and a) plus what running
+    # the handlers from memory adds (i, j against the old build's h), on this build's no-hook case.
+    def added(base, *parts): return base + sum(cpu[p] - cpu[q] for p, q in parts)
+    d_floor, b_floor = added(cpu["e"], ("f", "e"), ("i", "h")), added(cpu["a"], ("g", "a"), ("j", "h"))
+    stored_only, from_memory = 100 * (p50s['f'] / p50s['e'] - 1), 100 * (p50s['i'] / p50s['h'] - 1)
+    print(f"floor, p50: stored only f/e {stored_only:+.1f}%, from memory i/h {from_memory:+.1f}%, together "
+          f"{stored_only + from_memory:+.1f}%; rates: stored only g/a = {rate['g'] / rate['a']:.2f}, "
+          f"from memory j/h = {rate['j'] / rate['h']:.2f}, both = {rate['g'] / rate['a'] * rate['j'] / rate['h']:.2f}")
+    print(f"floor, CPU per create: d {d_floor:.0f} us against e {cpu['e']:.0f} ({100 * (d_floor / cpu['e'] - 1):+.1f}%; "
+          f"as built {100 * (cpu['d'] / cpu['e'] - 1):+.1f}%), b/a {cpu['a'] / b_floor:.2f} (as built {cpu['a'] / cpu['b']:.2f})")
 paced_texts = {case: [open(f"{work}/{case}.{r}.paced").read() for r in range(1, rounds + 1)] for case in "de"}
 paced = {case: statistics.median(ms(t, "50") for t in texts) for case, texts in paced_texts.items()}
 paced_rate = statistics.median(float(re.search(r"Requests/sec:\s+([\d.]+)", t).group(1)) for t in paced_texts["d"])

@@ -22,13 +22,16 @@ let package = Package(
 
         // JSON values, a byte-level parser and writer. Knows nothing of Lua, SQL or HTTP.
         .target(name: "MoonbaseJSON"),
+        // The event vocabulary: the event and its type, the record with its one JSON shape and
+        // system fields, timestamps and ids. Knows only JSON.
+        .target(name: "MoonbaseModel", dependencies: ["MoonbaseJSON"]),
         // The Lua layer: VM, values, sandbox, budgets. Knows nothing of hooks.
         .target(name: "LuaRuntime", dependencies: [
             "CLua", "MoonbaseJSON", .product(name: "Logging", package: "swift-log"),
         ]),
         // The hook host: discovery, registration, dispatch, listing. Knows nothing of HTTP or SQL.
         .target(name: "HookHost", dependencies: [
-            "LuaRuntime", "MoonbaseJSON", .product(name: "Logging", package: "swift-log"),
+            "LuaRuntime", "MoonbaseJSON", "MoonbaseModel", .product(name: "Logging", package: "swift-log"),
         ]),
         // Host modules that reach out: `http` (AsyncHTTPClient), `crypto`, `webhook` (swift-crypto).
         // Lua functions over Swift services; they know hooks only to sign with the event's id.
@@ -42,18 +45,18 @@ let package = Package(
         ]),
         // The store: collections and records in SQLite. Knows nothing of Lua.
         .target(name: "RecordStore", dependencies: [
-            "MoonbaseJSON", .product(name: "GRDB", package: "GRDB.swift"),
+            "MoonbaseJSON", "MoonbaseModel", .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "GRDBSQLite", package: "GRDB.swift"),
         ]),
         // The server wires the store and the hook host behind the REST API.
         .target(name: "MoonbaseServer", dependencies: [
-            "HookHost", "HostModules", "LuaRuntime", "RecordStore", "MoonbaseJSON",
+            "HookHost", "HostModules", "LuaRuntime", "RecordStore", "MoonbaseJSON", "MoonbaseModel",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Logging", package: "swift-log"),
         ]),
         // The command line: thin.
         .executableTarget(name: "moonbase", dependencies: [
-            "MoonbaseServer", "HookHost", "HostModules", "LuaRuntime", "MoonbaseJSON",
+            "MoonbaseServer", "HookHost", "HostModules", "LuaRuntime", "MoonbaseJSON", "MoonbaseModel",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -61,18 +64,19 @@ let package = Package(
         // Benchmarks (release mode, not tests): `swift run -c release moonbase-bench`.
         .target(name: "CLuaFloor", dependencies: ["CLua"], path: "Benchmarks/CLuaFloor"),
         .executableTarget(name: "moonbase-bench", dependencies: [
-            "HookHost", "LuaRuntime", "MoonbaseJSON", "CLuaFloor",
+            "HookHost", "LuaRuntime", "MoonbaseJSON", "MoonbaseModel", "CLuaFloor",
         ], path: "Benchmarks/moonbase-bench"),
 
         // Helpers shared by the test suites: temporary hooks folders, captured logs, a local HTTP server.
         .target(name: "MoonbaseTestSupport", dependencies: [
-            "HookHost", "LuaRuntime", "MoonbaseJSON", .product(name: "Logging", package: "swift-log"),
+            "HookHost", "LuaRuntime", "MoonbaseJSON", "MoonbaseModel", .product(name: "Logging", package: "swift-log"),
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "NIOCore", package: "swift-nio"),
         ], path: "Tests/MoonbaseTestSupport"),
         .testTarget(name: "MoonbaseJSONTests", dependencies: ["MoonbaseJSON"]),
+        .testTarget(name: "MoonbaseModelTests", dependencies: ["MoonbaseModel", "MoonbaseJSON"]),
         .testTarget(name: "LuaRuntimeTests", dependencies: ["LuaRuntime", "MoonbaseJSON"]),
-        .testTarget(name: "HookHostTests", dependencies: ["HookHost", "LuaRuntime", "MoonbaseJSON", "MoonbaseTestSupport"]),
+        .testTarget(name: "HookHostTests", dependencies: ["HookHost", "LuaRuntime", "MoonbaseJSON", "MoonbaseModel", "MoonbaseTestSupport"]),
         .testTarget(name: "HostModulesTests", dependencies: [
             "HostModules", "HookHost", "LuaRuntime", "MoonbaseJSON", "MoonbaseTestSupport",
             .product(name: "Hummingbird", package: "hummingbird"),
@@ -80,10 +84,10 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"),
         ]),
         .testTarget(name: "RecordStoreTests", dependencies: [
-            "RecordStore", "MoonbaseJSON", .product(name: "GRDB", package: "GRDB.swift"),
+            "RecordStore", "MoonbaseJSON", "MoonbaseModel", .product(name: "GRDB", package: "GRDB.swift"),
         ]),
         .testTarget(name: "MoonbaseServerTests", dependencies: [
-            "MoonbaseServer", "HookHost", "RecordStore", "MoonbaseJSON", "MoonbaseTestSupport",
+            "MoonbaseServer", "HookHost", "RecordStore", "MoonbaseJSON", "MoonbaseModel", "MoonbaseTestSupport",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdTesting", package: "hummingbird"),
         ]),

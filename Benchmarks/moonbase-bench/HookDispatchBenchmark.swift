@@ -4,6 +4,7 @@ import HookHost
 import Logging
 import LuaRuntime
 import MoonbaseJSON
+import MoonbaseModel
 
 /// Dispatch of the SPEC section 4 event carrying a 10-field record to no-op after-handlers,
 /// through the hook host, against the C floor: the same event built and `lua_pcall`ed from plain
@@ -14,7 +15,7 @@ enum HookDispatchBenchmark {
         "author": "ada", "status": "published", "views": 1234, "likes": 56, "rating": 4.5, "score": 0.875, "published": true,
     ]
 
-    static let event = HookEvent(id: "evt_01jd3k2m4n5p6q7r8s9t0v", type: .created, collection: "posts", recordID: "k3j4h5g6f7d8s9a",
+    static let event = RecordEvent(id: "evt_01jd3k2m4n5p6q7r8s9t0v", type: .created, collection: "posts", recordID: "k3j4h5g6f7d8s9a",
                                  data: record, timestamp: "2026-11-21T23:38:21.123Z")
 
     static func run(iterations: Int, rounds: Int) throws {

@@ -1,4 +1,5 @@
 import MoonbaseJSON
+import MoonbaseModel
 import Synchronization
 
 /// Whether a file's handlers are in use.

@@ -1,6 +1,7 @@
 import Foundation
 import LuaRuntime
 import MoonbaseJSON
+import MoonbaseModel
 
 /// Runs handlers on a pool of Lua states, each owned by a thread of its own, so that a Lua state
 /// is only ever touched by one thread at a time and a slow handler never blocks Swift's
@@ -27,7 +28,7 @@ public final class HookPool: Sendable {
 
     /// Runs the before-handlers matching an event and says whether and with what data the write
     /// goes ahead; nil when none matches. The event is only built when some handler matches.
-    public func runBefore(_ type: RecordEventType, collection: String, _ makeEvent: () -> HookEvent) async -> BeforeOutcome? {
+    public func runBefore(_ type: RecordEventType, collection: String, _ makeEvent: () -> RecordEvent) async -> BeforeOutcome? {
         let handlers = catalog.matching(.before, type, collection: collection)
         if handlers.isEmpty { return nil }
         let event = makeEvent()
@@ -42,7 +43,7 @@ public final class HookPool: Sendable {
     /// `onEach` hears of each handler as soon as it has run (on a worker thread), so a caller can
     /// let a response go before the event's later handlers finish. `urgent` wakes a worker at
     /// once; other work is gathered for a moment so one wake-up serves several events.
-    public func deliver(_ event: HookEvent, to handlers: [Int], urgent: Bool,
+    public func deliver(_ event: RecordEvent, to handlers: [Int], urgent: Bool,
                         onEach: @escaping @Sendable (HookOutcome) -> Void = { _ in }) async -> [HookOutcome] {
         await deliver([(event, handlers)], urgent: urgent) { _, outcome in onEach(outcome) }[0]
     }
@@ -50,7 +51,7 @@ public final class HookPool: Sendable {
     /// `deliver` for several events in one job: one hand-off to a worker serves them all, which
     /// is what a busy server needs. The events run one after another on that worker (those whose
     /// handlers wait for the host overlap); `onEach` is told the event's position with each outcome.
-    public func deliver(_ batch: [(event: HookEvent, handlers: [Int])], urgent: Bool,
+    public func deliver(_ batch: [(event: RecordEvent, handlers: [Int])], urgent: Bool,
                         onEach: @escaping @Sendable (Int, HookOutcome) -> Void) async -> [[HookOutcome]] {
         if batch.isEmpty { return [] }
         return await withCheckedContinuation { continuation in

@@ -1,3 +1,5 @@
+import MoonbaseModel
+
 /// Whether a handler runs before the write (and may change or refuse it), after it, or when a
 /// delivery to an after-handler has failed for good (`on_hook_failed`).
 public enum HookPhase: String, Sendable {

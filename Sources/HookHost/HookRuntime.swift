@@ -1,6 +1,7 @@
 import Logging
 import LuaRuntime
 import MoonbaseJSON
+import MoonbaseModel
 
 /// A handler registered by a file in one Lua state, before the catalog is assembled.
 struct LoadedHandler {
@@ -80,7 +81,7 @@ public final class HookRuntime {
     // MARK: Dispatch
 
     /// Pushes the event table of SPEC section 4; returns its stack index.
-    private func pushEvent(_ event: HookEvent) -> Int32 {
+    private func pushEvent(_ event: RecordEvent) -> Int32 {
         let table = state.pushTable(fields: 7)
         let keys = eventKeys
         set(keys.id, event.id, in: table)
@@ -115,7 +116,7 @@ public final class HookRuntime {
     /// event table, built once. `afterEach`, if given, is told each handler's outcome once it
     /// has run and been counted; `completion` once all have. Both are called on this runtime's
     /// thread: at once, or later if a handler waits for the host.
-    public func runAfter(_ event: HookEvent, handlers: [Int], afterEach: ((HookOutcome) -> Void)? = nil,
+    public func runAfter(_ event: RecordEvent, handlers: [Int], afterEach: ((HookOutcome) -> Void)? = nil,
                          completion: @escaping () -> Void = {}) {
         let base = state.top
         let run = AfterRun(handlers: handlers, context: HookCallContext(event), afterEach: afterEach, completion: completion)
@@ -170,7 +171,7 @@ public final class HookRuntime {
     /// Runs the before-handlers in order. Each may change `event.data` in place or return a new
     /// table; the first refusal or failure stops the chain. `completion` hears the decision on
     /// this runtime's thread: at once, or later if a handler waits for the host.
-    public func runBefore(_ event: HookEvent, handlers: [Int], completion: @escaping (BeforeOutcome) -> Void) {
+    public func runBefore(_ event: RecordEvent, handlers: [Int], completion: @escaping (BeforeOutcome) -> Void) {
         let base = state.top
         continueBefore(BeforeRun(event: event, handlers: handlers, context: HookCallContext(event), completion: completion),
                        at: handlers.startIndex, table: pushEvent(event), base: base)
@@ -256,7 +257,7 @@ public final class HookRuntime {
         logger.error("hook failed", metadata: metadata)
     }
 
-    private func handlerMetadata(_ index: Int, _ event: HookEvent) -> Logger.Metadata {
+    private func handlerMetadata(_ index: Int, _ event: RecordEvent) -> Logger.Metadata {
         handlerMetadata(index).merging([
             "event": .string(event.type.rawValue), "collection": .string(event.collection), "event_id": .string(event.id),
             "attempt": .stringConvertible(event.attempt),
@@ -306,7 +307,7 @@ private struct AfterRun {
 
 /// A run of before-handlers in progress.
 private struct BeforeRun {
-    var event: HookEvent
+    var event: RecordEvent
     var handlers: [Int]
     var context: HookCallContext
     var completion: (BeforeOutcome) -> Void
@@ -314,7 +315,7 @@ private struct BeforeRun {
 
 /// What the handlers of a run receive.
 private enum RunSubject {
-    case record(HookEvent)
+    case record(RecordEvent)
     /// A dead delivery, for `on_hook_failed`.
     case failedDelivery
 }
@@ -327,7 +328,7 @@ public struct HookCallContext: Sendable {
     /// How many hook-made writes led to this event (0: it came from outside).
     public let depth: Int
 
-    init(_ event: HookEvent) {
+    init(_ event: RecordEvent) {
         eventID = event.id
         depth = event.depth
     }

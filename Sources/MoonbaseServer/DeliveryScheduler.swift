@@ -2,6 +2,7 @@ import Foundation
 import HookHost
 import Logging
 import MoonbaseJSON
+import MoonbaseModel
 import RecordStore
 import Synchronization
 
@@ -482,7 +483,7 @@ actor DeliveryScheduler {
     private func run(_ batch: [Group]) {
         jobs += batch.count
         running.withLock { running in for group in batch { for item in group.items { running.insert(item.id) } } }
-        var work: [(event: HookEvent, handlers: [Int])] = []
+        var work: [(event: RecordEvent, handlers: [Int])] = []
         var waiterKeys: [[Int: String]] = [] // per group: handler index → latch key, for `async = false` handlers
         var urgent = false
         for group in batch {
@@ -491,7 +492,7 @@ actor DeliveryScheduler {
             urgent = urgent || !waited.isEmpty
             waiterKeys.append(Dictionary(waited.compactMap { item in item.handler.map { ($0, event.id + "#" + item.key) } },
                                          uniquingKeysWith: { first, _ in first }))
-            work.append((HookEvent(id: event.id, type: RecordEventType(rawValue: event.type) ?? .created, collection: event.collection,
+            work.append((RecordEvent(id: event.id, type: RecordEventType(rawValue: event.type) ?? .created, collection: event.collection,
                                    recordID: event.recordID, data: event.data, oldData: event.oldData, timestamp: event.timestamp,
                                    attempt: group.attempt, depth: event.depth),
                          group.items.compactMap(\.handler)))

@@ -1,5 +1,6 @@
 import HookHost
 import MoonbaseJSON
+import MoonbaseModel
 import RecordStore
 import Synchronization
 
@@ -20,27 +21,30 @@ struct RecordWrites: Sendable {
     /// `depth` counts the hook-made writes that led to this one (0: a request from outside).
     func create(collection: String, body: JSONObject, depth: Int = 0) async throws -> Record {
         guard store.collectionExists(collection) else { throw StoreError.collectionNotFound(collection) }
-        var record = store.newRecord(collection: collection, fields: userFields(body))
-        if let outcome = await hooks.runBefore(.created, collection: collection, { makeEvent(.created, record, data: record.json, depth: depth) }) {
+        var record = Record.new(collection: collection, fields: body)
+        let eventID = EventID.make()
+        if let outcome = await hooks.runBefore(.created, collection: collection, {
+            makeEvent(eventID, .created, record, data: record.json, depth: depth)
+        }) {
             record = record.withFields(try decide(outcome))
         }
-        let outbox = outbox(.created, collection, depth: depth)
+        let outbox = outbox(eventID, .created, collection, depth: depth)
         return try await waitingForSyncHandlers(outbox) { try await store.async.insert(record, outbox: outbox).record }
     }
 
     func update(collection: String, id: String, patch: JSONObject, depth: Int = 0) async throws -> Record {
-        let patch = userFields(patch)
+        let eventID = EventID.make()
         return try await retryingConflicts {
             let old = try await store.async.record(collection: collection, id: id)
             var fields = old.fields
-            fields.merge(patch)
+            fields.merge(Record.droppingSystemFields(patch))
             let proposed = fields
             if let outcome = await hooks.runBefore(.updated, collection: collection, {
-                makeEvent(.updated, old, data: old.withFields(proposed).json, oldData: old.json, depth: depth)
+                makeEvent(eventID, .updated, old, data: old.withFields(proposed).json, oldData: old.json, depth: depth)
             }) {
                 fields = try decide(outcome)
             }
-            let outbox = outbox(.updated, collection, depth: depth)
+            let outbox = outbox(eventID, .updated, collection, depth: depth)
             return try await waitingForSyncHandlers(outbox) {
                 try await store.async.replace(collection: collection, id: id, fields: fields, ifVersion: old.version, outbox: outbox).record
             }
@@ -48,12 +52,15 @@ struct RecordWrites: Sendable {
     }
 
     func delete(collection: String, id: String, depth: Int = 0) async throws {
+        let eventID = EventID.make()
         _ = try await retryingConflicts {
             let old = try await store.async.record(collection: collection, id: id)
-            if let outcome = await hooks.runBefore(.deleted, collection: collection, { makeEvent(.deleted, old, data: old.json, oldData: old.json, depth: depth) }) {
+            if let outcome = await hooks.runBefore(.deleted, collection: collection, {
+                makeEvent(eventID, .deleted, old, data: old.json, oldData: old.json, depth: depth)
+            }) {
                 _ = try decide(outcome)
             }
-            let outbox = outbox(.deleted, collection, depth: depth)
+            let outbox = outbox(eventID, .deleted, collection, depth: depth)
             return try await waitingForSyncHandlers(outbox) {
                 try await store.async.delete(collection: collection, id: id, ifVersion: old.version, outbox: outbox).record
             }
@@ -61,10 +68,11 @@ struct RecordWrites: Sendable {
     }
 
     /// The event and one delivery per matching after-handler, to be written with the record.
-    private func outbox(_ type: RecordEventType, _ collection: String, depth: Int) -> OutboxRequest? {
+    /// `eventID` is the one the write's before-hooks saw (SPEC section 6: one write, one id).
+    private func outbox(_ eventID: String, _ type: RecordEventType, _ collection: String, depth: Int) -> OutboxRequest? {
         guard afterHooksEnabled else { return nil }
         guard let targets = targets.targets(type, collection, of: hooks.catalog) else { return nil }
-        return OutboxRequest(eventID: EventID.make(), targets: targets, depth: depth)
+        return OutboxRequest(eventID: eventID, targets: targets, depth: depth)
     }
 
     /// Runs the write; its event reaches the scheduler from the store, in commit order. When
@@ -83,26 +91,20 @@ struct RecordWrites: Sendable {
         return record
     }
 
-    /// The client's fields without the ones the store owns (which a request cannot set).
-    private func userFields(_ object: JSONObject) -> JSONObject {
-        var fields = object
-        for key in RecordStore.systemFields { fields.removeValue(forKey: key) }
-        return fields
-    }
-
     /// The data the before-hooks let through, or the error the client gets.
     private func decide(_ outcome: BeforeOutcome) throws -> JSONObject {
         switch outcome {
-        case .proceed(let data): return userFields(data)
+        case .proceed(let data): return Record.droppingSystemFields(data)
         case .rejected(let message, let status): throw APIError(.init(code: status), message)
         case .failed(let detail): throw APIError(.internalServerError, "hook failed", detail: detail) // clients never see the detail
         }
     }
 
     /// The event before-hooks see: the write as it would be.
-    private func makeEvent(_ type: RecordEventType, _ record: Record, data: JSONObject, oldData: JSONObject? = nil, depth: Int) -> HookEvent {
-        HookEvent(id: EventID.make(), type: type, collection: record.collection, recordID: record.id, data: data, oldData: oldData,
-                  timestamp: type == .deleted ? Timestamp.now() : record.updated, depth: depth)
+    private func makeEvent(_ eventID: String, _ type: RecordEventType, _ record: Record, data: JSONObject, oldData: JSONObject? = nil,
+                           depth: Int) -> RecordEvent {
+        RecordEvent(id: eventID, type: type, collection: record.collection, recordID: record.id, data: data, oldData: oldData,
+                    timestamp: type == .deleted ? Timestamp.now() : record.updated, depth: depth)
     }
 
     /// Runs `body` again when the record changed between the read and the write (hooks ran in between).

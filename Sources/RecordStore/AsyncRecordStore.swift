@@ -1,4 +1,5 @@
 import MoonbaseJSON
+import MoonbaseModel
 
 /// `RecordStore` for async code, from `store.async`.
 ///

@@ -1,4 +1,5 @@
 import MoonbaseJSON
+import MoonbaseModel
 
 // The outbox: every record write may record its event, and one delivery per handler that must
 // receive it, in the write's own transaction. A refused or rolled-back write therefore has no

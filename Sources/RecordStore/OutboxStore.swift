@@ -1,5 +1,6 @@
 import GRDB
 import MoonbaseJSON
+import MoonbaseModel
 
 // The outbox side of `RecordStore`: writes that record their event, and the deliveries log.
 // Every write here goes through the `WriteBatcher`, like record writes, so it shares their
@@ -18,8 +19,8 @@ extension RecordStore {
     /// targets) nothing else is written and `event` is nil.
     /// - Throws: as `insert(_:)`; `database` also for more than `Outbox.maxTargets` targets
     ///   (nothing is stored).
-    public func insert(_ record: Record, outbox: OutboxRequest?)
-        throws(StoreError) -> (record: Record, event: OutboxEvent?, deliveries: NewDeliveries)
+    public func insert(_ record: MoonbaseModel.Record, outbox: OutboxRequest?)
+        throws(StoreError) -> (record: MoonbaseModel.Record, event: OutboxEvent?, deliveries: NewDeliveries)
     {
         try batcher.perform(try insertOperation(record, outbox: outbox)).tuple
     }
@@ -27,7 +28,7 @@ extension RecordStore {
     /// `replace(collection:id:fields:ifVersion:)` that also records a `record.updated` event (with
     /// the record as it was in `oldData`) and its deliveries, in the same transaction.
     public func replace(collection: String, id: String, fields: JSONObject, ifVersion: Int64, outbox: OutboxRequest?)
-        throws(StoreError) -> (record: Record, event: OutboxEvent?, deliveries: NewDeliveries)
+        throws(StoreError) -> (record: MoonbaseModel.Record, event: OutboxEvent?, deliveries: NewDeliveries)
     {
         try batcher.perform(
             try replaceOperation(collection: collection, id: id, fields: fields, ifVersion: ifVersion, outbox: outbox)
@@ -38,7 +39,7 @@ extension RecordStore {
     /// `oldData` both the record as it was) and its deliveries, in the same transaction.
     /// `record` is the record as it was.
     public func delete(collection: String, id: String, ifVersion: Int64, outbox: OutboxRequest?)
-        throws(StoreError) -> (record: Record, event: OutboxEvent?, deliveries: NewDeliveries)
+        throws(StoreError) -> (record: MoonbaseModel.Record, event: OutboxEvent?, deliveries: NewDeliveries)
     {
         try batcher.perform(
             try deleteOperation(collection: collection, id: id, ifVersion: ifVersion, outbox: outbox)
@@ -326,11 +327,11 @@ extension RecordStore {
 
 /// What a record write returns inside the batcher: the record, and its event if one was asked for.
 struct OutboxWrite: Sendable {
-    var record: Record
+    var record: MoonbaseModel.Record
     var event: OutboxEvent? = nil
     var deliveries = NewDeliveries.none
 
-    var tuple: (record: Record, event: OutboxEvent?, deliveries: NewDeliveries) { (record, event, deliveries) }
+    var tuple: (record: MoonbaseModel.Record, event: OutboxEvent?, deliveries: NewDeliveries) { (record, event, deliveries) }
 }
 
 /// An event a write was asked to record, prepared before the write is queued.
@@ -401,7 +402,7 @@ struct PendingEvent: Sendable {
 
     /// Once the record write is done: rows for the deliveries past the event row's 64 (rarely
     /// any), and what the write returns.
-    func finish(_ db: Database, sequence: Int64, record: Record, data: JSONObject, oldData: JSONObject?) throws -> OutboxWrite {
+    func finish(_ db: Database, sequence: Int64, record: MoonbaseModel.Record, data: JSONObject, oldData: JSONObject?) throws -> OutboxWrite {
         if targets.count > Outbox.eventRowTargets {
             try db.cachedStatement(sql: OutboxSQL.insertDeliveriesPastEventRow).execute(arguments: [
                 sequence, collection, recordID, now, handlers, Outbox.eventRowTargets,

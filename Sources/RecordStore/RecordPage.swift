@@ -1,4 +1,5 @@
 import MoonbaseJSON
+import MoonbaseModel
 
 /// One page of a record listing.
 public struct RecordPage: Sendable {

@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import MoonbaseJSON
+import MoonbaseModel
 import Synchronization
 
 /// Collections of JSON records in one SQLite file (WAL), safe to share across threads and tasks.
@@ -10,9 +11,6 @@ import Synchronization
 /// instead: concurrent writes then share one transaction (group commit, see `WriteBatcher`),
 /// which is several times cheaper per write than a transaction each.
 public final class RecordStore: Sendable {
-    /// Field names the store owns; they are dropped from user input and never stored as fields.
-    public static let systemFields: Set<String> = ["id", "collection", "created", "updated"]
-
     /// The name of the database file inside the data directory.
     public static let databaseFileName = "moonbase.sqlite"
 
@@ -185,25 +183,17 @@ public final class RecordStore: Sendable {
 
     // MARK: - Records
 
-    /// Builds (does not store) a record with a fresh id, `created` = `updated` = now and version 1,
-    /// so before-hooks can see the id before the write. System field names in `fields` are dropped.
-    public func newRecord(collection: String, fields: JSONObject) -> Record {
-        let now = Timestamp.now()
-        return Record(id: RecordID.make(), collection: collection, created: now, updated: now, version: 1,
-                      fields: Self.droppingSystemFields(fields))
-    }
-
-    /// Stores a new record (as built by `newRecord`, maybe changed since) with version 1.
+    /// Stores a new record (as built by `Record.new`, maybe changed since) with version 1.
     /// Blocks until its transaction commits; in async code prefer `async.insert(_:)`.
     /// - Throws: `collectionNotFound`; `database` if the id is taken or SQLite fails.
-    public func insert(_ record: Record) throws(StoreError) -> Record {
+    public func insert(_ record: MoonbaseModel.Record) throws(StoreError) -> MoonbaseModel.Record {
         try batcher.perform(try insertOperation(record, outbox: nil)).record
     }
 
-    func insertOperation(_ record: Record, outbox: OutboxRequest?) throws(StoreError) -> WriteBatcher.Operation<OutboxWrite> {
+    func insertOperation(_ record: MoonbaseModel.Record, outbox: OutboxRequest?) throws(StoreError) -> WriteBatcher.Operation<OutboxWrite> {
         guard collectionExists(record.collection) else { throw .collectionNotFound(record.collection) }
-        let stored = Record(id: record.id, collection: record.collection, created: record.created,
-                            updated: record.updated, version: 1, fields: Self.droppingSystemFields(record.fields))
+        let stored = record.version == 1 ? record : MoonbaseModel.Record(id: record.id, collection: record.collection, created: record.created,
+                                                          updated: record.updated, version: 1, fields: record.fields)
         // Serialized before queueing, so the shared write transaction holds the lock for less time.
         let fieldsJSON = stored.fields.serialized()
         let data = String(decoding: fieldsJSON, as: UTF8.self)
@@ -246,12 +236,12 @@ public final class RecordStore: Sendable {
 
     /// One record.
     /// - Throws: `collectionNotFound`, `recordNotFound`, `database`.
-    public func record(collection: String, id: String) throws(StoreError) -> Record {
+    public func record(collection: String, id: String) throws(StoreError) -> MoonbaseModel.Record {
         guard collectionExists(collection) else { throw .collectionNotFound(collection) }
         let found = try mappingErrors {
             // One statement is atomic by itself; skipping the explicit read transaction saves
             // a BEGIN/COMMIT pair per lookup.
-            try writer.unsafeRead { db -> Record? in
+            try writer.unsafeRead { db -> MoonbaseModel.Record? in
                 let cursor = try Row.fetchCursor(db.cachedStatement(sql: SQL.selectRecord), arguments: [collection, id])
                 return try cursor.next().map { try Self.decodeRecord($0, collection: collection) }
             }
@@ -276,7 +266,7 @@ public final class RecordStore: Sendable {
                 for filter in filters { arguments += filter.arguments }
                 let total = try Int.fetchOne(db.cachedStatement(sql: filters.isEmpty ? SQL.countRecords : SQL.countFiltered(filters)),
                                              arguments: arguments) ?? 0
-                var items: [Record] = []
+                var items: [MoonbaseModel.Record] = []
                 if !overflow && offset < total {
                     items.reserveCapacity(min(perPage, total - offset))
                     let cursor = try Row.fetchCursor(db.cachedStatement(sql: SQL.listRecords(sort, filters: filters)),
@@ -296,7 +286,7 @@ public final class RecordStore: Sendable {
     /// Blocks until its transaction commits; in async code prefer `async.replace(…)`.
     /// - Throws: `versionConflict` if the record changed since `ifVersion`; `collectionNotFound`,
     ///   `recordNotFound`, `database`.
-    public func replace(collection: String, id: String, fields: JSONObject, ifVersion: Int64) throws(StoreError) -> Record {
+    public func replace(collection: String, id: String, fields: JSONObject, ifVersion: Int64) throws(StoreError) -> MoonbaseModel.Record {
         try batcher.perform(
             try replaceOperation(collection: collection, id: id, fields: fields, ifVersion: ifVersion, outbox: nil)
         ).record
@@ -306,7 +296,7 @@ public final class RecordStore: Sendable {
         throws(StoreError) -> WriteBatcher.Operation<OutboxWrite>
     {
         guard collectionExists(collection) else { throw .collectionNotFound(collection) }
-        let fields = Self.droppingSystemFields(fields)
+        let fields = MoonbaseModel.Record.droppingSystemFields(fields)
         let data = String(decoding: fields.serialized(), as: UTF8.self)
         let updated = Timestamp.now()
         let event = try PendingEvent(outbox, type: PendingEvent.updated, collection: collection, recordID: id, timestamp: updated)
@@ -317,7 +307,7 @@ public final class RecordStore: Sendable {
                 guard let row = try cursor.next() else {
                     throw try Self.whyNotFound(db, collection: collection, id: id)
                 }
-                return OutboxWrite(record: Record(id: id, collection: collection, created: try row.decode(atIndex: 0),
+                return OutboxWrite(record: MoonbaseModel.Record(id: id, collection: collection, created: try row.decode(atIndex: 0),
                                                   updated: updated, version: try row.decode(atIndex: 1), fields: fields))
             }
         }
@@ -326,7 +316,7 @@ public final class RecordStore: Sendable {
             // first, then the event is stored, and only then the record: every refusal happens
             // before anything is written.
             let old = try Self.currentRecord(db, collection: collection, id: id, ifVersion: ifVersion)
-            let stored = Record(id: id, collection: collection, created: old.created, updated: updated,
+            let stored = MoonbaseModel.Record(id: id, collection: collection, created: old.created, updated: updated,
                                 version: old.version + 1, fields: fields)
             let oldData = old.json
             let sequence = try event.insertEvent(db, oldDataText: String(decoding: oldData.serialized(), as: UTF8.self))
@@ -340,7 +330,7 @@ public final class RecordStore: Sendable {
     /// Blocks until its transaction commits; in async code prefer `async.delete(…)`.
     /// - Throws: `versionConflict` if the record changed since `ifVersion`; `collectionNotFound`,
     ///   `recordNotFound`, `database`.
-    public func delete(collection: String, id: String, ifVersion: Int64) throws(StoreError) -> Record {
+    public func delete(collection: String, id: String, ifVersion: Int64) throws(StoreError) -> MoonbaseModel.Record {
         try batcher.perform(try deleteOperation(collection: collection, id: id, ifVersion: ifVersion, outbox: nil)).record
     }
 
@@ -397,7 +387,7 @@ public final class RecordStore: Sendable {
     }
 
     /// The stored record, if its version is `ifVersion`; else the refusal that explains why not.
-    private static func currentRecord(_ db: Database, collection: String, id: String, ifVersion: Int64) throws -> Record {
+    private static func currentRecord(_ db: Database, collection: String, id: String, ifVersion: Int64) throws -> MoonbaseModel.Record {
         let cursor = try Row.fetchCursor(db.cachedStatement(sql: SQL.selectRecord), arguments: [collection, id])
         guard let row = try cursor.next() else {
             throw try whyNotFound(db, collection: collection, id: id)
@@ -411,7 +401,7 @@ public final class RecordStore: Sendable {
     ///
     /// Fails with `CorruptRecord` rather than a `StoreError`: inside a write batch a `StoreError`
     /// means "refused, nothing changed", while this one must roll the transaction back.
-    private static func decodeRecord(_ row: Row, collection: String) throws -> Record {
+    private static func decodeRecord(_ row: Row, collection: String) throws -> MoonbaseModel.Record {
         let id: String = try row.decode(atIndex: 0)
         // The JSON is parsed straight from SQLite's buffer, without an intermediate String.
         let fields = try row.withUnsafeData(atIndex: 4) { data -> JSONObject in
@@ -427,18 +417,8 @@ public final class RecordStore: Sendable {
             }
             return object
         }
-        return Record(id: id, collection: collection, created: try row.decode(atIndex: 1),
+        return MoonbaseModel.Record(id: id, collection: collection, created: try row.decode(atIndex: 1),
                       updated: try row.decode(atIndex: 2), version: try row.decode(atIndex: 3), fields: fields)
-    }
-
-    /// `fields` without the system field names; no copy in the usual case where there are none.
-    static func droppingSystemFields(_ fields: JSONObject) -> JSONObject {
-        guard fields.contains(where: { isSystemField($0.key) }) else { return fields }
-        var cleaned = fields
-        for key in systemFields {
-            _ = cleaned.removeValue(forKey: key)
-        }
-        return cleaned
     }
 }
 

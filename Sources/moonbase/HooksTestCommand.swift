@@ -4,6 +4,7 @@ import HookHost
 import Logging
 import LuaRuntime
 import MoonbaseJSON
+import MoonbaseModel
 
 /// `moonbase hooks test FILE`: runs the file's matching handlers, before and after, on a
 /// synthetic event and prints their log lines and outcome; exits 1 if a handler failed.
@@ -57,7 +58,7 @@ struct HooksTestCommand: AsyncParsableCommand {
             throw ExitCode(1)
         }
         let recordID = record["id"]?.text ?? "test_record"
-        var hookEvent = HookEvent(id: "evt_test_" + UUID().uuidString.lowercased().prefix(8), type: event.type, collection: collection,
+        var hookEvent = RecordEvent(id: "evt_test_" + UUID().uuidString.lowercased().prefix(8), type: event.type, collection: collection,
                                   recordID: recordID, data: record, oldData: oldRecord,
                                   timestamp: ISO8601DateFormatter.string(from: Date(), timeZone: .gmt, formatOptions: [.withInternetDateTime, .withFractionalSeconds]))
         let before = catalog.matching(.before, event.type, collection: collection)

@@ -33,6 +33,42 @@ import Testing
         }
     }
 
+    /// SPEC section 6: one write has one event id, the same for its before- and after-hooks, on
+    /// every write kind and on every attempt.
+    @Test(arguments: ["create", "update", "delete"])
+    func beforeAndAfterHooksOfOneWriteSeeOneEventID(kind: String) async throws {
+        let logs = LogCapture()
+        try await withServer(hooks: ["ids.lua": """
+            before_record_create("posts", function(e) log.info("before", {id = e.id, type = e.type}) end)
+            before_record_update("posts", function(e) log.info("before", {id = e.id, type = e.type}) end)
+            before_record_delete("posts", function(e) log.info("before", {id = e.id, type = e.type}) end)
+            on_any_event(function(e)
+              log.info("after", {id = e.id, type = e.type, attempt = e.attempt})
+              if e.attempt == 1 then error("once more") end
+            end, {retries = 1})
+            """], logs: logs, configure: { $0.retrySchedule = [.milliseconds(1)] }) { client, server in
+            try await client.createCollection("posts")
+            let created = try await client.send(.post, "/api/v1/collections/posts/records", json: #"{"title":"One"}"#)
+            let id = try #require(created.body?["id"]?.string)
+            switch kind {
+            case "update": _ = try await client.send(.patch, "/api/v1/collections/posts/records/\(id)", json: #"{"title":"Two"}"#)
+            case "delete": _ = try await client.send(.delete, "/api/v1/collections/posts/records/\(id)")
+            default: break
+            }
+            #expect(await eventually { logs.lines("after").count == (kind == "create" ? 2 : 4) })
+            await server.waitForDeliveries()
+            let type = "record." + (kind == "create" ? "created" : kind == "update" ? "updated" : "deleted")
+            let before = logs.lines("before").filter { $0.metadata["type"] == type }.compactMap { $0.metadata["id"] }
+            let after = logs.lines("after").filter { $0.metadata["type"] == type }.compactMap { $0.metadata["id"] }
+            #expect(before.count == 1)
+            #expect(after.count == 2) // the first attempt and its retry
+            #expect(Set(before + after).count == 1)
+            // Another write has another id.
+            let others = logs.lines("before").filter { $0.metadata["type"] != type }.compactMap { $0.metadata["id"] }
+            #expect(others.allSatisfy { !before.contains($0) })
+        }
+    }
+
     @Test func failingLoopingAndMemoryBombingAfterHooksNeverAffectTheWrite() async throws {
         let limits = LuaLimits(instructions: 1_000_000, wallClock: .seconds(5), memoryBytes: 32 << 20)
         try await withServer(hooks: ["bad.lua": """

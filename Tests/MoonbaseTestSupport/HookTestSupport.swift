@@ -3,6 +3,7 @@ import HookHost
 import Logging
 import LuaRuntime
 import MoonbaseJSON
+import MoonbaseModel
 import Synchronization
 
 /// A hooks folder in a temporary directory, removed by `remove()`.
@@ -66,14 +67,14 @@ public final class LogCapture: Sendable {
 }
 
 public func event(_ type: RecordEventType = .created, collection: String = "posts", data: JSONObject = ["title": "Hello"],
-                  oldData: JSONObject? = nil, id: String = "evt_1") -> HookEvent {
-    HookEvent(id: id, type: type, collection: collection, recordID: "rec_1", data: data, oldData: oldData,
+                  oldData: JSONObject? = nil, id: String = "evt_1") -> RecordEvent {
+    RecordEvent(id: id, type: type, collection: collection, recordID: "rec_1", data: data, oldData: oldData,
               timestamp: "2026-11-21T12:00:00.000Z")
 }
 
 extension HookRuntime {
     /// Runs before-handlers that do not wait for the host and returns their decision.
-    public func runBefore(_ event: HookEvent, handlers: [Int]) -> BeforeOutcome {
+    public func runBefore(_ event: RecordEvent, handlers: [Int]) -> BeforeOutcome {
         var decision: BeforeOutcome?
         runBefore(event, handlers: handlers) { decision = $0 }
         guard let decision else { preconditionFailure("a before-handler waited; drive it through a HookPool") }

@@ -1,5 +1,6 @@
 import Testing
 import MoonbaseJSON
+import MoonbaseModel
 @testable import RecordStore
 
 @Suite("Concurrency")
@@ -65,7 +66,7 @@ struct ConcurrencyTests {
                     let record = clash
                         ? Record(id: existing.id, collection: "posts", created: existing.created,
                                  updated: existing.updated, version: 1, fields: ["n": .int(Int64(i))])
-                        : store.newRecord(collection: "posts", fields: ["n": .int(Int64(i))])
+                        : Record.new(collection: "posts", fields: ["n": .int(Int64(i))])
                     return (clash, storeError { try store.insert(record) } == nil)
                 }
             }
@@ -88,7 +89,7 @@ struct ConcurrencyTests {
             let ids = try await withThrowingTaskGroup(of: String.self) { group in
                 for i in 0..<300 {
                     group.addTask {
-                        try await store.async.insert(store.newRecord(collection: "posts", fields: ["n": .int(Int64(i))])).id
+                        try await store.async.insert(Record.new(collection: "posts", fields: ["n": .int(Int64(i))])).id
                     }
                 }
                 var ids: [String] = []
@@ -111,7 +112,7 @@ struct ConcurrencyTests {
         _ = try await view.createCollection(name: "posts")
         #expect(try await view.collections().map(\.name) == ["posts"])
 
-        let record = try await view.insert(store.newRecord(collection: "posts", fields: ["title": .string("a")]))
+        let record = try await view.insert(Record.new(collection: "posts", fields: ["title": .string("a")]))
         #expect(try await view.record(collection: "posts", id: record.id) == record)
 
         let replaced = try await view.replace(collection: "posts", id: record.id, fields: ["title": .string("b")], ifVersion: 1)
@@ -124,7 +125,7 @@ struct ConcurrencyTests {
             #expect(error == .versionConflict(collection: "posts", id: record.id))
         }
         do {
-            _ = try await view.insert(store.newRecord(collection: "nope", fields: [:]))
+            _ = try await view.insert(Record.new(collection: "nope", fields: [:]))
             Issue.record("an insert into an unknown collection should fail")
         } catch {
             #expect(error == .collectionNotFound("nope"))
@@ -143,7 +144,7 @@ struct ConcurrencyTests {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for i in 0..<200 {
                     group.addTask {
-                        let record = store.newRecord(collection: "posts", fields: ["n": .int(Int64(i))])
+                        let record = Record.new(collection: "posts", fields: ["n": .int(Int64(i))])
                         if i % 2 == 0 {
                             _ = try store.insert(record)
                         } else {

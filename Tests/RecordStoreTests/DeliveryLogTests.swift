@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import MoonbaseJSON
+import MoonbaseModel
 @testable import RecordStore
 
 /// An outcome of attempt `attempt` of `delivery`: succeeded when `error` is nil.

@@ -1,5 +1,6 @@
 import Testing
 import MoonbaseJSON
+import MoonbaseModel
 @testable import RecordStore
 
 @Suite("Listing")

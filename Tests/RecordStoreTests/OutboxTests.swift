@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import MoonbaseJSON
+import MoonbaseModel
 import Synchronization
 @testable import RecordStore
 
@@ -13,7 +14,7 @@ func outbox(_ handlers: [String] = ["h1"], maxAttempts: Int = 1, id: String = UU
 @discardableResult
 func insertWithEvent(_ store: RecordStore, _ collection: String = "posts", _ fields: JSONObject = ["n": 1],
                      handlers: [String] = ["h1"], maxAttempts: Int = 1) throws -> (record: Record, event: OutboxEvent, deliveries: [Delivery]) {
-    let written = try store.insert(store.newRecord(collection: collection, fields: fields),
+    let written = try store.insert(Record.new(collection: collection, fields: fields),
                                    outbox: outbox(handlers, maxAttempts: maxAttempts))
     return (written.record, try #require(written.event), Array(written.deliveries))
 }
@@ -23,7 +24,7 @@ struct OutboxWriteTests {
     @Test func theDepthOfAHookMadeWriteIsKeptWithItsEvent() async throws {
         let store = try makeStore()
         let request = OutboxRequest(eventID: "ev-deep", targets: [DeliveryTarget(handler: "h", maxAttempts: 1)], depth: 2)
-        let written = try store.insert(store.newRecord(collection: "posts", fields: [:]), outbox: request)
+        let written = try store.insert(Record.new(collection: "posts", fields: [:]), outbox: request)
         let event = try #require(written.event)
         #expect(event.depth == 2)
         #expect(try store.event(sequence: event.sequence).depth == 2)
@@ -35,7 +36,7 @@ struct OutboxWriteTests {
         let request = OutboxRequest(eventID: "ev-1", targets: [
             DeliveryTarget(handler: "a.lua:notify", maxAttempts: 3), DeliveryTarget(handler: "b.lua:index", maxAttempts: 0),
         ])
-        let written = try store.insert(store.newRecord(collection: "posts", fields: ["title": "hello", "n": 2]), outbox: request)
+        let written = try store.insert(Record.new(collection: "posts", fields: ["title": "hello", "n": 2]), outbox: request)
         let record = written.record
         #expect(try store.record(collection: "posts", id: record.id) == record)
 
@@ -107,7 +108,7 @@ struct OutboxWriteTests {
         sequences.append(a.event.sequence)
         let b = try store.replace(collection: "posts", id: a.record.id, fields: ["n": 2], ifVersion: 1, outbox: outbox())
         sequences.append(try #require(b.event).sequence)
-        let c = try await store.async.insert(store.newRecord(collection: "posts", fields: [:]), outbox: outbox())
+        let c = try await store.async.insert(Record.new(collection: "posts", fields: [:]), outbox: outbox())
         sequences.append(try #require(c.event).sequence)
         let d = try await store.async.delete(collection: "posts", id: a.record.id, ifVersion: 2, outbox: outbox())
         sequences.append(try #require(d.event).sequence)
@@ -127,7 +128,7 @@ struct OutboxWriteTests {
         #expect(storeError { try store.delete(collection: "posts", id: id, ifVersion: 7, outbox: outbox()) }
                 == .versionConflict(collection: "posts", id: id))
         // Unknown collection and unknown record.
-        #expect(storeError { try store.insert(store.newRecord(collection: "nope", fields: [:]), outbox: outbox()) }
+        #expect(storeError { try store.insert(Record.new(collection: "nope", fields: [:]), outbox: outbox()) }
                 == .collectionNotFound("nope"))
         #expect(storeError { try store.replace(collection: "posts", id: "missing", fields: [:], ifVersion: 1, outbox: outbox()) }
                 == .recordNotFound(collection: "posts", id: "missing"))
@@ -151,7 +152,7 @@ struct OutboxWriteTests {
     @Test func rolledBackTransactionTakesTheEventWithIt() throws {
         struct Boom: Error {}
         let store = try makeStore()
-        let record = store.newRecord(collection: "posts", fields: ["n": 1])
+        let record = Record.new(collection: "posts", fields: ["n": 1])
         let operation = try store.insertOperation(record, outbox: outbox(["h1", "h2"]))
         // The record, its event and its deliveries are written, then the transaction fails.
         let error = storeError {
@@ -168,9 +169,9 @@ struct OutboxWriteTests {
 
     @Test func noOutboxOrNoTargetsWritesNothingMore() async throws {
         let store = try makeStore()
-        let plain = try store.insert(store.newRecord(collection: "posts", fields: ["n": 1]), outbox: nil)
+        let plain = try store.insert(Record.new(collection: "posts", fields: ["n": 1]), outbox: nil)
         #expect(plain.event == nil && plain.deliveries.isEmpty)
-        let empty = try store.insert(store.newRecord(collection: "posts", fields: ["n": 2]),
+        let empty = try store.insert(Record.new(collection: "posts", fields: ["n": 2]),
                                      outbox: OutboxRequest(eventID: "unused", targets: []))
         #expect(empty.event == nil && empty.deliveries.isEmpty)
         let replaced = try store.replace(collection: "posts", id: plain.record.id, fields: ["n": 3], ifVersion: 1,
@@ -179,12 +180,12 @@ struct OutboxWriteTests {
         let deleted = try await store.async.delete(collection: "posts", id: empty.record.id, ifVersion: 1, outbox: nil)
         #expect(deleted.event == nil && deleted.record == empty.record)
         // The old API is unchanged.
-        let old = try store.insert(store.newRecord(collection: "posts", fields: [:]))
+        let old = try store.insert(Record.new(collection: "posts", fields: [:]))
         _ = try store.replace(collection: "posts", id: old.id, fields: ["x": 1], ifVersion: 1)
         _ = try store.delete(collection: "posts", id: old.id, ifVersion: 2)
         #expect(try store.outboxRowCounts() == (0, 0, 0))
         // "unused" really was not used.
-        _ = try store.insert(store.newRecord(collection: "posts", fields: [:]), outbox: outbox(id: "unused"))
+        _ = try store.insert(Record.new(collection: "posts", fields: [:]), outbox: outbox(id: "unused"))
     }
 
     @Test func concurrentWritesEachRecordOneEventAndThreeDeliveries() async throws {
@@ -196,7 +197,7 @@ struct OutboxWriteTests {
             let results = try await withThrowingTaskGroup(of: (record: Record, event: OutboxEvent?, deliveries: NewDeliveries).self) { group in
                 for i in 0..<n {
                     group.addTask {
-                        let record = store.newRecord(collection: "posts", fields: ["n": .int(Int64(i))])
+                        let record = Record.new(collection: "posts", fields: ["n": .int(Int64(i))])
                         let request = outbox(["a", "b", "c"], id: "event-\(i)")
                         // Half async (group commit), half blocking.
                         return i % 2 == 0 ? try await store.async.insert(record, outbox: request)
@@ -242,7 +243,7 @@ struct OutboxWriteTests {
                     let record = i % 3 == 0
                         ? Record(id: existing.record.id, collection: "posts", created: existing.record.created,
                                  updated: existing.record.updated, version: 1, fields: [:])
-                        : store.newRecord(collection: "posts", fields: ["n": .int(Int64(i))])
+                        : Record.new(collection: "posts", fields: ["n": .int(Int64(i))])
                     do {
                         _ = try await store.async.insert(record, outbox: outbox())
                         return true
@@ -315,7 +316,7 @@ struct OutboxWriteTests {
         #expect(try store.outboxRowCounts() == (1, 6, 1))
 
         let tooMany = OutboxRequest(eventID: "e", targets: (0...1000).map { DeliveryTarget(handler: "h\($0)", maxAttempts: 1) })
-        #expect(storeError { try store.insert(store.newRecord(collection: "posts", fields: [:]), outbox: tooMany) }
+        #expect(storeError { try store.insert(Record.new(collection: "posts", fields: [:]), outbox: tooMany) }
                 == .database("an event can have at most 1000 deliveries, not 1001"))
         #expect(try store.outboxRowCounts() == (1, 6, 1))
     }
@@ -338,7 +339,7 @@ struct OutboxWriteTests {
         await withTaskGroup(of: Void.self) { group in
             for i in 0..<200 {
                 group.addTask {
-                    let record = i % 10 == 0 ? refused : store.newRecord(collection: "posts", fields: ["n": .int(Int64(i))])
+                    let record = i % 10 == 0 ? refused : Record.new(collection: "posts", fields: ["n": .int(Int64(i))])
                     _ = try? await store.async.insert(record, outbox: OutboxRequest(eventID: "e\(i)", targets: [DeliveryTarget(handler: "h", maxAttempts: 1)]))
                 }
             }

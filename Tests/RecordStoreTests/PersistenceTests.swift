@@ -2,6 +2,7 @@ import Foundation
 import class GRDB.DatabaseQueue
 import Testing
 import MoonbaseJSON
+import MoonbaseModel
 @testable import RecordStore
 
 @Suite("File-backed store")
@@ -62,7 +63,7 @@ struct PersistenceTests {
             _ = try store.replace(collection: "posts", id: "r1", fields: ["n": 2], ifVersion: 1)
             #expect(try store.event(sequence: 1) == event)
             #expect(try store.unfinishedDeliveries().map(\.event) == [event])
-            let next = try store.insert(store.newRecord(collection: "posts", fields: [:]),
+            let next = try store.insert(Record.new(collection: "posts", fields: [:]),
                                         outbox: OutboxRequest(eventID: "ev2", targets: [DeliveryTarget(handler: "h", maxAttempts: 1)]))
             #expect(try #require(next.event).sequence == 2)
         }

@@ -1,5 +1,6 @@
 import Testing
 import MoonbaseJSON
+import MoonbaseModel
 @testable import RecordStore
 
 @Suite("Records")
@@ -22,7 +23,7 @@ struct RecordTests {
 
     @Test func crudRoundTripKeepsValuesAndOrder() throws {
         let store = try makeStore()
-        let draft = store.newRecord(collection: "posts", fields: Self.sampleFields)
+        let draft = Record.new(collection: "posts", fields: Self.sampleFields)
         #expect(draft.id.count == 15)
         #expect(draft.version == 1)
         #expect(draft.created == draft.updated)
@@ -70,7 +71,7 @@ struct RecordTests {
             "id": .string("mine"), "title": .string("x"), "collection": .string("other"), "created": .string("1999"),
             "updated": .int(5), "body": .string("y"),
         ]
-        let draft = store.newRecord(collection: "posts", fields: input)
+        let draft = Record.new(collection: "posts", fields: input)
         #expect(draft.id != "mine" && draft.collection == "posts")
         #expect(draft.fields.keys == ["title", "body"])
 
@@ -135,7 +136,7 @@ struct RecordTests {
 
     @Test func unknownCollectionsAndRecordsAreReported() throws {
         let store = try makeStore()
-        let missing = store.newRecord(collection: "nope", fields: ["a": .int(1)])
+        let missing = Record.new(collection: "nope", fields: ["a": .int(1)])
         #expect(storeError { try store.insert(missing) } == .collectionNotFound("nope"))
         #expect(storeError { try store.record(collection: "nope", id: "abc") } == .collectionNotFound("nope"))
         #expect(storeError { try store.list(collection: "nope", page: 1, perPage: 30, sort: .default) }

@@ -1,5 +1,6 @@
 import Foundation
 import MoonbaseJSON
+import MoonbaseModel
 @testable import RecordStore
 
 /// A fresh directory under the system's temporary folder, removed after `body`.
@@ -22,7 +23,7 @@ func makeStore(collections: [String] = ["posts"]) throws -> RecordStore {
 /// Creates and stores a record with the given fields.
 @discardableResult
 func insert(_ store: RecordStore, _ collection: String = "posts", _ fields: JSONObject) throws -> Record {
-    try store.insert(store.newRecord(collection: collection, fields: fields))
+    try store.insert(Record.new(collection: collection, fields: fields))
 }
 
 /// The error a throwing call fails with, or nil if it succeeds. (Untyped, because `#expect`

@@ -18,14 +18,14 @@ public enum Timestamp {
     }
 
     /// Milliseconds since 1970-01-01T00:00:00Z from the real-time clock.
-    static func currentMilliseconds() -> Int64 {
+    public static func currentMilliseconds() -> Int64 {
         var ts = timespec()
         clock_gettime(CLOCK_REALTIME, &ts)
         return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
     }
 
     /// Formats a point in time (years 0000–9999) as `YYYY-MM-DDTHH:MM:SS.mmmZ`.
-    static func format(millisecondsSince1970 ms: Int64) -> String {
+    public static func format(millisecondsSince1970 ms: Int64) -> String {
         let (seconds, millis) = floorDivide(ms, 1000)
         let (days, secondOfDay) = floorDivide(seconds, 86_400)
         let (year, month, day) = civilDate(daysSince1970: days)

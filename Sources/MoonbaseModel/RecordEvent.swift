@@ -7,18 +7,21 @@ public enum RecordEventType: String, Sendable, CaseIterable {
     case deleted = "record.deleted"
 }
 
-/// The event every handler receives (SPEC section 4).
-public struct HookEvent: Sendable {
+/// The event of SPEC section 4: one value that travels from the write, through the outbox, to
+/// the Lua table every handler receives. A write makes exactly one; its before-hooks and its
+/// after-hooks see the same `id`.
+public struct RecordEvent: Sendable, Equatable {
     /// Unique id of this event; the same on every retry (an idempotency key).
     public var id: String
     public var type: RecordEventType
     public var collection: String
     public var recordID: String
-    /// The full record after the write (for a delete: as it was).
+    /// The full record (`Record.json`) after the write; for a delete, as it was.
     public var data: JSONObject
     /// The record before an update or delete.
     public var oldData: JSONObject?
-    /// ISO-8601 UTC with milliseconds.
+    /// ISO-8601 UTC with milliseconds: the stored record's `updated` for a create or update,
+    /// when the delete was asked for otherwise.
     public var timestamp: String
     /// Which attempt at delivering this event this is, from 1.
     public var attempt: Int
@@ -38,14 +41,4 @@ public struct HookEvent: Sendable {
         self.attempt = attempt
         self.depth = depth
     }
-}
-
-/// What the before-hooks decided about a write.
-public enum BeforeOutcome: Sendable, Equatable {
-    /// Go ahead and store this data (possibly changed by the hooks).
-    case proceed(JSONObject)
-    /// A hook called `reject(message, status)`.
-    case rejected(message: String, status: Int)
-    /// A hook failed (error or budget): the write is refused, details are in the log only.
-    case failed(String)
 }

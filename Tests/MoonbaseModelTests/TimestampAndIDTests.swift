@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import RecordStore
+import MoonbaseModel
 
 @Suite("Timestamps and ids")
 struct TimestampAndIDTests {

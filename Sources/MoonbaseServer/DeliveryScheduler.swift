@@ -104,7 +104,7 @@ actor DeliveryScheduler {
     /// enough to bound what a crash runs twice.
     private let maxJobs: Int
 
-    private let store: RecordStore
+    private let store: any RecordStore
     private let hooks: HookPool
     private let clock: any DeliveryClock
     private let retrySchedule: [Int64]
@@ -154,7 +154,7 @@ actor DeliveryScheduler {
         var readThrough: Int64 = -1
     }
 
-    init(store: RecordStore, hooks: HookPool, clock: any DeliveryClock, retrySchedule: [Duration], maxJobs: Int,
+    init(store: any RecordStore, hooks: HookPool, clock: any DeliveryClock, retrySchedule: [Duration], maxJobs: Int,
          maxQueued: Int = 10_000, logger: Logger) {
         self.store = store
         self.maxJobs = max(1, maxJobs)
@@ -243,7 +243,7 @@ actor DeliveryScheduler {
         while let from = inbox.withLock({ $0.spilledFrom }) {
             let room = maxQueued - queued.load(ordering: .relaxed)
             guard room * 2 >= maxQueued else { break } // `finished` calls again once half is free
-            let (unfinished, next) = try await store.async.unfinishedDeliveries(from: from, events: room)
+            let (unfinished, next) = try await store.unfinishedDeliveries(from: from, events: room)
             taken += enqueueUnfinished(unfinished)
             if let next {
                 inbox.withLock { $0.spilledFrom = next }
@@ -254,7 +254,7 @@ actor DeliveryScheduler {
             let readFrom = max(from, (unfinished.last?.delivery.eventSequence ?? from - 1) + 1)
             inbox.withLock { $0.spilledFrom = nil }
             if from > 0 { logger.info("hook backlog caught up with the store") }
-            var (rest, _) = try await store.async.unfinishedDeliveries(from: readFrom, events: .max)
+            var (rest, _) = try await store.unfinishedDeliveries(from: readFrom, events: .max)
             // Full again meanwhile: events from there on are read back later, not now.
             if let spilled = inbox.withLock({ $0.spilledFrom }) { rest.removeAll { $0.event.sequence >= spilled } }
             taken += enqueueUnfinished(rest)
@@ -315,7 +315,7 @@ actor DeliveryScheduler {
         } else if let spilled = inbox.withLock({ $0.spilledFrom }), delivery.eventSequence >= spilled {
             return // still in the part of the backlog left in the store: read from there in its turn
         } else {
-            enqueue(try await store.async.event(sequence: delivery.eventSequence), [item(delivery)])
+            enqueue(try await store.event(sequence: delivery.eventSequence), [item(delivery)])
         }
         startReady()
     }
@@ -338,7 +338,7 @@ actor DeliveryScheduler {
                 let cutoff = ISO8601DateFormatter.string(from: Date().addingTimeInterval(-Double(retention.milliseconds) / 1000),
                                                          timeZone: .gmt, formatOptions: [.withInternetDateTime, .withFractionalSeconds])
                 var purged = 0
-                while !Task.isCancelled, let batch = try? await store.async.purgeSucceeded(before: cutoff, batchSize: 1000), batch > 0 {
+                while !Task.isCancelled, let batch = try? await store.purgeSucceeded(before: cutoff, batchSize: 1000), batch > 0 {
                     purged += batch
                     if batch < 1000 { break }
                 }
@@ -513,7 +513,7 @@ actor DeliveryScheduler {
             group.items.indices.map { position in attemptOutcome(group.items[position], at: position, outcomes, startedAt: startedAt, now: now) }
         }
         do {
-            try await store.async.recordAttempts(records.flatMap { $0 })
+            try await store.recordAttempts(records.flatMap { $0 })
         } catch {
             // Unrecorded attempts stay pending in the store: the next start takes them up again.
             logger.error("cannot record hook deliveries", metadata: ["error": .string("\(error)")])
@@ -623,7 +623,7 @@ actor DeliveryScheduler {
             // outcome is set again below in case recording it failed).
             let delivery: Delivery
             do {
-                delivery = try await store.async.delivery(id: id)
+                delivery = try await store.delivery(id: id)
             } catch {
                 return logger.error("cannot read a dead hook delivery", metadata: ["delivery_id": .stringConvertible(id), "error": .string("\(error)")])
             }

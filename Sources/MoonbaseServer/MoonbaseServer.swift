@@ -5,6 +5,7 @@ import Hummingbird
 import Logging
 import LuaRuntime
 import RecordStore
+import Synchronization
 
 /// Everything `moonbase serve` can be told (SPEC section 11).
 public struct ServerConfiguration: Sendable {
@@ -48,7 +49,7 @@ public struct MoonbaseServer: Sendable {
     /// Moonbase's version, as `moonbase --version` and the `User-Agent` of hook requests show it.
     public static let version = "0.1.0"
 
-    public let store: RecordStore
+    public let store: any RecordStore
     public let hooks: HookPool
     public let adminToken: String
     let deliveries: DeliveryScheduler
@@ -63,7 +64,8 @@ public struct MoonbaseServer: Sendable {
     public init(configuration: ServerConfiguration, logger: Logger) throws {
         self.configuration = configuration
         self.logger = logger
-        store = try RecordStore(directory: configuration.dataDirectory)
+        let committed = CommittedEventRelay()
+        store = try SQLiteStore(directory: configuration.dataDirectory, events: committed)
         let directory = HookDirectory(path: configuration.hooksDirectory)
         let records = RecordsModule(store: store, maxDepth: configuration.hookWriteDepth)
         outbound = OutboundHTTP(configuration: configuration.outboundHTTP)
@@ -81,7 +83,7 @@ public struct MoonbaseServer: Sendable {
         deliveries = DeliveryScheduler(store: store, hooks: hooks, clock: configuration.clock,
                                        retrySchedule: configuration.retrySchedule, maxJobs: configuration.deliveryConcurrency,
                                        maxQueued: configuration.deliveryBacklog, logger: logger)
-        store.observeCommittedEvents { [deliveries] event, written in deliveries.accept(event, written) }
+        committed.connect(deliveries)
         writes = RecordWrites(store: store, hooks: hooks, deliveries: deliveries, afterHooksEnabled: configuration.afterHooksEnabled,
                               syncLimit: configuration.limits.wallClock * 2)
         records.connect(writes)
@@ -165,5 +167,20 @@ public struct MoonbaseServer: Sendable {
         try? await outbound.shutdown()
         if !finished { logger.warning("hooks still running after the grace period; they run again at the next start") }
         logger.info("moonbase stopped")
+    }
+}
+
+/// The store's sink for committed events, passing them on to the delivery scheduler. The store
+/// takes its sink when it is made and the scheduler needs the store, so the relay comes first
+/// and is connected to the scheduler once, before any write.
+private final class CommittedEventRelay: CommittedEventSink {
+    private let scheduler = Mutex<DeliveryScheduler?>(nil)
+
+    func connect(_ deliveries: DeliveryScheduler) {
+        scheduler.withLock { $0 = deliveries }
+    }
+
+    func committed(_ event: OutboxEvent, _ deliveries: NewDeliveries) {
+        scheduler.withLock { $0 }?.accept(event, deliveries)
     }
 }

@@ -7,7 +7,7 @@ import Synchronization
 /// The write paths: before-hooks (outside any database lock), then the write with its event and
 /// deliveries in one transaction, then the deliveries to the after-hooks (SPEC sections 5 and 6).
 struct RecordWrites: Sendable {
-    let store: RecordStore
+    let store: any RecordStore
     let hooks: HookPool
     let deliveries: DeliveryScheduler
     let afterHooksEnabled: Bool
@@ -29,13 +29,13 @@ struct RecordWrites: Sendable {
             record = record.withFields(try decide(outcome))
         }
         let outbox = outbox(eventID, .created, collection, depth: depth)
-        return try await waitingForSyncHandlers(outbox) { try await store.async.insert(record, outbox: outbox).record }
+        return try await waitingForSyncHandlers(outbox) { try await store.insert(record, outbox: outbox).record }
     }
 
     func update(collection: String, id: String, patch: JSONObject, depth: Int = 0) async throws -> Record {
         let eventID = EventID.make()
         return try await retryingConflicts {
-            let old = try await store.async.record(collection: collection, id: id)
+            let old = try await store.record(collection: collection, id: id)
             var fields = old.fields
             fields.merge(Record.droppingSystemFields(patch))
             let proposed = fields
@@ -46,7 +46,7 @@ struct RecordWrites: Sendable {
             }
             let outbox = outbox(eventID, .updated, collection, depth: depth)
             return try await waitingForSyncHandlers(outbox) {
-                try await store.async.replace(collection: collection, id: id, fields: fields, ifVersion: old.version, outbox: outbox).record
+                try await store.replace(collection: collection, id: id, fields: fields, ifVersion: old.version, outbox: outbox).record
             }
         }
     }
@@ -54,7 +54,7 @@ struct RecordWrites: Sendable {
     func delete(collection: String, id: String, depth: Int = 0) async throws {
         let eventID = EventID.make()
         _ = try await retryingConflicts {
-            let old = try await store.async.record(collection: collection, id: id)
+            let old = try await store.record(collection: collection, id: id)
             if let outcome = await hooks.runBefore(.deleted, collection: collection, {
                 makeEvent(eventID, .deleted, old, data: old.json, oldData: old.json, depth: depth)
             }) {
@@ -62,7 +62,7 @@ struct RecordWrites: Sendable {
             }
             let outbox = outbox(eventID, .deleted, collection, depth: depth)
             return try await waitingForSyncHandlers(outbox) {
-                try await store.async.delete(collection: collection, id: id, ifVersion: old.version, outbox: outbox).record
+                try await store.delete(collection: collection, id: id, ifVersion: old.version, outbox: outbox).record
             }
         }
     }

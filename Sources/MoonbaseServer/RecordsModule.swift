@@ -11,12 +11,12 @@ import Synchronization
 /// A write made by a handler is one level deeper than the event that handler handles; past
 /// `maxDepth` the call raises, which ends a hook → write → hook loop with a clear error.
 public final class RecordsModule: Sendable {
-    private let store: RecordStore
+    private let store: any RecordStore
     private let maxDepth: Int
     /// Set once the server has its write path (which needs the hook pool, which needs this module).
     private let writes = Mutex<RecordWrites?>(nil)
 
-    init(store: RecordStore, maxDepth: Int) {
+    init(store: any RecordStore, maxDepth: Int) {
         self.store = store
         self.maxDepth = maxDepth
     }
@@ -46,12 +46,12 @@ public final class RecordsModule: Sendable {
         guard let collection = arguments.string(1) else { return arguments.badArgument(1, to: "records.get", expected: "collection name") }
         guard let id = arguments.string(2) else { return arguments.badArgument(2, to: "records.get", expected: "record id") }
         let store = store
-        return waiting { .object(try await store.async.record(collection: collection, id: id).json) }
+        return waiting { .object(try await store.record(collection: collection, id: id).json) }
     }
 
     private func list(_ arguments: inout LuaArguments) -> LuaHostResult {
         guard let collection = arguments.string(1) else { return arguments.badArgument(1, to: "records.list", expected: "collection name") }
-        var page = 1, perPage = Routes.defaultPerPage, sort = RecordSort.default, filters: [RecordFilter] = []
+        var page = 1, perPage = RecordPage.defaultPerPage, sort = RecordSort.default, filters: [RecordFilter] = []
         if !arguments.isNil(2) {
             guard arguments.isTable(2), case .object(let query)? = try? arguments.json(2) else {
                 return arguments.badArgument(2, to: "records.list", expected: "query table")
@@ -62,7 +62,7 @@ public final class RecordsModule: Sendable {
             }
             if let value = query["per_page"] {
                 guard case .int(let number) = value, number >= 1 else { return .error("records.list: per_page must be a positive integer") }
-                perPage = min(Int(number), Routes.maxPerPage)
+                perPage = min(Int(number), RecordPage.maxPerPage)
             }
             if let value = query["sort"] {
                 guard case .string(let text) = value, let parsed = RecordSort(parsing: text) else {
@@ -82,7 +82,7 @@ public final class RecordsModule: Sendable {
         }
         let store = store
         return waiting { [page, perPage, sort, filters] in
-            .object(try await store.async.list(collection: collection, page: page, perPage: perPage, sort: sort, filters: filters).json)
+            .object(try await store.list(collection: collection, page: page, perPage: perPage, sort: sort, filters: filters).json)
         }
     }
 

@@ -5,14 +5,11 @@ import RecordStore
 
 /// The REST API of SPEC section 10.
 struct Routes: Sendable {
-    let store: RecordStore
+    let store: any RecordStore
     let hooks: HookPool
     let writes: RecordWrites
     let deliveries: DeliveryScheduler
     let maxBodyBytes: Int
-
-    static let defaultPerPage = 30
-    static let maxPerPage = 500
 
     func register(on router: Router<BasicRequestContext>) {
         let api = router.group("api/v1")
@@ -21,15 +18,15 @@ struct Routes: Sendable {
         api.post("collections") { request, _ in
             let body = try await readObject(request)
             guard case .string(let name)? = body["name"] else { throw APIError(.badRequest, "field 'name' (a string) is required") }
-            let info = try await store.async.createCollection(name: name)
+            let info = try await store.createCollection(name: name)
             return JSONResponse.make(status: .created, writing: info.write)
         }
         api.get("collections") { _, _ in
-            let collections = try await store.async.collections()
+            let collections = try await store.collections()
             return JSONResponse.make(status: .ok, .array(collections.map { .object($0.json) }))
         }
         api.delete("collections/:collection") { _, context in
-            try await store.async.deleteCollection(name: try context.parameters.require("collection"))
+            try await store.deleteCollection(name: try context.parameters.require("collection"))
             return Response(status: .noContent)
         }
 
@@ -41,7 +38,7 @@ struct Routes: Sendable {
             let collection = try context.parameters.require("collection")
             let query = request.uri.queryParameters
             let page = try positiveInteger(query["page"], name: "page") ?? 1
-            let perPage = min(try positiveInteger(query["per_page"], name: "per_page") ?? Self.defaultPerPage, Self.maxPerPage)
+            let perPage = min(try positiveInteger(query["per_page"], name: "per_page") ?? RecordPage.defaultPerPage, RecordPage.maxPerPage)
             var sort = RecordSort.default
             if let text = query["sort"].map(String.init), !text.isEmpty {
                 guard let parsed = RecordSort(parsing: text) else {
@@ -49,11 +46,11 @@ struct Routes: Sendable {
                 }
                 sort = parsed
             }
-            let result = try await store.async.list(collection: collection, page: page, perPage: perPage, sort: sort)
+            let result = try await store.list(collection: collection, page: page, perPage: perPage, sort: sort)
             return JSONResponse.make(status: .ok, writing: result.write)
         }
         api.get("collections/:collection/records/:id") { _, context in
-            let record = try await store.async.record(collection: try context.parameters.require("collection"), id: try context.parameters.require("id"))
+            let record = try await store.record(collection: try context.parameters.require("collection"), id: try context.parameters.require("id"))
             return JSONResponse.make(status: .ok, writing: record.write)
         }
         api.patch("collections/:collection/records/:id") { request, context in
@@ -88,19 +85,19 @@ struct Routes: Sendable {
             filter.handler = query["hook"].map(String.init).flatMap { $0.isEmpty ? nil : handlerKey(for: $0) }
             filter.collection = query["collection"].map(String.init).flatMap { $0.isEmpty ? nil : $0 }
             let running = deliveries.runningDeliveries
-            let items = try await store.async.deliveries(filter).filter { !onlyRunning || running.contains($0.id) }
+            let items = try await store.deliveries(filter).filter { !onlyRunning || running.contains($0.id) }
             return JSONResponse.make(status: .ok, .array(items.map { .object(listed($0, running: running)) }))
         }
         api.get("hooks/deliveries/:id") { _, context in
             let id = try deliveryID(context)
-            var item = listed(try await store.async.delivery(id: id), running: deliveries.runningDeliveries)
-            item["attempt_log"] = .array(try await store.async.attempts(deliveryID: id).map { .object($0.json) })
+            var item = listed(try await store.delivery(id: id), running: deliveries.runningDeliveries)
+            item["attempt_log"] = .array(try await store.attempts(deliveryID: id).map { .object($0.json) })
             return JSONResponse.make(status: .ok, .object(item))
         }
         api.post("hooks/deliveries/:id/retry") { _, context in
             let id = try deliveryID(context)
             if deliveries.runningDeliveries.contains(id) { throw APIError(.conflict, "delivery \(id) is running") }
-            let delivery = try await store.async.requeue(deliveryID: id)
+            let delivery = try await store.requeue(deliveryID: id)
             try await deliveries.retryNow(delivery)
             return JSONResponse.make(status: .accepted, .object(listed(delivery, running: [])))
         }

@@ -25,4 +25,15 @@ public struct CollectionInfo: Sendable, Equatable {
         JSONWriter.writeString(created, into: &buffer)
         buffer.append(UInt8(ascii: "}"))
     }
+
+    /// Whether `name` matches `^[a-z][a-z0-9_]{0,62}$`.
+    public static func isValidName(_ name: String) -> Bool {
+        let bytes = name.utf8
+        guard (1...63).contains(bytes.count), let first = bytes.first, (0x61...0x7A).contains(first) else {
+            return false
+        }
+        return bytes.allSatisfy { byte in
+            (0x61...0x7A).contains(byte) || (0x30...0x39).contains(byte) || byte == UInt8(ascii: "_")
+        }
+    }
 }

@@ -3,10 +3,15 @@ import MoonbaseModel
 
 /// One page of a record listing.
 public struct RecordPage: Sendable {
+    /// The page size when none is asked for (PocketBase's).
+    public static let defaultPerPage = 30
+    /// The largest page size; larger requests get this many.
+    public static let maxPerPage = 500
+
     public let items: [Record]
     /// 1-based, as requested (a page past the end is empty, not an error).
     public let page: Int
-    /// After clamping to 1...500.
+    /// After clamping to 1...`maxPerPage`.
     public let perPage: Int
     /// Records in the whole collection.
     public let totalItems: Int

@@ -1,450 +1,144 @@
-import Foundation
-import GRDB
 import MoonbaseJSON
 import MoonbaseModel
-import Synchronization
 
-/// Collections of JSON records in one SQLite file (WAL), safe to share across threads and tasks.
+/// A storage engine: collections of records, and the outbox that makes after-hooks durable.
 ///
-/// The methods here block the calling thread while SQLite works; reads run in parallel with
-/// writes. In async code (request handlers) use `store.async`, whose record writes suspend
-/// instead: concurrent writes then share one transaction (group commit, see `WriteBatcher`),
-/// which is several times cheaper per write than a transaction each.
-public final class RecordStore: Sendable {
-    /// The name of the database file inside the data directory.
-    public static let databaseFileName = "moonbase.sqlite"
-
-    let writer: any DatabaseWriter
-    let batcher: WriteBatcher
-    /// See `observeCommittedEvents`.
-    private let eventObserver: EventObserver
-    /// Keeps the WAL short off the writer; nil in memory.
-    private let checkpointer: WALCheckpointer?
-
-    /// The observer is kept in a class, not as a closure inside a generic `Mutex`: reading a
-    /// function value out of a generic container goes through reabstraction thunks on each call.
-    private final class EventObserver: Sendable {
-        final class Entry: Sendable {
-            let call: @Sendable (OutboxEvent, NewDeliveries) -> Void
-            init(_ call: @escaping @Sendable (OutboxEvent, NewDeliveries) -> Void) { self.call = call }
-        }
-
-        private let entry = Mutex<Entry?>(nil)
-        var current: Entry? { entry.withLock { $0 } }
-        func set(_ call: @escaping @Sendable (OutboxEvent, NewDeliveries) -> Void) { entry.withLock { $0 = Entry(call) } }
-    }
-    /// Names of existing collections, so the hot paths can refuse an unknown collection without
-    /// touching SQLite. Updated inside the same write that creates or deletes a collection.
-    private let knownCollections: Mutex<Set<String>>
-
-    /// Opens (creating if needed) `<directory>/moonbase.sqlite`, creating the directory too, and
-    /// brings its schema up to date.
-    public convenience init(directory: String) throws {
-        let path = URL(fileURLWithPath: directory).appendingPathComponent(Self.databaseFileName).path
-        let pool: DatabasePool
-        let checkpointer: WALCheckpointer
-        do {
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-            // A pool gives WAL mode: readers never wait for the writer. Checkpoints run on a
-            // connection of their own, the writer's only if the WAL grows four times longer.
-            pool = try DatabasePool(path: path, configuration: Self.configuration(autocheckpoint: 4 * Self.walRestartFrames))
-            checkpointer = try WALCheckpointer(path: path, interval: .milliseconds(100), restartFrames: Self.walRestartFrames)
-        } catch {
-            throw StoreError.database("cannot open \(path): \(StoreError(wrapping: error).messageOnly)")
-        }
-        try self.init(writer: pool, checkpointer: checkpointer)
-    }
-
-    /// The WAL starts over every ~40 MB rather than SQLite's ~4 MB: each restart holds writes
-    /// back for a moment (see `WALCheckpointer`).
-    static let walRestartFrames = 10_000
-
-    /// A private database in memory, gone when the store is; for tests.
-    public static func inMemory() throws -> RecordStore {
-        try RecordStore(writer: DatabaseQueue(configuration: configuration(autocheckpoint: walRestartFrames)), checkpointer: nil)
-    }
-
-    private init(writer: any DatabaseWriter, checkpointer: WALCheckpointer?) throws {
-        self.writer = writer
-        self.checkpointer = checkpointer
-        let observer = EventObserver()
-        self.eventObserver = observer
-        self.batcher = WriteBatcher(writer: writer) { write in
-            guard let event = write.event else { return }
-            observer.current?.call(event, write.deliveries)
-        }
-        do {
-            try Schema.migrator.migrate(writer)
-            let names = try writer.read { db in try String.fetchSet(db, sql: SQL.collectionNames) }
-            self.knownCollections = Mutex(names)
-        } catch {
-            throw StoreError.database("cannot prepare the database: \(StoreError(wrapping: error).messageOnly)")
-        }
-    }
-
-    private static func configuration(autocheckpoint: Int) -> Configuration {
-        var configuration = Configuration()
-        configuration.label = "moonbase"
-        // Wait for a lock held by another process (a backup, the sqlite3 shell) instead of failing.
-        configuration.busyMode = .timeout(5)
-        configuration.prepareDatabase { db in
-            // In WAL mode NORMAL never corrupts the database (a power cut can lose the last
-            // commits); it skips the fsync per commit, which would dominate the cost of a write.
-            try db.execute(sql: "PRAGMA synchronous = NORMAL")
-            try db.execute(sql: "PRAGMA wal_autocheckpoint = \(autocheckpoint)")
-        }
-        return configuration
-    }
-
-    /// Calls `observer` with every event a write stores, and its deliveries, right after the
-    /// transaction commits: on the writer, in commit order (so events of one record arrive in the
-    /// order they happened). It must return quickly.
-    public func observeCommittedEvents(_ observer: @escaping @Sendable (OutboxEvent, NewDeliveries) -> Void) {
-        eventObserver.set(observer)
-    }
-
-    // MARK: - Collections
+/// The server and the `records` Lua module use the store only through this protocol, so every
+/// engine (SQLite today, PostgreSQL next) behaves the same behind it, and one test suite can run
+/// against each. The API is async only: an engine may batch concurrent writes into one
+/// transaction (group commit) and suspend its callers meanwhile.
+///
+/// Every write goes one way, `write(_:outbox:)`: with an `OutboxRequest` the write also stores
+/// its event and one pending delivery per target in the same transaction, so a committed write
+/// always has them and a refused one never does. The engine hands each committed event to the
+/// `CommittedEventSink` it was given when it was made.
+///
+/// Knows nothing of Lua or hooks: a handler is an opaque key.
+public protocol RecordStore: Sendable {
+    // MARK: Collections
 
     /// Creates an empty collection.
     /// - Throws: `invalidCollectionName`, `collectionExists`, `database`.
-    public func createCollection(name: String) throws(StoreError) -> CollectionInfo {
-        guard Self.isValidCollectionName(name) else { throw .invalidCollectionName(name) }
-        let info = CollectionInfo(name: name, created: Timestamp.now())
-        try collectionWrite { db in
-            do {
-                try db.cachedStatement(sql: SQL.insertCollection).execute(arguments: [info.name, info.created])
-            } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
-                throw StoreError.collectionExists(name)
-            }
-            knownCollections.withLock { _ = $0.insert(name) }
-        }
-        return info
-    }
-
+    func createCollection(name: String) async throws(StoreError) -> CollectionInfo
     /// All collections, ordered by name.
-    public func collections() throws(StoreError) -> [CollectionInfo] {
-        try mappingErrors {
-            try writer.read { db in
-                let cursor = try Row.fetchCursor(db.cachedStatement(sql: SQL.allCollections))
-                var result: [CollectionInfo] = []
-                while let row = try cursor.next() {
-                    result.append(CollectionInfo(name: try row.decode(atIndex: 0), created: try row.decode(atIndex: 1)))
-                }
-                return result
-            }
-        }
-    }
-
-    /// Whether a collection exists, answered from memory (it follows the changes made through
-    /// this store; one deleted through another connection is noticed at the next insert).
-    public func collectionExists(_ name: String) -> Bool {
-        knownCollections.withLock { $0.contains(name) }
-    }
-
+    func collections() async throws(StoreError) -> [CollectionInfo]
     /// Deletes a collection and all its records.
     /// - Throws: `collectionNotFound`, `database`.
-    public func deleteCollection(name: String) throws(StoreError) {
-        try collectionWrite { db in
-            // Existence first, so deleting an unknown name does not walk the records index.
-            guard try Int64.fetchOne(db.cachedStatement(sql: SQL.collectionExists), arguments: [name]) != nil else {
-                throw StoreError.collectionNotFound(name)
-            }
-            try db.cachedStatement(sql: SQL.deleteCollectionRecords).execute(arguments: [name])
-            try db.cachedStatement(sql: SQL.deleteCollection).execute(arguments: [name])
-            knownCollections.withLock { _ = $0.remove(name) }
-        }
-    }
+    func deleteCollection(name: String) async throws(StoreError)
+    /// Whether a collection exists, answered from memory, so hot paths refuse an unknown
+    /// collection without a query.
+    func collectionExists(_ name: String) -> Bool
 
-    /// Runs a collection change in its own transaction. If the transaction fails after the
-    /// in-memory set was touched, the set is reloaded so it cannot disagree with the file.
-    private func collectionWrite(_ change: (Database) throws -> Void) throws(StoreError) {
-        do {
-            try writer.write { db in try change(db) }
-        } catch let refused as StoreError {
-            throw refused
-        } catch {
-            if let names = try? writer.read({ db in try String.fetchSet(db, sql: SQL.collectionNames) }) {
-                knownCollections.withLock { $0 = names }
-            }
-            throw StoreError(wrapping: error)
-        }
-    }
-
-    /// Whether `name` matches `^[a-z][a-z0-9_]{0,62}$`.
-    public static func isValidCollectionName(_ name: String) -> Bool {
-        let bytes = name.utf8
-        guard (1...63).contains(bytes.count), let first = bytes.first, (0x61...0x7A).contains(first) else {
-            return false
-        }
-        return bytes.allSatisfy { byte in
-            (0x61...0x7A).contains(byte) || (0x30...0x39).contains(byte) || byte == UInt8(ascii: "_")
-        }
-    }
-
-    // MARK: - Records
-
-    /// Stores a new record (as built by `Record.new`, maybe changed since) with version 1.
-    /// Blocks until its transaction commits; in async code prefer `async.insert(_:)`.
-    /// - Throws: `collectionNotFound`; `database` if the id is taken or SQLite fails.
-    public func insert(_ record: MoonbaseModel.Record) throws(StoreError) -> MoonbaseModel.Record {
-        try batcher.perform(try insertOperation(record, outbox: nil)).record
-    }
-
-    func insertOperation(_ record: MoonbaseModel.Record, outbox: OutboxRequest?) throws(StoreError) -> WriteBatcher.Operation<OutboxWrite> {
-        guard collectionExists(record.collection) else { throw .collectionNotFound(record.collection) }
-        let stored = record.version == 1 ? record : MoonbaseModel.Record(id: record.id, collection: record.collection, created: record.created,
-                                                          updated: record.updated, version: 1, fields: record.fields)
-        // Serialized before queueing, so the shared write transaction holds the lock for less time.
-        let fieldsJSON = stored.fields.serialized()
-        let data = String(decoding: fieldsJSON, as: UTF8.self)
-        let event = try PendingEvent(outbox, type: PendingEvent.created, collection: stored.collection, recordID: stored.id,
-                                 timestamp: stored.updated)
-        // The event's data (for its handlers; the stored event refers to the record) is known
-        // before the write: built here, outside the writer's turn.
-        let eventData = event.map { _ in stored.json }
-        return { db in
-            // The event goes first, so the record can name it.
-            var sequence: Int64?
-            if let event {
-                sequence = try event.insertEvent(db, oldDataText: nil)
-            }
-            do {
-                try db.cachedStatement(sql: SQL.insertRecord).run { bind in
-                    bind.text(stored.collection)
-                    bind.text(stored.id)
-                    bind.text(stored.created)
-                    bind.text(stored.updated)
-                    bind.int(stored.version)
-                    bind.text(data)
-                    bind.int(sequence)
-                }
-            } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
-                // A refusal must leave nothing behind.
-                if let event, let sequence { try event.withdrawEvent(db, sequence: sequence) }
-                // The collection was deleted after the check above, or the id is taken.
-                if error.extendedResultCode == .SQLITE_CONSTRAINT_FOREIGNKEY {
-                    // Deleted by another connection to the file: forget it here too.
-                    self.knownCollections.withLock { _ = $0.remove(stored.collection) }
-                    throw StoreError.collectionNotFound(stored.collection)
-                }
-                throw StoreError.database("record '\(stored.id)' already exists in collection '\(stored.collection)'")
-            }
-            guard let event, let sequence, let eventData else { return OutboxWrite(record: stored) }
-            return try event.finish(db, sequence: sequence, record: stored, data: eventData, oldData: nil)
-        }
-    }
+    // MARK: Records
 
     /// One record.
     /// - Throws: `collectionNotFound`, `recordNotFound`, `database`.
-    public func record(collection: String, id: String) throws(StoreError) -> MoonbaseModel.Record {
-        guard collectionExists(collection) else { throw .collectionNotFound(collection) }
-        let found = try mappingErrors {
-            // One statement is atomic by itself; skipping the explicit read transaction saves
-            // a BEGIN/COMMIT pair per lookup.
-            try writer.unsafeRead { db -> MoonbaseModel.Record? in
-                let cursor = try Row.fetchCursor(db.cachedStatement(sql: SQL.selectRecord), arguments: [collection, id])
-                return try cursor.next().map { try Self.decodeRecord($0, collection: collection) }
-            }
-        }
-        guard let found else { throw .recordNotFound(collection: collection, id: id) }
-        return found
-    }
-
+    func record(collection: String, id: String) async throws(StoreError) -> Record
     /// A page of a collection's records, only those passing every filter. `page` below 1 counts
-    /// as 1; `perPage` is clamped to 1...500. A page past the end has no items but the right totals.
+    /// as 1; `perPage` is clamped to 1...`RecordPage.maxPerPage`. A page past the end has no
+    /// items but the right totals.
     /// - Throws: `collectionNotFound`, `database`.
-    public func list(collection: String, page: Int, perPage: Int, sort: RecordSort,
-                     filters: [RecordFilter] = []) throws(StoreError) -> RecordPage {
-        guard collectionExists(collection) else { throw .collectionNotFound(collection) }
-        let page = max(page, 1)
-        let perPage = min(max(perPage, 1), 500)
-        let (offset, overflow) = (page - 1).multipliedReportingOverflow(by: perPage)
-        return try mappingErrors {
-            // One read transaction, so the total and the items agree.
-            try writer.read { db in
-                var arguments: StatementArguments = [collection]
-                for filter in filters { arguments += filter.arguments }
-                let total = try Int.fetchOne(db.cachedStatement(sql: filters.isEmpty ? SQL.countRecords : SQL.countFiltered(filters)),
-                                             arguments: arguments) ?? 0
-                var items: [MoonbaseModel.Record] = []
-                if !overflow && offset < total {
-                    items.reserveCapacity(min(perPage, total - offset))
-                    let cursor = try Row.fetchCursor(db.cachedStatement(sql: SQL.listRecords(sort, filters: filters)),
-                                                     arguments: arguments + [perPage, offset])
-                    while let row = try cursor.next() {
-                        items.append(try Self.decodeRecord(row, collection: collection))
-                    }
-                }
-                let totalPages = total == 0 ? 0 : (total - 1) / perPage + 1
-                return RecordPage(items: items, page: page, perPage: perPage, totalItems: total, totalPages: totalPages)
-            }
-        }
-    }
+    func list(collection: String, page: Int, perPage: Int, sort: RecordSort, filters: [RecordFilter]) async throws(StoreError) -> RecordPage
+    /// Performs `write` and, when `outbox` has targets, stores its event and deliveries in the
+    /// same transaction.
+    /// - Throws: `collectionNotFound`, `recordNotFound`, `versionConflict` (the record changed
+    ///   since the version the caller read), `database` (also for more than `Outbox.maxTargets`
+    ///   targets). Nothing is stored when it throws.
+    func write(_ write: RecordWrite, outbox: OutboxRequest?) async throws(StoreError) -> WriteResult
 
-    /// Replaces the fields of a record iff its version still equals `ifVersion`; bumps version and
-    /// `updated`. System field names in `fields` are dropped. Returns the stored record.
-    /// Blocks until its transaction commits; in async code prefer `async.replace(…)`.
-    /// - Throws: `versionConflict` if the record changed since `ifVersion`; `collectionNotFound`,
-    ///   `recordNotFound`, `database`.
-    public func replace(collection: String, id: String, fields: JSONObject, ifVersion: Int64) throws(StoreError) -> MoonbaseModel.Record {
-        try batcher.perform(
-            try replaceOperation(collection: collection, id: id, fields: fields, ifVersion: ifVersion, outbox: nil)
-        ).record
-    }
+    // MARK: Deliveries
 
-    func replaceOperation(collection: String, id: String, fields: JSONObject, ifVersion: Int64, outbox: OutboxRequest?)
-        throws(StoreError) -> WriteBatcher.Operation<OutboxWrite>
-    {
-        guard collectionExists(collection) else { throw .collectionNotFound(collection) }
-        let fields = MoonbaseModel.Record.droppingSystemFields(fields)
-        let data = String(decoding: fields.serialized(), as: UTF8.self)
-        let updated = Timestamp.now()
-        let event = try PendingEvent(outbox, type: PendingEvent.updated, collection: collection, recordID: id, timestamp: updated)
-        guard let event else {
-            return { db in
-                let statement = try db.cachedStatement(sql: SQL.replaceRecord)
-                let cursor = try Row.fetchCursor(statement, arguments: [data, updated, nil, collection, id, ifVersion])
-                guard let row = try cursor.next() else {
-                    throw try Self.whyNotFound(db, collection: collection, id: id)
-                }
-                return OutboxWrite(record: MoonbaseModel.Record(id: id, collection: collection, created: try row.decode(atIndex: 0),
-                                                  updated: updated, version: try row.decode(atIndex: 1), fields: fields))
-            }
-        }
-        return { db in
-            // With an event, the record as it was (its `old_data`) is read and its version checked
-            // first, then the event is stored, and only then the record: every refusal happens
-            // before anything is written.
-            let old = try Self.currentRecord(db, collection: collection, id: id, ifVersion: ifVersion)
-            let stored = MoonbaseModel.Record(id: id, collection: collection, created: old.created, updated: updated,
-                                version: old.version + 1, fields: fields)
-            let oldData = old.json
-            let sequence = try event.insertEvent(db, oldDataText: String(decoding: oldData.serialized(), as: UTF8.self))
-            try db.cachedStatement(sql: SQL.replaceRecord).execute(arguments: [data, updated, sequence, collection, id, ifVersion])
-            guard db.changesCount == 1 else { throw UnexpectedlyMissing(collection: collection, id: id) }
-            return try event.finish(db, sequence: sequence, record: stored, data: stored.json, oldData: oldData)
-        }
-    }
+    /// Records finished attempts in one transaction: each delivery gets its new status, attempt
+    /// count, next attempt time and last error; a failure also gets a row in the attempt log.
+    /// Unknown ids are ignored (only deliveries read from the store are ever recorded).
+    func recordAttempts(_ outcomes: [AttemptOutcome]) async throws(StoreError)
+    /// A failed or dead delivery goes back to pending with one more attempt allowed. Returns it as stored.
+    /// - Throws: `deliveryNotFound`, `deliveryNotRetryable` for any other status, `database`.
+    func requeue(deliveryID: Int64) async throws(StoreError) -> Delivery
+    /// Deletes up to `batchSize` events whose deliveries all succeeded, the last of them before
+    /// `cutoff` (ISO-8601), oldest first, with their deliveries and attempts. Returns how many
+    /// were deleted: call again while it returns `batchSize`.
+    func purgeSucceeded(before cutoff: String, batchSize: Int) async throws(StoreError) -> Int
+    /// Deliveries not finished yet (pending, failed) with their events, by delivery id (commit
+    /// order), of the events from sequence `from` on, about `limit` events at most. `next` is the
+    /// sequence to go on from, or nil when everything from `from` on was read.
+    func unfinishedDeliveries(from: Int64, events limit: Int) async throws(StoreError) -> UnfinishedDeliveries
+    /// Deliveries matching `filter`, newest first, at most `filter.limit` (clamped to 1...1000).
+    func deliveries(_ filter: DeliveryFilter) async throws(StoreError) -> [Delivery]
+    /// One delivery.
+    /// - Throws: `deliveryNotFound`, `database`.
+    func delivery(id: Int64) async throws(StoreError) -> Delivery
+    /// Every recorded attempt of a delivery, by attempt number.
+    /// - Throws: `deliveryNotFound`, `database`.
+    func attempts(deliveryID: Int64) async throws(StoreError) -> [DeliveryAttempt]
+    /// One stored event.
+    /// - Throws: `database` if there is none (purged, or never stored).
+    func event(sequence: Int64) async throws(StoreError) -> OutboxEvent
+}
 
-    /// Deletes a record iff its version still equals `ifVersion`; returns the record as it was.
-    /// Blocks until its transaction commits; in async code prefer `async.delete(…)`.
-    /// - Throws: `versionConflict` if the record changed since `ifVersion`; `collectionNotFound`,
-    ///   `recordNotFound`, `database`.
-    public func delete(collection: String, id: String, ifVersion: Int64) throws(StoreError) -> MoonbaseModel.Record {
-        try batcher.perform(try deleteOperation(collection: collection, id: id, ifVersion: ifVersion, outbox: nil)).record
-    }
+/// A record write: what `RecordStore.write(_:outbox:)` performs.
+public enum RecordWrite: Sendable {
+    /// Stores a new record (as built by `Record.new`, maybe changed since) with version 1.
+    case insert(Record)
+    /// Replaces the fields of a record iff its version still equals `ifVersion`; bumps the
+    /// version and `updated`.
+    case replace(collection: String, id: String, fields: JSONObject, ifVersion: Int64)
+    /// Deletes a record iff its version still equals `ifVersion`.
+    case delete(collection: String, id: String, ifVersion: Int64)
+}
 
-    func deleteOperation(collection: String, id: String, ifVersion: Int64, outbox: OutboxRequest?)
-        throws(StoreError) -> WriteBatcher.Operation<OutboxWrite>
-    {
-        guard collectionExists(collection) else { throw .collectionNotFound(collection) }
-        let event = try PendingEvent(outbox, type: PendingEvent.deleted, collection: collection, recordID: id, timestamp: Timestamp.now())
-        guard let event else {
-            return { db in
-                let statement = try db.cachedStatement(sql: SQL.deleteRecord)
-                let cursor = try Row.fetchCursor(statement, arguments: [collection, id, ifVersion])
-                guard let row = try cursor.next() else {
-                    throw try Self.whyNotFound(db, collection: collection, id: id)
-                }
-                return OutboxWrite(record: try Self.decodeRecord(row, collection: collection))
-            }
-        }
-        return { db in
-            // As for replace: read and check, store the event, then delete.
-            let deleted = try Self.currentRecord(db, collection: collection, id: id, ifVersion: ifVersion)
-            // `data` and `old_data` are both the record as it was (stored once, as `old_data`).
-            let data = deleted.json
-            let sequence = try event.insertEvent(db, oldDataText: String(decoding: data.serialized(), as: UTF8.self))
-            try db.cachedStatement(sql: SQL.deleteRecordUnconditionally).execute(arguments: [collection, id])
-            guard db.changesCount == 1 else { throw UnexpectedlyMissing(collection: collection, id: id) }
-            return try event.finish(db, sequence: sequence, record: deleted, data: data, oldData: data)
-        }
-    }
+/// What a committed write returns.
+public struct WriteResult: Sendable {
+    /// The record as stored; for a delete, as it was.
+    public var record: Record
+    /// The event stored with the write; nil when no outbox (or no target) was asked for.
+    public var event: OutboxEvent?
+    /// The event's deliveries, all pending (none without an event).
+    public var deliveries: NewDeliveries
 
-    /// The same operations for async code: record writes suspend instead of blocking a thread, so
-    /// concurrent requests share one transaction (group commit). Use this from request handlers.
-    public var async: AsyncRecordStore { AsyncRecordStore(store: self) }
-
-    /// (transactions, record writes) committed so far by this store; writes > transactions
-    /// means group commit is working.
-    public var writeStatistics: (transactions: Int, writes: Int) {
-        let (batches, operations) = batcher.statistics
-        return (batches, operations)
-    }
-
-    // MARK: - Helpers
-
-    /// After a guarded write matched no row: tells a stale version from a missing record or
-    /// collection.
-    private static func whyNotFound(_ db: Database, collection: String, id: String) throws -> StoreError {
-        if try Int64.fetchOne(db.cachedStatement(sql: SQL.recordVersion), arguments: [collection, id]) != nil {
-            return .versionConflict(collection: collection, id: id)
-        }
-        if try Int64.fetchOne(db.cachedStatement(sql: SQL.collectionExists), arguments: [collection]) != nil {
-            return .recordNotFound(collection: collection, id: id)
-        }
-        return .collectionNotFound(collection)
-    }
-
-    /// The stored record, if its version is `ifVersion`; else the refusal that explains why not.
-    private static func currentRecord(_ db: Database, collection: String, id: String, ifVersion: Int64) throws -> MoonbaseModel.Record {
-        let cursor = try Row.fetchCursor(db.cachedStatement(sql: SQL.selectRecord), arguments: [collection, id])
-        guard let row = try cursor.next() else {
-            throw try whyNotFound(db, collection: collection, id: id)
-        }
-        let record = try decodeRecord(row, collection: collection)
-        guard record.version == ifVersion else { throw StoreError.versionConflict(collection: collection, id: id) }
-        return record
-    }
-
-    /// Reads a row shaped `id, created, updated, version, data`.
-    ///
-    /// Fails with `CorruptRecord` rather than a `StoreError`: inside a write batch a `StoreError`
-    /// means "refused, nothing changed", while this one must roll the transaction back.
-    private static func decodeRecord(_ row: Row, collection: String) throws -> MoonbaseModel.Record {
-        let id: String = try row.decode(atIndex: 0)
-        // The JSON is parsed straight from SQLite's buffer, without an intermediate String.
-        let fields = try row.withUnsafeData(atIndex: 4) { data -> JSONObject in
-            guard let data else { return JSONObject() }
-            let value: JSONValue
-            do {
-                value = try data.withUnsafeBytes { bytes in try JSONValue.parse(bytes) }
-            } catch {
-                throw CorruptRecord(collection: collection, id: id, problem: "\(error)")
-            }
-            guard case .object(let object) = value else {
-                throw CorruptRecord(collection: collection, id: id, problem: "not a JSON object")
-            }
-            return object
-        }
-        return MoonbaseModel.Record(id: id, collection: collection, created: try row.decode(atIndex: 1),
-                      updated: try row.decode(atIndex: 2), version: try row.decode(atIndex: 3), fields: fields)
+    init(record: Record, event: OutboxEvent? = nil, deliveries: NewDeliveries = .none) {
+        self.record = record
+        self.event = event
+        self.deliveries = deliveries
     }
 }
 
-extension StoreError {
-    /// The message without the "database error: " prefix, for wrapping in a longer message.
-    var messageOnly: String {
-        if case .database(let message) = self { return message }
-        return description
+/// Unfinished deliveries with their events, and where to go on reading (see
+/// `RecordStore.unfinishedDeliveries(from:events:)`).
+public typealias UnfinishedDeliveries = (deliveries: [(delivery: Delivery, event: OutboxEvent)], next: Int64?)
+
+/// Hears of every event a write stores, right after its transaction commits, in commit order
+/// (so the events of one record arrive in the order they happened). Given to an engine when it
+/// is made; `committed` runs on the engine's writer and must return quickly.
+public protocol CommittedEventSink: Sendable {
+    func committed(_ event: OutboxEvent, _ deliveries: NewDeliveries)
+}
+
+extension RecordStore {
+    /// `write(.insert(record), outbox:)`.
+    public func insert(_ record: Record, outbox: OutboxRequest? = nil) async throws(StoreError) -> WriteResult {
+        try await write(.insert(record), outbox: outbox)
     }
-}
 
-/// A record read and checked earlier in the same write transaction is no longer there: cannot
-/// happen while this store is the only writer. Not a `StoreError`, so it rolls the batch back
-/// (the event stored for the write with it).
-struct UnexpectedlyMissing: Error, CustomStringConvertible {
-    let collection: String
-    let id: String
+    /// `write(.replace(…), outbox:)`; with an outbox the event's `oldData` is the record as it was.
+    public func replace(collection: String, id: String, fields: JSONObject, ifVersion: Int64,
+                        outbox: OutboxRequest? = nil) async throws(StoreError) -> WriteResult {
+        try await write(.replace(collection: collection, id: id, fields: fields, ifVersion: ifVersion), outbox: outbox)
+    }
 
-    var description: String { "record '\(id)' in '\(collection)' vanished during its own write" }
-}
+    /// `write(.delete(…), outbox:)`; the result's record is the record as it was, and so are
+    /// the event's `data` and `oldData`.
+    public func delete(collection: String, id: String, ifVersion: Int64, outbox: OutboxRequest? = nil) async throws(StoreError) -> WriteResult {
+        try await write(.delete(collection: collection, id: id, ifVersion: ifVersion), outbox: outbox)
+    }
 
-/// The stored data of a record cannot be read back (the file was edited by hand or damaged).
-struct CorruptRecord: Error, CustomStringConvertible {
-    let collection: String
-    let id: String
-    let problem: String
+    /// A page without filters.
+    public func list(collection: String, page: Int, perPage: Int, sort: RecordSort) async throws(StoreError) -> RecordPage {
+        try await list(collection: collection, page: page, perPage: perPage, sort: sort, filters: [])
+    }
 
-    var description: String { "stored data of record '\(id)' in '\(collection)' is unreadable: \(problem)" }
+    /// Every unfinished delivery, in commit order: what start-up takes up again.
+    public func unfinishedDeliveries() async throws(StoreError) -> [(delivery: Delivery, event: OutboxEvent)] {
+        try await unfinishedDeliveries(from: 0, events: .max).deliveries
+    }
 }

@@ -4,65 +4,65 @@ import MoonbaseJSON
 
 @Suite("Collections")
 struct CollectionTests {
-    @Test func createListAndDelete() throws {
-        let store = try RecordStore.inMemory()
-        #expect(try store.collections().isEmpty)
+    @Test func createListAndDelete() async throws {
+        let store = try SQLiteStore.inMemory()
+        #expect(try await store.collections().isEmpty)
 
-        let posts = try store.createCollection(name: "posts")
-        let authors = try store.createCollection(name: "authors")
+        let posts = try await store.createCollection(name: "posts")
+        let authors = try await store.createCollection(name: "authors")
         #expect(posts.name == "posts")
         #expect(posts.created.count == 24 && posts.created.hasSuffix("Z"))
 
-        #expect(try store.collections().map(\.name) == ["authors", "posts"])  // by name
-        #expect(try store.collections() == [authors, posts])
+        #expect(try await store.collections().map(\.name) == ["authors", "posts"])  // by name
+        #expect(try await store.collections() == [authors, posts])
         #expect(store.collectionExists("posts"))
         #expect(!store.collectionExists("comments"))
 
-        try store.deleteCollection(name: "posts")
-        #expect(try store.collections() == [authors])
+        try await store.deleteCollection(name: "posts")
+        #expect(try await store.collections() == [authors])
         #expect(!store.collectionExists("posts"))
-        #expect(storeError { try store.deleteCollection(name: "posts") } == .collectionNotFound("posts"))
+        #expect(await storeError { try await store.deleteCollection(name: "posts") } == .collectionNotFound("posts"))
     }
 
     @Test(arguments: [
         "Posts", "POSTS", "1posts", "_posts", String(repeating: "a", count: 64), "", "my-posts", "my posts",
         "pösts", "posts.x", "posts/x", "posts'; DROP TABLE records; --",
     ])
-    func invalidNamesAreRefused(name: String) throws {
-        let store = try RecordStore.inMemory()
-        #expect(storeError { try store.createCollection(name: name) } == .invalidCollectionName(name))
-        #expect(try store.collections().isEmpty)
+    func invalidNamesAreRefused(name: String) async throws {
+        let store = try SQLiteStore.inMemory()
+        #expect(await storeError { try await store.createCollection(name: name) } == .invalidCollectionName(name))
+        #expect(try await store.collections().isEmpty)
     }
 
     @Test(arguments: ["a", "posts", "a_1", "x9", "snake_case_name", String(repeating: "z", count: 63)])
-    func validNamesAreAccepted(name: String) throws {
-        let store = try RecordStore.inMemory()
-        #expect(try store.createCollection(name: name).name == name)
+    func validNamesAreAccepted(name: String) async throws {
+        let store = try SQLiteStore.inMemory()
+        #expect(try await store.createCollection(name: name).name == name)
         #expect(store.collectionExists(name))
     }
 
-    @Test func duplicateNameIsRefused() throws {
-        let store = try RecordStore.inMemory()
-        let first = try store.createCollection(name: "posts")
-        #expect(storeError { try store.createCollection(name: "posts") } == .collectionExists("posts"))
-        #expect(try store.collections() == [first])
+    @Test func duplicateNameIsRefused() async throws {
+        let store = try SQLiteStore.inMemory()
+        let first = try await store.createCollection(name: "posts")
+        #expect(await storeError { try await store.createCollection(name: "posts") } == .collectionExists("posts"))
+        #expect(try await store.collections() == [first])
     }
 
-    @Test func deletingACollectionDeletesItsRecordsOnly() throws {
-        let store = try makeStore(collections: ["posts", "comments"])
-        for i in 0..<3 { try insert(store, "posts", ["n": .int(Int64(i))]) }
-        let comment = try insert(store, "comments", ["text": .string("hi")])
+    @Test func deletingACollectionDeletesItsRecordsOnly() async throws {
+        let store = try await makeStore(collections: ["posts", "comments"])
+        for i in 0..<3 { try await insert(store, "posts", ["n": .int(Int64(i))]) }
+        let comment = try await insert(store, "comments", ["text": .string("hi")])
 
-        try store.deleteCollection(name: "posts")
-        #expect(storeError { try store.list(collection: "posts", page: 1, perPage: 30, sort: .default) }
+        try await store.deleteCollection(name: "posts")
+        #expect(await storeError { try await store.list(collection: "posts", page: 1, perPage: 30, sort: .default) }
                 == .collectionNotFound("posts"))
 
         // Same name again starts empty: no orphan rows survived.
-        _ = try store.createCollection(name: "posts")
-        let page = try store.list(collection: "posts", page: 1, perPage: 30, sort: .default)
+        _ = try await store.createCollection(name: "posts")
+        let page = try await store.list(collection: "posts", page: 1, perPage: 30, sort: .default)
         #expect(page.totalItems == 0 && page.items.isEmpty)
 
-        #expect(try store.record(collection: "comments", id: comment.id) == comment)
+        #expect(try await store.record(collection: "comments", id: comment.id) == comment)
     }
 
     @Test func errorMessagesAreClear() {

@@ -7,13 +7,13 @@ import MoonbaseModel
 struct ConcurrencyTests {
     @Test func thousandConcurrentInsertsAreAllStored() async throws {
         try await withTemporaryDirectory { directory in
-            let store = try RecordStore(directory: directory)
-            _ = try store.createCollection(name: "posts")
+            let store = try SQLiteStore(directory: directory)
+            _ = try await store.createCollection(name: "posts")
 
             let ids = try await withThrowingTaskGroup(of: String.self) { group in
                 for i in 0..<1000 {
                     group.addTask {
-                        try insert(store, "posts", ["n": .int(Int64(i)), "title": .string("post \(i)")]).id
+                        try await insert(store, "posts", ["n": .int(Int64(i)), "title": .string("post \(i)")]).id
                     }
                 }
                 var ids: [String] = []
@@ -23,11 +23,11 @@ struct ConcurrencyTests {
             #expect(ids.count == 1000)
             #expect(Set(ids).count == 1000)
 
-            let page = try store.list(collection: "posts", page: 1, perPage: 500, sort: .id(ascending: true))
+            let page = try await store.list(collection: "posts", page: 1, perPage: 500, sort: .id(ascending: true))
             #expect(page.totalItems == 1000 && page.totalPages == 2)
             var numbers = Set<Int64>()
             for p in 1...2 {
-                for record in try store.list(collection: "posts", page: p, perPage: 500, sort: .default).items {
+                for record in try await store.list(collection: "posts", page: p, perPage: 500, sort: .default).items {
                     if case .int(let n)? = record.fields["n"] { numbers.insert(n) }
                 }
             }
@@ -36,13 +36,13 @@ struct ConcurrencyTests {
     }
 
     @Test func concurrentReplacesOfOneVersionHaveOneWinner() async throws {
-        let store = try makeStore()
-        let record = try insert(store, "posts", ["n": .int(0)])
+        let store = try await makeStore()
+        let record = try await insert(store, "posts", ["n": .int(0)])
 
         let outcomes = await withTaskGroup(of: Bool.self) { group in
             for i in 1...20 {
                 group.addTask {
-                    storeError { try store.replace(collection: "posts", id: record.id, fields: ["n": .int(Int64(i))], ifVersion: 1) } == nil
+                    await storeError { try await store.replace(collection: "posts", id: record.id, fields: ["n": .int(Int64(i))], ifVersion: 1).record } == nil
                 }
             }
             var wins = 0
@@ -50,12 +50,12 @@ struct ConcurrencyTests {
             return wins
         }
         #expect(outcomes == 1)
-        #expect(try store.record(collection: "posts", id: record.id).version == 2)
+        #expect(try await store.record(collection: "posts", id: record.id).version == 2)
     }
 
     @Test func refusedWriteInABatchDoesNotSpoilTheOthers() async throws {
-        let store = try makeStore()
-        let existing = try insert(store, "posts", ["n": .int(0)])
+        let store = try await makeStore()
+        let existing = try await insert(store, "posts", ["n": .int(0)])
 
         // Half the tasks insert fresh records, half try to reuse an id; run together they
         // share transactions, and only the clashing writes may fail.
@@ -67,7 +67,7 @@ struct ConcurrencyTests {
                         ? Record(id: existing.id, collection: "posts", created: existing.created,
                                  updated: existing.updated, version: 1, fields: ["n": .int(Int64(i))])
                         : Record.new(collection: "posts", fields: ["n": .int(Int64(i))])
-                    return (clash, storeError { try store.insert(record) } == nil)
+                    return (clash, await storeError { try await store.insert(record).record } == nil)
                 }
             }
             var collected: [(Bool, Bool)] = []
@@ -76,20 +76,20 @@ struct ConcurrencyTests {
         }
         #expect(results.filter { $0.0 && $0.1 }.isEmpty)     // no clash stored
         #expect(results.filter { !$0.0 && $0.1 }.count == 50) // every fresh record stored
-        #expect(try store.list(collection: "posts", page: 1, perPage: 500, sort: .default).totalItems == 51)
-        #expect(try store.record(collection: "posts", id: existing.id) == existing)
+        #expect(try await store.list(collection: "posts", page: 1, perPage: 500, sort: .default).totalItems == 51)
+        #expect(try await store.record(collection: "posts", id: existing.id) == existing)
     }
 
     @Test func asyncWritesShareTransactions() async throws {
         try await withTemporaryDirectory { directory in
-            let store = try RecordStore(directory: directory)
-            _ = try store.createCollection(name: "posts")
+            let store = try SQLiteStore(directory: directory)
+            _ = try await store.createCollection(name: "posts")
             let before = store.writeStatistics
 
             let ids = try await withThrowingTaskGroup(of: String.self) { group in
                 for i in 0..<300 {
                     group.addTask {
-                        try await store.async.insert(Record.new(collection: "posts", fields: ["n": .int(Int64(i))])).id
+                        try await store.insert(Record.new(collection: "posts", fields: ["n": .int(Int64(i))])).record.id
                     }
                 }
                 var ids: [String] = []
@@ -97,7 +97,7 @@ struct ConcurrencyTests {
                 return ids
             }
             #expect(Set(ids).count == 300)
-            #expect(try store.list(collection: "posts", page: 1, perPage: 500, sort: .default).totalItems == 300)
+            #expect(try await store.list(collection: "posts", page: 1, perPage: 500, sort: .default).totalItems == 300)
 
             let after = store.writeStatistics
             #expect(after.writes - before.writes == 300)
@@ -106,55 +106,34 @@ struct ConcurrencyTests {
         }
     }
 
-    @Test func asyncViewRoundTrip() async throws {
-        let store = try RecordStore.inMemory()
-        let view = store.async
+    /// The whole record API through the protocol, as the server and the `records` module use it.
+    @Test func protocolRoundTrip() async throws {
+        let view: any RecordStore = try SQLiteStore.inMemory()
         _ = try await view.createCollection(name: "posts")
         #expect(try await view.collections().map(\.name) == ["posts"])
 
-        let record = try await view.insert(Record.new(collection: "posts", fields: ["title": .string("a")]))
+        let record = try await view.insert(Record.new(collection: "posts", fields: ["title": .string("a")])).record
         #expect(try await view.record(collection: "posts", id: record.id) == record)
 
-        let replaced = try await view.replace(collection: "posts", id: record.id, fields: ["title": .string("b")], ifVersion: 1)
+        let replaced = try await view.replace(collection: "posts", id: record.id, fields: ["title": .string("b")], ifVersion: 1).record
         #expect(replaced.version == 2 && replaced.fields["title"] == .string("b"))
 
         do {
-            _ = try await view.delete(collection: "posts", id: record.id, ifVersion: 1)
+            _ = try await view.delete(collection: "posts", id: record.id, ifVersion: 1).record
             Issue.record("a stale delete should fail")
         } catch {
             #expect(error == .versionConflict(collection: "posts", id: record.id))
         }
         do {
-            _ = try await view.insert(Record.new(collection: "nope", fields: [:]))
+            _ = try await view.insert(Record.new(collection: "nope", fields: [:])).record
             Issue.record("an insert into an unknown collection should fail")
         } catch {
             #expect(error == .collectionNotFound("nope"))
         }
 
-        #expect(try await view.delete(collection: "posts", id: record.id, ifVersion: 2) == replaced)
+        #expect(try await view.delete(collection: "posts", id: record.id, ifVersion: 2).record == replaced)
         #expect(try await view.list(collection: "posts", page: 1, perPage: 30, sort: .default).totalItems == 0)
         try await view.deleteCollection(name: "posts")
-        #expect(!store.collectionExists("posts"))
-    }
-
-    @Test func blockingAndAsyncWritersTogether() async throws {
-        try await withTemporaryDirectory { directory in
-            let store = try RecordStore(directory: directory)
-            _ = try store.createCollection(name: "posts")
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                for i in 0..<200 {
-                    group.addTask {
-                        let record = Record.new(collection: "posts", fields: ["n": .int(Int64(i))])
-                        if i % 2 == 0 {
-                            _ = try store.insert(record)
-                        } else {
-                            _ = try await store.async.insert(record)
-                        }
-                    }
-                }
-                try await group.waitForAll()
-            }
-            #expect(try store.list(collection: "posts", page: 1, perPage: 500, sort: .default).totalItems == 200)
-        }
+        #expect(!view.collectionExists("posts"))
     }
 }

@@ -4,22 +4,22 @@ import Testing
 
 @Suite("Filters")
 struct FilterTests {
-    @Test func filtersKeepRecordsWhoseFieldsEqualTheValues() throws {
-        let store = try makeStore()
-        try insert(store, "posts", ["author": "ada", "draft": true, "views": 10, "score": 1.5])
-        let second = try insert(store, "posts", ["author": "ada", "draft": false, "views": 3])
-        try insert(store, "posts", ["author": "bob", "draft": false, "views": 10, "my field": "x"])
-        func ids(_ filters: [RecordFilter?], sort: RecordSort = .default) throws -> Int {
-            try store.list(collection: "posts", page: 1, perPage: 10, sort: sort, filters: filters.map { try #require($0) }).totalItems
+    @Test func filtersKeepRecordsWhoseFieldsEqualTheValues() async throws {
+        let store = try await makeStore()
+        try await insert(store, "posts", ["author": "ada", "draft": true, "views": 10, "score": 1.5])
+        let second = try await insert(store, "posts", ["author": "ada", "draft": false, "views": 3])
+        try await insert(store, "posts", ["author": "bob", "draft": false, "views": 10, "my field": "x"])
+        func ids(_ filters: [RecordFilter?], sort: RecordSort = .default) async throws -> Int {
+            try await store.list(collection: "posts", page: 1, perPage: 10, sort: sort, filters: filters.map { try #require($0) }).totalItems
         }
-        #expect(try ids([RecordFilter(field: "author", value: "ada")]) == 2)
-        #expect(try ids([RecordFilter(field: "author", value: "ada"), RecordFilter(field: "draft", value: false)]) == 1)
-        #expect(try ids([RecordFilter(field: "views", value: 10)]) == 2)
-        #expect(try ids([RecordFilter(field: "score", value: 1.5)]) == 1)
-        #expect(try ids([RecordFilter(field: "score", value: .null)]) == 2, "null matches absent fields")
-        #expect(try ids([RecordFilter(field: "my field", value: "x")]) == 1)
-        #expect(try ids([RecordFilter(field: "author", value: "eve")]) == 0)
-        let page = try store.list(collection: "posts", page: 1, perPage: 1, sort: .created(ascending: false),
+        #expect(try await ids([RecordFilter(field: "author", value: "ada")]) == 2)
+        #expect(try await ids([RecordFilter(field: "author", value: "ada"), RecordFilter(field: "draft", value: false)]) == 1)
+        #expect(try await ids([RecordFilter(field: "views", value: 10)]) == 2)
+        #expect(try await ids([RecordFilter(field: "score", value: 1.5)]) == 1)
+        #expect(try await ids([RecordFilter(field: "score", value: .null)]) == 2, "null matches absent fields")
+        #expect(try await ids([RecordFilter(field: "my field", value: "x")]) == 1)
+        #expect(try await ids([RecordFilter(field: "author", value: "eve")]) == 0)
+        let page = try await store.list(collection: "posts", page: 1, perPage: 1, sort: .created(ascending: false),
                                   filters: [try #require(RecordFilter(field: "author", value: "ada"))])
         #expect(page.items.map(\.id) == [second.id] && page.totalPages == 2)
     }

@@ -5,59 +5,59 @@ import MoonbaseModel
 
 @Suite("Listing")
 struct ListingTests {
-    @Test func paginationMath() throws {
-        let store = try makeStore()
+    @Test func paginationMath() async throws {
+        let store = try await makeStore()
         var inserted: [String] = []
         for i in 0..<45 {
-            inserted.append(try insert(store, "posts", ["n": .int(Int64(i))]).id)
+            inserted.append(try await insert(store, "posts", ["n": .int(Int64(i))]).id)
         }
 
-        let first = try store.list(collection: "posts", page: 1, perPage: 10, sort: .default)
+        let first = try await store.list(collection: "posts", page: 1, perPage: 10, sort: .default)
         #expect(first.page == 1 && first.perPage == 10)
         #expect(first.totalItems == 45 && first.totalPages == 5)
         #expect(first.items.count == 10)
 
-        let last = try store.list(collection: "posts", page: 5, perPage: 10, sort: .default)
+        let last = try await store.list(collection: "posts", page: 5, perPage: 10, sort: .default)
         #expect(last.items.count == 5)  // partial last page
         #expect(last.totalPages == 5)
 
-        let beyond = try store.list(collection: "posts", page: 6, perPage: 10, sort: .default)
+        let beyond = try await store.list(collection: "posts", page: 6, perPage: 10, sort: .default)
         #expect(beyond.items.isEmpty)
         #expect(beyond.page == 6 && beyond.totalItems == 45 && beyond.totalPages == 5)
 
-        let farBeyond = try store.list(collection: "posts", page: Int.max, perPage: 500, sort: .default)
+        let farBeyond = try await store.list(collection: "posts", page: Int.max, perPage: 500, sort: .default)
         #expect(farBeyond.items.isEmpty && farBeyond.totalItems == 45)
 
         // Walking the pages visits every record once, in insertion order (all share few timestamps).
         var walked: [String] = []
         for page in 1...5 {
-            walked += try store.list(collection: "posts", page: page, perPage: 10, sort: .default).items.map(\.id)
+            walked += try await store.list(collection: "posts", page: page, perPage: 10, sort: .default).items.map(\.id)
         }
         #expect(walked == inserted)
 
-        let exact = try store.list(collection: "posts", page: 1, perPage: 45, sort: .default)
+        let exact = try await store.list(collection: "posts", page: 1, perPage: 45, sort: .default)
         #expect(exact.totalPages == 1 && exact.items.count == 45)
-        #expect(try store.list(collection: "posts", page: 1, perPage: 44, sort: .default).totalPages == 2)
+        #expect(try await store.list(collection: "posts", page: 1, perPage: 44, sort: .default).totalPages == 2)
     }
 
-    @Test func perPageAndPageAreClamped() throws {
-        let store = try makeStore()
-        for i in 0..<3 { try insert(store, "posts", ["n": .int(Int64(i))]) }
+    @Test func perPageAndPageAreClamped() async throws {
+        let store = try await makeStore()
+        for i in 0..<3 { try await insert(store, "posts", ["n": .int(Int64(i))]) }
 
-        let tooSmall = try store.list(collection: "posts", page: 1, perPage: 0, sort: .default)
+        let tooSmall = try await store.list(collection: "posts", page: 1, perPage: 0, sort: .default)
         #expect(tooSmall.perPage == 1 && tooSmall.items.count == 1 && tooSmall.totalPages == 3)
-        #expect(try store.list(collection: "posts", page: 1, perPage: -5, sort: .default).perPage == 1)
-        #expect(try store.list(collection: "posts", page: 1, perPage: 1000, sort: .default).perPage == 500)
-        #expect(try store.list(collection: "posts", page: 1, perPage: 500, sort: .default).perPage == 500)
+        #expect(try await store.list(collection: "posts", page: 1, perPage: -5, sort: .default).perPage == 1)
+        #expect(try await store.list(collection: "posts", page: 1, perPage: 1000, sort: .default).perPage == 500)
+        #expect(try await store.list(collection: "posts", page: 1, perPage: 500, sort: .default).perPage == 500)
 
-        let pageZero = try store.list(collection: "posts", page: 0, perPage: 2, sort: .default)
+        let pageZero = try await store.list(collection: "posts", page: 0, perPage: 2, sort: .default)
         #expect(pageZero.page == 1 && pageZero.items.count == 2)
-        #expect(try store.list(collection: "posts", page: -3, perPage: 2, sort: .default).page == 1)
+        #expect(try await store.list(collection: "posts", page: -3, perPage: 2, sort: .default).page == 1)
     }
 
-    @Test func emptyCollection() throws {
-        let store = try makeStore()
-        let page = try store.list(collection: "posts", page: 1, perPage: 30, sort: .default)
+    @Test func emptyCollection() async throws {
+        let store = try await makeStore()
+        let page = try await store.list(collection: "posts", page: 1, perPage: 30, sort: .default)
         #expect(page.items.isEmpty && page.totalItems == 0 && page.totalPages == 0 && page.page == 1)
 
         var buffer: [UInt8] = []
@@ -66,11 +66,11 @@ struct ListingTests {
                 == #"{"items":[],"page":1,"per_page":30,"total_items":0,"total_pages":0}"#)
     }
 
-    @Test func pageJSON() throws {
-        let store = try makeStore()
-        let a = try insert(store, "posts", ["title": .string("a")])
-        let b = try insert(store, "posts", ["title": .string("b")])
-        let page = try store.list(collection: "posts", page: 1, perPage: 30, sort: .default)
+    @Test func pageJSON() async throws {
+        let store = try await makeStore()
+        let a = try await insert(store, "posts", ["title": .string("a")])
+        let b = try await insert(store, "posts", ["title": .string("b")])
+        let page = try await store.list(collection: "posts", page: 1, perPage: 30, sort: .default)
 
         var buffer: [UInt8] = []
         page.write(into: &buffer)
@@ -84,8 +84,8 @@ struct ListingTests {
 
     /// Four records with chosen timestamps and ids, inserted in the order r0…r3. Ties on `created`
     /// (r0, r2) and on `updated` (r1, r2) must fall back to insertion order.
-    private static func sortFixture() throws -> (RecordStore, [String]) {
-        let store = try makeStore()
+    private static func sortFixture() async throws -> (SQLiteStore, [String]) {
+        let store = try await makeStore()
         let specs: [(id: String, created: String, updated: String)] = [
             ("bbbbbbbbbbbbbbb", "2020-01-02T00:00:00.000Z", "2020-01-09T00:00:00.000Z"),
             ("ddddddddddddddd", "2020-01-01T00:00:00.000Z", "2020-01-05T00:00:00.000Z"),
@@ -93,56 +93,56 @@ struct ListingTests {
             ("ccccccccccccccc", "2020-01-03T00:00:00.000Z", "2020-01-07T00:00:00.000Z"),
         ]
         for spec in specs {
-            _ = try store.insert(Record(id: spec.id, collection: "posts", created: spec.created, updated: spec.updated,
-                                        version: 1, fields: ["id_copy": .string(spec.id)]))
+            _ = try await store.insert(Record(id: spec.id, collection: "posts", created: spec.created, updated: spec.updated,
+                                        version: 1, fields: ["id_copy": .string(spec.id)])).record
         }
         return (store, specs.map(\.id))
     }
 
-    private static func order(_ store: RecordStore, _ sort: RecordSort, _ ids: [String]) throws -> [Int] {
-        try store.list(collection: "posts", page: 1, perPage: 30, sort: sort).items.map { ids.firstIndex(of: $0.id)! }
+    private static func order(_ store: SQLiteStore, _ sort: RecordSort, _ ids: [String]) async throws -> [Int] {
+        try await store.list(collection: "posts", page: 1, perPage: 30, sort: sort).items.map { ids.firstIndex(of: $0.id)! }
     }
 
-    @Test func sortByCreated() throws {
-        let (store, ids) = try Self.sortFixture()
-        #expect(try Self.order(store, .created(ascending: true), ids) == [1, 0, 2, 3])
-        #expect(try Self.order(store, .created(ascending: false), ids) == [3, 2, 0, 1])
-        #expect(try Self.order(store, .default, ids) == [1, 0, 2, 3])
+    @Test func sortByCreated() async throws {
+        let (store, ids) = try await Self.sortFixture()
+        #expect(try await Self.order(store, .created(ascending: true), ids) == [1, 0, 2, 3])
+        #expect(try await Self.order(store, .created(ascending: false), ids) == [3, 2, 0, 1])
+        #expect(try await Self.order(store, .default, ids) == [1, 0, 2, 3])
     }
 
-    @Test func sortByUpdated() throws {
-        let (store, ids) = try Self.sortFixture()
-        #expect(try Self.order(store, .updated(ascending: true), ids) == [1, 2, 3, 0])
-        #expect(try Self.order(store, .updated(ascending: false), ids) == [0, 3, 2, 1])
+    @Test func sortByUpdated() async throws {
+        let (store, ids) = try await Self.sortFixture()
+        #expect(try await Self.order(store, .updated(ascending: true), ids) == [1, 2, 3, 0])
+        #expect(try await Self.order(store, .updated(ascending: false), ids) == [0, 3, 2, 1])
 
         // A replace stamps `updated` with now, which moves the record to the end.
-        _ = try store.replace(collection: "posts", id: ids[1], fields: [:], ifVersion: 1)
-        #expect(try Self.order(store, .updated(ascending: true), ids) == [2, 3, 0, 1])
-        #expect(try Self.order(store, .updated(ascending: false), ids) == [1, 0, 3, 2])
+        _ = try await store.replace(collection: "posts", id: ids[1], fields: [:], ifVersion: 1).record
+        #expect(try await Self.order(store, .updated(ascending: true), ids) == [2, 3, 0, 1])
+        #expect(try await Self.order(store, .updated(ascending: false), ids) == [1, 0, 3, 2])
         // …and leaves `created` order alone.
-        #expect(try Self.order(store, .created(ascending: true), ids) == [1, 0, 2, 3])
+        #expect(try await Self.order(store, .created(ascending: true), ids) == [1, 0, 2, 3])
     }
 
-    @Test func sortByID() throws {
-        let (store, ids) = try Self.sortFixture()
-        #expect(try Self.order(store, .id(ascending: true), ids) == [2, 0, 3, 1])
-        #expect(try Self.order(store, .id(ascending: false), ids) == [1, 3, 0, 2])
+    @Test func sortByID() async throws {
+        let (store, ids) = try await Self.sortFixture()
+        #expect(try await Self.order(store, .id(ascending: true), ids) == [2, 0, 3, 1])
+        #expect(try await Self.order(store, .id(ascending: false), ids) == [1, 3, 0, 2])
     }
 
-    @Test func sortsPageWithoutGapsOrRepeats() throws {
-        let store = try makeStore()
-        for i in 0..<25 { try insert(store, "posts", ["n": .int(Int64(i))]) }
+    @Test func sortsPageWithoutGapsOrRepeats() async throws {
+        let store = try await makeStore()
+        for i in 0..<25 { try await insert(store, "posts", ["n": .int(Int64(i))]) }
         for sort: RecordSort in [.created(ascending: true), .created(ascending: false), .updated(ascending: true),
                                  .updated(ascending: false), .id(ascending: true), .id(ascending: false)] {
-            let whole = try store.list(collection: "posts", page: 1, perPage: 25, sort: sort).items.map(\.id)
+            let whole = try await store.list(collection: "posts", page: 1, perPage: 25, sort: sort).items.map(\.id)
             var paged: [String] = []
             for page in 1...4 {
-                paged += try store.list(collection: "posts", page: page, perPage: 7, sort: sort).items.map(\.id)
+                paged += try await store.list(collection: "posts", page: page, perPage: 7, sort: sort).items.map(\.id)
             }
             #expect(paged == whole, "sort \(sort)")
             #expect(Set(whole).count == 25)
         }
-        let byID = try store.list(collection: "posts", page: 1, perPage: 25, sort: .id(ascending: true)).items.map(\.id)
+        let byID = try await store.list(collection: "posts", page: 1, perPage: 25, sort: .id(ascending: true)).items.map(\.id)
         #expect(byID == byID.sorted())
     }
 

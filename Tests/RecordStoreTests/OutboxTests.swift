@@ -12,9 +12,9 @@ func outbox(_ handlers: [String] = ["h1"], maxAttempts: Int = 1, id: String = UU
 
 /// Inserts a record with an event delivered to `handlers`; returns its deliveries.
 @discardableResult
-func insertWithEvent(_ store: RecordStore, _ collection: String = "posts", _ fields: JSONObject = ["n": 1],
-                     handlers: [String] = ["h1"], maxAttempts: Int = 1) throws -> (record: Record, event: OutboxEvent, deliveries: [Delivery]) {
-    let written = try store.insert(Record.new(collection: collection, fields: fields),
+func insertWithEvent(_ store: SQLiteStore, _ collection: String = "posts", _ fields: JSONObject = ["n": 1],
+                     handlers: [String] = ["h1"], maxAttempts: Int = 1) async throws -> (record: Record, event: OutboxEvent, deliveries: [Delivery]) {
+    let written = try await store.insert(Record.new(collection: collection, fields: fields),
                                    outbox: outbox(handlers, maxAttempts: maxAttempts))
     return (written.record, try #require(written.event), Array(written.deliveries))
 }
@@ -22,23 +22,23 @@ func insertWithEvent(_ store: RecordStore, _ collection: String = "posts", _ fie
 @Suite("Outbox: writes record their event")
 struct OutboxWriteTests {
     @Test func theDepthOfAHookMadeWriteIsKeptWithItsEvent() async throws {
-        let store = try makeStore()
+        let store = try await makeStore()
         let request = OutboxRequest(eventID: "ev-deep", targets: [DeliveryTarget(handler: "h", maxAttempts: 1)], depth: 2)
-        let written = try store.insert(Record.new(collection: "posts", fields: [:]), outbox: request)
+        let written = try await store.insert(Record.new(collection: "posts", fields: [:]), outbox: request)
         let event = try #require(written.event)
         #expect(event.depth == 2)
-        #expect(try store.event(sequence: event.sequence).depth == 2)
-        #expect(try await store.async.unfinishedDeliveries().map(\.event.depth) == [2], "start-up takes it up with its depth")
+        #expect(try await store.event(sequence: event.sequence).depth == 2)
+        #expect(try await store.unfinishedDeliveries().map(\.event.depth) == [2], "start-up takes it up with its depth")
     }
 
-    @Test func insertRecordsCreatedEventAndOnePendingDeliveryPerTarget() throws {
-        let store = try makeStore()
+    @Test func insertRecordsCreatedEventAndOnePendingDeliveryPerTarget() async throws {
+        let store = try await makeStore()
         let request = OutboxRequest(eventID: "ev-1", targets: [
             DeliveryTarget(handler: "a.lua:notify", maxAttempts: 3), DeliveryTarget(handler: "b.lua:index", maxAttempts: 0),
         ])
-        let written = try store.insert(Record.new(collection: "posts", fields: ["title": "hello", "n": 2]), outbox: request)
+        let written = try await store.insert(Record.new(collection: "posts", fields: ["title": "hello", "n": 2]), outbox: request)
         let record = written.record
-        #expect(try store.record(collection: "posts", id: record.id) == record)
+        #expect(try await store.record(collection: "posts", id: record.id) == record)
 
         let event = try #require(written.event)
         #expect(event.id == "ev-1")
@@ -48,7 +48,7 @@ struct OutboxWriteTests {
         #expect(event.data.keys == ["id", "collection", "created", "updated", "title", "n"])
         #expect(event.oldData == nil)
         #expect(event.timestamp == record.updated)
-        #expect(try store.event(sequence: event.sequence) == event)
+        #expect(try await store.event(sequence: event.sequence) == event)
 
         #expect(written.deliveries.count == 2)
         #expect(written.deliveries.map(\.handler) == ["a.lua:notify", "b.lua:index"])
@@ -59,19 +59,19 @@ struct OutboxWriteTests {
             #expect(delivery.collection == "posts" && delivery.recordID == record.id)
             #expect(delivery.nextAttemptAt == nil && delivery.lastError == nil)
             #expect(delivery.created == delivery.updated)
-            #expect(try store.delivery(id: delivery.id) == delivery)
+            #expect(try await store.delivery(id: delivery.id) == delivery)
         }
         #expect(written.deliveries.map(\.id) == [event.sequence * 1000, event.sequence * 1000 + 1])
         #expect(try store.outboxRowCounts() == (1, 0, 0), "the deliveries live in the event's row")
     }
 
-    @Test func replaceRecordsUpdatedEventWithOldData() throws {
-        let store = try makeStore()
-        let created = try insertWithEvent(store, "posts", ["title": "v1"])
-        let written = try store.replace(collection: "posts", id: created.record.id, fields: ["title": "v2", "extra": true],
+    @Test func replaceRecordsUpdatedEventWithOldData() async throws {
+        let store = try await makeStore()
+        let created = try await insertWithEvent(store, "posts", ["title": "v1"])
+        let written = try await store.replace(collection: "posts", id: created.record.id, fields: ["title": "v2", "extra": true],
                                         ifVersion: 1, outbox: outbox(["h1", "h2"], id: "ev-update"))
         #expect(written.record.version == 2 && written.record.fields["title"] == "v2")
-        #expect(try store.record(collection: "posts", id: created.record.id) == written.record)
+        #expect(try await store.record(collection: "posts", id: created.record.id) == written.record)
 
         let event = try #require(written.event)
         #expect(event.type == "record.updated" && event.id == "ev-update")
@@ -79,132 +79,130 @@ struct OutboxWriteTests {
         #expect(event.oldData == created.record.json)
         #expect(event.timestamp == written.record.updated)
         #expect(event.sequence > created.event.sequence)
-        #expect(try store.event(sequence: event.sequence) == event)
+        #expect(try await store.event(sequence: event.sequence) == event)
         #expect(written.deliveries.map(\.handler) == ["h1", "h2"])
         #expect(written.deliveries.allSatisfy { $0.status == .pending && $0.eventSequence == event.sequence })
     }
 
-    @Test func deleteRecordsDeletedEventWithTheRecordAsItWas() throws {
-        let store = try makeStore()
-        let created = try insertWithEvent(store, "posts", ["title": "bye", "tags": ["a", "b"]])
+    @Test func deleteRecordsDeletedEventWithTheRecordAsItWas() async throws {
+        let store = try await makeStore()
+        let created = try await insertWithEvent(store, "posts", ["title": "bye", "tags": ["a", "b"]])
         let before = Timestamp.now()
-        let written = try store.delete(collection: "posts", id: created.record.id, ifVersion: 1, outbox: outbox(id: "ev-del"))
+        let written = try await store.delete(collection: "posts", id: created.record.id, ifVersion: 1, outbox: outbox(id: "ev-del"))
         #expect(written.record == created.record)
-        #expect(storeError { try store.record(collection: "posts", id: created.record.id) }
+        #expect(await storeError { try await store.record(collection: "posts", id: created.record.id) }
                 == .recordNotFound(collection: "posts", id: created.record.id))
 
         let event = try #require(written.event)
         #expect(event.type == "record.deleted")
         #expect(event.data == created.record.json && event.oldData == created.record.json)
         #expect(event.timestamp >= before && event.timestamp.count == 24)
-        #expect(try store.event(sequence: event.sequence) == event)
+        #expect(try await store.event(sequence: event.sequence) == event)
         #expect(written.deliveries.count == 1 && written.deliveries[0].recordID == created.record.id)
     }
 
     @Test func sequencesFollowCommitOrder() async throws {
-        let store = try makeStore()
+        let store = try await makeStore()
         var sequences: [Int64] = []
-        let a = try insertWithEvent(store)
+        let a = try await insertWithEvent(store)
         sequences.append(a.event.sequence)
-        let b = try store.replace(collection: "posts", id: a.record.id, fields: ["n": 2], ifVersion: 1, outbox: outbox())
+        let b = try await store.replace(collection: "posts", id: a.record.id, fields: ["n": 2], ifVersion: 1, outbox: outbox())
         sequences.append(try #require(b.event).sequence)
-        let c = try await store.async.insert(Record.new(collection: "posts", fields: [:]), outbox: outbox())
+        let c = try await store.insert(Record.new(collection: "posts", fields: [:]), outbox: outbox())
         sequences.append(try #require(c.event).sequence)
-        let d = try await store.async.delete(collection: "posts", id: a.record.id, ifVersion: 2, outbox: outbox())
+        let d = try await store.delete(collection: "posts", id: a.record.id, ifVersion: 2, outbox: outbox())
         sequences.append(try #require(d.event).sequence)
         #expect(sequences == sequences.sorted() && Set(sequences).count == 4)
-        #expect(try store.unfinishedDeliveries().map(\.event.sequence) == sequences)
+        #expect(try await store.unfinishedDeliveries().map(\.event.sequence) == sequences)
     }
 
-    @Test func refusedWritesRecordNoEvent() throws {
-        let store = try makeStore()
-        let existing = try insertWithEvent(store)
+    @Test func refusedWritesRecordNoEvent() async throws {
+        let store = try await makeStore()
+        let existing = try await insertWithEvent(store)
         let id = existing.record.id
         #expect(try store.outboxRowCounts() == (1, 0, 0))
 
         // Version conflicts, on replace and delete.
-        #expect(storeError { try store.replace(collection: "posts", id: id, fields: ["n": 9], ifVersion: 7, outbox: outbox()) }
+        #expect(await storeError { try await store.replace(collection: "posts", id: id, fields: ["n": 9], ifVersion: 7, outbox: outbox()) }
                 == .versionConflict(collection: "posts", id: id))
-        #expect(storeError { try store.delete(collection: "posts", id: id, ifVersion: 7, outbox: outbox()) }
+        #expect(await storeError { try await store.delete(collection: "posts", id: id, ifVersion: 7, outbox: outbox()) }
                 == .versionConflict(collection: "posts", id: id))
         // Unknown collection and unknown record.
-        #expect(storeError { try store.insert(Record.new(collection: "nope", fields: [:]), outbox: outbox()) }
+        #expect(await storeError { try await store.insert(Record.new(collection: "nope", fields: [:]), outbox: outbox()) }
                 == .collectionNotFound("nope"))
-        #expect(storeError { try store.replace(collection: "posts", id: "missing", fields: [:], ifVersion: 1, outbox: outbox()) }
+        #expect(await storeError { try await store.replace(collection: "posts", id: "missing", fields: [:], ifVersion: 1, outbox: outbox()) }
                 == .recordNotFound(collection: "posts", id: "missing"))
-        #expect(storeError { try store.delete(collection: "posts", id: "missing", ifVersion: 1, outbox: outbox()) }
+        #expect(await storeError { try await store.delete(collection: "posts", id: "missing", ifVersion: 1, outbox: outbox()) }
                 == .recordNotFound(collection: "posts", id: "missing"))
         // A taken record id.
         let clash = Record(id: id, collection: "posts", created: Timestamp.now(), updated: Timestamp.now(), version: 1, fields: [:])
-        if case .database? = storeError({ try store.insert(clash, outbox: outbox()) }) {} else {
+        if case .database? = await storeError({ try await store.insert(clash, outbox: outbox()) }) {} else {
             Issue.record("a taken id must be refused")
         }
 
         #expect(try store.outboxRowCounts() == (1, 0, 0))
-        #expect(try store.record(collection: "posts", id: id) == existing.record)
-        #expect(try store.list(collection: "posts", page: 1, perPage: 10, sort: .default).totalItems == 1)
+        #expect(try await store.record(collection: "posts", id: id) == existing.record)
+        #expect(try await store.list(collection: "posts", page: 1, perPage: 10, sort: .default).totalItems == 1)
         // Refusals may leave gaps in the sequence, never reuse or disorder.
-        let next = try insertWithEvent(store)
+        let next = try await insertWithEvent(store)
         #expect(next.event.sequence > existing.event.sequence)
-        #expect(try store.unfinishedDeliveries().map(\.event.sequence) == [existing.event.sequence, next.event.sequence])
+        #expect(try await store.unfinishedDeliveries().map(\.event.sequence) == [existing.event.sequence, next.event.sequence])
     }
 
-    @Test func rolledBackTransactionTakesTheEventWithIt() throws {
+    @Test func rolledBackTransactionTakesTheEventWithIt() async throws {
         struct Boom: Error {}
-        let store = try makeStore()
+        let store = try await makeStore()
         let record = Record.new(collection: "posts", fields: ["n": 1])
         let operation = try store.insertOperation(record, outbox: outbox(["h1", "h2"]))
         // The record, its event and its deliveries are written, then the transaction fails.
-        let error = storeError {
-            try store.batcher.perform { db -> Int in
+        let error = await storeError {
+            try await store.batcher.perform { db -> Int in
                 let written = try operation(db)
                 #expect(written.event != nil && written.deliveries.count == 2)
                 throw Boom()
             }
         }
         #expect(error != nil)
-        #expect(storeError { try store.record(collection: "posts", id: record.id) } == .recordNotFound(collection: "posts", id: record.id))
+        #expect(await storeError { try await store.record(collection: "posts", id: record.id) } == .recordNotFound(collection: "posts", id: record.id))
         #expect(try store.outboxRowCounts() == (0, 0, 0))
     }
 
     @Test func noOutboxOrNoTargetsWritesNothingMore() async throws {
-        let store = try makeStore()
-        let plain = try store.insert(Record.new(collection: "posts", fields: ["n": 1]), outbox: nil)
+        let store = try await makeStore()
+        let plain = try await store.insert(Record.new(collection: "posts", fields: ["n": 1]), outbox: nil)
         #expect(plain.event == nil && plain.deliveries.isEmpty)
-        let empty = try store.insert(Record.new(collection: "posts", fields: ["n": 2]),
+        let empty = try await store.insert(Record.new(collection: "posts", fields: ["n": 2]),
                                      outbox: OutboxRequest(eventID: "unused", targets: []))
         #expect(empty.event == nil && empty.deliveries.isEmpty)
-        let replaced = try store.replace(collection: "posts", id: plain.record.id, fields: ["n": 3], ifVersion: 1,
+        let replaced = try await store.replace(collection: "posts", id: plain.record.id, fields: ["n": 3], ifVersion: 1,
                                          outbox: OutboxRequest(eventID: "unused", targets: []))
         #expect(replaced.event == nil && replaced.record.version == 2)
-        let deleted = try await store.async.delete(collection: "posts", id: empty.record.id, ifVersion: 1, outbox: nil)
+        let deleted = try await store.delete(collection: "posts", id: empty.record.id, ifVersion: 1, outbox: nil)
         #expect(deleted.event == nil && deleted.record == empty.record)
         // The old API is unchanged.
-        let old = try store.insert(Record.new(collection: "posts", fields: [:]))
-        _ = try store.replace(collection: "posts", id: old.id, fields: ["x": 1], ifVersion: 1)
-        _ = try store.delete(collection: "posts", id: old.id, ifVersion: 2)
+        let old = try await store.insert(Record.new(collection: "posts", fields: [:])).record
+        _ = try await store.replace(collection: "posts", id: old.id, fields: ["x": 1], ifVersion: 1).record
+        _ = try await store.delete(collection: "posts", id: old.id, ifVersion: 2).record
         #expect(try store.outboxRowCounts() == (0, 0, 0))
         // "unused" really was not used.
-        _ = try store.insert(Record.new(collection: "posts", fields: [:]), outbox: outbox(id: "unused"))
+        _ = try await store.insert(Record.new(collection: "posts", fields: [:]), outbox: outbox(id: "unused"))
     }
 
     @Test func concurrentWritesEachRecordOneEventAndThreeDeliveries() async throws {
         try await withTemporaryDirectory { directory in
-            let store = try RecordStore(directory: directory)
-            _ = try store.createCollection(name: "posts")
+            let store = try SQLiteStore(directory: directory)
+            _ = try await store.createCollection(name: "posts")
             let n = 300
             let before = store.writeStatistics
-            let results = try await withThrowingTaskGroup(of: (record: Record, event: OutboxEvent?, deliveries: NewDeliveries).self) { group in
+            let results = try await withThrowingTaskGroup(of: WriteResult.self) { group in
                 for i in 0..<n {
                     group.addTask {
                         let record = Record.new(collection: "posts", fields: ["n": .int(Int64(i))])
                         let request = outbox(["a", "b", "c"], id: "event-\(i)")
-                        // Half async (group commit), half blocking.
-                        return i % 2 == 0 ? try await store.async.insert(record, outbox: request)
-                                          : try store.insert(record, outbox: request)
+                        return try await store.insert(record, outbox: request)
                     }
                 }
-                var all: [(record: Record, event: OutboxEvent?, deliveries: NewDeliveries)] = []
+                var all: [WriteResult] = []
                 for try await result in group { all.append(result) }
                 return all
             }
@@ -222,7 +220,7 @@ struct OutboxWriteTests {
             #expect(try store.outboxRowCounts() == (n, 0, 0))
 
             // Commit order: the deliveries of one event come together, events by sequence.
-            let unfinished = try store.unfinishedDeliveries()
+            let unfinished = try await store.unfinishedDeliveries()
             #expect(unfinished.count == 3 * n)
             #expect(unfinished.map(\.event.sequence) == unfinished.map(\.event.sequence).sorted())
             #expect(unfinished.map(\.delivery.id) == unfinished.map(\.delivery.id).sorted())
@@ -234,8 +232,8 @@ struct OutboxWriteTests {
     }
 
     @Test func refusedWriteInABatchDoesNotSpoilTheOthersEvents() async throws {
-        let store = try makeStore()
-        let existing = try insertWithEvent(store)
+        let store = try await makeStore()
+        let existing = try await insertWithEvent(store)
         let outcomes = await withTaskGroup(of: Bool.self) { group in
             for i in 0..<100 {
                 group.addTask {
@@ -245,7 +243,7 @@ struct OutboxWriteTests {
                                  updated: existing.record.updated, version: 1, fields: [:])
                         : Record.new(collection: "posts", fields: ["n": .int(Int64(i))])
                     do {
-                        _ = try await store.async.insert(record, outbox: outbox())
+                        _ = try await store.insert(record, outbox: outbox())
                         return true
                     } catch {
                         return false
@@ -258,94 +256,101 @@ struct OutboxWriteTests {
         }
         #expect(outcomes == 66)
         #expect(try store.outboxRowCounts() == (67, 0, 0))
-        #expect(try store.list(collection: "posts", page: 1, perPage: 500, sort: .default).totalItems == 67)
+        #expect(try await store.list(collection: "posts", page: 1, perPage: 500, sort: .default).totalItems == 67)
     }
 
-    @Test func deletingACollectionKeepsItsEvents() throws {
-        let store = try makeStore(collections: ["posts", "notes"])
-        let post = try insertWithEvent(store, "posts", ["n": 1], handlers: ["h1", "h2"])
-        let deleted = try store.delete(collection: "posts", id: post.record.id, ifVersion: 1, outbox: outbox())
-        try insertWithEvent(store, "notes")
-        try store.deleteCollection(name: "posts")
+    @Test func deletingACollectionKeepsItsEvents() async throws {
+        let store = try await makeStore(collections: ["posts", "notes"])
+        let post = try await insertWithEvent(store, "posts", ["n": 1], handlers: ["h1", "h2"])
+        let deleted = try await store.delete(collection: "posts", id: post.record.id, ifVersion: 1, outbox: outbox())
+        try await insertWithEvent(store, "notes")
+        try await store.deleteCollection(name: "posts")
 
         #expect(try store.outboxRowCounts() == (3, 0, 0))
-        #expect(try store.event(sequence: post.event.sequence) == post.event)
-        #expect(try store.event(sequence: try #require(deleted.event).sequence) == deleted.event)
-        #expect(try store.deliveries(DeliveryFilter(collection: "posts")).count == 3)
-        #expect(try store.unfinishedDeliveries().filter { $0.event.collection == "posts" }.count == 3)
+        #expect(try await store.event(sequence: post.event.sequence) == post.event)
+        #expect(try await store.event(sequence: try #require(deleted.event).sequence) == deleted.event)
+        #expect(try await store.deliveries(DeliveryFilter(collection: "posts")).count == 3)
+        #expect(try await store.unfinishedDeliveries().filter { $0.event.collection == "posts" }.count == 3)
     }
 
-    @Test func anEventKeepsTheVersionItCarriesWhenItsRecordChangesLater() throws {
-        let store = try makeStore(collections: ["posts", "notes"])
+    @Test func anEventKeepsTheVersionItCarriesWhenItsRecordChangesLater() async throws {
+        let store = try await makeStore(collections: ["posts", "notes"])
         // The stored event refers to its record until the record changes: each later write,
         // with an event or without, and deleting the collection, must leave it its own version.
-        let created = try insertWithEvent(store, "posts", ["title": "v1", "n": .null])
-        let updated = try store.replace(collection: "posts", id: created.record.id, fields: ["title": "v2"], ifVersion: 1,
+        let created = try await insertWithEvent(store, "posts", ["title": "v1", "n": .null])
+        let updated = try await store.replace(collection: "posts", id: created.record.id, fields: ["title": "v2"], ifVersion: 1,
                                         outbox: outbox(id: "ev-v2"))
         let updatedEvent = try #require(updated.event)
-        #expect(try store.event(sequence: created.event.sequence) == created.event)
-        #expect(try store.event(sequence: updatedEvent.sequence) == updatedEvent)
-        _ = try store.replace(collection: "posts", id: created.record.id, fields: ["title": "v3"], ifVersion: 2)
-        #expect(try store.event(sequence: updatedEvent.sequence).data["title"] == "v2")
-        #expect(try store.event(sequence: created.event.sequence).data == created.record.json)
+        #expect(try await store.event(sequence: created.event.sequence) == created.event)
+        #expect(try await store.event(sequence: updatedEvent.sequence) == updatedEvent)
+        _ = try await store.replace(collection: "posts", id: created.record.id, fields: ["title": "v3"], ifVersion: 2).record
+        #expect(try await store.event(sequence: updatedEvent.sequence).data["title"] == "v2")
+        #expect(try await store.event(sequence: created.event.sequence).data == created.record.json)
 
-        let empty = try insertWithEvent(store, "posts", [:])
-        let note = try insertWithEvent(store, "notes", ["body": "kept"])
-        _ = try store.delete(collection: "notes", id: note.record.id, ifVersion: 1)
-        try store.deleteCollection(name: "posts")
-        #expect(try store.event(sequence: empty.event.sequence) == empty.event)
-        #expect(try store.event(sequence: note.event.sequence) == note.event)
-        let unfinished = try store.unfinishedDeliveries().map(\.event)
+        let empty = try await insertWithEvent(store, "posts", [:])
+        let note = try await insertWithEvent(store, "notes", ["body": "kept"])
+        _ = try await store.delete(collection: "notes", id: note.record.id, ifVersion: 1).record
+        try await store.deleteCollection(name: "posts")
+        #expect(try await store.event(sequence: empty.event.sequence) == empty.event)
+        #expect(try await store.event(sequence: note.event.sequence) == note.event)
+        let unfinished = try await store.unfinishedDeliveries().map(\.event)
         #expect(unfinished.map(\.data) == [created.record.json, updatedEvent.data, empty.record.json, note.record.json])
     }
 
-    @Test func targetsPastTheEventRowsSixtyFourHaveRowsFromTheStart() throws {
-        let store = try makeStore()
+    @Test func targetsPastTheEventRowsSixtyFourHaveRowsFromTheStart() async throws {
+        let store = try await makeStore()
         let handlers = (0..<70).map { "h\($0)" }
-        let written = try insertWithEvent(store, handlers: handlers, maxAttempts: 2)
+        let written = try await insertWithEvent(store, handlers: handlers, maxAttempts: 2)
         #expect(try store.outboxRowCounts() == (1, 6, 0))
-        #expect(try store.unfinishedDeliveries().map(\.delivery) == written.deliveries)
-        #expect(try store.deliveries(DeliveryFilter(limit: 1000)) == Array(written.deliveries.reversed()))
+        #expect(try await store.unfinishedDeliveries().map(\.delivery) == written.deliveries)
+        #expect(try await store.deliveries(DeliveryFilter(limit: 1000)) == Array(written.deliveries.reversed()))
         // First attempts: the one past 64 fails, the others succeed, in and out of the event's row.
         let failing = written.deliveries[65]
-        try store.recordAttempts(written.deliveries.map { $0 == failing ? outcome($0, attempt: 1, error: "e", next: 7) : outcome($0, attempt: 1) })
-        #expect(try store.unfinishedDeliveries().map(\.delivery.id) == [failing.id])
-        #expect(try store.deliveries(DeliveryFilter(status: .succeeded, limit: 1000)).count == 69)
-        #expect(try store.delivery(id: written.deliveries[69].id).status == .succeeded)
-        #expect(try store.attempts(deliveryID: failing.id).map(\.error) == ["e"])
+        try await store.recordAttempts(written.deliveries.map { $0 == failing ? outcome($0, attempt: 1, error: "e", next: 7) : outcome($0, attempt: 1) })
+        #expect(try await store.unfinishedDeliveries().map(\.delivery.id) == [failing.id])
+        #expect(try await store.deliveries(DeliveryFilter(status: .succeeded, limit: 1000)).count == 69)
+        #expect(try await store.delivery(id: written.deliveries[69].id).status == .succeeded)
+        #expect(try await store.attempts(deliveryID: failing.id).map(\.error) == ["e"])
         #expect(try store.outboxRowCounts() == (1, 6, 1))
 
         let tooMany = OutboxRequest(eventID: "e", targets: (0...1000).map { DeliveryTarget(handler: "h\($0)", maxAttempts: 1) })
-        #expect(storeError { try store.insert(Record.new(collection: "posts", fields: [:]), outbox: tooMany) }
+        #expect(await storeError { try await store.insert(Record.new(collection: "posts", fields: [:]), outbox: tooMany) }
                 == .database("an event can have at most 1000 deliveries, not 1001"))
         #expect(try store.outboxRowCounts() == (1, 6, 1))
     }
 
-    @Test func unknownEventIsADatabaseError() throws {
-        let store = try makeStore()
-        #expect(storeError { try store.event(sequence: 42) } == .database("event 42 not found"))
+    @Test func unknownEventIsADatabaseError() async throws {
+        let store = try await makeStore()
+        #expect(await storeError { try await store.event(sequence: 42) } == .database("event 42 not found"))
     }
 }
 
 @Suite struct CommittedEventsTests {
     @Test func committedEventsAreAnnouncedOnceEachInCommitOrder() async throws {
-        let store = try makeStore()
-        let seen = Mutex<[Int64]>([])
-        store.observeCommittedEvents { event, deliveries in
-            #expect(deliveries.count == 1 && deliveries[0].eventSequence == event.sequence)
-            seen.withLock { $0.append(event.sequence) }
-        }
+        let sink = RecordingSink()
+        let store = try SQLiteStore.inMemory(events: sink)
+        _ = try await store.createCollection(name: "posts")
         let refused = Record(id: "x", collection: "nope", created: Timestamp.now(), updated: Timestamp.now(), version: 1, fields: [:])
         await withTaskGroup(of: Void.self) { group in
             for i in 0..<200 {
                 group.addTask {
                     let record = i % 10 == 0 ? refused : Record.new(collection: "posts", fields: ["n": .int(Int64(i))])
-                    _ = try? await store.async.insert(record, outbox: OutboxRequest(eventID: "e\(i)", targets: [DeliveryTarget(handler: "h", maxAttempts: 1)]))
+                    _ = try? await store.insert(record, outbox: OutboxRequest(eventID: "e\(i)", targets: [DeliveryTarget(handler: "h", maxAttempts: 1)]))
                 }
             }
         }
-        let sequences = seen.withLock { $0 }
+        let sequences = sink.seen.withLock { $0 }
         #expect(sequences.count == 180, "refused writes announce nothing")
         #expect(sequences == sequences.sorted() && Set(sequences).count == 180)
+    }
+}
+
+/// Keeps the sequence of every committed event, checking each arrives with its deliveries.
+private final class RecordingSink: CommittedEventSink {
+    let seen = Mutex<[Int64]>([])
+
+    func committed(_ event: OutboxEvent, _ deliveries: NewDeliveries) {
+        #expect(deliveries.count == 1 && deliveries[0].eventSequence == event.sequence)
+        seen.withLock { $0.append(event.sequence) }
     }
 }

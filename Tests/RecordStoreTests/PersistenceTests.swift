@@ -12,11 +12,11 @@ struct PersistenceTests {
             let directory = root + "/nested/data"  // missing folders are created
             let kept: Record
             do {
-                let store = try RecordStore(directory: directory)
-                _ = try store.createCollection(name: "posts")
-                _ = try store.createCollection(name: "gone")
-                kept = try insert(store, "posts", ["title": .string("persisted"), "n": .array([.int(1), .int(2)])])
-                try store.deleteCollection(name: "gone")
+                let store = try SQLiteStore(directory: directory)
+                _ = try await store.createCollection(name: "posts")
+                _ = try await store.createCollection(name: "gone")
+                kept = try await insert(store, "posts", ["title": .string("persisted"), "n": .array([.int(1), .int(2)])])
+                try await store.deleteCollection(name: "gone")
                 #expect(FileManager.default.fileExists(atPath: directory + "/moonbase.sqlite"))
                 // WAL mode: the write-ahead log sits beside the database while it is open.
                 #expect(FileManager.default.fileExists(atPath: directory + "/moonbase.sqlite-wal"))
@@ -24,17 +24,17 @@ struct PersistenceTests {
 
             // Opening again runs the migrations again, which must be a no-op.
             for _ in 0..<2 {
-                let store = try RecordStore(directory: directory)
-                #expect(try store.collections().map(\.name) == ["posts"])
+                let store = try SQLiteStore(directory: directory)
+                #expect(try await store.collections().map(\.name) == ["posts"])
                 #expect(store.collectionExists("posts") && !store.collectionExists("gone"))
-                let fetched = try store.record(collection: "posts", id: kept.id)
+                let fetched = try await store.record(collection: "posts", id: kept.id)
                 #expect(fetched == kept)
                 #expect(fetched.fields.keys == ["title", "n"])
             }
 
-            let store = try RecordStore(directory: directory)
-            try insert(store, "posts", ["title": .string("second")])
-            #expect(try store.list(collection: "posts", page: 1, perPage: 30, sort: .default).totalItems == 2)
+            let store = try SQLiteStore(directory: directory)
+            try await insert(store, "posts", ["title": .string("second")])
+            #expect(try await store.list(collection: "posts", page: 1, perPage: 30, sort: .default).totalItems == 2)
         }
     }
 
@@ -45,7 +45,7 @@ struct PersistenceTests {
             let record = Record(id: "r1", collection: "posts", created: time, updated: time, version: 1, fields: ["n": 1])
             do {
                 try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-                let queue = try DatabaseQueue(path: directory + "/" + RecordStore.databaseFileName)
+                let queue = try DatabaseQueue(path: directory + "/" + SQLiteStore.databaseFileName)
                 try Schema.migrator.migrate(queue, upTo: "v2: hook outbox")
                 try await queue.write { db in
                     try db.execute(sql: "INSERT INTO collections (name, created) VALUES ('posts', ?)", arguments: [time])
@@ -57,13 +57,13 @@ struct PersistenceTests {
                         """, arguments: [time, time, JSONValue.object(record.json).serializedString()])
                 }
             }
-            let store = try RecordStore(directory: directory)
-            let event = try store.event(sequence: 1)
+            let store = try SQLiteStore(directory: directory)
+            let event = try await store.event(sequence: 1)
             #expect(event.id == "ev1" && event.data == record.json)
-            _ = try store.replace(collection: "posts", id: "r1", fields: ["n": 2], ifVersion: 1)
-            #expect(try store.event(sequence: 1) == event)
-            #expect(try store.unfinishedDeliveries().map(\.event) == [event])
-            let next = try store.insert(Record.new(collection: "posts", fields: [:]),
+            _ = try await store.replace(collection: "posts", id: "r1", fields: ["n": 2], ifVersion: 1).record
+            #expect(try await store.event(sequence: 1) == event)
+            #expect(try await store.unfinishedDeliveries().map(\.event) == [event])
+            let next = try await store.insert(Record.new(collection: "posts", fields: [:]),
                                         outbox: OutboxRequest(eventID: "ev2", targets: [DeliveryTarget(handler: "h", maxAttempts: 1)]))
             #expect(try #require(next.event).sequence == 2)
         }
@@ -71,14 +71,14 @@ struct PersistenceTests {
 
     @Test func theWALIsCheckpointedOffTheWriter() async throws {
         try await withTemporaryDirectory { directory in
-            let store = try RecordStore(directory: directory)
+            let store = try SQLiteStore(directory: directory)
             // The writer would checkpoint only after four times the usual WAL length.
             #expect(try await store.writer.write { db in try Int.fetchOne(db, sql: "PRAGMA wal_autocheckpoint") } == 40_000)
-            _ = try store.createCollection(name: "posts")
+            _ = try await store.createCollection(name: "posts")
             let file = directory + "/moonbase.sqlite"
             func size() throws -> Int { try #require(FileManager.default.attributesOfItem(atPath: file)[.size] as? Int) }
             let before = try size()
-            for n in 0..<500 { try insert(store, "posts", ["n": .int(Int64(n)), "text": .string(String(repeating: "x", count: 200))]) }
+            for n in 0..<500 { try await insert(store, "posts", ["n": .int(Int64(n)), "text": .string(String(repeating: "x", count: 200))]) }
             // A few thousand WAL frames: far from the writer's checkpoint, so only the checkpointer
             // copies them into the database file, within a few of its ticks.
             var copied = false
@@ -96,7 +96,7 @@ struct PersistenceTests {
             let blocker = root + "/file"
             _ = FileManager.default.createFile(atPath: blocker, contents: Data("x".utf8))
             do {
-                _ = try RecordStore(directory: blocker + "/data")  // a path through a regular file
+                _ = try SQLiteStore(directory: blocker + "/data")  // a path through a regular file
                 Issue.record("opening should have failed")
             } catch let error as StoreError {
                 guard case .database(let message) = error else {
@@ -110,16 +110,16 @@ struct PersistenceTests {
 
     @Test func collectionDeletedThroughAnotherConnectionIsNotFound() async throws {
         try await withTemporaryDirectory { directory in
-            let first = try RecordStore(directory: directory)
-            _ = try first.createCollection(name: "posts")
-            let second = try RecordStore(directory: directory)
-            try second.deleteCollection(name: "posts")
+            let first = try SQLiteStore(directory: directory)
+            _ = try await first.createCollection(name: "posts")
+            let second = try SQLiteStore(directory: directory)
+            try await second.deleteCollection(name: "posts")
 
             // `first` still believes the collection exists; the foreign key catches it.
             #expect(first.collectionExists("posts"))
-            #expect(storeError { try insert(first, "posts", ["a": .int(1)]) } == .collectionNotFound("posts"))
+            #expect(await storeError { try await insert(first, "posts", ["a": .int(1)]) } == .collectionNotFound("posts"))
             #expect(!first.collectionExists("posts"))
-            #expect(try first.collections().isEmpty)
+            #expect(try await first.collections().isEmpty)
         }
     }
 }

@@ -21,17 +21,17 @@ struct RecordTests {
         "unicode": .string("héllo wörld 😀 — ünïcödé"),
     ]
 
-    @Test func crudRoundTripKeepsValuesAndOrder() throws {
-        let store = try makeStore()
+    @Test func crudRoundTripKeepsValuesAndOrder() async throws {
+        let store = try await makeStore()
         let draft = Record.new(collection: "posts", fields: Self.sampleFields)
         #expect(draft.id.count == 15)
         #expect(draft.version == 1)
         #expect(draft.created == draft.updated)
 
-        let inserted = try store.insert(draft)
+        let inserted = try await store.insert(draft).record
         #expect(inserted == draft)
 
-        let fetched = try store.record(collection: "posts", id: draft.id)
+        let fetched = try await store.record(collection: "posts", id: draft.id)
         #expect(fetched == draft)
         // JSONObject's == ignores order, so compare the orders explicitly, nested ones too.
         #expect(fetched.fields.keys == ["title", "zeta", "alpha", "published", "note", "tags", "meta", "unicode"])
@@ -45,28 +45,28 @@ struct RecordTests {
         #expect(fetched.fields.serialized() == Self.sampleFields.serialized())
 
         // Replace: new fields, version and `updated` move, `created` does not.
-        let replaced = try store.replace(collection: "posts", id: draft.id,
-                                         fields: ["title": .string("Second"), "count": .int(2)], ifVersion: 1)
+        let replaced = try await store.replace(collection: "posts", id: draft.id,
+                                         fields: ["title": .string("Second"), "count": .int(2)], ifVersion: 1).record
         #expect(replaced.version == 2)
         #expect(replaced.created == draft.created)
         #expect(replaced.updated >= draft.updated)
         #expect(replaced.fields.keys == ["title", "count"])
-        #expect(try store.record(collection: "posts", id: draft.id) == replaced)
+        #expect(try await store.record(collection: "posts", id: draft.id) == replaced)
 
-        let again = try store.replace(collection: "posts", id: draft.id, fields: ["title": .string("Third")], ifVersion: 2)
+        let again = try await store.replace(collection: "posts", id: draft.id, fields: ["title": .string("Third")], ifVersion: 2).record
         #expect(again.version == 3)
 
         // Delete returns the record as it was, then it is gone.
-        let deleted = try store.delete(collection: "posts", id: draft.id, ifVersion: 3)
+        let deleted = try await store.delete(collection: "posts", id: draft.id, ifVersion: 3).record
         #expect(deleted == again)
         #expect(deleted.fields.keys == ["title"])
-        #expect(storeError { try store.record(collection: "posts", id: draft.id) }
+        #expect(await storeError { try await store.record(collection: "posts", id: draft.id) }
                 == .recordNotFound(collection: "posts", id: draft.id))
-        #expect(try store.list(collection: "posts", page: 1, perPage: 30, sort: .default).totalItems == 0)
+        #expect(try await store.list(collection: "posts", page: 1, perPage: 30, sort: .default).totalItems == 0)
     }
 
-    @Test func systemFieldsInInputAreDropped() throws {
-        let store = try makeStore()
+    @Test func systemFieldsInInputAreDropped() async throws {
+        let store = try await makeStore()
         let input: JSONObject = [
             "id": .string("mine"), "title": .string("x"), "collection": .string("other"), "created": .string("1999"),
             "updated": .int(5), "body": .string("y"),
@@ -78,22 +78,22 @@ struct RecordTests {
         // A record built by hand (as a hook might) is cleaned when stored.
         let handmade = Record(id: RecordID.make(), collection: "posts", created: Timestamp.now(),
                               updated: Timestamp.now(), version: 7, fields: input)
-        let stored = try store.insert(handmade)
+        let stored = try await store.insert(handmade).record
         #expect(stored.fields.keys == ["title", "body"])
         #expect(stored.version == 1)  // every record starts at version 1
-        #expect(try store.record(collection: "posts", id: handmade.id).fields.keys == ["title", "body"])
+        #expect(try await store.record(collection: "posts", id: handmade.id).fields.keys == ["title", "body"])
 
-        let replaced = try store.replace(collection: "posts", id: handmade.id,
-                                         fields: ["updated": .string("never"), "title": .string("z")], ifVersion: 1)
+        let replaced = try await store.replace(collection: "posts", id: handmade.id,
+                                         fields: ["updated": .string("never"), "title": .string("z")], ifVersion: 1).record
         #expect(replaced.fields.keys == ["title"])
         #expect(replaced.updated != "never")
 
         #expect(draft.withFields(["id": .string("x"), "a": .int(1)]).fields.keys == ["a"])
     }
 
-    @Test func jsonShapeAndDirectWriterAgree() throws {
-        let store = try makeStore()
-        let record = try insert(store, "posts", Self.sampleFields)
+    @Test func jsonShapeAndDirectWriterAgree() async throws {
+        let store = try await makeStore()
+        let record = try await insert(store, "posts", Self.sampleFields)
 
         let json = record.json
         #expect(json.keys == ["id", "collection", "created", "updated", "title", "zeta", "alpha", "published",
@@ -110,60 +110,60 @@ struct RecordTests {
         #expect(parsed.keys == json.keys)
 
         // A record without user fields is still well-formed.
-        let empty = try insert(store, "posts", [:])
+        let empty = try await insert(store, "posts", [:])
         var emptyBuffer: [UInt8] = []
         empty.write(into: &emptyBuffer)
         #expect(try parseObject(emptyBuffer).keys == ["id", "collection", "created", "updated"])
     }
 
-    @Test func staleVersionsAreRefused() throws {
-        let store = try makeStore()
-        let original = try insert(store, "posts", ["title": .string("v1")])
-        let updated = try store.replace(collection: "posts", id: original.id, fields: ["title": .string("v2")], ifVersion: 1)
+    @Test func staleVersionsAreRefused() async throws {
+        let store = try await makeStore()
+        let original = try await insert(store, "posts", ["title": .string("v1")])
+        let updated = try await store.replace(collection: "posts", id: original.id, fields: ["title": .string("v2")], ifVersion: 1).record
         #expect(updated.version == 2)
 
         // A second writer that read version 1 loses, and changes nothing.
-        #expect(storeError { try store.replace(collection: "posts", id: original.id, fields: ["title": .string("lost")], ifVersion: 1) }
+        #expect(await storeError { try await store.replace(collection: "posts", id: original.id, fields: ["title": .string("lost")], ifVersion: 1).record }
                 == .versionConflict(collection: "posts", id: original.id))
-        #expect(storeError { try store.delete(collection: "posts", id: original.id, ifVersion: 1) }
+        #expect(await storeError { try await store.delete(collection: "posts", id: original.id, ifVersion: 1).record }
                 == .versionConflict(collection: "posts", id: original.id))
-        #expect(storeError { try store.replace(collection: "posts", id: original.id, fields: [:], ifVersion: 3) }
+        #expect(await storeError { try await store.replace(collection: "posts", id: original.id, fields: [:], ifVersion: 3).record }
                 == .versionConflict(collection: "posts", id: original.id))
-        #expect(try store.record(collection: "posts", id: original.id) == updated)
+        #expect(try await store.record(collection: "posts", id: original.id) == updated)
 
-        #expect(try store.delete(collection: "posts", id: original.id, ifVersion: 2) == updated)
+        #expect(try await store.delete(collection: "posts", id: original.id, ifVersion: 2).record == updated)
     }
 
-    @Test func unknownCollectionsAndRecordsAreReported() throws {
-        let store = try makeStore()
+    @Test func unknownCollectionsAndRecordsAreReported() async throws {
+        let store = try await makeStore()
         let missing = Record.new(collection: "nope", fields: ["a": .int(1)])
-        #expect(storeError { try store.insert(missing) } == .collectionNotFound("nope"))
-        #expect(storeError { try store.record(collection: "nope", id: "abc") } == .collectionNotFound("nope"))
-        #expect(storeError { try store.list(collection: "nope", page: 1, perPage: 30, sort: .default) }
+        #expect(await storeError { try await store.insert(missing).record } == .collectionNotFound("nope"))
+        #expect(await storeError { try await store.record(collection: "nope", id: "abc") } == .collectionNotFound("nope"))
+        #expect(await storeError { try await store.list(collection: "nope", page: 1, perPage: 30, sort: .default) }
                 == .collectionNotFound("nope"))
-        #expect(storeError { try store.replace(collection: "nope", id: "abc", fields: [:], ifVersion: 1) }
+        #expect(await storeError { try await store.replace(collection: "nope", id: "abc", fields: [:], ifVersion: 1).record }
                 == .collectionNotFound("nope"))
-        #expect(storeError { try store.delete(collection: "nope", id: "abc", ifVersion: 1) }
+        #expect(await storeError { try await store.delete(collection: "nope", id: "abc", ifVersion: 1).record }
                 == .collectionNotFound("nope"))
 
-        #expect(storeError { try store.record(collection: "posts", id: "abc") }
+        #expect(await storeError { try await store.record(collection: "posts", id: "abc") }
                 == .recordNotFound(collection: "posts", id: "abc"))
-        #expect(storeError { try store.replace(collection: "posts", id: "abc", fields: [:], ifVersion: 1) }
+        #expect(await storeError { try await store.replace(collection: "posts", id: "abc", fields: [:], ifVersion: 1).record }
                 == .recordNotFound(collection: "posts", id: "abc"))
-        #expect(storeError { try store.delete(collection: "posts", id: "abc", ifVersion: 1) }
+        #expect(await storeError { try await store.delete(collection: "posts", id: "abc", ifVersion: 1).record }
                 == .recordNotFound(collection: "posts", id: "abc"))
     }
 
-    @Test func duplicateIDIsRefusedWithoutHarm() throws {
-        let store = try makeStore()
-        let first = try insert(store, "posts", ["n": .int(1)])
+    @Test func duplicateIDIsRefusedWithoutHarm() async throws {
+        let store = try await makeStore()
+        let first = try await insert(store, "posts", ["n": .int(1)])
         let clash = Record(id: first.id, collection: "posts", created: first.created, updated: first.updated,
                            version: 1, fields: ["n": .int(2)])
-        guard case .database(let message)? = storeError({ try store.insert(clash) }) else {
+        guard case .database(let message)? = await storeError({ try await store.insert(clash).record }) else {
             Issue.record("expected a database error")
             return
         }
         #expect(message.contains("already exists"))
-        #expect(try store.record(collection: "posts", id: first.id) == first)
+        #expect(try await store.record(collection: "posts", id: first.id) == first)
     }
 }

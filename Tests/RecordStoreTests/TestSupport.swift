@@ -12,25 +12,25 @@ func withTemporaryDirectory<T>(_ body: (String) async throws -> T) async rethrow
 }
 
 /// An in-memory store that already has the named collections.
-func makeStore(collections: [String] = ["posts"]) throws -> RecordStore {
-    let store = try RecordStore.inMemory()
+func makeStore(collections: [String] = ["posts"]) async throws -> SQLiteStore {
+    let store = try SQLiteStore.inMemory()
     for name in collections {
-        _ = try store.createCollection(name: name)
+        _ = try await store.createCollection(name: name)
     }
     return store
 }
 
 /// Creates and stores a record with the given fields.
 @discardableResult
-func insert(_ store: RecordStore, _ collection: String = "posts", _ fields: JSONObject) throws -> Record {
-    try store.insert(Record.new(collection: collection, fields: fields))
+func insert(_ store: SQLiteStore, _ collection: String = "posts", _ fields: JSONObject) async throws -> Record {
+    try await store.insert(Record.new(collection: collection, fields: fields)).record
 }
 
 /// The error a throwing call fails with, or nil if it succeeds. (Untyped, because `#expect`
 /// rewrites the closure's `try`s in a way that loses typed throws.)
-func storeError<T>(_ body: () throws -> T) -> StoreError? {
+func storeError<T>(_ body: () async throws -> T) async -> StoreError? {
     do {
-        _ = try body()
+        _ = try await body()
         return nil
     } catch let error as StoreError {
         return error

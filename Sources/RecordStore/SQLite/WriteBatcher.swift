@@ -8,13 +8,8 @@ import Synchronization
 /// and whoever gets the next turn on GRDB's serial writer runs everything queued so far in one
 /// transaction and hands each caller its own outcome.
 ///
-/// - Async callers (`perform(_:) async`) queue their operation and schedule a turn only if none is
-///   pending, then suspend; so any number of concurrent requests share a turn without holding a
-///   thread. This is where batching happens under load.
-/// - Blocking callers queue their operation and then take a turn of their own. If an earlier turn
-///   already ran their operation, theirs finds the queue empty — the writer runs turns one after
-///   the other, so the outcome is in place before the turn starts. With blocking callers, batches
-///   only form when more threads are writing than there are cores.
+/// Callers queue their operation and schedule a turn only if none is pending, then suspend; so
+/// any number of concurrent requests share a turn without holding a thread.
 ///
 /// Operations must fail without side effects when they throw a `StoreError` (a refused write
 /// leaves the batch going on). Any other error aborts the transaction and fails the whole batch.
@@ -31,15 +26,15 @@ final class WriteBatcher: Sendable {
 
     private let writer: any DatabaseWriter
     /// Told of each committed write that stored an event, on the writer, in commit order.
-    private let announce: @Sendable (OutboxWrite) -> Void
+    private let events: (any CommittedEventSink)?
     private let queue = Mutex(Queue())
     /// How many transactions ran and how many operations they carried (for tests and benchmarks).
     private let batchCount = Atomic<Int>(0)
     private let operationCount = Atomic<Int>(0)
 
-    init(writer: any DatabaseWriter, announce: @escaping @Sendable (OutboxWrite) -> Void) {
+    init(writer: any DatabaseWriter, events: (any CommittedEventSink)?) {
         self.writer = writer
-        self.announce = announce
+        self.events = events
     }
 
     /// (transactions, operations) so far.
@@ -48,27 +43,27 @@ final class WriteBatcher: Sendable {
     }
 
     /// Runs `operation` in a write transaction, possibly shared with other callers', and returns
-    /// its result once that transaction has committed. Blocks the calling thread meanwhile.
-    func perform<Value: Sendable>(_ operation: @escaping Operation<Value>) throws(StoreError) -> Value {
-        let ticket = Ticket(operation, continuation: nil)
-        queue.withLock { $0.tickets.append(ticket) }
-        writer.writeWithoutTransaction { db in
-            self.runQueued(db)
-        }
-        guard let outcome = ticket.outcome.withLock({ $0 }) else {
-            throw .database("the write was not performed")
-        }
-        return try outcome.get()
-    }
-
-    /// Runs `operation` in a write transaction, possibly shared with other callers', and returns
     /// its result once that transaction has committed. Suspends meanwhile.
     ///
     /// Not cancellable on purpose: the transaction is shared, and interrupting it would fail the
     /// other callers' writes too.
     func perform<Value: Sendable>(_ operation: @escaping Operation<Value>) async throws(StoreError) -> Value {
+        try await perform(operation, onCommit: nil)
+    }
+
+    /// `perform` for a record write: once committed, its event (if it stored one) goes to the
+    /// sink, on the writer, in commit order.
+    func performWrite(_ operation: @escaping Operation<WriteResult>) async throws(StoreError) -> WriteResult {
+        guard let events else { return try await perform(operation, onCommit: nil) }
+        return try await perform(operation) { result in
+            if let event = result.event { events.committed(event, result.deliveries) }
+        }
+    }
+
+    private func perform<Value: Sendable>(_ operation: @escaping Operation<Value>,
+                                          onCommit: (@Sendable (Value) -> Void)?) async throws(StoreError) -> Value {
         let outcome = await withCheckedContinuation { (continuation: CheckedContinuation<Result<Value, StoreError>, Never>) in
-            let ticket = Ticket(operation, continuation: continuation)
+            let ticket = Ticket(operation, continuation: continuation, onCommit: onCommit)
             let mustSchedule = queue.withLock { queue in
                 queue.tickets.append(ticket)
                 if queue.turnScheduled { return false }
@@ -115,7 +110,7 @@ final class WriteBatcher: Sendable {
             return
         }
         for ticket in batch {
-            ticket.committed(announcing: announce)
+            ticket.committed()
         }
     }
 }
@@ -126,7 +121,7 @@ private protocol QueuedOperation: Sendable {
     /// Throws only errors that must abort the transaction.
     func run(_ db: Database) throws
     /// The transaction committed: hands over the kept outcome.
-    func committed(announcing announce: @Sendable (OutboxWrite) -> Void)
+    func committed()
     /// The transaction was rolled back: every operation in it fails with `error`.
     func fail(_ error: StoreError)
 }
@@ -135,15 +130,18 @@ private final class Ticket<Value: Sendable>: QueuedOperation {
     typealias Outcome = Result<Value, StoreError>
 
     let operation: WriteBatcher.Operation<Value>
-    /// Resumed with the outcome, for async callers.
-    let continuation: CheckedContinuation<Outcome, Never>?
-    /// The outcome: kept here between `run` and the commit, and read from here by blocking
-    /// callers (their own turn on the writer starts only after the turn that ran them ended).
+    /// Resumed with the outcome.
+    let continuation: CheckedContinuation<Outcome, Never>
+    /// Told of a successful outcome once committed, before the caller resumes.
+    let onCommit: (@Sendable (Value) -> Void)?
+    /// The outcome, kept here between `run` and the end of the transaction.
     let outcome = Mutex<Outcome?>(nil)
 
-    init(_ operation: @escaping WriteBatcher.Operation<Value>, continuation: CheckedContinuation<Outcome, Never>?) {
+    init(_ operation: @escaping WriteBatcher.Operation<Value>, continuation: CheckedContinuation<Outcome, Never>,
+         onCommit: (@Sendable (Value) -> Void)?) {
         self.operation = operation
         self.continuation = continuation
+        self.onCommit = onCommit
     }
 
     func run(_ db: Database) throws {
@@ -156,17 +154,13 @@ private final class Ticket<Value: Sendable>: QueuedOperation {
         outcome.withLock { $0 = result }
     }
 
-    func committed(announcing announce: @Sendable (OutboxWrite) -> Void) {
+    func committed() {
         let result = outcome.withLock { $0 } ?? .failure(.database("the write was not performed"))
-        if case .success(let value) = result, let write = value as? OutboxWrite, write.event != nil { announce(write) }
-        continuation?.resume(returning: result)
+        if let onCommit, case .success(let value) = result { onCommit(value) }
+        continuation.resume(returning: result)
     }
 
     func fail(_ error: StoreError) {
-        if let continuation {
-            continuation.resume(returning: .failure(error))
-        } else {
-            outcome.withLock { $0 = .failure(error) }
-        }
+        continuation.resume(returning: .failure(error))
     }
 }

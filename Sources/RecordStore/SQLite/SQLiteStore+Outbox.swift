@@ -2,7 +2,7 @@ import GRDB
 import MoonbaseJSON
 import MoonbaseModel
 
-// The outbox side of `RecordStore`: writes that record their event, and the deliveries log.
+// The outbox side of `SQLiteStore`: recording attempts, requeues, purges and the deliveries log.
 // Every write here goes through the `WriteBatcher`, like record writes, so it shares their
 // transactions (group commit) and never holds a thread in async code.
 //
@@ -11,41 +11,7 @@ import MoonbaseModel
 // whatever the number of handlers. A delivery gets a `hook_deliveries` row of its own only when
 // an attempt at it fails (or past the 64th target). Readers get the same `Delivery` either way.
 
-extension RecordStore {
-    // MARK: - Writes with an event
-
-    /// Stores a new record like `insert(_:)` and, if `outbox` has targets, its `record.created`
-    /// event and one pending delivery per target, in the same transaction. Without an outbox (or
-    /// targets) nothing else is written and `event` is nil.
-    /// - Throws: as `insert(_:)`; `database` also for more than `Outbox.maxTargets` targets
-    ///   (nothing is stored).
-    public func insert(_ record: MoonbaseModel.Record, outbox: OutboxRequest?)
-        throws(StoreError) -> (record: MoonbaseModel.Record, event: OutboxEvent?, deliveries: NewDeliveries)
-    {
-        try batcher.perform(try insertOperation(record, outbox: outbox)).tuple
-    }
-
-    /// `replace(collection:id:fields:ifVersion:)` that also records a `record.updated` event (with
-    /// the record as it was in `oldData`) and its deliveries, in the same transaction.
-    public func replace(collection: String, id: String, fields: JSONObject, ifVersion: Int64, outbox: OutboxRequest?)
-        throws(StoreError) -> (record: MoonbaseModel.Record, event: OutboxEvent?, deliveries: NewDeliveries)
-    {
-        try batcher.perform(
-            try replaceOperation(collection: collection, id: id, fields: fields, ifVersion: ifVersion, outbox: outbox)
-        ).tuple
-    }
-
-    /// `delete(collection:id:ifVersion:)` that also records a `record.deleted` event (`data` and
-    /// `oldData` both the record as it was) and its deliveries, in the same transaction.
-    /// `record` is the record as it was.
-    public func delete(collection: String, id: String, ifVersion: Int64, outbox: OutboxRequest?)
-        throws(StoreError) -> (record: MoonbaseModel.Record, event: OutboxEvent?, deliveries: NewDeliveries)
-    {
-        try batcher.perform(
-            try deleteOperation(collection: collection, id: id, ifVersion: ifVersion, outbox: outbox)
-        ).tuple
-    }
-
+extension SQLiteStore {
     // MARK: - Delivery state
 
     /// Records finished attempts in one transaction: each delivery gets `status`,
@@ -53,41 +19,33 @@ extension RecordStore {
     /// `updated = now`; a failure also gets an attempt row. First attempts that succeeded are one
     /// UPDATE per event (their event's row keeps them); a failed one moves its delivery to a row of
     /// its own. Unknown ids are ignored (the scheduler only records deliveries it read from the store).
-    public func recordAttempts(_ outcomes: [AttemptOutcome]) throws(StoreError) {
+    public func recordAttempts(_ outcomes: [AttemptOutcome]) async throws(StoreError) {
         guard !outcomes.isEmpty else { return }
-        try batcher.perform(Self.recordAttemptsOperation(outcomes))
+        try await batcher.perform(Self.recordAttemptsOperation(outcomes))
     }
 
     /// A failed or dead delivery goes back to pending (`nextAttemptAt` nil) with one more attempt
     /// allowed (`maxAttempts = max(maxAttempts, attempts + 1)`). Returns it as stored.
     /// - Throws: `deliveryNotFound`, `deliveryNotRetryable` for any other status, `database`.
-    public func requeue(deliveryID: Int64) throws(StoreError) -> Delivery {
-        try batcher.perform(Self.requeueOperation(deliveryID))
+    public func requeue(deliveryID: Int64) async throws(StoreError) -> Delivery {
+        try await batcher.perform(Self.requeueOperation(deliveryID))
     }
 
     /// Deletes up to `batchSize` events whose deliveries all succeeded, the last of them before
     /// `cutoff` (an ISO-8601 timestamp), oldest first, with their deliveries and attempts. An event
     /// with a pending, failed or dead delivery is never touched, nor are its succeeded ones.
     /// Returns how many events were deleted: call again while it returns `batchSize`.
-    public func purgeSucceeded(before cutoff: String, batchSize: Int) throws(StoreError) -> Int {
+    public func purgeSucceeded(before cutoff: String, batchSize: Int) async throws(StoreError) -> Int {
         guard batchSize > 0 else { return 0 }
-        return try batcher.perform(Self.purgeOperation(before: cutoff, batchSize: batchSize))
+        return try await batcher.perform(Self.purgeOperation(before: cutoff, batchSize: batchSize))
     }
 
     // MARK: - Reading the outbox
 
-    /// Deliveries not finished yet (pending, failed) with their events, in commit order (event
-    /// sequence, then target; that is, by delivery id): what start-up takes up again.
-    public func unfinishedDeliveries() throws(StoreError) -> [(delivery: Delivery, event: OutboxEvent)] {
-        try unfinishedDeliveries(from: 0, events: .max).deliveries
-    }
-
     /// `unfinishedDeliveries()` of the events from sequence `from` on, about `events` events at
     /// most, so a long backlog can be read a part at a time. `next` is the sequence to go on
     /// from, or nil when everything unfinished from `from` on was read.
-    public func unfinishedDeliveries(from: Int64, events limit: Int)
-        throws(StoreError) -> (deliveries: [(delivery: Delivery, event: OutboxEvent)], next: Int64?)
-    {
+    public func unfinishedDeliveries(from: Int64, events limit: Int) async throws(StoreError) -> UnfinishedDeliveries {
         let limit = max(limit, 1)
         // An event's own rows are at most `maxTargets`: a limit above that always ends past the first event.
         let rowLimit = limit == .max ? limit : max(limit, Outbox.maxTargets + 1)
@@ -128,7 +86,7 @@ extension RecordStore {
 
     /// Deliveries matching `filter`, newest first (id descending), at most `filter.limit`
     /// (clamped to 1...1000).
-    public func deliveries(_ filter: DeliveryFilter) throws(StoreError) -> [Delivery] {
+    public func deliveries(_ filter: DeliveryFilter) async throws(StoreError) -> [Delivery] {
         var arguments: StatementArguments = []
         if let status = filter.status { arguments += [status.rawValue] }
         if let handler = filter.handler { arguments += [handler] }
@@ -170,7 +128,7 @@ extension RecordStore {
 
     /// One delivery.
     /// - Throws: `deliveryNotFound`, `database`.
-    public func delivery(id: Int64) throws(StoreError) -> Delivery {
+    public func delivery(id: Int64) async throws(StoreError) -> Delivery {
         let found = try mappingErrors { try writer.read { db in try Outbox.fetchDelivery(db, id: id) } }
         guard let found else { throw .deliveryNotFound(id) }
         return found
@@ -179,7 +137,7 @@ extension RecordStore {
     /// Every recorded attempt of a delivery, by attempt number: the failed ones, then the one that
     /// succeeded.
     /// - Throws: `deliveryNotFound`, `database`.
-    public func attempts(deliveryID: Int64) throws(StoreError) -> [DeliveryAttempt] {
+    public func attempts(deliveryID: Int64) async throws(StoreError) -> [DeliveryAttempt] {
         let found = try mappingErrors {
             try writer.read { db -> [DeliveryAttempt]? in
                 guard let delivery = try Outbox.fetchDelivery(db, id: deliveryID) else { return nil }
@@ -205,7 +163,7 @@ extension RecordStore {
 
     /// One stored event.
     /// - Throws: `database` ("event N not found") if there is none (purged, or never stored).
-    public func event(sequence: Int64) throws(StoreError) -> OutboxEvent {
+    public func event(sequence: Int64) async throws(StoreError) -> OutboxEvent {
         let found = try mappingErrors {
             try writer.read { db -> OutboxEvent? in
                 let cursor = try Row.fetchCursor(db.cachedStatement(sql: OutboxSQL.event), arguments: [sequence])
@@ -229,7 +187,7 @@ extension RecordStore {
         }
     }
 
-    // MARK: - Operations (shared with `AsyncRecordStore`)
+    // MARK: - Operations
 
     static func recordAttemptsOperation(_ outcomes: [AttemptOutcome]) -> WriteBatcher.Operation<Void> {
         let now = Timestamp.now()
@@ -325,15 +283,6 @@ extension RecordStore {
     }
 }
 
-/// What a record write returns inside the batcher: the record, and its event if one was asked for.
-struct OutboxWrite: Sendable {
-    var record: MoonbaseModel.Record
-    var event: OutboxEvent? = nil
-    var deliveries = NewDeliveries.none
-
-    var tuple: (record: MoonbaseModel.Record, event: OutboxEvent?, deliveries: NewDeliveries) { (record, event, deliveries) }
-}
-
 /// An event a write was asked to record, prepared before the write is queued.
 struct PendingEvent: Sendable {
     let id: String
@@ -402,7 +351,7 @@ struct PendingEvent: Sendable {
 
     /// Once the record write is done: rows for the deliveries past the event row's 64 (rarely
     /// any), and what the write returns.
-    func finish(_ db: Database, sequence: Int64, record: MoonbaseModel.Record, data: JSONObject, oldData: JSONObject?) throws -> OutboxWrite {
+    func finish(_ db: Database, sequence: Int64, record: MoonbaseModel.Record, data: JSONObject, oldData: JSONObject?) throws -> WriteResult {
         if targets.count > Outbox.eventRowTargets {
             try db.cachedStatement(sql: OutboxSQL.insertDeliveriesPastEventRow).execute(arguments: [
                 sequence, collection, recordID, now, handlers, Outbox.eventRowTargets,
@@ -412,7 +361,7 @@ struct PendingEvent: Sendable {
                                        targets: targets, created: now)
         let event = OutboxEvent(sequence: sequence, id: id, type: type, collection: collection, recordID: recordID,
                                 data: data, oldData: oldData, timestamp: timestamp, depth: depth)
-        return OutboxWrite(record: record, event: event, deliveries: deliveries)
+        return WriteResult(record: record, event: event, deliveries: deliveries)
     }
 }
 

@@ -33,10 +33,10 @@ let package = Package(
         .target(name: "HookHost", dependencies: [
             "LuaRuntime", "MoonbaseJSON", "MoonbaseModel", .product(name: "Logging", package: "swift-log"),
         ]),
-        // Host modules that reach out: `http` (AsyncHTTPClient), `crypto`, `webhook` (swift-crypto).
-        // Lua functions over Swift services; they know hooks only to sign with the event's id.
+        // The Lua host modules: `http` (AsyncHTTPClient), `crypto`, `webhook` (swift-crypto), and
+        // `records` over the store protocol. They know hooks only for the calling handler's event.
         .target(name: "HostModules", dependencies: [
-            "HookHost", "LuaRuntime", "MoonbaseJSON",
+            "HookHost", "LuaRuntime", "MoonbaseJSON", "MoonbaseModel", "RecordStore",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "NIOCore", package: "swift-nio"),

@@ -1,3 +1,4 @@
+import HookHost
 import Hummingbird
 import MoonbaseJSON
 import RecordStore
@@ -39,6 +40,8 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             return try await next(request, context)
         } catch let error as APIError {
             return try error.response(from: request, context: context)
+        } catch let refusal as WriteRefusal {
+            return try APIError(.init(code: refusal.status), refusal.message).response(from: request, context: context)
         } catch let error as StoreError {
             if case .database = error { context.logger.error("database error", metadata: ["error": .string(error.description)]) }
             return try APIError.from(error).response(from: request, context: context)

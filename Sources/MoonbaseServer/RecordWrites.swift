@@ -1,4 +1,5 @@
 import HookHost
+import HostModules
 import MoonbaseJSON
 import MoonbaseModel
 import RecordStore
@@ -6,7 +7,7 @@ import Synchronization
 
 /// The write paths: before-hooks (outside any database lock), then the write with its event and
 /// deliveries in one transaction, then the deliveries to the after-hooks (SPEC sections 5 and 6).
-struct RecordWrites: Sendable {
+struct RecordWrites: RecordWriting {
     let store: any RecordStore
     let hooks: HookPool
     let deliveries: DeliveryScheduler
@@ -95,8 +96,8 @@ struct RecordWrites: Sendable {
     private func decide(_ outcome: BeforeOutcome) throws -> JSONObject {
         switch outcome {
         case .proceed(let data): return Record.droppingSystemFields(data)
-        case .rejected(let message, let status): throw APIError(.init(code: status), message)
-        case .failed(let detail): throw APIError(.internalServerError, "hook failed", detail: detail) // clients never see the detail
+        case .rejected(let message, let status): throw WriteRefusal(status: status, message: message)
+        case .failed(let detail): throw WriteRefusal(status: 500, message: "hook failed", detail: detail)
         }
     }
 

@@ -1,8 +1,17 @@
 import HookHost
 import LuaRuntime
 import MoonbaseJSON
+import MoonbaseModel
 import RecordStore
 import Synchronization
+
+/// The write path of hook-made writes: the REST API's own, so before-hooks run and events are
+/// emitted. The server provides it. `depth` counts the hook-made writes that led to a write.
+public protocol RecordWriting: Sendable {
+    func create(collection: String, body: JSONObject, depth: Int) async throws -> Record
+    func update(collection: String, id: String, patch: JSONObject, depth: Int) async throws -> Record
+    func delete(collection: String, id: String, depth: Int) async throws
+}
 
 /// The `records` module of SPEC section 8: hooks read and write records. Writes take the REST
 /// API's path (before-hooks run, events are emitted); each call waits without holding its Lua
@@ -14,18 +23,21 @@ public final class RecordsModule: Sendable {
     private let store: any RecordStore
     private let maxDepth: Int
     /// Set once the server has its write path (which needs the hook pool, which needs this module).
-    private let writes = Mutex<RecordWrites?>(nil)
+    private let writes = Mutex<(any RecordWriting)?>(nil)
 
-    init(store: any RecordStore, maxDepth: Int) {
+    /// Reads go to `store`; writes wait for `connect`. Hook writes nest at most `maxDepth` deep.
+    public init(store: any RecordStore, maxDepth: Int) {
         self.store = store
         self.maxDepth = maxDepth
     }
 
-    func connect(_ writes: RecordWrites) {
+    /// Gives the module its write path, once, before any hook runs.
+    public func connect(_ writes: any RecordWriting) {
         self.writes.withLock { $0 = writes }
     }
 
-    var module: LuaModule {
+    /// The Lua module.
+    public var module: LuaModule {
         LuaModule(name: "records", functions: [
             ("get", { [self] arguments in get(&arguments) }),
             ("list", { [self] arguments in list(&arguments) }),
@@ -114,7 +126,7 @@ public final class RecordsModule: Sendable {
 
     /// A write one level deeper than the calling handler's event, refused past the limit.
     private func writing(_ name: String, _ arguments: LuaArguments,
-                         _ body: @escaping @Sendable (RecordWrites, Int) async throws -> JSONValue) -> LuaHostResult {
+                         _ body: @escaping @Sendable (any RecordWriting, Int) async throws -> JSONValue) -> LuaHostResult {
         let depth = ((arguments.context as? HookCallContext)?.depth ?? 0) + 1
         guard depth <= maxDepth else {
             return .error("records.\(name): hook writes nest too deep (limit \(maxDepth)): a hook's write fired hooks that wrote again, \(maxDepth) times")
@@ -129,10 +141,11 @@ public final class RecordsModule: Sendable {
         .suspend(LuaSuspension { _ in
             do {
                 return .values([try await body()])
-            } catch let error as APIError {
-                return .failure(error.detail.map { "\(error.message): \($0)" } ?? error.message)
+            } catch let refusal as WriteRefusal {
+                return .failure(refusal.detail.map { "\(refusal.message): \($0)" } ?? refusal.message)
             } catch let error as StoreError {
-                return .failure(APIError.from(error).message)
+                if case .database = error { return .failure("internal error") } // details are for the log, not for scripts
+                return .failure(error.description)
             } catch {
                 return .failure("internal error")
             }

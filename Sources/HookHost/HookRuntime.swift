@@ -102,6 +102,11 @@ public final class HookRuntime {
         state.push(keys.attempt)
         state.push(.int(Int64(event.attempt)))
         state.rawSet(table)
+        if event.redelivered {
+            state.push(keys.redelivered)
+            state.push(.bool(true))
+            state.rawSet(table)
+        }
         return table
     }
 
@@ -271,7 +276,7 @@ public final class HookRuntime {
 }
 
 private struct EventKeys {
-    let id, type, collection, recordID, data, oldData, timestamp, attempt: LuaString
+    let id, type, collection, recordID, data, oldData, timestamp, attempt, redelivered: LuaString
     let created, updated, deleted: LuaString
 
     init(_ state: LuaState) {
@@ -283,6 +288,7 @@ private struct EventKeys {
         oldData = state.intern("old_data")
         timestamp = state.intern("timestamp")
         attempt = state.intern("attempt")
+        redelivered = state.intern("redelivered")
         created = state.intern(RecordEventType.created.rawValue)
         updated = state.intern(RecordEventType.updated.rawValue)
         deleted = state.intern(RecordEventType.deleted.rawValue)

@@ -28,9 +28,13 @@ public struct RecordEvent: Sendable, Equatable {
     /// How many hook-made writes led to this event: 0 for a write from outside, 1 for a write a
     /// handler of such an event made, and so on (the host's limit against hook loops).
     public var depth: Int
+    /// Sent again by hand although a later event of the same record had reached this handler
+    /// (a forced retry): the handler may want to skip stale data.
+    public var redelivered: Bool
 
     public init(id: String, type: RecordEventType, collection: String, recordID: String,
-                data: JSONObject, oldData: JSONObject? = nil, timestamp: String, attempt: Int = 1, depth: Int = 0) {
+                data: JSONObject, oldData: JSONObject? = nil, timestamp: String, attempt: Int = 1, depth: Int = 0,
+                redelivered: Bool = false) {
         self.id = id
         self.type = type
         self.collection = collection
@@ -40,5 +44,6 @@ public struct RecordEvent: Sendable, Equatable {
         self.timestamp = timestamp
         self.attempt = attempt
         self.depth = depth
+        self.redelivered = redelivered
     }
 }

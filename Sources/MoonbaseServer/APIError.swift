@@ -25,7 +25,7 @@ public struct APIError: Error, HTTPResponseError, Sendable {
         case .invalidCollectionName: APIError(.badRequest, error.description)
         case .collectionExists: APIError(.conflict, error.description)
         case .collectionNotFound, .recordNotFound: APIError(.notFound, error.description)
-        case .versionConflict, .deliveryNotRetryable: APIError(.conflict, error.description)
+        case .versionConflict, .deliveryNotRetryable, .staleRedelivery: APIError(.conflict, error.description)
         case .deliveryNotFound: APIError(.notFound, error.description)
         case .database: APIError(.internalServerError, "internal error")
         }

@@ -73,6 +73,8 @@ actor DeliveryScheduler {
         let maxAttempts: Int
         /// When a failed delivery is due again (ms since 1970); nil: it may run now.
         var retryAt: Int64?
+        /// A forced retry of stale data (its handler is told).
+        var redelivered = false
 
         /// Whether it is a first attempt that may run with its event's others.
         var isFirst: Bool { attempts == 0 && retryAt == nil }
@@ -364,8 +366,10 @@ actor DeliveryScheduler {
 
     /// A delivery read from the store (pending or failed).
     private func item(_ delivery: Delivery) -> Item {
-        item(id: delivery.id, key: delivery.handler, attempts: delivery.attempts, maxAttempts: delivery.maxAttempts,
-             retryAt: delivery.status == .failed ? delivery.nextAttemptAt : nil)
+        var item = item(id: delivery.id, key: delivery.handler, attempts: delivery.attempts, maxAttempts: delivery.maxAttempts,
+                        retryAt: delivery.status == .failed ? delivery.nextAttemptAt : nil)
+        item.redelivered = delivery.redelivered
+        return item
     }
 
     /// Puts an event's deliveries (in target order) at the end of their record's lane: one group,
@@ -494,7 +498,8 @@ actor DeliveryScheduler {
                                          uniquingKeysWith: { first, _ in first }))
             work.append((RecordEvent(id: event.id, type: RecordEventType(rawValue: event.type) ?? .created, collection: event.collection,
                                    recordID: event.recordID, data: event.data, oldData: event.oldData, timestamp: event.timestamp,
-                                   attempt: group.attempt, depth: event.depth),
+                                   attempt: group.attempt, depth: event.depth,
+                                   redelivered: group.items[0].redelivered), // a retry runs alone in its group
                          group.items.compactMap(\.handler)))
         }
         let (hooks, keys) = (hooks, waiterKeys)

@@ -94,10 +94,11 @@ struct Routes: Sendable {
             item["attempt_log"] = .array(try await store.attempts(deliveryID: id).map { .object($0.json) })
             return JSONResponse.make(status: .ok, .object(item))
         }
-        api.post("hooks/deliveries/:id/retry") { _, context in
+        api.post("hooks/deliveries/:id/retry") { request, context in
             let id = try deliveryID(context)
+            let force = try boolean(request.uri.queryParameters["force"], name: "force")
             if deliveries.runningDeliveries.contains(id) { throw APIError(.conflict, "delivery \(id) is running") }
-            let delivery = try await store.requeue(deliveryID: id)
+            let delivery = try await store.requeue(deliveryID: id, force: force)
             try await deliveries.retryNow(delivery)
             return JSONResponse.make(status: .accepted, .object(listed(delivery, running: [])))
         }
@@ -131,6 +132,15 @@ struct Routes: Sendable {
         }
         guard case .object(let object) = value else { throw APIError(.badRequest, "the body must be a JSON object") }
         return object
+    }
+
+    /// `true`/`1` or `false`/`0`; absent or empty is false.
+    private func boolean(_ text: Substring?, name: String) throws -> Bool {
+        switch text {
+        case nil, "", "false", "0": return false
+        case "true", "1": return true
+        default: throw APIError(.badRequest, "\(name) must be true or false")
+        }
     }
 
     private func positiveInteger(_ text: Substring?, name: String) throws -> Int? {

@@ -119,10 +119,12 @@ public struct Delivery: Sendable, Equatable {
     public var lastError: String?
     public var created: String
     public var updated: String
+    /// Sent again by hand although a later delivery of its record to its handler had succeeded.
+    public var redelivered: Bool
 
     public init(id: Int64, eventSequence: Int64, eventID: String, handler: String, collection: String,
                 recordID: String, status: DeliveryStatus, attempts: Int, maxAttempts: Int, nextAttemptAt: Int64?,
-                lastError: String?, created: String, updated: String) {
+                lastError: String?, created: String, updated: String, redelivered: Bool = false) {
         self.id = id
         self.eventSequence = eventSequence
         self.eventID = eventID
@@ -136,10 +138,12 @@ public struct Delivery: Sendable, Equatable {
         self.lastError = lastError
         self.created = created
         self.updated = updated
+        self.redelivered = redelivered
     }
 
     /// `{"id","event_id","handler","collection","record_id","status","attempts","max_attempts",
-    /// "next_attempt_at","last_error","created","updated"}`; `next_attempt_at` is ISO-8601 or null.
+    /// "next_attempt_at","last_error","created","updated","redelivered"}`; `next_attempt_at` is
+    /// ISO-8601 or null.
     public var json: JSONObject {
         JSONObject([
             ("id", .int(id)),
@@ -154,6 +158,7 @@ public struct Delivery: Sendable, Equatable {
             ("last_error", lastError.map { .string($0) } ?? .null),
             ("created", .string(created)),
             ("updated", .string(updated)),
+            ("redelivered", .bool(redelivered)),
         ])
     }
 }

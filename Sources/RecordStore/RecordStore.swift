@@ -52,9 +52,12 @@ public protocol RecordStore: Sendable {
     /// count, next attempt time and last error; a failure also gets a row in the attempt log.
     /// Unknown ids are ignored (only deliveries read from the store are ever recorded).
     func recordAttempts(_ outcomes: [AttemptOutcome]) async throws(StoreError)
-    /// A failed or dead delivery goes back to pending with one more attempt allowed. Returns it as stored.
-    /// - Throws: `deliveryNotFound`, `deliveryNotRetryable` for any other status, `database`.
-    func requeue(deliveryID: Int64) async throws(StoreError) -> Delivery
+    /// A failed or dead delivery goes back to pending with one more attempt allowed. Returns it as
+    /// stored. A delivery whose record has a later delivery to the same handler that succeeded
+    /// would bring stale data back: it is refused unless `force`, and then marked `redelivered`.
+    /// - Throws: `deliveryNotFound`, `deliveryNotRetryable` for any other status,
+    ///   `staleRedelivery`, `database`.
+    func requeue(deliveryID: Int64, force: Bool) async throws(StoreError) -> Delivery
     /// Deletes up to `batchSize` events whose deliveries all succeeded, the last of them before
     /// `cutoff` (ISO-8601), oldest first, with their deliveries and attempts. Returns how many
     /// were deleted: call again while it returns `batchSize`.

@@ -2,7 +2,7 @@ import GRDB
 
 /// Everything the store can refuse or fail with. The server maps each case to an HTTP status
 /// (400 for a bad name, 404 for unknown collection, record or delivery, 409 for an existing
-/// collection, a version conflict or a delivery that cannot be retried, 500 for the database), and
+/// collection, a version conflict or a delivery that cannot or should not be retried, 500 for the database), and
 /// uses `description` as the error message.
 public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The name does not match `^[a-z][a-z0-9_]{0,62}$`.
@@ -21,6 +21,9 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
     case deliveryNotFound(Int64)
     /// Only failed or dead deliveries can be sent again; this one has another status.
     case deliveryNotRetryable(id: Int64, status: DeliveryStatus)
+    /// Sending this delivery again would apply stale data: `newer`, a later delivery of its record
+    /// to the same handler, has succeeded.
+    case staleRedelivery(id: Int64, newer: Int64)
 
     public var description: String {
         switch self {
@@ -42,6 +45,9 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
             return "delivery \(id) not found"
         case .deliveryNotRetryable(let id, let status):
             return "delivery \(id) is \(status.rawValue); only failed or dead deliveries can be retried"
+        case .staleRedelivery(let id, let newer):
+            return "delivery \(newer), a later event of the same record to the same handler, has succeeded: "
+                + "retrying delivery \(id) would apply older data over it; retry with force to send it anyway"
         }
     }
 }

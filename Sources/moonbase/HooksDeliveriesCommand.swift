@@ -67,10 +67,14 @@ struct HooksRetryCommand: AsyncParsableCommand {
     @Argument(help: "The delivery's id.")
     var id: Int64
 
+    @Flag(help: "Send it even though a later delivery of its record to the same handler has succeeded (the handler sees event.redelivered = true).")
+    var force = false
+
     @OptionGroup var server: ServerOptions
 
     func run() async throws {
-        let delivery = try await ServerRequest.send("POST", "/api/v1/hooks/deliveries/\(id)/retry", base: server.url, token: server.token)
+        let path = "/api/v1/hooks/deliveries/\(id)/retry" + (force ? "?force=true" : "")
+        let delivery = try await ServerRequest.send("POST", path, base: server.url, token: server.token)
         print("delivery \(id) is \(delivery.field("status")?.text ?? "queued") again")
     }
 }

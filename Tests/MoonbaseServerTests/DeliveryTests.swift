@@ -89,6 +89,43 @@ import Testing
         }
     }
 
+    /// A dead create's retry must not write its old price over a later update that was delivered:
+    /// 409 naming the newer delivery, unless forced, and then the handler is told.
+    @Test func retryOfStaleDataIsRefusedUnlessForcedAndThenFlagged() async throws {
+        let logs = LogCapture()
+        try await withServer(hooks: ["search.lua": """
+            on_any_event(function(e)
+              log.info("indexed", {price = e.data.price, redelivered = tostring(e.redelivered == true)})
+              if e.type == "record.created" and not e.redelivered then error("index down") end
+            end, {name = "index"})
+            """], logs: logs) { client, server in
+            try await client.createCollection("products")
+            let created = try await client.send(.post, "/api/v1/collections/products/records", json: #"{"price":1}"#)
+            let id = try #require(created.body?["id"]?.string)
+            await server.waitForDeliveries()
+            _ = try await client.send(.patch, "/api/v1/collections/products/records/\(id)", json: #"{"price":2}"#)
+            await server.waitForDeliveries()
+            let list = try await client.send(.get, "/api/v1/hooks/deliveries?collection=products")
+            guard case .array(let items)? = list.body else { Issue.record("no deliveries"); return }
+            let dead = try #require(items.first { $0["status"] == "dead" }?["id"]).serializedString()
+            let newer = try #require(items.first { $0["status"] == "succeeded" }?["id"]).serializedString()
+
+            let refused = try await client.send(.post, "/api/v1/hooks/deliveries/\(dead)/retry")
+            #expect(refused.status == .conflict)
+            #expect(refused.body?["error"]?.string?.contains("delivery \(newer)") == true)
+            #expect(try await client.send(.post, "/api/v1/hooks/deliveries/\(dead)/retry?force=maybe").status == .badRequest)
+            #expect(logs.lines("indexed").map { $0.metadata["price"] } == ["1", "2"], "nothing sent again")
+
+            let forced = try await client.send(.post, "/api/v1/hooks/deliveries/\(dead)/retry?force=true")
+            #expect(forced.status == .accepted && forced.body?["redelivered"] == true)
+            #expect(try await eventually { logs.lines("indexed").count == 3 })
+            await server.waitForDeliveries()
+            #expect(logs.lines("indexed").last?.metadata["redelivered"] == "true")
+            #expect(logs.lines("indexed").prefix(2).allSatisfy { $0.metadata["redelivered"] == "false" })
+            #expect(try await client.send(.get, "/api/v1/hooks/deliveries/\(dead)").body?["status"] == "succeeded")
+        }
+    }
+
     @Test func retryOfADeliveryWaitingForItsRetryRunsItOnceNow() async throws {
         let clock = ManualClock()
         let logs = LogCapture()

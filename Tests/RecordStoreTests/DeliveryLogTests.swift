@@ -221,25 +221,67 @@ struct DeliveryLogTests {
         try await store.recordAttempts([outcome(d[3], attempt: 2, error: "e2", status: .dead)])
 
         for (delivery, status) in [(d[0], DeliveryStatus.pending), (d[1], .succeeded)] {
-            #expect(await storeError { try await store.requeue(deliveryID: delivery.id) } == .deliveryNotRetryable(id: delivery.id, status: status))
+            #expect(await storeError { try await store.requeue(deliveryID: delivery.id, force: false) } == .deliveryNotRetryable(id: delivery.id, status: status))
             #expect(try await store.delivery(id: delivery.id).status == status)
         }
         #expect(StoreError.deliveryNotRetryable(id: 12, status: .running).description
                 == "delivery 12 is running; only failed or dead deliveries can be retried")
-        #expect(await storeError { try await store.requeue(deliveryID: 777) } == .deliveryNotFound(777))
+        #expect(await storeError { try await store.requeue(deliveryID: 777, force: false) } == .deliveryNotFound(777))
         #expect(StoreError.deliveryNotFound(12).description == "delivery 12 not found")
 
-        let failed = try await store.requeue(deliveryID: d[2].id)
+        let failed = try await store.requeue(deliveryID: d[2].id, force: false)
         #expect(failed.status == .pending && failed.nextAttemptAt == nil && failed.attempts == 1)
         #expect(failed.maxAttempts == 2)          // max(2, 1 + 1)
         #expect(failed.lastError == "e1")         // the history stays
         #expect(try await store.delivery(id: d[2].id) == failed)
 
-        let dead = try await store.requeue(deliveryID: d[3].id)
+        let dead = try await store.requeue(deliveryID: d[3].id, force: false)
         #expect(dead.status == .pending && dead.attempts == 2 && dead.maxAttempts == 3)  // one more attempt
         // Pending again: a second requeue is refused.
-        #expect(await storeError { try await store.requeue(deliveryID: d[3].id) } == .deliveryNotRetryable(id: d[3].id, status: .pending))
+        #expect(await storeError { try await store.requeue(deliveryID: d[3].id, force: false) } == .deliveryNotRetryable(id: d[3].id, status: .pending))
         #expect(try await store.unfinishedDeliveries().map(\.delivery.id) == [d[0].id, d[2].id, d[3].id])
+    }
+
+    /// A dead create must not be sent again over a later update that reached the same handler,
+    /// unless forced; the other handler, and the other record, are no reason to refuse.
+    @Test func requeueRefusesStaleDataUnlessForced() async throws {
+        let store = try await makeStore()
+        let created = try await insertWithEvent(store, handlers: ["search", "audit"])
+        let other = try await insertWithEvent(store, handlers: ["search"])
+        try await store.recordAttempts([outcome(created.deliveries[0], attempt: 1, error: "down", status: .dead),
+                                        outcome(created.deliveries[1], attempt: 1, error: "down", status: .dead),
+                                        outcome(other.deliveries[0], attempt: 1)])
+        #expect(try await store.requeue(deliveryID: created.deliveries[1].id, force: false).redelivered == false)
+
+        let update = try await store.replace(collection: "posts", id: created.record.id, fields: ["n": 2], ifVersion: 1,
+                                             outbox: outbox(["search", "audit"]))
+        let newer = Array(update.deliveries)
+        // Still pending: nothing newer has succeeded yet.
+        try await store.recordAttempts([outcome(created.deliveries[0], attempt: 1, error: "down", status: .dead)])
+        try await store.recordAttempts([outcome(newer[1], attempt: 1)])
+        let search = created.deliveries[0]
+        #expect(try await store.requeue(deliveryID: search.id, force: false).status == .pending)
+        try await store.recordAttempts([outcome(search, attempt: 2, error: "down again", status: .dead)])
+
+        // Once the update reached `search`, a retry of the create would write the old data over it.
+        try await store.recordAttempts([outcome(newer[0], attempt: 1)])
+        #expect(await storeError { try await store.requeue(deliveryID: search.id, force: false) }
+                == .staleRedelivery(id: search.id, newer: newer[0].id))
+        #expect(try await store.delivery(id: search.id).status == .dead)
+        #expect(StoreError.staleRedelivery(id: 5000, newer: 7000).description.contains("delivery 7000"))
+
+        // The same when the newer success had failed first (a row of its own).
+        let third = try await store.replace(collection: "posts", id: created.record.id, fields: ["n": 3], ifVersion: 2,
+                                            outbox: outbox(["search"]))
+        try await store.recordAttempts([outcome(third.deliveries[0], attempt: 1, error: "once", next: 1)])
+        try await store.recordAttempts([outcome(third.deliveries[0], attempt: 2)])
+        #expect(await storeError { try await store.requeue(deliveryID: search.id, force: false) }
+                == .staleRedelivery(id: search.id, newer: third.deliveries[0].id))
+
+        let forced = try await store.requeue(deliveryID: search.id, force: true)
+        #expect(forced.status == .pending && forced.redelivered)
+        #expect(try await store.delivery(id: search.id).redelivered)
+        #expect(try await store.unfinishedDeliveries().first { $0.delivery.id == search.id }?.delivery.redelivered == true)
     }
 
     @Test func purgeDeletesOnlyOldEventsWhoseDeliveriesAllSucceededInBatches() async throws {
@@ -348,7 +390,7 @@ struct DeliveryLogTests {
         let failed = try await store.delivery(id: delivery.id)
         let json = failed.json
         #expect(json.keys == ["id", "event_id", "handler", "collection", "record_id", "status", "attempts", "max_attempts",
-                              "next_attempt_at", "last_error", "created", "updated"])
+                              "next_attempt_at", "last_error", "created", "updated", "redelivered"])
         #expect(json["id"] == .int(delivery.id) && json["event_id"] == .string(written.event.id))
         #expect(json["status"] == "failed" && json["attempts"] == 1 && json["max_attempts"] == 2)
         #expect(json["next_attempt_at"] == "1970-01-01T00:00:00.000Z")

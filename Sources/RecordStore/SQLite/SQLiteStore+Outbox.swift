@@ -27,8 +27,8 @@ extension SQLiteStore {
     /// A failed or dead delivery goes back to pending (`nextAttemptAt` nil) with one more attempt
     /// allowed (`maxAttempts = max(maxAttempts, attempts + 1)`). Returns it as stored.
     /// - Throws: `deliveryNotFound`, `deliveryNotRetryable` for any other status, `database`.
-    public func requeue(deliveryID: Int64) async throws(StoreError) -> Delivery {
-        try await batcher.perform(Self.requeueOperation(deliveryID))
+    public func requeue(deliveryID: Int64, force: Bool) async throws(StoreError) -> Delivery {
+        try await batcher.perform(Self.requeueOperation(deliveryID, force: force))
     }
 
     /// Deletes up to `batchSize` events whose deliveries all succeeded, the last of them before
@@ -251,7 +251,7 @@ extension SQLiteStore {
         ])
     }
 
-    static func requeueOperation(_ id: Int64) -> WriteBatcher.Operation<Delivery> {
+    static func requeueOperation(_ id: Int64, force: Bool) -> WriteBatcher.Operation<Delivery> {
         let now = Timestamp.now()
         return { db in
             guard let delivery = try Outbox.fetchDelivery(db, id: id) else { throw StoreError.deliveryNotFound(id) }
@@ -259,7 +259,9 @@ extension SQLiteStore {
             guard delivery.status == .failed || delivery.status == .dead else {
                 throw StoreError.deliveryNotRetryable(id: id, status: delivery.status)
             }
-            try db.cachedStatement(sql: OutboxSQL.requeue).execute(arguments: [now, id])
+            let newer = try Outbox.newerSuccess(db, than: delivery)
+            if let newer, !force { throw StoreError.staleRedelivery(id: id, newer: newer) }
+            try db.cachedStatement(sql: OutboxSQL.requeue).execute(arguments: [now, newer != nil, id])
             guard let requeued = try Outbox.fetchDelivery(db, id: id) else {
                 throw CorruptOutbox(problem: "delivery \(id) vanished while requeued")
             }
@@ -423,7 +425,7 @@ enum Outbox {
     }
 
     /// Columns of `OutboxSQL.deliveryColumns`.
-    static let deliveryColumnCount = 13
+    static let deliveryColumnCount = 14
 
     /// Reads the columns of `OutboxSQL.deliveryColumns`.
     static func decodeDelivery(_ row: Row) throws -> Delivery {
@@ -434,7 +436,7 @@ enum Outbox {
             status: try status(try row.decode(atIndex: 6)), attempts: try row.decode(atIndex: 7),
             maxAttempts: try row.decode(atIndex: 8), nextAttemptAt: try row.decode(atIndex: 9),
             lastError: try row.decode(atIndex: 10), created: try row.decode(atIndex: 11),
-            updated: try row.decode(atIndex: 12))
+            updated: try row.decode(atIndex: 12), redelivered: try row.decode(atIndex: 13))
     }
 
     /// Columns of `OutboxSQL.eventDeliveryColumns`.
@@ -503,6 +505,23 @@ enum Outbox {
         }
     }
 
+    /// The newest delivery to `delivery`'s handler of a later event of its record that succeeded,
+    /// in a row of its own or in its event's row. A manual operation: it walks the events after
+    /// `delivery`'s, newest first, rather than have every write pay for an index.
+    static func newerSuccess(_ db: Database, than delivery: Delivery) throws -> Int64? {
+        let arguments: StatementArguments = [delivery.eventSequence, delivery.collection, delivery.recordID, delivery.handler]
+        let inRows = try Int64.fetchOne(db.cachedStatement(sql: OutboxSQL.newerSuccessInRows), arguments: arguments)
+        let events = try Row.fetchCursor(db.cachedStatement(sql: OutboxSQL.newerEventsOfRecord), arguments: [
+            delivery.eventSequence, delivery.collection, delivery.recordID, inRows.map { $0 / Int64(maxTargets) } ?? delivery.eventSequence,
+        ])
+        while let row = try events.next() {
+            if let found = try eventDeliveries(row).last(where: { $0.handler == delivery.handler && $0.status == .succeeded }) {
+                return found.id // newer than any in a row of its own: its event is
+            }
+        }
+        return inRows
+    }
+
     /// A delivery with a row of its own, else one its event's row holds.
     static func fetchDelivery(_ db: Database, id: Int64) throws -> Delivery? {
         if let row = try Row.fetchOne(db.cachedStatement(sql: OutboxSQL.delivery), arguments: [id]) {
@@ -548,7 +567,7 @@ enum OutboxSQL {
     /// Columns read by `Outbox.decodeDelivery`, from `hook_deliveries d JOIN hook_events e`.
     static let deliveryColumns = """
         d.id, d.event_sequence, e.id, d.handler, d.collection, d.record_id, d.status, d.attempts, \
-        d.max_attempts, d.next_attempt_at, d.last_error, d.created, d.updated
+        d.max_attempts, d.next_attempt_at, d.last_error, d.created, d.updated, d.redelivered
         """
     /// Columns read by `Outbox.eventDeliveries`, from `hook_events e`.
     static let eventDeliveryColumns = "e.sequence, e.id, e.collection, e.record_id, e.handlers, e.pending, e.detached, e.created, e.finished"
@@ -624,8 +643,21 @@ enum OutboxSQL {
         """
     static let requeue = """
         UPDATE hook_deliveries
-        SET status = 'pending', next_attempt_at = NULL, max_attempts = max(max_attempts, attempts + 1), updated = ?
+        SET status = 'pending', next_attempt_at = NULL, max_attempts = max(max_attempts, attempts + 1), updated = ?,
+            redelivered = ?
         WHERE id = ?
+        """
+    /// The newest succeeded delivery with a row of its own after event ?1, of record (?2, ?3), to handler ?4.
+    static let newerSuccessInRows = """
+        SELECT max(id) FROM hook_deliveries
+        WHERE id >= (?1 + 1) * \(Outbox.maxTargets) AND collection = ?2 AND record_id = ?3 AND handler = ?4 AND status = 'succeeded'
+        """
+    /// Events of record (?2, ?3) after event ?1 and after ?4 (no newer success in a row of its own
+    /// can be older than that), newest first, as `Outbox.eventDeliveries` reads them.
+    static let newerEventsOfRecord = """
+        SELECT \(eventDeliveryColumns) FROM hook_events e
+        WHERE e.sequence > max(?1, ?4) AND e.collection = ?2 AND e.record_id = ?3
+        ORDER BY e.sequence DESC
         """
     /// ?1 the cutoff, ?2 the batch size. An event goes once nothing is pending in its row and every
     /// row of its own succeeded, all before the cutoff.

@@ -149,6 +149,11 @@ enum Schema {
                 END;
                 """)
         }
+        migrator.registerMigration("v4: forced redeliveries") { db in
+            // A delivery sent again by hand although a later one of its record to its handler had
+            // succeeded: its handler is told (`event.redelivered`), even after a restart.
+            try db.execute(sql: "ALTER TABLE hook_deliveries ADD COLUMN redelivered INTEGER NOT NULL DEFAULT 0")
+        }
         return migrator
     }
 

@@ -52,6 +52,7 @@ let package = Package(
         .target(name: "MoonbaseServer", dependencies: [
             "HookHost", "HostModules", "LuaRuntime", "RecordStore", "MoonbaseJSON", "MoonbaseModel",
             .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
         ]),
         // The command line: thin.

@@ -4,6 +4,7 @@ import HostModules
 import Hummingbird
 import Logging
 import LuaRuntime
+import NIOCore
 import RecordStore
 import Synchronization
 
@@ -58,12 +59,15 @@ public struct MoonbaseServer: Sendable {
     let outbound: OutboundHTTP
     let configuration: ServerConfiguration
     let logger: Logger
+    /// Held from before the store opens until the server stops.
+    let dataFolder: DataFolderLock
 
     /// Opens the store, loads the hooks and resolves the admin token (generated and printed
     /// once when there is none).
     public init(configuration: ServerConfiguration, logger: Logger) throws {
         self.configuration = configuration
         self.logger = logger
+        dataFolder = try DataFolderLock(directory: configuration.dataDirectory)
         let committed = CommittedEventRelay()
         store = try SQLiteStore(directory: configuration.dataDirectory, events: committed)
         let directory = HookDirectory(path: configuration.hooksDirectory)
@@ -90,7 +94,10 @@ public struct MoonbaseServer: Sendable {
         let (token, generated) = try AdminToken.resolve(given: configuration.adminToken, dataDirectory: configuration.dataDirectory)
         adminToken = token
         if generated {
-            print("Generated an admin token (kept in \(configuration.dataDirectory)/\(AdminToken.fileName)):\n\(token)")
+            // Logged, not printed: a buffered stdout would keep it until shutdown under systemd or nohup.
+            logger.notice("generated an admin token", metadata: [
+                "token": .string(token), "kept_in": .string(configuration.dataDirectory + "/" + AdminToken.fileName),
+            ])
         }
     }
 
@@ -98,8 +105,8 @@ public struct MoonbaseServer: Sendable {
     public func router() -> Router<BasicRequestContext> {
         let router = Router()
         router.add(middleware: ErrorMiddleware())
-        router.add(middleware: AuthMiddleware(token: adminToken))
-        Routes(store: store, hooks: hooks, writes: writes, deliveries: deliveries, maxBodyBytes: configuration.maxBodyBytes).register(on: router)
+        let api = router.group("api/v1").add(middleware: AuthMiddleware(token: adminToken))
+        Routes(store: store, hooks: hooks, writes: writes, deliveries: deliveries, maxBodyBytes: configuration.maxBodyBytes).register(on: api)
         return router
     }
 
@@ -134,6 +141,7 @@ public struct MoonbaseServer: Sendable {
         await deliveries.stop()
         await hooks.shutdown()
         try? await outbound.shutdown()
+        dataFolder.release()
     }
 
     /// The most events whose deliveries waited in memory at once (tests and diagnostics): at most
@@ -149,7 +157,11 @@ public struct MoonbaseServer: Sendable {
     /// period; whatever is unfinished then stays in the store for the next start.
     public func run() async throws {
         try await start()
-        try await application().runService()
+        do {
+            try await application().runService()
+        } catch let error as IOError where error.errnoCode == EADDRINUSE {
+            throw ServerError.portInUse(host: configuration.host, port: configuration.port)
+        }
         logger.info("stopping: waiting for running hooks", metadata: ["grace": .string("\(configuration.shutdownGrace)")])
         let (deliveries, hooks) = (deliveries, hooks)
         let finished = await withTaskGroup(of: Bool.self) { group in
@@ -165,6 +177,7 @@ public struct MoonbaseServer: Sendable {
         }
         await deliveries.stop()
         try? await outbound.shutdown()
+        dataFolder.release()
         if !finished { logger.warning("hooks still running after the grace period; they run again at the next start") }
         logger.info("moonbase stopped")
     }

@@ -11,8 +11,10 @@ struct Routes: Sendable {
     let deliveries: DeliveryScheduler
     let maxBodyBytes: Int
 
-    func register(on router: Router<BasicRequestContext>) {
-        let api = router.group("api/v1")
+    /// Registers the API on `api` (the `/api/v1` group); a known path asked with a method it does
+    /// not have answers 405.
+    func register(on group: RouterGroup<BasicRequestContext>) {
+        let api = Endpoints(group: group)
         api.get("health") { _, _ in JSONResponse.make(status: .ok, ["status": "ok"]) }
 
         api.post("collections") { request, _ in
@@ -66,10 +68,11 @@ struct Routes: Sendable {
 
         api.get("hooks") { _, _ in JSONResponse.make(status: .ok, hooks.catalog.listing()) }
         registerDeliveries(on: api)
+        api.refuseOtherMethods()
     }
 
     /// The deliveries log (issue 4): list, one with its attempts, retry.
-    private func registerDeliveries(on api: RouterGroup<BasicRequestContext>) {
+    private func registerDeliveries(on api: Endpoints) {
         api.get("hooks/deliveries") { request, _ in
             let query = request.uri.queryParameters
             var filter = DeliveryFilter(limit: try positiveInteger(query["limit"], name: "limit") ?? 100)
@@ -147,5 +150,43 @@ struct Routes: Sendable {
         guard let text, !text.isEmpty else { return nil }
         guard let value = Int(text), value >= 1 else { throw APIError(.badRequest, "\(name) must be a positive integer") }
         return value
+    }
+}
+
+/// Registers routes on a group and remembers each path's methods, so that the other methods of a
+/// known path answer 405 (the router alone would answer 404, as for an unknown path).
+private final class Endpoints {
+    typealias Handler = @Sendable (Request, BasicRequestContext) async throws -> Response
+
+    let group: RouterGroup<BasicRequestContext>
+    /// Paths in registration order, with their methods.
+    private var methods: [(path: String, methods: [HTTPRequest.Method])] = []
+
+    init(group: RouterGroup<BasicRequestContext>) {
+        self.group = group
+    }
+
+    func get(_ path: String, _ handler: @escaping Handler) { on(.get, path, handler) }
+    func post(_ path: String, _ handler: @escaping Handler) { on(.post, path, handler) }
+    func patch(_ path: String, _ handler: @escaping Handler) { on(.patch, path, handler) }
+    func delete(_ path: String, _ handler: @escaping Handler) { on(.delete, path, handler) }
+
+    private func on(_ method: HTTPRequest.Method, _ path: String, _ handler: @escaping Handler) {
+        group.on(RouterPath(path), method: method, use: handler)
+        if let index = methods.firstIndex(where: { $0.path == path }) {
+            methods[index].methods.append(method)
+        } else {
+            methods.append((path, [method]))
+        }
+    }
+
+    /// Answers 405, naming the allowed methods, for every method a registered path lacks.
+    func refuseOtherMethods() {
+        for (path, allowed) in methods {
+            let message = "method not allowed here; use " + allowed.map(\.rawValue).joined(separator: ", ")
+            for method in [HTTPRequest.Method.get, .post, .put, .patch, .delete] where !allowed.contains(method) {
+                group.on(RouterPath(path), method: method) { _, _ -> Response in throw APIError(.methodNotAllowed, message) }
+            }
+        }
     }
 }

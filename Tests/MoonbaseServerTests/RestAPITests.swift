@@ -21,6 +21,28 @@ import Testing
         }
     }
 
+    /// A path that is no route is 404 whatever the token; a route asked with another method is 405.
+    @Test func unknownPathsAre404AndOtherMethods405() async throws {
+        try await withServer { client, _ in
+            for headers in [HTTPFields(), auth, [.authorization: "Bearer nope"]] {
+                for path in ["/", "/health", "/api/v1", "/api/v1/nope", "/api/v2/collections"] {
+                    let response = try await client.send(.get, path, headers: headers)
+                    #expect(response.status == .notFound, "\(path)")
+                    #expect(response.body == ["error": "not found"], "\(path)")
+                }
+            }
+            try await client.createCollection("posts")
+            let created = try await client.send(.post, "/api/v1/collections/posts/records", json: #"{"title":"x"}"#)
+            let id = try #require(created.body?["id"]?.string)
+            let put = try await client.send(.put, "/api/v1/collections/posts/records/\(id)", json: #"{"title":"y"}"#)
+            #expect(put.status == .methodNotAllowed)
+            #expect(put.body?["error"]?.string == "method not allowed here; use GET, PATCH, DELETE")
+            #expect(try await client.send(.delete, "/api/v1/health").status == .methodNotAllowed)
+            #expect(try await client.send(.put, "/api/v1/collections/posts/records/\(id)", headers: [:]).status == .unauthorized)
+            #expect(try await client.send(.get, "/api/v1/collections/posts/records/\(id)").body?["title"] == "x")
+        }
+    }
+
     @Test func collections() async throws {
         try await withServer { client, _ in
             let created = try await client.send(.post, "/api/v1/collections", json: #"{"name":"posts"}"#)

@@ -46,10 +46,12 @@ struct AuthMiddleware<Context: RequestContext>: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         if request.uri.path == "/api/v1/health" { return try await next(request, context) }
         guard let header = request.headers[.authorization] else {
+            await RequestBodies.drain(request)
             throw APIError(.unauthorized, "missing admin token (Authorization: Bearer <token>)")
         }
         let prefix = "Bearer "
         guard header.hasPrefix(prefix), AdminToken.matches(header.utf8.dropFirst(prefix.utf8.count), token) else {
+            await RequestBodies.drain(request)
             throw APIError(.unauthorized, "wrong admin token")
         }
         return try await next(request, context)

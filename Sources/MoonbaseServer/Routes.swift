@@ -126,7 +126,7 @@ struct Routes: Sendable {
 
     /// The body as a JSON object: 413 past the limit, 400 when malformed or not an object.
     private func readObject(_ request: Request) async throws -> JSONObject {
-        let buffer = try await request.body.collect(upTo: maxBodyBytes)
+        let buffer = try await RequestBodies.collect(request, upTo: maxBodyBytes)
         let value: JSONValue
         do {
             value = try buffer.withUnsafeReadableBytes { bytes throws(JSONParseError) in try JSONValue.parse(bytes) }

@@ -120,3 +120,70 @@ import Testing
         }
     }
 }
+
+@Suite struct EarlyAnswerTests {
+    /// A client that sends `Connection: close` and writes its whole body before it reads gets its
+    /// early answer (413 over the limit, 401 without a token) at once, not at its own timeout.
+    @Test(arguments: [(true, "413"), (false, "401")])
+    func earlyAnswersReachAClientThatWritesEverythingFirst(withToken: Bool, status: String) async throws {
+        let folder = try HooksFolder([:])
+        defer { folder.remove() }
+        var configuration = ServerConfiguration()
+        configuration.dataDirectory = (folder.path as NSString).deletingLastPathComponent + "/data"
+        configuration.hooksDirectory = folder.path
+        configuration.adminToken = token
+        let server = try MoonbaseServer(configuration: configuration, logger: LogCapture().logger)
+        try await server.start()
+        try await server.application().test(.live) { client in
+            try await client.createCollection("posts")
+            let port = try #require(client.port)
+            let head = "POST /api/v1/collections/posts/records HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
+                + (withToken ? "Authorization: Bearer \(token)\r\n" : "")
+                + "Content-Type: application/json\r\nContent-Length: \(16 << 20)\r\n\r\n"
+            // On a thread of its own: blocking a cooperative thread could starve the server's handlers.
+            let answer = try await withCheckedThrowingContinuation { continuation in
+                Thread { continuation.resume(with: Result { try writeAllThenRead(port: port, head: head, bodyBytes: 16 << 20) }) }.start()
+            }
+            #expect(answer.hasPrefix("HTTP/1.1 \(status)"), "got: \(answer.prefix(80))")
+        }
+        await server.stop()
+    }
+}
+
+/// Connects to the loopback `port`, writes `head` and `bodyBytes` bytes of body, and only then
+/// reads the answer. Socket timeouts (10 s) turn a stuck exchange into a failure, not a hang.
+private func writeAllThenRead(port: Int, head: String, bodyBytes: Int) throws -> String {
+    struct SocketFailure: Error { let step: String; let code: Int32 }
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var timeout = timeval(tv_sec: 10, tv_usec: 0)
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = UInt16(port).bigEndian
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    let connected = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+    guard connected == 0 else { throw SocketFailure(step: "connect", code: errno) }
+    func sendAll(_ bytes: [UInt8]) throws {
+        var sent = 0
+        while sent < bytes.count {
+            let n = bytes[sent...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            guard n > 0 else { throw SocketFailure(step: "send", code: errno) }
+            sent += n
+        }
+    }
+    try sendAll(Array(head.utf8))
+    let chunk = [UInt8](repeating: UInt8(ascii: " "), count: 1 << 20)
+    for _ in 0..<(bodyBytes >> 20) { try sendAll(chunk) }
+    var answer: [UInt8] = []
+    var buffer = [UInt8](repeating: 0, count: 4096)
+    while true {
+        let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+        if n <= 0 { break }
+        answer += buffer[..<n]
+    }
+    return String(decoding: answer, as: UTF8.self)
+}

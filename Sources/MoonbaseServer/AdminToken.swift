@@ -9,10 +9,7 @@ public enum AdminToken {
     public static func resolve(given: String?, dataDirectory: String) throws -> (token: String, generated: Bool) {
         if let given, !given.isEmpty { return (given, false) }
         let path = dataDirectory + "/" + fileName
-        if let stored = try? String(contentsOfFile: path, encoding: .utf8) {
-            let token = stored.trimmingCharacters(in: .whitespacesAndNewlines)
-            if !token.isEmpty { return (token, false) }
-        }
+        if let token = stored(in: dataDirectory) { return (token, false) }
         try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
         var generator = SystemRandomNumberGenerator()
         let token = (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }.joined()
@@ -20,6 +17,21 @@ public enum AdminToken {
             throw APIError(.internalServerError, "cannot write \(path)")
         }
         return (token, true)
+    }
+
+    /// The token a client command sends: `given`, else `MOONBASE_ADMIN_TOKEN`, else the one a
+    /// server generated into `dataDirectory`; nil when there is none.
+    public static func forClient(given: String?, dataDirectory: String) -> String? {
+        if let given, !given.isEmpty { return given }
+        if let token = ProcessInfo.processInfo.environment["MOONBASE_ADMIN_TOKEN"], !token.isEmpty { return token }
+        return stored(in: dataDirectory)
+    }
+
+    /// The token kept in `dataDirectory`, if any.
+    static func stored(in dataDirectory: String) -> String? {
+        guard let text = try? String(contentsOfFile: dataDirectory + "/" + fileName, encoding: .utf8) else { return nil }
+        let token = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        return token.isEmpty ? nil : token
     }
 
     /// Compares in time that depends only on the lengths, not on where the first difference is.

@@ -1,14 +1,20 @@
 import ArgumentParser
 import Foundation
 import MoonbaseJSON
+import MoonbaseServer
 
 /// Where a running server is, for the commands that ask it.
 struct ServerOptions: ParsableArguments {
     @Option(help: "The server's URL.")
     var url = "http://127.0.0.1:8090"
 
-    @Option(help: "The admin token (env MOONBASE_ADMIN_TOKEN).")
+    @Option(help: "The admin token (default: env MOONBASE_ADMIN_TOKEN, else the one kept in --data).")
     var token: String?
+
+    @Option(name: .customLong("data"), help: "The server's data folder, where a generated admin token is kept.")
+    var dataDirectory = ServerConfiguration().dataDirectory
+
+    var resolvedToken: String? { AdminToken.forClient(given: token, dataDirectory: dataDirectory) }
 }
 
 /// `moonbase hooks deliveries`: the deliveries log of a running server.
@@ -37,7 +43,7 @@ struct HooksDeliveriesCommand: AsyncParsableCommand {
         for (name, value) in [("status", status), ("hook", hook), ("collection", collection)] {
             if let value { query.append(name + "=" + (value.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? value)) }
         }
-        let listing = try await ServerRequest.send("GET", "/api/v1/hooks/deliveries?" + query.joined(separator: "&"), base: server.url, token: server.token)
+        let listing = try await ServerRequest.send("GET", "/api/v1/hooks/deliveries?" + query.joined(separator: "&"), base: server.url, token: server.resolvedToken)
         if json {
             print(listing.serializedString())
             return
@@ -74,7 +80,7 @@ struct HooksRetryCommand: AsyncParsableCommand {
 
     func run() async throws {
         let path = "/api/v1/hooks/deliveries/\(id)/retry" + (force ? "?force=true" : "")
-        let delivery = try await ServerRequest.send("POST", path, base: server.url, token: server.token)
+        let delivery = try await ServerRequest.send("POST", path, base: server.url, token: server.resolvedToken)
         print("delivery \(id) is \(delivery.field("status")?.text ?? "queued") again")
     }
 }

@@ -3,6 +3,7 @@ import Foundation
 import HookHost
 import Logging
 import MoonbaseJSON
+import MoonbaseServer
 
 /// `moonbase hooks list`: loads the hooks folder offline (or asks a running server) and shows
 /// what is loaded and what failed; exits 1 if any file failed.
@@ -15,8 +16,11 @@ struct HooksListCommand: AsyncParsableCommand {
     @Option(help: "Ask the server at this URL instead (its listing has live stats).")
     var url: String?
 
-    @Option(help: "The admin token for --url (env MOONBASE_ADMIN_TOKEN).")
+    @Option(help: "The admin token for --url (default: env MOONBASE_ADMIN_TOKEN, else the one kept in --data).")
     var token: String?
+
+    @Option(name: .customLong("data"), help: "The server's data folder, where a generated admin token is kept.")
+    var dataDirectory = ServerConfiguration().dataDirectory
 
     @Flag(help: "Print the listing as JSON.")
     var json = false
@@ -26,7 +30,8 @@ struct HooksListCommand: AsyncParsableCommand {
     func run() async throws {
         let listing: JSONValue
         if let url {
-            listing = try await ServerRequest.send("GET", "/api/v1/hooks", base: url, token: token)
+            listing = try await ServerRequest.send("GET", "/api/v1/hooks", base: url,
+                                                   token: AdminToken.forClient(given: token, dataDirectory: dataDirectory))
         } else {
             var logger = Logger(label: "moonbase")
             logger.logLevel = .critical // failures are part of the listing itself

@@ -20,10 +20,10 @@ struct HooksTestCommand: AsyncParsableCommand {
     @Option(help: "The collection the event is about.")
     var collection: String
 
-    @Option(help: "The record as JSON (for delete: as it was).")
+    @Option(help: "The record's fields as JSON (for delete: as it was); an \"id\" field names the record.")
     var data: String = "{}"
 
-    @Option(name: .customLong("old-data"), help: "The record before an update or delete, as JSON.")
+    @Option(name: .customLong("old-data"), help: "The record's fields before an update, as JSON (default: the same as --data).")
     var oldData: String?
 
     @OptionGroup var budgets: BudgetOptions
@@ -43,9 +43,16 @@ struct HooksTestCommand: AsyncParsableCommand {
         try await withToolModules { modules in try await run(modules: modules) }
     }
 
+    func validate() throws {
+        if (file as NSString).lastPathComponent.hasPrefix("_") {
+            let module = ((file as NSString).lastPathComponent as NSString).deletingPathExtension
+            throw ValidationError("\(file) is a module, not a hook file (its name starts with _): hook files load it with require(\"\(module)\"); test those instead")
+        }
+    }
+
     private func run(modules: [LuaModule]) async throws {
-        let record = try parseObject(data, option: "--data")
-        let oldRecord = try oldData.map { try parseObject($0, option: "--old-data") }
+        let fields = try parseObject(data, option: "--data")
+        let oldFields = try oldData.map { try parseObject($0, option: "--old-data") } ?? fields
         let directory = HookDirectory(path: (file as NSString).deletingLastPathComponent.isEmpty ? "." : (file as NSString).deletingLastPathComponent)
         var logger = Logger(label: "hooks") { StreamLogHandler.standardOutput(label: $0) }
         logger.logLevel = .debug
@@ -57,16 +64,17 @@ struct HooksTestCommand: AsyncParsableCommand {
             print("✗ \(file) failed to load: \(error)")
             throw ExitCode(1)
         }
-        let recordID = record["id"]?.text ?? "test_record"
-        var hookEvent = RecordEvent(id: "evt_test_" + UUID().uuidString.lowercased().prefix(8), type: event.type, collection: collection,
-                                  recordID: recordID, data: record, oldData: oldRecord,
-                                  timestamp: ISO8601DateFormatter.string(from: Date(), timeZone: .gmt, formatOptions: [.withInternetDateTime, .withFractionalSeconds]))
+        var (hookEvent, record) = syntheticEvent(fields: fields, oldFields: oldFields)
         let before = catalog.matching(.before, event.type, collection: collection)
         if let outcome = await pool.runBefore(event.type, collection: collection, { hookEvent }) {
             switch outcome {
             case .proceed(let changed):
-                print("✓ before-hooks: the write goes ahead with \(JSONValue.object(changed).serializedString())")
-                hookEvent.data = changed
+                let fields = Record.droppingSystemFields(changed)
+                print("✓ before-hooks: the write goes ahead with \(JSONValue.object(fields).serializedString())")
+                if event != .deleted {
+                    record = record.withFields(fields)
+                    hookEvent.data = record.json
+                }
             case .rejected(let message, let status):
                 print("✗ before-hooks: refused with \(status): \(message) (nothing would be stored, no after-hooks run)")
                 return
@@ -89,6 +97,23 @@ struct HooksTestCommand: AsyncParsableCommand {
             print("no handler of \(file) matches \(event.type.rawValue) on '\(collection)'")
         }
         if outcomes.contains(where: { $0.error != nil }) { throw ExitCode(1) }
+    }
+
+    /// The event the server would build for this write (SPEC section 4): `data` is a whole record
+    /// (`id`, `collection`, `created`, `updated` and the fields), `old_data` the record before an
+    /// update (the same fields unless `--old-data` says otherwise) or a delete, one event id.
+    private func syntheticEvent(fields: JSONObject, oldFields: JSONObject) -> (RecordEvent, Record) {
+        let new = Record.new(collection: collection, fields: fields)
+        let record = fields["id"]?.text.map { Record(id: $0, collection: collection, created: new.created, updated: new.updated, version: 1, fields: fields) } ?? new
+        let old = record.withFields(oldFields)
+        let oldData: JSONObject? = switch event {
+        case .created: nil
+        case .updated: old.json
+        case .deleted: record.json
+        }
+        let timestamp = event == .deleted ? Timestamp.now() : record.updated
+        return (RecordEvent(id: EventID.make(), type: event.type, collection: collection, recordID: record.id, data: record.json,
+                            oldData: oldData, timestamp: timestamp), record)
     }
 
     private func parseObject(_ text: String, option: String) throws -> JSONObject {

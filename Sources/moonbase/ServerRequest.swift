@@ -6,18 +6,25 @@ import MoonbaseJSON
 
 /// The CLI's HTTP needs: a JSON request to a running server with the admin token.
 enum ServerRequest {
-    /// Sends `method path` to the server at `base`; returns the parsed body, or throws the
-    /// server's `{"error": …}` message for a status outside 2xx.
+    /// Sends `method path` to the server at `base` with `token`; returns the parsed body, or throws
+    /// the server's `{"error": …}` message for a status outside 2xx.
     static func send(_ method: String, _ path: String, base: String, token: String?) async throws -> JSONValue {
         guard let url = URL(string: base.trimmingCharacters(in: CharacterSet(charactersIn: "/")) + path) else {
             throw ValidationFailure("not a URL: \(base)")
         }
         var request = URLRequest(url: url)
         request.httpMethod = method
-        if let token = token ?? ProcessInfo.processInfo.environment["MOONBASE_ADMIN_TOKEN"] {
+        if let token {
             request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization")
         }
-        let (data, response) = try await URLSession.shared.data(for: request)
+        let data: Data, response: URLResponse
+        do {
+            (data, response) = try await URLSession.shared.data(for: request)
+        } catch let error as URLError where error.code == .cannotConnectToHost || error.code == .cannotFindHost {
+            throw ValidationFailure("no server at \(base) (is `moonbase serve` running there?)")
+        } catch let error as URLError {
+            throw ValidationFailure("cannot reach \(base): \(error.localizedDescription)")
+        }
         let status = (response as? HTTPURLResponse)?.statusCode ?? 0
         let body = data.isEmpty ? JSONValue.null : try JSONValue.parse(Array(data))
         guard (200..<300).contains(status) else {

@@ -1,4 +1,7 @@
 import Foundation
+import Hummingbird
+import HummingbirdTesting
+import MoonbaseServer
 import MoonbaseTestSupport
 import Testing
 
@@ -74,6 +77,66 @@ import Testing
 
         let malformed = try await Self.moonbase(["hooks", "test", file, "--event", "created", "--collection", "posts", "--data", "{"])
         #expect(malformed.status != 0 && malformed.output.contains("--data is not valid JSON"))
+    }
+
+    /// `hooks test` builds the server's event: a whole record in `data`, a real record id, one
+    /// event id, and for an update without `--old-data` the same fields as the old version.
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: CrashTests.binary)))
+    func hooksTestBuildsTheEventTheServerBuilds() async throws {
+        let folder = try HooksFolder(["shape.lua": """
+            local function show(e)
+              print(table.concat({"shape", e.type, e.record_id, tostring(e.data.id == e.record_id), e.data.collection,
+                tostring(e.data.created ~= nil), tostring(e.data.updated ~= nil), e.old_data and e.old_data.title or "-",
+                tostring(e.id:match("^evt_") ~= nil)}, " "))
+            end
+            on_any_event(show)
+            """])
+        defer { folder.remove() }
+        let file = folder.path + "/shape.lua"
+        let created = try await Self.moonbase(["hooks", "test", file, "--event", "created", "--collection", "posts", "--data", #"{"title":"a"}"#])
+        // `print` goes to the log: "… [LuaRuntime] shape …".
+        let line = try #require(created.output.split(separator: "\n").compactMap { $0.split(separator: "] shape ").last.map { "shape " + $0 } }
+            .first { $0.hasPrefix("shape record") })
+        let parts = line.split(separator: " ")
+        #expect(parts.count == 9 && parts[2].count == 15, "a real record id: \(line)")
+        #expect(parts[3...] == ["true", "posts", "true", "true", "-", "true"])
+        let updated = try await Self.moonbase(["hooks", "test", file, "--event", "updated", "--collection", "posts", "--data", #"{"id":"r1","title":"b"}"#])
+        #expect(updated.output.contains("shape record.updated r1 true posts true true b true"))
+        let withOld = try await Self.moonbase(["hooks", "test", file, "--event", "updated", "--collection", "posts",
+                                              "--data", #"{"title":"b"}"#, "--old-data", #"{"title":"a"}"#])
+        #expect(withOld.output.contains(" a true"))
+
+        let shipped = try await Self.moonbase(["hooks", "test", "hooks/notifications.lua", "--event", "updated", "--collection", "users",
+                                               "--data", #"{"email":"a@example.com"}"#])
+        #expect(shipped.status == 0, "\(shipped.output)")
+
+        let module = try await Self.moonbase(["hooks", "test", "hooks/_utils.lua", "--event", "created", "--collection", "posts"])
+        #expect(module.status != 0 && module.output.contains("hooks/_utils.lua is a module") && module.output.contains(#"require("_utils")"#))
+    }
+
+    /// Client commands take the token from the data folder and say plainly when no server is there.
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: CrashTests.binary)))
+    func clientCommandsFindTheTokenAndSayWhenNoServerAnswers() async throws {
+        let folder = try HooksFolder([:])
+        defer { folder.remove() }
+        var configuration = ServerConfiguration()
+        configuration.dataDirectory = (folder.path as NSString).deletingLastPathComponent + "/data"
+        configuration.hooksDirectory = folder.path
+        let data = configuration.dataDirectory
+        let server = try MoonbaseServer(configuration: configuration, logger: LogCapture().logger) // generates a token
+        try await server.start()
+        try await server.application().test(.live) { client in
+            let url = "http://127.0.0.1:\(try #require(client.port))"
+            let listed = try await Self.moonbase(["hooks", "deliveries", "--url", url, "--data", data])
+            #expect(listed.status == 0 && listed.output.contains("0 deliveries"), "\(listed.output)")
+            let hooks = try await Self.moonbase(["hooks", "list", "--url", url, "--data", data])
+            #expect(hooks.status == 0, "\(hooks.output)")
+            let wrong = try await Self.moonbase(["hooks", "deliveries", "--url", url, "--data", data, "--token", "nope"])
+            #expect(wrong.status != 0 && wrong.output.contains("wrong admin token"))
+        }
+        await server.stop()
+        let nobody = try await Self.moonbase(["hooks", "deliveries", "--url", "http://127.0.0.1:9", "--data", data])
+        #expect(nobody.status != 0 && nobody.output.contains("no server at http://127.0.0.1:9"), "\(nobody.output)")
     }
 
     @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: CrashTests.binary)))

@@ -22,7 +22,7 @@ struct ServeCommand: AsyncParsableCommand {
     var hooksDirectory = ServeCommand.environment["MOONBASE_HOOKS_DIR"] ?? "./hooks"
 
     @Option(name: .customLong("admin-token"), help: "Admin token (env MOONBASE_ADMIN_TOKEN); generated on first start if absent.")
-    var adminToken = ServeCommand.environment["MOONBASE_ADMIN_TOKEN"]
+    var adminToken: String = ServeCommand.environment["MOONBASE_ADMIN_TOKEN"] ?? ""
 
     @Option(name: .customLong("hook-workers"), help: "Lua states running hooks (default: one per core).")
     var hookWorkers = ProcessInfo.processInfo.activeProcessorCount

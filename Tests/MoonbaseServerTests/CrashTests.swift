@@ -23,7 +23,7 @@ import Testing
 
         init(data: String, hooks: String, log: String) throws {
             self.log = log
-            FileManager.default.createFile(atPath: log, contents: nil)
+            _ = FileManager.default.createFile(atPath: log, contents: nil)
             process.executableURL = URL(fileURLWithPath: CrashTests.binary)
             process.arguments = ["serve", "--port", "0", "--data", data, "--hooks-dir", hooks, "--admin-token", "crash", "--hook-workers", "2",
                                  "--hook-concurrency", "64", "--hook-backlog", "200"]

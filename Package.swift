@@ -22,9 +22,12 @@ let package = Package(
 
         // JSON values, a byte-level parser and writer. Knows nothing of Lua, SQL or HTTP.
         .target(name: "MoonbaseJSON"),
+        // Lua's pattern matcher, string.rep and the table functions that loop, counting their steps
+        // against the budgets (C: they may raise). The sandbox puts them in place of Lua's own.
+        .target(name: "LuaBounded", dependencies: ["CLua"]),
         // The Lua layer: VM, values, sandbox, budgets. Knows nothing of hooks.
         .target(name: "LuaRuntime", dependencies: [
-            "CLua", "MoonbaseJSON", .product(name: "Logging", package: "swift-log"),
+            "CLua", "LuaBounded", "MoonbaseJSON", .product(name: "Logging", package: "swift-log"),
         ]),
         // The hook host: discovery, registration, dispatch, listing. Knows nothing of HTTP or SQL.
         .target(name: "HookHost", dependencies: [
@@ -71,7 +74,7 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"),
         ], path: "Tests/MoonbaseTestSupport"),
         .testTarget(name: "MoonbaseJSONTests", dependencies: ["MoonbaseJSON"]),
-        .testTarget(name: "LuaRuntimeTests", dependencies: ["LuaRuntime", "MoonbaseJSON"]),
+        .testTarget(name: "LuaRuntimeTests", dependencies: ["LuaRuntime", "MoonbaseJSON", "CLua", "LuaBounded"]),
         .testTarget(name: "HookHostTests", dependencies: ["HookHost", "LuaRuntime", "MoonbaseJSON", "MoonbaseTestSupport"]),
         .testTarget(name: "HostModulesTests", dependencies: [
             "HostModules", "HookHost", "LuaRuntime", "MoonbaseJSON", "MoonbaseTestSupport",

@@ -64,7 +64,7 @@ let package = Package(
         // Benchmarks (release mode, not tests): `swift run -c release moonbase-bench`.
         .target(name: "CLuaFloor", dependencies: ["CLua"], path: "Benchmarks/CLuaFloor"),
         .executableTarget(name: "moonbase-bench", dependencies: [
-            "HookHost", "LuaRuntime", "MoonbaseJSON", "CLuaFloor",
+            "HookHost", "LuaRuntime", "MoonbaseJSON", "CLuaFloor", "CLua", "LuaBounded",
         ], path: "Benchmarks/moonbase-bench"),
 
         // Helpers shared by the test suites: temporary hooks folders, captured logs, a local HTTP server.

@@ -348,6 +348,27 @@ static int is_plain(const char *p, size_t lp) {
     return 1;
 }
 
+/// The longest needle `find_plain` compares byte by byte.
+#define SHORT_NEEDLE 32
+
+/// The first occurrence of [p, p + lp) in [s, s + ls). Lua's own search (memchr for the first
+/// byte, then memcmp) takes time proportional to ls × lp in the worst case: hours for needles of
+/// megabytes. For short needles that is still linear, and faster than anything else on the short
+/// subjects hooks search; longer ones go to glibc's memmem, which is linear whatever the needle.
+static const char *find_plain(const char *s, size_t ls, const char *p, size_t lp) {
+    if (lp > SHORT_NEEDLE) return memmem(s, ls, p, lp);
+    if (lp == 0) return s;
+    if (lp > ls) return NULL;
+    const char *last = s + (ls - lp); // the last place it could start
+    while (s <= last) {
+        const char *at = memchr(s, p[0], last - s + 1);
+        if (at == NULL) return NULL;
+        if (memcmp(at + 1, p + 1, lp - 1) == 0) return at;
+        s = at + 1;
+    }
+    return NULL;
+}
+
 static int find_or_match(lua_State *L, int find) {
     size_t ls, lp;
     const char *s = luaL_checklstring(L, 1, &ls);
@@ -358,8 +379,7 @@ static int find_or_match(lua_State *L, int find) {
         return 1;
     }
     if (find && (lua_toboolean(L, 4) || is_plain(p, lp))) {
-        // glibc's memmem takes time linear in its input (Lua's own search is quadratic).
-        const char *at = memmem(s + init, ls - init, p, lp);
+        const char *at = find_plain(s + init, ls - init, p, lp);
         if (at == NULL) {
             luaL_pushfail(L);
             return 1;

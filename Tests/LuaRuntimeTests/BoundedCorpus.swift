@@ -100,6 +100,8 @@ local cases = {
   { "hello-world_2024", "^[%w_-]+$" }, { "user@example.com", "^[%w._%%+-]+@[%w.-]+%.%a%a+$" },
   { "not an email", "^[%w._%%+-]+@[%w.-]+%.%a%a+$" }, { "  trim me  ", "^%s*(.-)%s*$" },
   { "2024-01-31", "^(%d%d%d%d)-(%d%d)-(%d%d)$" }, { "a.b.c", "[^.]+" }, { "x=1&y=2", "([^&=]+)=([^&=]*)" },
+  { string.rep("ab", 50) .. "x", string.rep("ab", 20) .. "x" }, { string.rep("ab", 50), string.rep("ab", 20) .. "x" },
+  { string.rep("ab", 50), string.rep("ab", 16) }, { "abc", "abcd" }, { "x", string.rep("x", 40) },
   { "aaa", "a-b" }, { "aaa", "()a*()" }, { "ab", "a*?" }, { "ab", "a+?" }, { "abc", "b*" }, { "abc", "^b*" },
 }
 for k, case in ipairs(cases) do

@@ -60,17 +60,25 @@ static inline long long mb_now_ns(void) {
 static inline void *mb_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
     mb_runtime *rt = (mb_runtime *)ud;
     size_t old = ptr ? osize : 0;
+    // Only the state's thread writes `used`, but others may read it (mb_memory_in_use): relaxed
+    // atomic stores, which cost what plain ones do.
     if (nsize == 0) {
         free(ptr);
-        rt->used -= old;
+        __atomic_store_n(&rt->used, rt->used - old, __ATOMIC_RELAXED);
         return NULL;
     }
     if (nsize > old && rt->limit > 0 && rt->cap_lifted == 0 && rt->used - old + nsize > rt->limit) {
         return NULL;
     }
     void *p = realloc(ptr, nsize);
-    if (p != NULL) rt->used = rt->used - old + nsize;
+    if (p != NULL) __atomic_store_n(&rt->used, rt->used - old + nsize, __ATOMIC_RELAXED);
     return p;
+}
+
+/// Bytes the state holds. Another thread may read it while the state runs (the hook pool counts
+/// the memory of states it gave up while they are still busy).
+static inline size_t mb_memory_in_use(mb_runtime *rt) {
+    return __atomic_load_n(&rt->used, __ATOMIC_RELAXED);
 }
 
 static inline lua_State *mb_newstate(mb_runtime *rt) {

@@ -25,9 +25,12 @@ let package = Package(
         // The event vocabulary: the event and its type, the record with its one JSON shape and
         // system fields, timestamps and ids. Knows only JSON.
         .target(name: "MoonbaseModel", dependencies: ["MoonbaseJSON"]),
+        // Lua's pattern matcher, string.rep and the table functions that loop, counting their steps
+        // against the budgets (C: they may raise). The sandbox puts them in place of Lua's own.
+        .target(name: "LuaBounded", dependencies: ["CLua"]),
         // The Lua layer: VM, values, sandbox, budgets. Knows nothing of hooks.
         .target(name: "LuaRuntime", dependencies: [
-            "CLua", "MoonbaseJSON", .product(name: "Logging", package: "swift-log"),
+            "CLua", "LuaBounded", "MoonbaseJSON", .product(name: "Logging", package: "swift-log"),
         ]),
         // The hook host: discovery, registration, dispatch, listing. Knows nothing of HTTP or SQL.
         .target(name: "HookHost", dependencies: [
@@ -65,7 +68,7 @@ let package = Package(
         // Benchmarks (release mode, not tests): `swift run -c release moonbase-bench`.
         .target(name: "CLuaFloor", dependencies: ["CLua"], path: "Benchmarks/CLuaFloor"),
         .executableTarget(name: "moonbase-bench", dependencies: [
-            "HookHost", "LuaRuntime", "MoonbaseJSON", "MoonbaseModel", "CLuaFloor",
+            "HookHost", "LuaRuntime", "MoonbaseJSON", "MoonbaseModel", "CLuaFloor", "CLua", "LuaBounded",
         ], path: "Benchmarks/moonbase-bench"),
 
         // Helpers shared by the test suites: temporary hooks folders, captured logs, a local HTTP server.
@@ -76,7 +79,7 @@ let package = Package(
         ], path: "Tests/MoonbaseTestSupport"),
         .testTarget(name: "MoonbaseJSONTests", dependencies: ["MoonbaseJSON"]),
         .testTarget(name: "MoonbaseModelTests", dependencies: ["MoonbaseModel", "MoonbaseJSON"]),
-        .testTarget(name: "LuaRuntimeTests", dependencies: ["LuaRuntime", "MoonbaseJSON"]),
+        .testTarget(name: "LuaRuntimeTests", dependencies: ["LuaRuntime", "MoonbaseJSON", "CLua", "LuaBounded"]),
         .testTarget(name: "HookHostTests", dependencies: ["HookHost", "LuaRuntime", "MoonbaseJSON", "MoonbaseModel", "MoonbaseTestSupport"]),
         .testTarget(name: "HostModulesTests", dependencies: [
             "HostModules", "HookHost", "LuaRuntime", "MoonbaseJSON", "MoonbaseTestSupport",

@@ -60,45 +60,68 @@ static inline long long mb_now_ns(void) {
 static inline void *mb_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
     mb_runtime *rt = (mb_runtime *)ud;
     size_t old = ptr ? osize : 0;
+    // Only the state's thread writes `used`, but others may read it (mb_memory_in_use): relaxed
+    // atomic stores, which cost what plain ones do.
     if (nsize == 0) {
         free(ptr);
-        rt->used -= old;
+        __atomic_store_n(&rt->used, rt->used - old, __ATOMIC_RELAXED);
         return NULL;
     }
     if (nsize > old && rt->limit > 0 && rt->cap_lifted == 0 && rt->used - old + nsize > rt->limit) {
         return NULL;
     }
     void *p = realloc(ptr, nsize);
-    if (p != NULL) rt->used = rt->used - old + nsize;
+    if (p != NULL) __atomic_store_n(&rt->used, rt->used - old + nsize, __ATOMIC_RELAXED);
     return p;
+}
+
+/// Bytes the state holds. Another thread may read it while the state runs (the hook pool counts
+/// the memory of states it gave up while they are still busy).
+static inline size_t mb_memory_in_use(mb_runtime *rt) {
+    return __atomic_load_n(&rt->used, __ATOMIC_RELAXED);
 }
 
 static inline lua_State *mb_newstate(mb_runtime *rt) {
     return lua_newstate(mb_alloc, rt);
 }
 
-/// The budget hook. Once a budget is exceeded it fires at every instruction, so a script that
-/// catches the error with pcall is stopped again at its very next instruction; where the
-/// coroutine can yield it yields (which no pcall can catch) and the host abandons the coroutine.
-static inline void mb_count_hook(lua_State *L, lua_Debug *ar) {
-    (void)ar;
-    mb_runtime *rt = mb_runtime_of(L);
-    if (rt->exceeded == MB_WITHIN_BUDGET) {
-        rt->instructions += rt->step;
-        if (rt->instruction_limit > 0 && rt->instructions > rt->instruction_limit) {
-            rt->exceeded = MB_EXCEEDED_INSTRUCTIONS;
-        } else if (rt->deadline_ns > 0 && mb_now_ns() > rt->deadline_ns) {
-            rt->exceeded = MB_EXCEEDED_WALL_CLOCK;
-        } else {
-            return;
-        }
+/// Adds `steps` to the current call's count and checks both budgets; nonzero once the call
+/// must end. The count hook charges VM instructions; C code that loops where no count hook
+/// fires (the pattern matcher, see Sources/LuaBounded) charges its own steps.
+static inline int mb_charge(mb_runtime *rt, long long steps) {
+    if (rt->exceeded != MB_WITHIN_BUDGET) return 1;
+    rt->instructions += steps;
+    if (rt->instruction_limit > 0 && rt->instructions > rt->instruction_limit) {
+        rt->exceeded = MB_EXCEEDED_INSTRUCTIONS;
+    } else if (rt->deadline_ns > 0 && mb_now_ns() > rt->deadline_ns) {
+        rt->exceeded = MB_EXCEEDED_WALL_CLOCK;
+    } else {
+        return 0;
     }
+    return 1;
+}
+
+static inline void mb_count_hook(lua_State *L, lua_Debug *ar);
+
+/// Stops a call whose budget is exceeded. From here on the count hook fires at every
+/// instruction, so a script that catches the error with pcall is stopped again at its very next
+/// instruction; where the coroutine can yield it yields (which no pcall can catch) and the host
+/// abandons the coroutine. Inside the count hook this returns (the VM then yields); called from a
+/// C function it does not return.
+static inline void mb_stop(lua_State *L) {
     lua_sethook(L, mb_count_hook, LUA_MASKCOUNT, 1);
     if (lua_isyieldable(L)) {
-        lua_yield(L, 0); // inside a hook this returns normally; the VM then yields
+        lua_yield(L, 0);
         return;
     }
     luaL_error(L, "hook exceeded its time budget");
+}
+
+/// The budget hook: charges `step` instructions at a time.
+static inline void mb_count_hook(lua_State *L, lua_Debug *ar) {
+    (void)ar;
+    mb_runtime *rt = mb_runtime_of(L);
+    if (mb_charge(rt, rt->step)) mb_stop(L);
 }
 
 /// Arms the budget of one call on coroutine `co`.

@@ -33,10 +33,19 @@ public final class HookRuntime {
     /// Set by the owner of this runtime's thread (the pool's worker): runs a waiting handler's
     /// operation off the thread, then calls `then` back on the thread with its outcome.
     var waiter: ((LuaSuspendedCall, _ then: @escaping (LuaResumption) -> Void) -> Void)?
+    /// Which handler runs, for the pool's watchdog (see `HookActivity`).
+    let activity = HookActivity()
+    /// What the runtime was made of, so that the pool can make a fresh one like it.
+    let files: [HookFile]
+    let directory: HookDirectory
+    let modules: [LuaModule]
 
     /// Loads every file, all-or-nothing per file (SPEC section 2).
     init(files: [HookFile], directory: HookDirectory, limits: LuaLimits, modules: [LuaModule], logger: Logger) throws(LuaError) {
         self.logger = logger
+        self.files = files
+        self.directory = directory
+        self.modules = modules
         state = try LuaState(limits: limits, logger: logger, moduleLoader: directory.moduleLoader, modules: modules)
         loads = files.map { [state] file in HookRuntime.load(file, into: state) }
         eventKeys = EventKeys(state)
@@ -147,7 +156,7 @@ public final class HookRuntime {
             let index = run.handlers[position]
             guard let ref = refs[index] else { continue }
             let callStarted = resumed == nil ? (run.afterEach == nil ? nil : ContinuousClock.now) : started
-            let outcome = resumed ?? state.callHandler(ref, argument: table)
+            let outcome = resumed ?? watched(index) { state.callHandler(ref, argument: table) }
             resumed = nil
             var failure: LuaError?
             switch outcome {
@@ -155,7 +164,7 @@ public final class HookRuntime {
             case .failed(let error): failure = error
             case .suspended(let call):
                 catalog.recordSuccesses(run.handlers[uncounted..<position])
-                wait(call, table: table, base: base) { table, base, outcome in
+                wait(call, of: index, table: table, base: base) { table, base, outcome in
                     self.continueAfter(run, subject, at: position, table: table, base: base, resumed: outcome, started: callStarted)
                 }
                 return
@@ -189,7 +198,7 @@ public final class HookRuntime {
         for position in start..<run.handlers.endIndex {
             let index = run.handlers[position]
             guard let ref = refs[index] else { continue }
-            let outcome = resumed ?? state.callHandler(ref, argument: eventTable)
+            let outcome = resumed ?? watched(index) { state.callHandler(ref, argument: eventTable) }
             resumed = nil
             switch outcome {
             case .returned(let count):
@@ -199,7 +208,7 @@ public final class HookRuntime {
                 }
                 state.setTop(eventTable)
             case .suspended(let call):
-                wait(call, table: eventTable, base: base) { table, base, outcome in
+                wait(call, of: index, table: eventTable, base: base) { table, base, outcome in
                     self.continueBefore(run, at: position, table: table, base: base, resumed: outcome)
                 }
                 return
@@ -236,7 +245,7 @@ public final class HookRuntime {
     /// Parks a chain whose handler waits: the event table is kept in the registry and the host's
     /// stack given back, so the state can run other events meanwhile. Once the operation is done,
     /// `next` gets the event table (pushed again) and the resumed handler's outcome.
-    private func wait(_ call: LuaSuspendedCall, table: Int32, base: Int32,
+    private func wait(_ call: LuaSuspendedCall, of handler: Int, table: Int32, base: Int32,
                       next: @escaping (_ table: Int32, _ base: Int32, LuaCallOutcome) -> Void) {
         let anchored = state.reference(at: table)
         state.setTop(base)
@@ -244,10 +253,20 @@ public final class HookRuntime {
             let base = self.state.top
             let table = self.state.push(anchored)
             self.state.release(anchored)
-            next(table, base, self.state.resume(call, with: resumption))
+            next(table, base, self.watched(handler) { self.state.resume(call, with: resumption) })
         }
         guard let waiter else { return resume(.error("this runtime cannot wait for the host")) }
         waiter(call, resume)
+    }
+
+    /// Runs Lua code of handler `index` with `activity` saying so. If the watchdog gave this
+    /// runtime up meanwhile, the thread never comes back from here: whatever waited for the
+    /// handler has been answered, and its state must never be touched again.
+    private func watched(_ index: Int, _ call: () -> LuaCallOutcome) -> LuaCallOutcome {
+        activity.begin(index)
+        let outcome = call()
+        activity.end()
+        return outcome
     }
 
     private func fail(_ index: Int, _ subject: RunSubject, _ error: LuaError) {

@@ -51,12 +51,13 @@ extension LuaState {
         }
     }
 
-    /// Ends a coroutine that failed, ran out of budget or yielded without reason: it is never reused.
-    func abandon(_ threadRef: Int32, _ co: OpaquePointer, status: Int32) -> LuaCallOutcome {
+    /// Ends a coroutine that failed, ran out of budget (`exceeded` says which) or yielded without
+    /// reason: it is never reused.
+    func abandon(_ threadRef: Int32, _ co: OpaquePointer, status: Int32, exceeded: Int32) -> LuaCallOutcome {
         defer { mb_unref(L, threadRef) }
-        let exceeded = runtime.pointee.exceeded
         if exceeded != MB_WITHIN_BUDGET {
-            return .failed(LuaError(kind: .budget, message: location(in: co) + " " + budgetMessage(exceeded), traceback: traceback(of: co)))
+            let message = [location(in: co), budgetMessage(exceeded)].filter { !$0.isEmpty }.joined(separator: " ")
+            return .failed(LuaError(kind: .budget, message: message, traceback: traceback(of: co)))
         }
         if status == LUA_YIELD {
             return .failed(LuaError(kind: .yield, message: location(in: co) + " attempt to yield from outside a coroutine", traceback: traceback(of: co)))

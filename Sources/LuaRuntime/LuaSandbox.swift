@@ -1,13 +1,56 @@
 import CLua
 import Logging
+import LuaBounded
 import MoonbaseJSON
 
 // The sandbox of SPEC section 7, in the manner of Redis' scripting: every chunk gets an
 // environment table of its own holding copies of the safe parts of the standard library, so
 // its globals never collide with another chunk's and no chunk can tamper with a library table
 // another one uses. The prelude runs once per state, in protected mode, with the full library.
+//
+// Time no budget sees. The count hook charges VM instructions, and fires only between them: a C
+// function runs to its end unobserved. So every C function a script can reach must take time
+// that something bounds. The audit, function by function:
+//
+// - Counted (Sources/LuaBounded, in place of Lua's own): string.find, match, gmatch and gsub
+//   (a backtracking pattern takes hours in Lua's matcher; plain `find` uses glibc's linear
+//   memmem instead of Lua's quadratic search); string.rep (Lua's copies an empty string 2^50
+//   times if asked); table.concat, insert, remove, move and sort (they loop over a range that
+//   `__len` or the arguments set, through `__index`/`__newindex` that may be C functions such
+//   as `rawequal`, so neither memory nor Lua code grows: `table.move({}, 1, 2^50, 2)`).
+// - Bounded by the Lua stack (a million slots; past it "too many results" or "string slice too
+//   long"): table.unpack, string.byte, string.char, utf8.char, utf8.codepoint, select, and
+//   every function's variable arguments.
+// - Linear in an input the memory cap bounds (a string or table the state holds): string.len,
+//   sub, upper, lower, reverse, format (each item is linear, widths have two digits, `%s`
+//   calls `__tostring`, which is Lua code or one more bounded C call), pack, unpack, packsize
+//   (sizes beyond the cap fail to allocate), utf8.len, utf8.offset, utf8.codes (per step),
+//   tostring, tonumber, next/pairs (one `next` may skip the empty slots of a table), `..`,
+//   load (compiling is linear in the text; a reader function is Lua code, or a C function whose
+//   pieces the compiled chunk must hold), collectgarbage("collect"/"step") (linear in the
+//   heap, which the cap bounds), debug.traceback (it prints a bounded number of levels),
+//   os.date (linear in the format), os.time, os.clock, os.getenv, math.*, coroutine.* (the
+//   code they run is Lua, counted).
+// - Host modules (Swift, running with the cap lifted): json.encode reads a table at most once
+//   per path, to depth 512 and to as many values as the cap could hold (see `readJSON`);
+//   json.decode is linear in its text (an iterative parser, depth 512); crypto.* are linear in
+//   their input; print, log.* and warn are linear in the message; http.request waits off the
+//   thread and gives up when `timeout_ms` or the call's wall-clock budget runs out, whichever
+//   comes first, with responses capped at 4 MiB.
+//
+// What no per-function bound covers: the count hook checks the clock every 1,000 (`mb_runtime.step`)
+// instructions, and a few hundred calls of a linear function on a string of tens of megabytes
+// fit between two checks. The hook pool's watchdog takes a worker back at twice the wall-clock
+// budget whatever its state is doing.
 private let prelude = #"""
 local host = ...
+-- Lua's pattern matcher, string.rep and the table functions that loop over a range run in C,
+-- where no count hook fires: they are replaced by versions that count their steps against the
+-- budgets (Sources/LuaBounded). Replaced in the library tables themselves, so that method calls
+-- on strings (through the string metatable's __index, which is `string`) use them too.
+for library, functions in pairs(host.bounded()) do
+  for name, f in pairs(functions) do _G[library][name] = f end
+end
 local G, ipairs, pairs, type, tostring, select, error, rawget = _G, ipairs, pairs, type, tostring, select, error, rawget
 local raw_load, raw_setmetatable, raw_collectgarbage = load, setmetatable, collectgarbage
 local getinfo, concat = debug.getinfo, table.concat
@@ -159,6 +202,9 @@ extension LuaState {
             return .results(2)
         }
         setField("null", .null, in: hostTable)
+        lua_pushcclosure(L, mb_open_bounded, 0)
+        setField("bounded", copyOf: -1, in: hostTable)
+        mb_pop(L, 1)
         let modulesTable = pushTable(fields: Int32(modules.count))
         for module in modules {
             let table = pushTable(fields: Int32(module.functions.count))

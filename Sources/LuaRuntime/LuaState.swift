@@ -92,8 +92,9 @@ public final class LuaState {
         runtime.deallocate()
     }
 
-    /// Bytes the state holds now (live objects and garbage not yet collected).
-    public var memoryInUse: Int { Int(runtime.pointee.used) }
+    /// Bytes the state holds now (live objects and garbage not yet collected). Unlike the rest of
+    /// the state, this may be read from any thread, even while the state runs.
+    public var memoryInUse: Int { Int(mb_memory_in_use(runtime)) }
 
     // MARK: Registry references
 

@@ -83,17 +83,14 @@ extension LuaState {
     /// Resumes a suspended call with its operation's outcome, under what remains of its budgets.
     /// A call whose wall-clock budget ran out while it waited fails without resuming.
     public func resume(_ call: LuaSuspendedCall, with resumption: LuaResumption) -> LuaCallOutcome {
+        if call.deadlineNanoseconds > 0 && mb_now_ns() > call.deadlineNanoseconds {
+            return abandon(call.threadRef, call.co, status: LUA_YIELD, exceeded: Int32(MB_EXCEEDED_WALL_CLOCK))
+        }
         let rt = runtime
         rt.pointee.instructions = call.instructions
         rt.pointee.instruction_limit = Int64(limits.instructions)
         rt.pointee.deadline_ns = call.deadlineNanoseconds
         rt.pointee.exceeded = Int32(MB_WITHIN_BUDGET)
-        if call.deadlineNanoseconds > 0 && mb_now_ns() > call.deadlineNanoseconds {
-            rt.pointee.exceeded = Int32(MB_EXCEEDED_WALL_CLOCK)
-            rt.pointee.instruction_limit = 0
-            rt.pointee.deadline_ns = 0
-            return abandon(call.threadRef, call.co, status: LUA_YIELD)
-        }
         let co = call.co
         var count: Int32 = 0
         switch resumption {
@@ -125,10 +122,15 @@ extension LuaState {
         let exceeded = runtime.pointee.exceeded
         let instructions = runtime.pointee.instructions
         let deadline = runtime.pointee.deadline_ns
+        // The budgets belong to the call: code the host runs next (setting up an environment,
+        // say) must not find them armed, nor exceeded.
         runtime.pointee.instruction_limit = 0
         runtime.pointee.deadline_ns = 0
+        runtime.pointee.exceeded = Int32(MB_WITHIN_BUDGET)
 
-        if status == LUA_OK {
+        // A call that ran out of budget fails even if it then returned: a script whose own
+        // coroutine was stopped may finish before its next count hook.
+        if status == LUA_OK && exceeded == MB_WITHIN_BUDGET {
             lua_xmove(co, L, resultCount)
             lua_settop(co, 0)
             idleThreads.append((threadRef, co))
@@ -141,6 +143,6 @@ extension LuaState {
                 location: location(in: co), suspension: suspension, context: callContext))
         }
         pendingSuspension = nil
-        return abandon(threadRef, co, status: status)
+        return abandon(threadRef, co, status: status, exceeded: exceeded)
     }
 }

@@ -48,9 +48,10 @@ func pushJSONObject(_ L: OpaquePointer, _ object: JSONObject) {
 /// The value at `index` as JSON. Object keys follow `orderHint`'s order where they appear in it;
 /// other keys come after them, sorted.
 func readJSON(_ L: OpaquePointer, _ index: Int32, orderHint: JSONValue?) throws(LuaConversionError) -> JSONValue {
-    var visiting: [UnsafeRawPointer] = []
+    let memoryBytes = LuaState.owner(of: L).limits.memoryBytes
+    var read = JSONRead(limit: memoryBytes > 0 ? memoryBytes / 16 : .max)
     do {
-        return try readJSON(L, index, orderHint: orderHint, visiting: &visiting)
+        return try readJSON(L, index, orderHint: orderHint, read: &read)
     } catch {
         throw LuaConversionError(error.description)
     }
@@ -84,9 +85,28 @@ private struct ReadFailure: Error {
     }
 }
 
-/// `visiting` holds the tables on the path from the root, to refuse cycles with a clear error.
+/// A conversion under way: the tables on the path from the root, to refuse cycles with a clear
+/// error, and how many values it may still read. A table is read once per path to it, so a few
+/// kilobytes of tables that share each other (`t = {t, t}`, sixty times over) would stand for
+/// 2^60 values, read in Swift with no memory cap and no budget; a conversion reads at most as
+/// many values as the state's memory cap could hold without sharing (16 bytes each).
+private struct JSONRead {
+    var path: [UnsafeRawPointer] = []
+    let limit: Int
+    var valuesLeft: Int
+
+    init(limit: Int) {
+        self.limit = limit
+        valuesLeft = limit
+    }
+}
+
 private func readJSON(_ L: OpaquePointer, _ index: Int32, orderHint: JSONValue?,
-                      visiting: inout [UnsafeRawPointer]) throws(ReadFailure) -> JSONValue {
+                      read: inout JSONRead) throws(ReadFailure) -> JSONValue {
+    read.valuesLeft -= 1
+    guard read.valuesLeft >= 0 else {
+        throw ReadFailure("cannot convert to JSON: more than \(read.limit) values (tables shared many times over?)")
+    }
     switch lua_type(L, index) {
     case LUA_TNIL, LUA_TNONE:
         return .null
@@ -103,15 +123,15 @@ private func readJSON(_ L: OpaquePointer, _ index: Int32, orderHint: JSONValue?,
         return .null
     case LUA_TTABLE:
         let table = lua_topointer(L, index)!
-        guard !visiting.contains(table) else {
+        guard !read.path.contains(table) else {
             throw ReadFailure("cannot convert a table that contains itself to JSON")
         }
-        guard visiting.count < maximumNestingDepth else {
+        guard read.path.count < maximumNestingDepth else {
             throw ReadFailure("cannot convert to JSON: nesting deeper than \(maximumNestingDepth) levels")
         }
-        visiting.append(table)
-        defer { visiting.removeLast() }
-        return try readTable(L, lua_absindex(L, index), orderHint: orderHint, visiting: &visiting)
+        read.path.append(table)
+        defer { read.path.removeLast() }
+        return try readTable(L, lua_absindex(L, index), orderHint: orderHint, read: &read)
     default:
         let typeName = String(cString: lua_typename(L, lua_type(L, index)))
         throw ReadFailure("cannot convert a \(typeName) value to JSON")
@@ -120,10 +140,10 @@ private func readJSON(_ L: OpaquePointer, _ index: Int32, orderHint: JSONValue?,
 
 /// Reads the value on top of the stack, pops it, and names `step` in the path of a failure.
 private func readAndPop(_ L: OpaquePointer, at step: ReadFailure.Step, orderHint: JSONValue?,
-                        visiting: inout [UnsafeRawPointer]) throws(ReadFailure) -> JSONValue {
+                        read: inout JSONRead) throws(ReadFailure) -> JSONValue {
     defer { mb_pop(L, 1) }
     do {
-        return try readJSON(L, -1, orderHint: orderHint, visiting: &visiting)
+        return try readJSON(L, -1, orderHint: orderHint, read: &read)
     } catch {
         var failure = error
         failure.path.append(step)
@@ -140,10 +160,10 @@ private func isMarkedArray(_ L: OpaquePointer, _ index: Int32) -> Bool {
 }
 
 private func readTable(_ L: OpaquePointer, _ index: Int32, orderHint: JSONValue?,
-                       visiting: inout [UnsafeRawPointer]) throws(ReadFailure) -> JSONValue {
+                       read: inout JSONRead) throws(ReadFailure) -> JSONValue {
     lua_checkstack(L, 4)
     if isMarkedArray(L, index) {
-        return try readSequence(L, index, count: Int(lua_rawlen(L, index)), orderHint: orderHint, visiting: &visiting)
+        return try readSequence(L, index, count: Int(lua_rawlen(L, index)), orderHint: orderHint, read: &read)
     }
     // Classify keys: all strings → object; exactly 1...n → array; empty → object.
     var stringKeys = 0
@@ -171,13 +191,13 @@ private func readTable(_ L: OpaquePointer, _ index: Int32, orderHint: JSONValue?
         guard maxInteger == integerKeys else {
             throw ReadFailure("cannot convert a sparse array to JSON")
         }
-        return try readSequence(L, index, count: integerKeys, orderHint: orderHint, visiting: &visiting)
+        return try readSequence(L, index, count: integerKeys, orderHint: orderHint, read: &read)
     }
-    return try .object(readObject(L, index, count: stringKeys, orderHint: orderHint, visiting: &visiting))
+    return try .object(readObject(L, index, count: stringKeys, orderHint: orderHint, read: &read))
 }
 
 private func readSequence(_ L: OpaquePointer, _ index: Int32, count: Int, orderHint: JSONValue?,
-                          visiting: inout [UnsafeRawPointer]) throws(ReadFailure) -> JSONValue {
+                          read: inout JSONRead) throws(ReadFailure) -> JSONValue {
     var hints: [JSONValue] = []
     if case .array(let items)? = orderHint { hints = items }
     var items: [JSONValue] = []
@@ -185,7 +205,7 @@ private func readSequence(_ L: OpaquePointer, _ index: Int32, count: Int, orderH
     for position in 0..<count {
         lua_rawgeti(L, index, lua_Integer(position + 1))
         let hint = position < hints.count ? hints[position] : nil
-        items.append(try readAndPop(L, at: .position(position + 1), orderHint: hint, visiting: &visiting))
+        items.append(try readAndPop(L, at: .position(position + 1), orderHint: hint, read: &read))
     }
     return .array(items)
 }
@@ -193,23 +213,23 @@ private func readSequence(_ L: OpaquePointer, _ index: Int32, count: Int, orderH
 /// An object of `count` string keys. The hint's keys are looked up in its order (usually the
 /// fields a hook was given, so nothing else is left); the table is walked only for other keys.
 private func readObject(_ L: OpaquePointer, _ index: Int32, count: Int, orderHint: JSONValue?,
-                        visiting: inout [UnsafeRawPointer]) throws(ReadFailure) -> JSONObject {
+                        read: inout JSONRead) throws(ReadFailure) -> JSONObject {
     var object = JSONObject(minimumCapacity: count)
-    guard case .object(let hint)? = orderHint else { return try appendOthers(L, index, to: &object, visiting: &visiting) }
+    guard case .object(let hint)? = orderHint else { return try appendOthers(L, index, to: &object, read: &read) }
     for (key, childHint) in hint {
         pushString(L, key)
         if lua_rawget(L, index) == LUA_TNIL {
             mb_pop(L, 1)
             continue
         }
-        object.append(uniqueKey: key, try readAndPop(L, at: .key(key), orderHint: childHint, visiting: &visiting))
+        object.append(uniqueKey: key, try readAndPop(L, at: .key(key), orderHint: childHint, read: &read))
     }
-    return object.count == count ? object : try appendOthers(L, index, to: &object, except: hint, visiting: &visiting)
+    return object.count == count ? object : try appendOthers(L, index, to: &object, except: hint, read: &read)
 }
 
 /// Appends the members whose keys are not in `except`, sorted by key.
 private func appendOthers(_ L: OpaquePointer, _ index: Int32, to object: inout JSONObject, except: JSONObject = JSONObject(),
-                          visiting: inout [UnsafeRawPointer]) throws(ReadFailure) -> JSONObject {
+                          read: inout JSONRead) throws(ReadFailure) -> JSONObject {
     var others: [(key: String, value: JSONValue)] = []
     lua_pushnil(L)
     while lua_next(L, index) != 0 {
@@ -219,7 +239,7 @@ private func appendOthers(_ L: OpaquePointer, _ index: Int32, to object: inout J
             continue
         }
         do {
-            others.append((key, try readAndPop(L, at: .key(key), orderHint: nil, visiting: &visiting)))
+            others.append((key, try readAndPop(L, at: .key(key), orderHint: nil, read: &read)))
         } catch {
             mb_pop(L, 1)
             throw error

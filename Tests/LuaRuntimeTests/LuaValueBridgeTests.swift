@@ -68,4 +68,13 @@ import Testing
         #expect(try #require(state.failure("return json.encode({[true] = 1})")).message.contains("boolean key"))
         #expect(try #require(state.failure("local t = {} for i = 1, 600 do t = {t} end return json.encode(t)")).message.contains("nesting deeper than 512 levels"))
     }
+
+    /// 61 tables standing for 2^61 values: without a bound the conversion would run (and allocate,
+    /// outside the memory cap) for ever.
+    @Test func tablesSharedManyTimesOverHaveABound() throws {
+        let state = try makeState(LuaLimits(instructions: 0, wallClock: .seconds(60), memoryBytes: 4 << 20))
+        let error = try #require(state.failure("local t = {1} for i = 1, 60 do t = {t, t} end return json.encode(t)"))
+        #expect(error.message.contains("cannot convert to JSON: more than 262144 values (tables shared many times over?)"))
+        #expect(try state.value("local t = {1} for i = 1, 10 do t = {t, t} end return #json.encode(t)") == .int(6141))
+    }
 }

@@ -3,14 +3,21 @@ import HookHost
 import LuaRuntime
 import MoonbaseJSON
 import MoonbaseTestSupport
+import Synchronization
 import Testing
 
 /// The pool's watchdog: a state stuck in C past twice the wall-clock budget is given up and
 /// replaced, and what waited on it fails as on a budget error.
 @Suite struct HookWatchdogTests {
     /// `host.block(ms)` holds its thread in C (as a runaway C function would), where no budget
-    /// reaches; `host.sleep(ms)` waits off the thread, as `http.request` does.
+    /// reaches; `host.sleep(ms)` waits off the thread, as `http.request` does;
+    /// `host.entered(name)` tells the test that a handler has started.
     static let host = LuaModule(name: "host", functions: [
+        ("entered", { arguments in
+            let name = arguments.string(1) ?? ""
+            entered.withLock { _ = $0.insert(name) }
+            return .results(0)
+        }),
         ("block", { arguments in
             Thread.sleep(forTimeInterval: Double(arguments.integer(1) ?? 0) / 1000)
             return .results(0)
@@ -23,6 +30,13 @@ import Testing
             })
         }),
     ])
+
+    static let entered = Mutex<Set<String>>([])
+
+    /// Waits until a handler has called `host.entered(name)`.
+    static func waitUntilEntered(_ name: String) async throws {
+        while !entered.withLock({ $0.contains(name) }) { try await Task.sleep(for: .milliseconds(5)) }
+    }
 
     static func limits(wallClock: Duration) -> LuaLimits {
         LuaLimits(instructions: 0, wallClock: wallClock, memoryBytes: 16 << 20)
@@ -62,14 +76,14 @@ import Testing
 
     @Test func handlersWaitingOnAnAbandonedStateFailToo() async throws {
         let folder = try HooksFolder(["wait.lua": """
-            on_record_create("posts", function(e) host.sleep(300) end)
+            on_record_create("posts", function(e) host.entered("waiting"); host.sleep(300) end)
             on_record_update("posts", function(e) host.block(3000) end)
             on_record_delete("posts", function(e) end)
             """])
         defer { folder.remove() }
         let pool = HookPool(try folder.load(states: 1, limits: Self.limits(wallClock: .milliseconds(400)), modules: [Self.host]))
         async let waiting = pool.deliver([(event(), [0]), (event(.deleted), [2])], urgent: true) { _, _ in }
-        try await Task.sleep(for: .milliseconds(50))
+        try await Self.waitUntilEntered("waiting")
         let stuck = await pool.deliver(event(.updated), to: [1], urgent: true)
         #expect(stuck.first?.error?.message.contains("was abandoned") == true)
         let waited = await waiting
@@ -81,13 +95,13 @@ import Testing
 
     @Test func aBeforeHookThatGetsNoWorkerIsRefusedAsBusyThenWritesGoThrough() async throws {
         let folder = try HooksFolder(["busy.lua": """
-            on_record_create("posts", function(e) host.block(e.data.ms) end)
+            on_record_create("posts", function(e) host.entered(e.data.name); host.block(5000) end)
             before_record_create("posts", function(e) e.data.checked = true end)
             """])
         defer { folder.remove() }
         let pool = HookPool(try folder.load(states: 2, limits: Self.limits(wallClock: .milliseconds(300)), modules: [Self.host]))
-        let pinned = (0..<2).map { _ in Task { await pool.deliver(event(data: ["ms": 5000]), to: [0], urgent: true) } }
-        try await Task.sleep(for: .milliseconds(50))
+        let pinned = ["busy-1", "busy-2"].map { name in Task { await pool.deliver(event(data: ["name": .string(name)]), to: [0], urgent: true) } }
+        for name in ["busy-1", "busy-2"] { try await Self.waitUntilEntered(name) }
         #expect(await pool.runBefore(.created, collection: "posts") { event() } == .rejected(message: "hooks busy", status: 503))
         for task in pinned { #expect(await task.value.first?.error?.kind == .budget) }
         #expect(pool.abandoned.count == 2)
@@ -96,21 +110,21 @@ import Testing
     }
 
     @Test func shutdownEndsWhileAWorkerIsStuck() async throws {
-        let folder = try HooksFolder(["stuck.lua": "on_record_create('posts', function(e) host.block(60000) end)"])
+        let folder = try HooksFolder(["stuck.lua": "on_record_create('posts', function(e) host.entered('shutdown'); host.block(60000) end)"])
         defer { folder.remove() }
         let pool = HookPool(try folder.load(states: 1, limits: Self.limits(wallClock: .milliseconds(100)), modules: [Self.host]))
         let stuck = Task { await pool.deliver(event(), to: [0], urgent: false) }
-        try await Task.sleep(for: .milliseconds(20))
+        try await Self.waitUntilEntered("shutdown")
         await pool.shutdown()
         #expect(await stuck.value.first?.error?.kind == .budget)
     }
 
     @Test func waitingUntilIdleStopsWhenCancelled() async throws {
-        let folder = try HooksFolder(["stuck.lua": "on_record_create('posts', function(e) host.block(2000) end)"])
+        let folder = try HooksFolder(["stuck.lua": "on_record_create('posts', function(e) host.entered('cancel'); host.block(2000) end)"])
         defer { folder.remove() }
         let pool = HookPool(try folder.load(states: 1, limits: LuaLimits(instructions: 0, wallClock: .zero, memoryBytes: 0), modules: [Self.host]))
         let stuck = Task { await pool.deliver(event(), to: [0], urgent: true) }
-        try await Task.sleep(for: .milliseconds(20))
+        try await Self.waitUntilEntered("cancel")
         let waiter = Task { await pool.waitUntilIdle() }
         waiter.cancel()
         await waiter.value
@@ -123,14 +137,15 @@ import Testing
 @Suite struct HookWatchdogTimingTests {
     @Test func aBeforeHookAnswersWithinTwiceTheBudgetWhenEveryWorkerIsStuck() async throws {
         let folder = try HooksFolder(["busy.lua": """
-            on_record_create("posts", function(e) host.block(5000) end)
+            on_record_create("posts", function(e) host.entered(e.data.name); host.block(5000) end)
             before_record_create("posts", function(e) e.data.checked = true end)
             """])
         defer { folder.remove() }
         let budget = Duration.milliseconds(400)
         let pool = HookPool(try folder.load(states: 2, limits: HookWatchdogTests.limits(wallClock: budget), modules: [HookWatchdogTests.host]))
-        let pinned = (0..<2).map { _ in Task { await pool.deliver(event(), to: [0], urgent: true) } }
-        try await Task.sleep(for: .milliseconds(50))
+        let names = ["timing-1", "timing-2"]
+        let pinned = names.map { name in Task { await pool.deliver(event(data: ["name": .string(name)]), to: [0], urgent: true) } }
+        for name in names { try await HookWatchdogTests.waitUntilEntered(name) }
         let started = ContinuousClock.now
         #expect(await pool.runBefore(.created, collection: "posts") { event() } == .rejected(message: "hooks busy", status: 503))
         #expect(ContinuousClock.now - started < budget * 2)

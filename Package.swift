@@ -15,6 +15,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
     ],
     targets: [
         // Debian's liblua5.4-dev, plus static inline shims for Lua's macros and the error trampoline.
@@ -50,6 +51,7 @@ let package = Package(
             "HookHost", "HostModules", "LuaRuntime", "RecordStore", "MoonbaseJSON",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "DequeModule", package: "swift-collections"),
         ]),
         // The command line: thin.
         .executableTarget(name: "moonbase", dependencies: [

@@ -28,12 +28,11 @@ import Testing
         let server = try MoonbaseServer(configuration: configuration, logger: LogCapture().logger)
         let stored = try String(contentsOfFile: configuration.dataDirectory + "/admin_token", encoding: .utf8)
         #expect(stored.trimmingCharacters(in: .whitespacesAndNewlines) == server.adminToken)
-        try await Application(router: server.router()).test(.router) { client in
+        try await server.application().test(.router) { client in
             let allowed = try await client.send(.get, "/api/v1/collections", headers: [.authorization: "Bearer \(server.adminToken)"])
             let refused = try await client.send(.get, "/api/v1/collections", headers: [:])
             #expect(allowed.status == .ok && refused.status == .unauthorized)
         }
-        await server.stop()
     }
 }
 
@@ -47,7 +46,6 @@ import Testing
         configuration.adminToken = token
         let logs = LogCapture()
         let server = try MoonbaseServer(configuration: configuration, logger: logs.logger)
-        try await server.start()
         try await server.application().test(.live) { client in
             #expect(try await client.send(.get, "/api/v1/health", headers: [:]).body == ["status": "ok"])
             try await client.createCollection("posts")
@@ -56,6 +54,5 @@ import Testing
         }
         let ready = try #require(logs.lines("moonbase ready").first)
         #expect(ready.metadata["hook_files_loaded"] == "1" && ready.metadata["hook_files_failed"] == "0")
-        await server.stop()
     }
 }

@@ -102,6 +102,7 @@ struct DeliveryLanes<Event> {
         let groups: [Group]
     }
 
+    /// What the caller is to do after an input.
     enum Action {
         /// Run these deliveries, then tell `finished` how they went.
         case run(Job)

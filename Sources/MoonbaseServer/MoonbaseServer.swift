@@ -7,6 +7,7 @@ import LuaRuntime
 import NIOCore
 import RecordStore
 import Synchronization
+import ServiceLifecycle
 
 /// Everything `moonbase serve` can be told (SPEC section 11).
 public struct ServerConfiguration: Sendable {
@@ -19,7 +20,8 @@ public struct ServerConfiguration: Sendable {
     public var hookWorkers = ProcessInfo.processInfo.activeProcessorCount
     public var limits = LuaLimits.default
     public var maxBodyBytes = 1 << 20
-    /// How long shutdown waits for running after-hooks (the rest is taken up at the next start).
+    /// How long shutdown waits for running after-hooks (the rest is taken up at the next start);
+    /// past it, the services are cancelled.
     public var shutdownGrace: Duration = .seconds(10)
     /// Waits before the 1st, 2nd, … retry of a failing delivery; the last one repeats.
     public var retrySchedule: [Duration] = [.seconds(1), .seconds(10), .seconds(60), .seconds(300), .seconds(1800)]
@@ -110,7 +112,28 @@ public struct MoonbaseServer: Sendable {
         return router
     }
 
-    /// The application, which logs one line once it listens.
+    /// The long-running parts, run as services under the application. On graceful shutdown the
+    /// group stops them in reverse: the purger, then the scheduler (letting running jobs finish),
+    /// then the hook workers and the outbound client they use.
+    var services: [any Service] {
+        let (hooks, outbound) = (hooks, outbound)
+        let hookWorkers = ClosureService {
+            try? await gracefulShutdown()
+            // Cancellation (past the grace period) leaves the workers to the process's end.
+            let closed = Latch(count: 1)
+            Task {
+                await hooks.shutdown()
+                try? await outbound.shutdown()
+                closed.open()
+            }
+            await closed.wait()
+        }
+        let purger = RetentionPurger(store: store, retention: configuration.retention, clock: configuration.clock, logger: logger)
+        return [hookWorkers, deliveries, purger]
+    }
+
+    /// The application with its services, which logs one line once it listens; for serving and
+    /// for `app.test`.
     public func application() -> some ApplicationProtocol {
         let catalog = hooks.catalog
         let logger = logger
@@ -118,6 +141,7 @@ public struct MoonbaseServer: Sendable {
         return Application(
             router: router(),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "moonbase"),
+            services: services,
             onServerRunning: { channel in
                 logger.info("moonbase ready", metadata: [
                     "address": .string("\(host):\(channel.localAddress?.port ?? 0)"),
@@ -127,21 +151,6 @@ public struct MoonbaseServer: Sendable {
             },
             logger: logger
         )
-    }
-
-    /// Takes up the deliveries the last run left unfinished and starts purging old ones; call it
-    /// once before serving.
-    public func start() async throws {
-        try await deliveries.resumeUnfinished()
-        await deliveries.startPurging(retention: configuration.retention)
-    }
-
-    /// Stops delivery timers and the hook workers (tests; `run` does this on its own).
-    public func stop() async {
-        await deliveries.stop()
-        await hooks.shutdown()
-        try? await outbound.shutdown()
-        dataFolder.release()
     }
 
     /// The most events whose deliveries waited in memory at once (tests and diagnostics): at most
@@ -156,29 +165,14 @@ public struct MoonbaseServer: Sendable {
     /// Serves until SIGTERM or SIGINT, then lets running after-hooks finish within the grace
     /// period; whatever is unfinished then stays in the store for the next start.
     public func run() async throws {
-        try await start()
+        var group = ServiceGroupConfiguration(services: [application()], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        group.maximumGracefulShutdownDuration = configuration.shutdownGrace
         do {
-            try await application().runService()
+            try await ServiceGroup(configuration: group).run()
         } catch let error as IOError where error.errnoCode == EADDRINUSE {
             throw ServerError.portInUse(host: configuration.host, port: configuration.port)
         }
-        logger.info("stopping: waiting for running hooks", metadata: ["grace": .string("\(configuration.shutdownGrace)")])
-        let (deliveries, hooks) = (deliveries, hooks)
-        let finished = await withTaskGroup(of: Bool.self) { group in
-            group.addTask {
-                await deliveries.waitUntilIdle()
-                await hooks.shutdown()
-                return true
-            }
-            group.addTask { try? await Task.sleep(for: configuration.shutdownGrace); return false }
-            let first = await group.next() ?? false
-            group.cancelAll()
-            return first
-        }
-        await deliveries.stop()
-        try? await outbound.shutdown()
         dataFolder.release()
-        if !finished { logger.warning("hooks still running after the grace period; they run again at the next start") }
         logger.info("moonbase stopped")
     }
 }

@@ -93,22 +93,6 @@ import Testing
         await pool.shutdown()
     }
 
-    @Test func aBeforeHookThatGetsNoWorkerIsRefusedAsBusyThenWritesGoThrough() async throws {
-        let folder = try HooksFolder(["busy.lua": """
-            on_record_create("posts", function(e) host.entered(e.data.name); host.block(5000) end)
-            before_record_create("posts", function(e) e.data.checked = true end)
-            """])
-        defer { folder.remove() }
-        let pool = HookPool(try folder.load(states: 2, limits: Self.limits(wallClock: .milliseconds(300)), modules: [Self.host]))
-        let pinned = ["busy-1", "busy-2"].map { name in Task { await pool.deliver(event(data: ["name": .string(name)]), to: [0], urgent: true) } }
-        for name in ["busy-1", "busy-2"] { try await Self.waitUntilEntered(name) }
-        #expect(await pool.runBefore(.created, collection: "posts") { event() } == .rejected(message: "hooks busy", status: 503))
-        for task in pinned { #expect(await task.value.first?.error?.kind == .budget) }
-        #expect(pool.abandoned.count == 2)
-        #expect(await pool.runBefore(.created, collection: "posts") { event() } == .proceed(["title": "Hello", "checked": true]))
-        await pool.shutdown()
-    }
-
     @Test func shutdownEndsWhileAWorkerIsStuck() async throws {
         let folder = try HooksFolder(["stuck.lua": "on_record_create('posts', function(e) host.entered('shutdown'); host.block(60000) end)"])
         defer { folder.remove() }
@@ -149,7 +133,8 @@ import Testing
         let started = ContinuousClock.now
         #expect(await pool.runBefore(.created, collection: "posts") { event() } == .rejected(message: "hooks busy", status: 503))
         #expect(ContinuousClock.now - started < budget * 2)
-        for task in pinned { _ = await task.value }
+        for task in pinned { #expect(await task.value.first?.error?.kind == .budget) }
+        #expect(pool.abandoned.count == 2)
         let later = ContinuousClock.now
         #expect(await pool.runBefore(.created, collection: "posts") { event() } == .proceed(["title": "Hello", "checked": true]))
         #expect(ContinuousClock.now - later < budget * 2)

@@ -31,12 +31,11 @@ import Testing
         #expect(stored.trimmingCharacters(in: .whitespacesAndNewlines) == server.adminToken)
         // Logged at once (a line of its own), not printed to a buffered stdout.
         #expect(logs.lines("generated an admin token").map { $0.metadata["token"] } == [server.adminToken])
-        try await Application(router: server.router()).test(.router) { client in
+        try await server.application().test(.router) { client in
             let allowed = try await client.send(.get, "/api/v1/collections", headers: [.authorization: "Bearer \(server.adminToken)"])
             let refused = try await client.send(.get, "/api/v1/collections", headers: [:])
             #expect(allowed.status == .ok && refused.status == .unauthorized)
         }
-        await server.stop()
     }
 }
 
@@ -50,7 +49,6 @@ import Testing
         configuration.adminToken = token
         let logs = LogCapture()
         let server = try MoonbaseServer(configuration: configuration, logger: logs.logger)
-        try await server.start()
         try await server.application().test(.live) { client in
             #expect(try await client.send(.get, "/api/v1/health", headers: [:]).body == ["status": "ok"])
             try await client.createCollection("posts")
@@ -59,7 +57,6 @@ import Testing
         }
         let ready = try #require(logs.lines("moonbase ready").first)
         #expect(ready.metadata["hook_files_loaded"] == "1" && ready.metadata["hook_files_failed"] == "0")
-        await server.stop()
     }
 }
 
@@ -73,19 +70,20 @@ import Testing
         configuration.dataDirectory = (folder.path as NSString).deletingLastPathComponent + "/data"
         configuration.hooksDirectory = folder.path
         configuration.adminToken = token
-        let first = try MoonbaseServer(configuration: configuration, logger: LogCapture().logger)
         let logs = LogCapture()
         do {
-            _ = try MoonbaseServer(configuration: configuration, logger: logs.logger)
-            Issue.record("a second server on the same data folder must be refused")
-        } catch let error as ServerError {
-            #expect("\(error)".contains("in use by another moonbase process (pid \(getpid()))"))
-            #expect("\(error)".contains("--data"))
-        }
+            let first = try MoonbaseServer(configuration: configuration, logger: LogCapture().logger)
+            do {
+                _ = try MoonbaseServer(configuration: configuration, logger: logs.logger)
+                Issue.record("a second server on the same data folder must be refused")
+            } catch let error as ServerError {
+                #expect("\(error)".contains("in use by another moonbase process (pid \(getpid()))"))
+                #expect("\(error)".contains("--data"))
+            }
+            #expect(first.adminToken == token)
+        } // the first server is gone: its folder is free again
         #expect(logs.lines("taking up unfinished hook deliveries").isEmpty)
-        await first.stop()
-        let second = try MoonbaseServer(configuration: configuration, logger: logs.logger)
-        await second.stop()
+        _ = try MoonbaseServer(configuration: configuration, logger: logs.logger)
     }
 
     @Test func portInUseNamesThePortAndSuggestsAnother() async throws {
@@ -133,7 +131,6 @@ import Testing
         configuration.hooksDirectory = folder.path
         configuration.adminToken = token
         let server = try MoonbaseServer(configuration: configuration, logger: LogCapture().logger)
-        try await server.start()
         try await server.application().test(.live) { client in
             try await client.createCollection("posts")
             let port = try #require(client.port)
@@ -146,7 +143,7 @@ import Testing
             }
             #expect(answer.hasPrefix("HTTP/1.1 \(status)"), "got: \(answer.prefix(80))")
         }
-        await server.stop()
+        
     }
 }
 

@@ -124,7 +124,6 @@ import Testing
         configuration.hooksDirectory = folder.path
         let data = configuration.dataDirectory
         let server = try MoonbaseServer(configuration: configuration, logger: LogCapture().logger) // generates a token
-        try await server.start()
         try await server.application().test(.live) { client in
             let url = "http://127.0.0.1:\(try #require(client.port))"
             let listed = try await Self.moonbase(["hooks", "deliveries", "--url", url, "--data", data])
@@ -134,7 +133,6 @@ import Testing
             let wrong = try await Self.moonbase(["hooks", "deliveries", "--url", url, "--data", data, "--token", "nope"])
             #expect(wrong.status != 0 && wrong.output.contains("wrong admin token"))
         }
-        await server.stop()
         let nobody = try await Self.moonbase(["hooks", "deliveries", "--url", "http://127.0.0.1:9", "--data", data])
         #expect(nobody.status != 0 && nobody.output.contains("no server at http://127.0.0.1:9"), "\(nobody.output)")
     }

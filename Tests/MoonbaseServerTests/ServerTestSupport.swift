@@ -11,7 +11,7 @@ import Synchronization
 let token = "test-token"
 let auth: HTTPFields = [.authorization: "Bearer \(token)"]
 
-/// A server on a fresh data folder with the given hook files, tested in process.
+/// A server on a fresh data folder with the given hook files, tested in process, its services running.
 func withServer(hooks files: [String: String] = [:], limits: LuaLimits = .default, logs: LogCapture = LogCapture(),
                 configure: (inout ServerConfiguration) -> Void = { _ in },
                 _ body: @Sendable (any TestClientProtocol, MoonbaseServer) async throws -> Void) async throws {
@@ -25,12 +25,9 @@ func withServer(hooks files: [String: String] = [:], limits: LuaLimits = .defaul
     configuration.limits = limits
     configure(&configuration)
     let server = try MoonbaseServer(configuration: configuration, logger: logs.logger)
-    try await server.start()
-    let app = Application(router: server.router())
-    try await app.test(.router) { client in
+    try await server.application().test(.router) { client in
         try await body(client, server)
     }
-    await server.stop()
 }
 
 extension TestClientProtocol {

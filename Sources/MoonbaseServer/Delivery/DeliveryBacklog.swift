@@ -1,0 +1,114 @@
+import Synchronization
+
+/// Keeps memory bounded when handlers are slower than writes. Committed events come in here, in
+/// commit order, from the store's writer; past `capacity` events held in memory (here and in the
+/// lanes), later events are left in the store (where they are anyway) and read back from it in
+/// commit order, a part at a time, as the backlog goes down. Start-up takes up what the last run
+/// left the same way: the backlog starts out spilled from the first event on.
+///
+/// Called from the writer's thread and from the scheduler: a lock guards the state.
+final class DeliveryBacklog<Element: Sendable>: Sendable {
+    private struct State {
+        /// Committed events on their way to the lanes, in commit order, with their sequences.
+        var inbox: [(element: Element, sequence: Int64)] = []
+        var drainScheduled = false
+        /// Set while committed events are left in the store: the first of them. Later ones are
+        /// not taken either, so they are read back in commit order.
+        var spilledFrom: Int64? = 0
+        /// Events up to this sequence were read from the store: their arrival here is a repeat.
+        var readThrough: Int64 = -1
+        /// Events (record lane groups) in the lanes, as last reported.
+        var queued = 0
+        /// The most events held at once.
+        var peak = 0
+    }
+
+    /// Events held in memory at most; beyond, they wait in the store only.
+    let capacity: Int
+    private let state = Mutex(State())
+
+    init(capacity: Int) {
+        self.capacity = max(1, capacity)
+    }
+
+    /// How `accept` took an event.
+    enum Admission: Equatable {
+        /// Into the inbox; the caller schedules a drain (none is scheduled yet).
+        case drain
+        /// Into the inbox, whose drain is already scheduled.
+        case inbox
+        /// Left in the store: this event filled the backlog; the ones after it stay there too.
+        case spilled(held: Int)
+        /// Left in the store, behind earlier ones.
+        case leftInStore
+    }
+
+    /// A just-committed event (in commit order).
+    func accept(_ element: Element, sequence: Int64) -> Admission {
+        state.withLock { state in
+            if state.spilledFrom != nil { return .leftInStore }
+            let held = state.inbox.count + state.queued
+            if held >= capacity {
+                state.spilledFrom = sequence
+                return .spilled(held: held)
+            }
+            state.peak = max(state.peak, held + 1)
+            state.inbox.append((element, sequence))
+            defer { state.drainScheduled = true }
+            return state.drainScheduled ? .inbox : .drain
+        }
+    }
+
+    /// The inbox's events for the lanes, in commit order, less those already read from the store.
+    func takeInbox() -> ArraySlice<(element: Element, sequence: Int64)> {
+        state.withLock { state in
+            state.drainScheduled = false
+            var taken: [(element: Element, sequence: Int64)] = []
+            swap(&taken, &state.inbox)
+            let readThrough = state.readThrough
+            let fresh = taken.drop { $0.sequence <= readThrough } // a prefix: the inbox is in commit order
+            state.queued += fresh.count // counted here until the lanes report them
+            return fresh
+        }
+    }
+
+    /// The lanes hold `queued` events now.
+    func report(queued: Int) {
+        state.withLock { state in
+            state.queued = queued
+            state.peak = max(state.peak, queued)
+        }
+    }
+
+    /// The first event left in the store, while some are.
+    var spilledFrom: Int64? { state.withLock { $0.spilledFrom } }
+
+    /// How many events a read from the store may bring in now; nil when it should wait until
+    /// half the backlog is free (reading in bigger parts, less often).
+    var roomToRefill: Int? {
+        state.withLock { state in
+            let room = capacity - state.queued
+            return room * 2 >= capacity ? room : nil
+        }
+    }
+
+    /// Events from `next` on are still in the store only.
+    func spilled(from next: Int64) {
+        state.withLock { $0.spilledFrom = next }
+    }
+
+    /// The store had nothing left from the spilled part when read: events are taken in again.
+    /// Those committed meanwhile were left in the store too; read them, then tell `caughtUp(through:)`.
+    func takingEventsAgain() {
+        state.withLock { $0.spilledFrom = nil }
+    }
+
+    /// The events committed while the store was read last are read too, up to `sequence`: their
+    /// arrival in the inbox is a repeat.
+    func caughtUp(through sequence: Int64) {
+        state.withLock { $0.readThrough = max($0.readThrough, sequence) }
+    }
+
+    /// The most events held in memory at once.
+    var peak: Int { state.withLock { $0.peak } }
+}

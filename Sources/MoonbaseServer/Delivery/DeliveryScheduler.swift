@@ -1,0 +1,319 @@
+import MoonbaseModel
+import HookHost
+import Logging
+import RecordStore
+import ServiceLifecycle
+
+/// Delivers committed events to after-handlers (SPEC section 6, durability).
+///
+/// Every event and its deliveries are already in the store when they arrive here (written in
+/// the record's transaction), so a crash loses nothing: start-up takes up whatever was not
+/// finished. The parts, each in a file of its own: `DeliveryLanes` keeps the order (a state
+/// machine), `DeliveryBacklog` bounds the memory, `SyncWaiters` lets requests wait for
+/// `async = false` handlers, `RetentionPurger` deletes old events. This actor glues them: it
+/// feeds the lanes, hands their jobs to the hook pool, records the outcomes before the lanes move
+/// on, and keeps the retry timers.
+///
+/// As a service it takes up what the last run left, then delivers until graceful shutdown; then
+/// it starts no more jobs and lets the running ones finish until cancelled. Whatever is not
+/// finished stays in the store for the next start.
+actor DeliveryScheduler: Service {
+    typealias Lanes = DeliveryLanes<OutboxEvent>
+
+    let store: any RecordStore
+    let hooks: HookPool
+    private let clock: any DeliveryClock
+    let logger: Logger
+    var handlers: DeliveryHandlers
+    private var lanes: Lanes
+    /// The lanes' actions not yet carried out (kept to reuse its storage).
+    private var actions: [Lanes.Action] = []
+    private let backlog: DeliveryBacklog<(OutboxEvent, NewDeliveries)>
+    private let syncWaiters: SyncWaiters
+    /// The keys of the `async = false` handlers by catalog position; empty when there are none.
+    private let syncKeys: [String?]
+    private let running = RunningJobs<OutboxEvent>()
+    private var jobCount = 0
+    /// A read of the store's backlog is under way: the inbox waits until it is done.
+    private var refilling = false
+    /// Timers of the deliveries waiting for their retry time, by delivery id.
+    private var retryTimers: [Int64: Task<Void, Never>] = [:]
+    private var idleWaiters: [CheckedContinuation<Void, Never>] = []
+    /// Set on graceful shutdown: no job starts any more.
+    private var stopping = false
+    /// Opens once the last running job is recorded, after graceful shutdown.
+    private var drained: Latch?
+
+    init(store: any RecordStore, hooks: HookPool, clock: any DeliveryClock, retrySchedule: [Duration], maxJobs: Int,
+         maxQueued: Int = 10_000, logger: Logger) {
+        self.store = store
+        self.hooks = hooks
+        self.clock = clock
+        self.logger = logger
+        handlers = DeliveryHandlers(hooks.catalog)
+        lanes = Lanes(maxRunning: maxJobs, retrySchedule: retrySchedule.map(\.milliseconds), collectionOrdered: handlers.collectionOrdered)
+        backlog = DeliveryBacklog(capacity: maxQueued)
+        syncKeys = handlers.syncKeysByCatalogIndex(catalogSize: hooks.catalog.handlers.count)
+        syncWaiters = SyncWaiters(syncKeys: Set(syncKeys.compactMap { $0 }))
+    }
+
+    // MARK: Service
+
+    nonisolated func run() async throws {
+        try await refill()
+        try? await gracefulShutdown()
+        await stop()
+    }
+
+    /// Starts no more jobs, and waits for the running ones until the task is cancelled.
+    private func stop() async {
+        stopping = true
+        for timer in retryTimers.values { timer.cancel() }
+        retryTimers = [:]
+        if lanes.running > 0 {
+            logger.info("stopping: waiting for running hooks", metadata: ["groups": .stringConvertible(lanes.running)])
+            let drained = Latch(count: 1)
+            self.drained = drained
+            await drained.wait()
+        }
+        if lanes.running > 0 { logger.warning("hooks still running at shutdown; they run again at the next start") }
+    }
+
+    // MARK: Committed events
+
+    /// Takes the deliveries of a just-committed event. Called by the store on its writer, in
+    /// commit order; the backlog keeps that order until the actor takes them. While the backlog
+    /// is full the event is left in the store, to be read back from there.
+    nonisolated func accept(_ event: OutboxEvent, _ deliveries: NewDeliveries) {
+        switch backlog.accept((event, deliveries), sequence: event.sequence) {
+        case .drain:
+            Task { await self.drainInbox() }
+        case .spilled(let held):
+            logger.info("hook backlog full: later events wait in the store", metadata: [
+                "backlog": .stringConvertible(held), "from_event": .stringConvertible(event.sequence),
+            ])
+        case .inbox, .leftInStore:
+            break
+        }
+    }
+
+    /// The most events this scheduler held at once (tests).
+    nonisolated var peakBacklog: Int { backlog.peak }
+
+    private func drainInbox() {
+        if refilling { return } // the refill drains once it has taken the older events
+        let now = clock.now()
+        for (element, _) in backlog.takeInbox() {
+            let (event, deliveries) = element
+            lanes.commit(event, collection: event.collection, recordID: event.recordID, laneDeliveries(deliveries), now: now, into: &actions)
+        }
+        perform()
+    }
+
+    /// Reads events left in the store, in commit order, while there is room for them; once the
+    /// store has no more, takes events in through the inbox again. At start-up (the backlog starts
+    /// out spilled from the first event), this takes up what the last run left unfinished:
+    /// pending deliveries run again, failed ones at their retry time.
+    private func refill() async throws {
+        guard !refilling else { return }
+        refilling = true
+        defer {
+            refilling = false
+            drainInbox()
+        }
+        let startedFrom = backlog.spilledFrom
+        var taken = 0
+        while let from = backlog.spilledFrom, let room = backlog.roomToRefill { // `finished` calls again once half is free
+            let (unfinished, next) = try await store.unfinishedDeliveries(from: from, events: room)
+            taken += commitUnfinished(unfinished)
+            if let next {
+                backlog.spilled(from: next)
+                continue
+            }
+            // The store had nothing more when read. Events committed since were left there too:
+            // take events in again, then read those; the inbox skips the ones that read returns.
+            let readFrom = max(from, (unfinished.last?.delivery.eventSequence ?? from - 1) + 1)
+            backlog.takingEventsAgain()
+            if from > 0 { logger.info("hook backlog caught up with the store") }
+            var (rest, _) = try await store.unfinishedDeliveries(from: readFrom, events: .max)
+            // Full again meanwhile: events from there on are read back later, not now.
+            if let spilled = backlog.spilledFrom { rest.removeAll { $0.event.sequence >= spilled } }
+            taken += commitUnfinished(rest)
+            backlog.caughtUp(through: rest.last?.delivery.eventSequence ?? readFrom - 1)
+        }
+        if startedFrom == 0 && taken > 0 {
+            logger.info("taking up unfinished hook deliveries", metadata: ["count": .stringConvertible(taken)])
+        }
+    }
+
+    /// `refill` when events wait in the store (it reads only while half the backlog is free).
+    private func refillIfSpilled() async {
+        guard !refilling, !stopping, backlog.spilledFrom != nil else { return }
+        do {
+            try await refill()
+        } catch {
+            // Left in the store: the next finished job, wait or start tries again.
+            logger.error("cannot read hook deliveries back from the store", metadata: ["error": .string("\(error)")])
+        }
+    }
+
+    /// Commits deliveries read from the store (by delivery id: an event's are together);
+    /// returns how many.
+    private func commitUnfinished(_ unfinished: [(delivery: Delivery, event: OutboxEvent)]) -> Int {
+        let now = clock.now()
+        var start = unfinished.startIndex
+        while start < unfinished.endIndex {
+            let event = unfinished[start].event
+            let end = unfinished[start...].firstIndex { $0.event.sequence != event.sequence } ?? unfinished.endIndex
+            lanes.commit(event, collection: event.collection, recordID: event.recordID, unfinished[start..<end].map { laneDelivery($0.delivery) },
+                         now: now, into: &actions)
+            start = end
+        }
+        perform()
+        return unfinished.count
+    }
+
+    // MARK: Requests
+
+    /// The deliveries whose attempt is under way right now.
+    nonisolated var runningDeliveries: Set<Int64> { running.deliveryIDs }
+
+    /// Before a write: a latch the request can wait on until the `async = false` handlers among
+    /// `handlers` (the write's targets) have run on the event `eventID`; nil when there are none.
+    nonisolated func expectSync(eventID: String, handlers: [DeliveryTarget]) -> Latch? {
+        syncWaiters.expect(eventID: eventID, handlers: handlers.lazy.map(\.handler))
+    }
+
+    /// The write for `eventID` was refused: nobody will run its handlers.
+    nonisolated func cancelSync(eventID: String, handlers: [DeliveryTarget]) {
+        syncWaiters.cancel(eventID: eventID, handlers: handlers.lazy.map(\.handler))
+    }
+
+    /// A failed or dead delivery, put back to pending by the store, runs again. One waiting for
+    /// its retry time runs now instead, in its place at the head of its lane (not a second time).
+    func retryNow(_ delivery: Delivery) async throws {
+        if lanes.requeue(laneDelivery(delivery)) {
+            retryTimers.removeValue(forKey: delivery.id)?.cancel()
+        } else if let spilled = backlog.spilledFrom, delivery.eventSequence >= spilled {
+            return // still in the part of the backlog left in the store: read from there in its turn
+        } else {
+            let event = try await store.event(sequence: delivery.eventSequence)
+            lanes.commit(event, collection: event.collection, recordID: event.recordID, [laneDelivery(delivery)], now: clock.now(), into: &actions)
+        }
+        perform()
+    }
+
+    /// Returns once nothing is running or ready to run (retries waiting for their time do not count).
+    func waitUntilIdle() async {
+        drainInbox()
+        if lanes.running == 0 { await refillIfSpilled() } // nothing running would call it
+        if isIdle { return }
+        await withCheckedContinuation { idleWaiters.append($0) }
+    }
+
+    // MARK: Running
+
+    /// Starts what is ready and carries out the lanes' actions. `recorded`: the attempts just
+    /// recorded, whose errors dead deliveries report.
+    private func perform(recorded: [AttemptOutcome] = []) {
+        if !stopping { lanes.start(into: &actions) }
+        backlog.report(queued: lanes.queuedGroups)
+        for index in actions.indices {
+            switch actions[index] {
+            case .run(let job):
+                run(job)
+            case .retryAt(let id, let due):
+                scheduleRetry(id, at: due)
+            case .dead(let delivery, let event):
+                deadLetter(delivery, event, error: recorded.first { $0.deliveryID == delivery.id }?.error)
+            }
+        }
+        actions.removeAll(keepingCapacity: true)
+        if lanes.running == 0 { drained?.open() }
+        notifyIfIdle()
+    }
+
+    private func run(_ job: Lanes.Job) {
+        jobCount += 1
+        let number = jobCount
+        running.add(job, number: number)
+        let (work, urgent) = hookWork(job)
+        let (hooks, syncWaiters, syncKeys) = (hooks, syncWaiters, syncKeys)
+        Task {
+            let startedAt = Timestamp.now()
+            let outcomes = await hooks.deliver(work, urgent: urgent) { position, outcome in
+                // Lets a request waiting for this handler go before the event's later handlers run.
+                if !syncKeys.isEmpty, let key = syncKeys[outcome.handler] { syncWaiters.handled(eventID: work[position].event.id, handler: key) }
+            }
+            await finished(job, number: number, outcomes: outcomes, startedAt: startedAt)
+        }
+    }
+
+    private func finished(_ job: Lanes.Job, number: Int, outcomes: [[HookOutcome]], startedAt: String) async {
+        let now = clock.now()
+        let results = attemptResults(job, outcomes)
+        let verdicts = lanes.verdicts(job, results, now: now)
+        let records = attemptRecords(job, outcomes, verdicts, startedAt: startedAt)
+        do {
+            try await store.recordAttempts(records)
+        } catch {
+            // Unrecorded attempts stay pending in the store: the next start takes them up again.
+            logger.error("cannot record hook deliveries", metadata: ["error": .string("\(error)")])
+        }
+        running.remove(number: number)
+        if !syncKeys.isEmpty { releaseSyncWaitersOfGoneHandlers(job, results) }
+        lanes.finished(job, verdicts, now: now, into: &actions)
+        perform(recorded: records)
+        await refillIfSpilled()
+    }
+
+    /// A handler the worker could not run was never counted down by it.
+    private func releaseSyncWaitersOfGoneHandlers(_ job: Lanes.Job, _ results: [AttemptResult]) {
+        var position = 0
+        for group in job.groups {
+            for delivery in group.deliveries {
+                let handler = handlers[delivery.handler]
+                if results[position] == .handlerGone && handler.isSync { syncWaiters.handled(eventID: group.event.id, handler: handler.key) }
+                position += 1
+            }
+        }
+    }
+
+    /// `id`, alone at the head of its handler lane, is due again at `due`.
+    private func scheduleRetry(_ id: Int64, at due: Int64) {
+        let clock = clock
+        retryTimers[id]?.cancel()
+        retryTimers[id] = Task {
+            do {
+                try await clock.sleep(until: due)
+            } catch {
+                return
+            }
+            if !Task.isCancelled { self.retryDue(id) } // the task runs on the actor
+        }
+    }
+
+    private func retryDue(_ id: Int64) {
+        retryTimers[id] = nil
+        lanes.retryDue(id, now: clock.now())
+        perform()
+    }
+
+    /// Nothing running, ready, or left in the store to read back.
+    private var isIdle: Bool {
+        lanes.isIdle && !refilling && backlog.spilledFrom == nil
+    }
+
+    private func notifyIfIdle() {
+        guard isIdle, !idleWaiters.isEmpty else { return }
+        let waiters = idleWaiters
+        idleWaiters = []
+        for waiter in waiters { waiter.resume() }
+    }
+}
+
+extension Duration {
+    var milliseconds: Int64 {
+        components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000
+    }
+}

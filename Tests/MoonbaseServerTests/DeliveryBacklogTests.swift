@@ -1,0 +1,41 @@
+@testable import MoonbaseServer
+import Testing
+
+/// `DeliveryBacklog`'s bookkeeping on its own: which events stay in the store, and which ones
+/// coming back through the inbox are repeats.
+@Suite struct DeliveryBacklogTests {
+    /// A backlog that has read what the last run left and takes events in.
+    func caughtUp(capacity: Int) -> DeliveryBacklog<Int> {
+        let backlog = DeliveryBacklog<Int>(capacity: capacity)
+        backlog.takingEventsAgain()
+        backlog.caughtUp(through: 0)
+        return backlog
+    }
+
+    @Test func startsOutSpilledSoStartUpReadsTheStoreFirst() {
+        let backlog = DeliveryBacklog<Int>(capacity: 10)
+        #expect(backlog.accept(1, sequence: 1) == .leftInStore && backlog.spilledFrom == 0)
+    }
+
+    @Test func pastCapacityEventsStayInTheStoreFromTheFirstThatDoesNotFit() {
+        let backlog = caughtUp(capacity: 2)
+        #expect(backlog.accept(1, sequence: 1) == .drain)
+        #expect(backlog.accept(2, sequence: 2) == .inbox, "one drain serves the events that arrive before it")
+        #expect(backlog.accept(3, sequence: 3) == .spilled(held: 2))
+        #expect(backlog.accept(4, sequence: 4) == .leftInStore, "later events stay behind it, in commit order")
+        #expect(backlog.spilledFrom == 3 && backlog.peak == 2)
+        #expect(backlog.takeInbox().map(\.element) == [1, 2])
+    }
+
+    @Test func refillsOnlyOnceHalfIsFreeAndSkipsEventsAlreadyRead() {
+        let backlog = caughtUp(capacity: 4)
+        backlog.report(queued: 3)
+        #expect(backlog.roomToRefill == nil)
+        backlog.report(queued: 2)
+        #expect(backlog.roomToRefill == 2)
+        backlog.report(queued: 0)
+        for sequence in 5...7 { _ = backlog.accept(sequence, sequence: Int64(sequence)) }
+        backlog.caughtUp(through: 6) // a read of the store that returned events 5 and 6 too
+        #expect(backlog.takeInbox().map(\.element) == [7])
+    }
+}

@@ -22,9 +22,7 @@ import Testing
     @Test func serverWithoutATokenUsesTheGeneratedOne() async throws {
         let folder = try HooksFolder([:])
         defer { folder.remove() }
-        var configuration = ServerConfiguration()
-        configuration.dataDirectory = (folder.path as NSString).deletingLastPathComponent + "/data"
-        configuration.hooksDirectory = folder.path
+        let configuration = ServerConfiguration(folder, token: nil)
         let logs = LogCapture()
         let server = try MoonbaseServer(configuration: configuration, logger: logs.logger)
         let stored = try String(contentsOfFile: configuration.dataDirectory + "/admin_token", encoding: .utf8)
@@ -43,10 +41,7 @@ import Testing
     @Test func wholeServerOnARealSocket() async throws {
         let folder = try HooksFolder(["stamp.lua": "before_record_create('posts', function(e) e.data.stamped = true end)"])
         defer { folder.remove() }
-        var configuration = ServerConfiguration()
-        configuration.dataDirectory = (folder.path as NSString).deletingLastPathComponent + "/data"
-        configuration.hooksDirectory = folder.path
-        configuration.adminToken = token
+        let configuration = ServerConfiguration(folder)
         let logs = LogCapture()
         let server = try MoonbaseServer(configuration: configuration, logger: logs.logger)
         try await server.application().test(.live) { client in
@@ -66,10 +61,7 @@ import Testing
     @Test func aSecondServerOnTheSameFolderIsRefusedWithAClearError() async throws {
         let folder = try HooksFolder(["count.lua": "on_record_create('posts', function(e) log.info('delivered') end)"])
         defer { folder.remove() }
-        var configuration = ServerConfiguration()
-        configuration.dataDirectory = (folder.path as NSString).deletingLastPathComponent + "/data"
-        configuration.hooksDirectory = folder.path
-        configuration.adminToken = token
+        let configuration = ServerConfiguration(folder)
         let logs = LogCapture()
         do {
             let first = try MoonbaseServer(configuration: configuration, logger: LogCapture().logger)
@@ -105,10 +97,7 @@ import Testing
 
         let folder = try HooksFolder([:])
         defer { folder.remove() }
-        var configuration = ServerConfiguration()
-        configuration.dataDirectory = (folder.path as NSString).deletingLastPathComponent + "/data"
-        configuration.hooksDirectory = folder.path
-        configuration.adminToken = token
+        var configuration = ServerConfiguration(folder)
         configuration.port = port
         do {
             try await MoonbaseServer(configuration: configuration, logger: LogCapture().logger).run()
@@ -126,10 +115,7 @@ import Testing
     func earlyAnswersReachAClientThatWritesEverythingFirst(withToken: Bool, status: String) async throws {
         let folder = try HooksFolder([:])
         defer { folder.remove() }
-        var configuration = ServerConfiguration()
-        configuration.dataDirectory = (folder.path as NSString).deletingLastPathComponent + "/data"
-        configuration.hooksDirectory = folder.path
-        configuration.adminToken = token
+        let configuration = ServerConfiguration(folder)
         let server = try MoonbaseServer(configuration: configuration, logger: LogCapture().logger)
         try await server.application().test(.live) { client in
             try await client.createCollection("posts")

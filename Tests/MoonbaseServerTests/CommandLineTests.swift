@@ -119,9 +119,7 @@ import Testing
     func clientCommandsFindTheTokenAndSayWhenNoServerAnswers() async throws {
         let folder = try HooksFolder([:])
         defer { folder.remove() }
-        var configuration = ServerConfiguration()
-        configuration.dataDirectory = (folder.path as NSString).deletingLastPathComponent + "/data"
-        configuration.hooksDirectory = folder.path
+        let configuration = ServerConfiguration(folder, token: nil)
         let data = configuration.dataDirectory
         let server = try MoonbaseServer(configuration: configuration, logger: LogCapture().logger) // generates a token
         try await server.application().test(.live) { client in

@@ -11,16 +11,24 @@ import Synchronization
 let token = "test-token"
 let auth: HTTPFields = [.authorization: "Bearer \(token)"]
 
+extension ServerConfiguration {
+    /// Serving `folder`'s hooks from a data folder beside it, with the test token unless told
+    /// otherwise (nil: the server generates one).
+    init(_ folder: HooksFolder, token adminToken: String? = token) {
+        self.init()
+        dataDirectory = (folder.path as NSString).deletingLastPathComponent + "/data"
+        hooksDirectory = folder.path
+        self.adminToken = adminToken
+    }
+}
+
 /// A server on a fresh data folder with the given hook files, tested in process, its services running.
 func withServer(hooks files: [String: String] = [:], limits: LuaLimits = .default, logs: LogCapture = LogCapture(),
                 configure: (inout ServerConfiguration) -> Void = { _ in },
                 _ body: @Sendable (any TestClientProtocol, MoonbaseServer) async throws -> Void) async throws {
     let folder = try HooksFolder(files)
     defer { folder.remove() }
-    var configuration = ServerConfiguration()
-    configuration.dataDirectory = (folder.path as NSString).deletingLastPathComponent + "/data"
-    configuration.hooksDirectory = folder.path
-    configuration.adminToken = token
+    var configuration = ServerConfiguration(folder)
     configuration.hookWorkers = 2
     configuration.limits = limits
     configure(&configuration)

@@ -37,6 +37,9 @@ public struct ServerConfiguration: Sendable {
     public var hookWriteDepth = 3
     /// Off: writes record no events and run no after-hooks (for benchmarks and emergencies).
     public var afterHooksEnabled = true
+    /// Off: events are stored with their writes but never delivered (for benchmarks and
+    /// emergencies); they are delivered by the next start with it on.
+    public var hookDeliveryEnabled = true
     /// The time deliveries are scheduled by (tests drive it by hand).
     public var clock: any DeliveryClock = SystemDeliveryClock()
 
@@ -81,7 +84,9 @@ public struct MoonbaseServer: Sendable {
         deliveries = DeliveryScheduler(store: store, hooks: hooks, clock: configuration.clock,
                                        retrySchedule: configuration.retrySchedule, maxJobs: configuration.deliveryConcurrency,
                                        maxQueued: configuration.deliveryBacklog, logger: logger)
-        store.observeCommittedEvents { [deliveries] event, written in deliveries.accept(event, written) }
+        if configuration.hookDeliveryEnabled {
+            store.observeCommittedEvents { [deliveries] event, written in deliveries.accept(event, written) }
+        }
         writes = RecordWrites(store: store, hooks: hooks, deliveries: deliveries, afterHooksEnabled: configuration.afterHooksEnabled,
                               syncLimit: configuration.limits.wallClock * 2)
         records.connect(writes)
@@ -123,7 +128,7 @@ public struct MoonbaseServer: Sendable {
     /// Takes up the deliveries the last run left unfinished and starts purging old ones; call it
     /// once before serving.
     public func start() async throws {
-        try await deliveries.resumeUnfinished()
+        if configuration.hookDeliveryEnabled { try await deliveries.resumeUnfinished() }
         await deliveries.startPurging(retention: configuration.retention)
     }
 

@@ -195,7 +195,7 @@ def database(case):
     return os.path.getsize(path) + (os.path.getsize(wal) if os.path.exists(wal) else 0), stored_events
 
 print(f"create load: wrk -t1 -c{connections}, {rounds} rounds of {seconds}s per case, 10-field record; medians")
-print(f"{'case':<34} {'creates/s':>10} {'p50_ms':>8} {'p99_ms':>8} {'cpu_us':>7} {'records':>9} {'disk_B':>7}  checks")
+print(f"{'case':<34} {'creates/s':>10} {'p50_ms':>8} {'p99_ms':>8} {'cpu_us':>7} {'records':>9} {'B/record':>8}  checks")
 rate, p50s, cpu, disk, failures = {}, {}, {}, {}, 0
 for case in cases:
     texts = [open(f"{work}/{case}.{r}.wrk").read() for r in range(1, rounds + 1)]
@@ -233,7 +233,7 @@ for case in cases:
     p50 = p50s[case] = statistics.median(ms(t, "50") for t in texts)
     p99 = statistics.median(ms(t, "99") for t in texts)
     print(f"{'(' + case + ') ' + labels[case]:<34} {rate[case]:>10.0f} {p50:>8.2f} {p99:>8.2f} {cpu[case]:>7.0f} "
-          f"{stored:>9} {disk[case]:>7.0f}  {'; '.join(problems) or 'ok'}")
+          f"{stored:>9} {disk[case]:>8.0f}  {'; '.join(problems) or 'ok'}")
 
 paced_texts = {case: [open(f"{work}/{case}.{r}.paced").read() for r in range(1, rounds + 1)] for case in "de"}
 paced = {case: statistics.median(ms(t, "50") for t in texts) for case, texts in paced_texts.items()}

@@ -3,7 +3,7 @@
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: deps run test bench bench-http
+.PHONY: deps run test bench bench-http bench-http-floor
 
 deps:
 	@pkg-config --exists lua5.4 2>/dev/null || { \
@@ -22,6 +22,13 @@ test: deps
 bench: deps
 	swift run -c release moonbase-bench
 
-# Create throughput and latency over HTTP with and without hooks (release build, wrk).
+# Create throughput and latency over HTTP with and without hooks, beside the build before the
+# redesign, with the checks and the goals (release builds, wrk; older commits are built once, in
+# .build/benchmark-builds). A shorter run: make bench-http BENCH_ARGS="2 32 2".
 bench-http: deps
-	bash Benchmarks/http-load.sh
+	bash Benchmarks/http-load.sh $(BENCH_ARGS)
+
+# The same with the floor cases: events stored only (serve --no-hook-delivery), and delivered from
+# memory by commit 24819d6. Figures and their analysis: Benchmarks/RESULTS.md.
+bench-http-floor: deps
+	bash Benchmarks/http-load.sh 4 32 6 floor

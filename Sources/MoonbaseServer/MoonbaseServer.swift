@@ -41,6 +41,9 @@ public struct ServerConfiguration: Sendable {
     public var hookWriteDepth = 3
     /// Off: writes record no events and run no after-hooks (for benchmarks and emergencies).
     public var afterHooksEnabled = true
+    /// Off: events are stored with their writes but never delivered (for benchmarks and
+    /// emergencies); they are delivered by the next start with it on.
+    public var hookDeliveryEnabled = true
     /// The time deliveries are scheduled by (tests drive it by hand).
     public var clock: any DeliveryClock = SystemDeliveryClock()
 
@@ -89,7 +92,7 @@ public struct MoonbaseServer: Sendable {
         deliveries = DeliveryScheduler(store: store, hooks: hooks, clock: configuration.clock,
                                        retrySchedule: configuration.retrySchedule, maxJobs: configuration.deliveryConcurrency,
                                        maxQueued: configuration.deliveryBacklog, logger: logger)
-        committed.connect(deliveries)
+        if configuration.hookDeliveryEnabled { committed.connect(deliveries) }
         writes = RecordWrites(store: store, hooks: hooks, deliveries: deliveries, afterHooksEnabled: configuration.afterHooksEnabled,
                               syncLimit: configuration.limits.wallClock * 2)
         records.connect(writes)
@@ -129,7 +132,8 @@ public struct MoonbaseServer: Sendable {
             await closed.wait()
         }
         let purger = RetentionPurger(store: store, retention: configuration.retention, clock: configuration.clock, logger: logger)
-        return [hookWorkers, deliveries, purger]
+        // Without delivery the scheduler never runs: events stay in the store for a later start.
+        return configuration.hookDeliveryEnabled ? [hookWorkers, deliveries, purger] : [hookWorkers, purger]
     }
 
     /// The application with its services, which logs one line once it listens; for serving and

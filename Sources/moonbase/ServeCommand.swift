@@ -57,6 +57,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Flag(name: .customLong("no-after-hooks"), help: "Record no events and run no after-hooks (before-hooks still run).")
     var noAfterHooks = false
 
+    @Flag(name: .customLong("no-hook-delivery"), help: "Store events with their writes but never deliver them (for benchmarks and emergencies).")
+    var noHookDelivery = false
+
     @OptionGroup var budgets: BudgetOptions
 
     func validate() throws {
@@ -93,6 +96,7 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.retrySchedule = retryDelays ?? configuration.retrySchedule
         configuration.retention = .seconds(retentionHours * 3600)
         configuration.afterHooksEnabled = !noAfterHooks
+        configuration.hookDeliveryEnabled = !noHookDelivery
         configuration.hookWriteDepth = hookWriteDepth
         configuration.deliveryConcurrency = hookConcurrency
         configuration.deliveryBacklog = hookBacklog

@@ -89,6 +89,21 @@ import Testing
         }
     }
 
+    /// `--no-hook-delivery`: events are stored with their writes, pending, and no handler runs.
+    @Test func withoutDeliveryEventsAreStoredAndNotDelivered() async throws {
+        let logs = LogCapture()
+        try await withServer(hooks: ["count.lua": "on_record_create('posts', function(e) log.info('delivered') end)"], logs: logs,
+                             configure: { $0.hookDeliveryEnabled = false }) { client, _ in
+            try await client.createCollection("posts")
+            for _ in 0..<3 { #expect(try await client.send(.post, "/api/v1/collections/posts/records", json: "{}").status == .created) }
+            let pending = try await client.send(.get, "/api/v1/hooks/deliveries?status=pending")
+            guard case .array(let items)? = pending.body else { Issue.record("no deliveries"); return }
+            #expect(items.count == 3)
+            try await Task.sleep(for: .milliseconds(100))
+            #expect(logs.lines("delivered").isEmpty)
+        }
+    }
+
     /// A dead create's retry must not write its old price over a later update that was delivered:
     /// 409 naming the newer delivery, unless forced, and then the handler is told.
     @Test func retryOfStaleDataIsRefusedUnlessForcedAndThenFlagged() async throws {

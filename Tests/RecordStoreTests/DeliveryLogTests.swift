@@ -143,7 +143,7 @@ struct DeliveryLogTests {
                       (.nan, "0.000"), (.infinity, "0.000"), (9.9996, "10.000"), (100, "100.000")])
     func successTimingsAreWrittenToTheMicrosecond(milliseconds: Double, written: String) {
         var buffer: [UInt8] = []
-        Outbox.writeMilliseconds(milliseconds, into: &buffer)
+        OutboxTables.writeMilliseconds(milliseconds, into: &buffer)
         #expect(String(decoding: buffer, as: UTF8.self) == written)
     }
 

@@ -15,6 +15,8 @@ public final class SQLiteStore: RecordStore {
 
     let writer: any DatabaseWriter
     let batcher: WriteBatcher
+    /// Where events and deliveries are stored and read.
+    let outboxTables = OutboxTables()
     /// Keeps the WAL short off the writer; nil in memory.
     private let checkpointer: WALCheckpointer?
     /// Names of existing collections, so the hot paths can refuse an unknown collection without
@@ -167,7 +169,7 @@ public final class SQLiteStore: RecordStore {
             // The event goes first, so the record can name it.
             var sequence: Int64?
             if let event {
-                sequence = try event.insertEvent(db, oldDataText: nil)
+                sequence = try self.outboxTables.insert(event, oldDataText: nil, db)
             }
             do {
                 try db.cachedStatement(sql: SQL.insertRecord).run { bind in
@@ -181,7 +183,7 @@ public final class SQLiteStore: RecordStore {
                 }
             } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
                 // A refusal must leave nothing behind.
-                if let event, let sequence { try event.withdrawEvent(db, sequence: sequence) }
+                if let sequence { try self.outboxTables.withdraw(sequence: sequence, db) }
                 // The collection was deleted after the check above, or the id is taken.
                 if error.extendedResultCode == .SQLITE_CONSTRAINT_FOREIGNKEY {
                     // Deleted by another connection to the file: forget it here too.
@@ -191,7 +193,7 @@ public final class SQLiteStore: RecordStore {
                 throw StoreError.database("record '\(stored.id)' already exists in collection '\(stored.collection)'")
             }
             guard let event, let sequence, let eventData else { return WriteResult(record: stored) }
-            return try event.finish(db, sequence: sequence, record: stored, data: eventData, oldData: nil)
+            return try self.outboxTables.finish(event, sequence: sequence, record: stored, data: eventData, oldData: nil, db)
         }
     }
 
@@ -264,10 +266,10 @@ public final class SQLiteStore: RecordStore {
             let stored = MoonbaseModel.Record(id: id, collection: collection, created: old.created, updated: updated,
                                 version: old.version + 1, fields: fields)
             let oldData = old.json
-            let sequence = try event.insertEvent(db, oldDataText: String(decoding: oldData.serialized(), as: UTF8.self))
+            let sequence = try self.outboxTables.insert(event, oldDataText: String(decoding: oldData.serialized(), as: UTF8.self), db)
             try db.cachedStatement(sql: SQL.replaceRecord).execute(arguments: [data, updated, sequence, collection, id, ifVersion])
             guard db.changesCount == 1 else { throw UnexpectedlyMissing(collection: collection, id: id) }
-            return try event.finish(db, sequence: sequence, record: stored, data: stored.json, oldData: oldData)
+            return try self.outboxTables.finish(event, sequence: sequence, record: stored, data: stored.json, oldData: oldData, db)
         }
     }
 
@@ -291,10 +293,10 @@ public final class SQLiteStore: RecordStore {
             let deleted = try Self.currentRecord(db, collection: collection, id: id, ifVersion: ifVersion)
             // `data` and `old_data` are both the record as it was (stored once, as `old_data`).
             let data = deleted.json
-            let sequence = try event.insertEvent(db, oldDataText: String(decoding: data.serialized(), as: UTF8.self))
+            let sequence = try self.outboxTables.insert(event, oldDataText: String(decoding: data.serialized(), as: UTF8.self), db)
             try db.cachedStatement(sql: SQL.deleteRecordUnconditionally).execute(arguments: [collection, id])
             guard db.changesCount == 1 else { throw UnexpectedlyMissing(collection: collection, id: id) }
-            return try event.finish(db, sequence: sequence, record: deleted, data: data, oldData: data)
+            return try self.outboxTables.finish(event, sequence: sequence, record: deleted, data: data, oldData: data, db)
         }
     }
 

@@ -34,7 +34,7 @@ public struct DeliveryTarget: Sendable, Equatable {
 public struct DeliveryTargets: Sendable {
     /// The targets in order, `maxAttempts` below 1 raised to 1.
     public let targets: [DeliveryTarget]
-    /// `[[handler key, max attempts], …]`, the event row's `handlers`.
+    /// `[[handler key, max attempts], …]`: the handler set an event's row refers to.
     let stored: String
 
     public init(_ targets: [DeliveryTarget]) {

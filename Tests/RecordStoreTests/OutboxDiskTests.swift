@@ -79,5 +79,8 @@ struct OutboxDiskTests {
               + "10 after-handlers \(Int(hooked.bytes.rounded())) B, ratio \(String(format: "%.3f", ratio)); "
               + "wall time per create: no hooks \(Self.µs(plain.writing)), with its event \(Self.µs(hooked.writing)), "
               + "recording its 10 successes \(Self.µs(hooked.succeeding))")
+        // Sizes vary by a few bytes a record from run to run (random ids, clock readings), far
+        // less than the margin (about 1.13 is usual).
+        #expect(ratio <= 1.25)
     }
 }

@@ -1,144 +1,180 @@
+import Foundation
 import GRDB
 import MoonbaseJSON
 import MoonbaseModel
+import Synchronization
 
 /// The outbox's tables, and the one place that knows how they are laid out: storing an event with
-/// its deliveries, recording attempts, requeues, purges, and every read of them.
+/// its deliveries, recording attempts, requeues, purges, and every read of them. Everything else
+/// gets `Delivery`, `OutboxEvent` and `DeliveryAttempt` values from here.
 ///
-/// An event's row also holds its deliveries while they simply go well (see `Schema`): a write
-/// costs one row and one index entry, and the first attempts that succeed one UPDATE of that row,
-/// whatever the number of handlers. A delivery gets a `hook_deliveries` row of its own only when
-/// an attempt at it fails (or past the 64th target). Readers get the same `Delivery` either way.
+/// The layout (see `Schema`, v5) keeps a write's cost small. An event is one lean row of integers:
+/// its sequence, its id as (prefix id, counter), a type code, the rowid of its record, the id of
+/// its handler set (a `hook_handler_sets` row shared by every event with the same handlers),
+/// times in milliseconds. Its record's names and data are read from the record row while the
+/// record is the version the event carries, and from the event's own copy once it changed. The
+/// row also holds its first 64 deliveries while they simply go well: delivery n is pending while
+/// bit n of `pending` is set. A delivery gets a `hook_deliveries` row of its own, with its state
+/// only, when an attempt at it fails (bit n of `detached`), or from the start past the 64th
+/// target; its failed attempts are `hook_attempts` rows.
+///
+/// A first attempt that succeeded clears its bit and adds its start (to the millisecond) and
+/// duration (to the microsecond) to the row's `timings`, about two bytes (see `SuccessTimings`);
+/// the row's `finished`, when the last of them was recorded, is their `updated`. So recording an
+/// event's successes rewrites one row of a few dozen bytes whatever the number of handlers, and
+/// the deliveries log shows each success as before. A start that is not a `Timestamp` moves its
+/// delivery to a row of its own, which keeps it as given.
 ///
 /// Writes are `WriteBatcher` operations, prepared outside the transaction where they can be;
 /// reads take any transaction.
-struct OutboxTables: Sendable {
+final class OutboxTables: Sendable {
+    /// Deliveries an event's row can hold (a bit each in `pending` and `detached`); those past it
+    /// have a row of their own from the start.
+    static let eventRowTargets = 64
+
+    /// Ids of handler sets and event id prefixes whose rows are committed, by their text: a write
+    /// that finds its own here needs no lookup. Filled only after a commit, so that a rolled-back
+    /// row (whose id may be handed out again) is never remembered.
+    private let knownIDs = Mutex<[Interned: [String: Int64]]>([:])
+
+    /// The small tables of distinct values that event rows refer to by id.
+    enum Interned: Sendable {
+        case handlerSet, idPrefix
+
+        var insert: String {
+            switch self {
+            case .handlerSet: "INSERT OR IGNORE INTO hook_handler_sets (handlers) VALUES (?)"
+            case .idPrefix: "INSERT OR IGNORE INTO hook_event_id_prefixes (prefix) VALUES (?)"
+            }
+        }
+
+        var find: String {
+            switch self {
+            case .handlerSet: "SELECT id FROM hook_handler_sets WHERE handlers = ?"
+            case .idPrefix: "SELECT id FROM hook_event_id_prefixes WHERE prefix = ?"
+            }
+        }
+    }
+
     // MARK: - Storing an event
 
-    /// Stores the event, its deliveries pending in its row, and returns its sequence. Event ids
-    /// are the caller's (unique by construction); the store does not pay an index to check them.
-    /// The event's `data` is not stored: the record written next names the event (a create or
-    /// update), or it is `oldDataText` (a delete); see `Schema`.
-    func insert(_ event: PendingEvent, oldDataText: String?, _ db: Database) throws -> Int64 {
-        let inRow = min(event.targets.count, Self.eventRowTargets)
+    /// The event `request` asks a write to record, prepared before the write is queued; nil when
+    /// there is nothing to record (no request, or no targets).
+    /// - Throws: `database` for more than `Outbox.maxTargets` targets.
+    func prepare(_ request: OutboxRequest?, type: RecordEventType, collection: String, recordID: String,
+                 timestamp: @autoclosure () -> String) throws(StoreError) -> PendingEvent? {
+        guard let request, !request.targets.isEmpty else { return nil }
+        guard request.targets.count <= Outbox.maxTargets else {
+            throw .database("an event can have at most \(Outbox.maxTargets) deliveries, not \(request.targets.count)")
+        }
+        let created = Timestamp.currentMilliseconds()
+        let timestamp = timestamp()
+        let idParts = Self.eventIDParts(request.eventID)
+        let known = knownIDs.withLock { known in
+            (known[.handlerSet]?[request.deliveryTargets.stored], idParts.flatMap { known[.idPrefix]?[$0.prefix] })
+        }
+        return PendingEvent(id: request.eventID, idParts: idParts, type: type, collection: collection, recordID: recordID,
+                            timestamp: timestamp, storedTimestamp: Self.milliseconds(timestamp).map { $0 - created },
+                            depth: request.depth, targets: request.deliveryTargets, created: created,
+                            handlerSetID: known.0, idPrefixID: known.1)
+    }
+
+    /// The sequence the next stored event gets. Purging always keeps the newest event, so a
+    /// sequence is never handed out twice.
+    func nextSequence(_ db: Database) throws -> Int64 {
+        try Int64.fetchOne(db.cachedStatement(sql: OutboxSQL.nextSequence)) ?? 1
+    }
+
+    /// Stores `event` with its deliveries pending, and returns its sequence: `sequence`, or the
+    /// next one when nil. `record` is the rowid of the event's record (nil for a delete, whose
+    /// `oldData` is the record as it was): the event reads its record from that row while the
+    /// record stays the version it carries (see `Schema`). Event ids are the caller's (unique by
+    /// construction): the store does not pay an index to check them.
+    func store(_ event: PendingEvent, sequence: Int64?, record: Int64?, oldData: String?, _ db: Database) throws -> Int64 {
+        let handlerSet = try event.handlerSetID ?? intern(event.targets.stored, .handlerSet, db)
+        let idPrefix = try event.idParts.map { try event.idPrefixID ?? intern($0.prefix, .idPrefix, db) }
+        let count = event.targets.targets.count
+        let inRow = min(count, Self.eventRowTargets)
         let pending = inRow == Self.eventRowTargets ? -1 : Self.bit(inRow) &- 1  // all 64 bits: -1
         try db.cachedStatement(sql: OutboxSQL.insertEvent).run { bind in
-            bind.text(event.id)
-            bind.text(event.type)
-            bind.text(event.collection)
-            bind.text(event.recordID)
-            bind.text(event.handlers)
+            bind.int(sequence)
+            bind.int(idPrefix)
+            if let parts = event.idParts { bind.int(parts.counter) } else { bind.text(event.id) }
+            bind.int(Self.typeCode(event.type))
+            bind.int(record)
+            bind.int(handlerSet)
             bind.int(pending)
-            bind.text(event.now)
-            bind.text(event.timestamp)
+            bind.int(event.created)
+            if let offset = event.storedTimestamp { bind.int(offset) } else { bind.text(event.timestamp) }
             bind.int(Int64(event.depth))
-            bind.text(oldDataText)
+            bind.text(oldData)
         }
-        return db.lastInsertedRowID
-    }
-
-    /// Takes back an event stored by `insert` when the record write it was for is refused.
-    /// (Its sequence number stays used: sequences may have gaps.)
-    func withdraw(sequence: Int64, _ db: Database) throws {
-        try db.cachedStatement(sql: OutboxSQL.deleteEvent).execute(arguments: [sequence])
-    }
-
-    /// Once the record write is done: rows for the deliveries past the event row's 64 (rarely
-    /// any), and what the write returns.
-    func finish(_ event: PendingEvent, sequence: Int64, record: MoonbaseModel.Record, data: JSONObject, oldData: JSONObject?,
-                _ db: Database) throws -> WriteResult {
-        if event.targets.count > Self.eventRowTargets {
+        let stored = db.lastInsertedRowID
+        if count > Self.eventRowTargets {
             try db.cachedStatement(sql: OutboxSQL.insertDeliveriesPastEventRow).execute(arguments: [
-                sequence, event.collection, event.recordID, event.now, event.handlers, Self.eventRowTargets,
+                stored, Timestamp.format(millisecondsSince1970: event.created), event.targets.stored, Self.eventRowTargets,
             ])
         }
-        let deliveries = NewDeliveries(eventSequence: sequence, eventID: event.id, collection: event.collection, recordID: event.recordID,
-                                       targets: event.targets, created: event.now)
-        let stored = OutboxEvent(sequence: sequence, id: event.id, type: event.type, collection: event.collection, recordID: event.recordID,
-                                 data: data, oldData: oldData, timestamp: event.timestamp, depth: event.depth)
-        return WriteResult(record: record, event: stored, deliveries: deliveries)
+        return stored
+    }
+
+    /// The id of `text` in the `table`, its row added if there is none; remembered once the
+    /// transaction commits.
+    private func intern(_ text: String, _ table: Interned, _ db: Database) throws -> Int64 {
+        try db.cachedStatement(sql: table.insert).execute(arguments: [text])
+        guard let id = try Int64.fetchOne(db.cachedStatement(sql: table.find), arguments: [text]) else {
+            throw CorruptOutbox(problem: "'\(text)' was not stored")
+        }
+        db.afterNextTransaction(onCommit: { _ in
+            self.knownIDs.withLock { $0[table, default: [:]][text] = id }
+        })
+        return id
     }
 
     // MARK: - Recording attempts, requeues and purges
 
-    /// Records finished attempts (see `SQLiteStore.recordAttempts`). First attempts that succeeded
-    /// are one UPDATE per event (their event's row keeps them); a failed one moves its delivery to
-    /// a row of its own.
+    /// Records finished attempts (see `SQLiteStore.recordAttempts`), event by event: each event's
+    /// row is read and written once, whatever the number of its outcomes. A first attempt is
+    /// recorded in its event's row, if its delivery still lives there and is pending: a success
+    /// clears its bit and keeps its timing, a failure moves the delivery to a row of its own. Any
+    /// other attempt is recorded on the delivery's row.
     func recordAttempts(_ outcomes: [AttemptOutcome]) -> WriteBatcher.Operation<Void> {
-        let now = Timestamp.now()
-        // The common case: first attempts that succeeded, usually all the deliveries of one event
-        // (they run as one job). Each event's are one UPDATE: bits cleared, timings merged in.
-        // The timings are written as JSON text straight away: `{"n":[started, ms],…}`. A target
-        // appears once per event here (one attempt each), so the keys are unique.
-        var successes: [(sequence: Int64, mask: Int64, timings: [UInt8])] = []
-        var others: [AttemptOutcome] = []
-        for outcome in outcomes {
-            guard outcome.error == nil, let (sequence, position) = Self.inEventRow(outcome) else {
-                others.append(outcome)
-                continue
+        let now = Timestamp.currentMilliseconds()
+        var byEvent: [(sequence: Int64, outcomes: [AttemptRecorder.Outcome])] = []
+        var positions: [Int64: Int] = [:]
+        // Read here, outside the transaction; a job's outcomes share their start, read once.
+        var lastStart: (text: String, milliseconds: Int64?)?
+        for outcome in outcomes where outcome.deliveryID >= 0 {
+            if lastStart?.text != outcome.started { lastStart = (outcome.started, Self.milliseconds(outcome.started)) }
+            let prepared = AttemptRecorder.Outcome(outcome: outcome, started: lastStart?.milliseconds)
+            let sequence = outcome.deliveryID / Int64(Outbox.maxTargets)
+            if let index = positions[sequence] {
+                byEvent[index].outcomes.append(prepared)
+            } else {
+                positions[sequence] = byEvent.count
+                byEvent.append((sequence, [prepared]))
             }
-            if successes.last?.sequence != sequence { successes.append((sequence, 0, [])) }
-            let last = successes.count - 1
-            successes[last].timings.append(successes[last].mask == 0 ? UInt8(ascii: "{") : UInt8(ascii: ","))
-            successes[last].mask |= Self.bit(position)
-            Self.writeTiming(of: outcome, at: position, into: &successes[last].timings)
         }
-        let marks = successes.map { ($0.sequence, $0.mask, String(decoding: $0.timings, as: UTF8.self) + "}") }
-        let rest = others
+        let work = byEvent
         return { db in
-            let mark = try db.cachedStatement(sql: OutboxSQL.markSucceeded)
-            for (sequence, mask, timings) in marks {
-                try mark.run { bind in
-                    bind.int(mask)
-                    bind.text(timings)
-                    bind.text(now)
-                    bind.int(sequence)
-                }
-            }
-            for outcome in rest { try Self.recordOnRow(outcome, db, now: now) }
+            let recorder = AttemptRecorder(now: now)
+            for (sequence, outcomes) in work { try recorder.record(outcomes, ofEvent: sequence, db) }
         }
-    }
-
-    /// Records an attempt at a delivery that has a row of its own, or a failed first attempt,
-    /// which moves the delivery from its event's row to one of its own.
-    private static func recordOnRow(_ outcome: AttemptOutcome, _ db: Database, now: String) throws {
-        let id = outcome.deliveryID
-        if outcome.error == nil {
-            try db.cachedStatement(sql: OutboxSQL.updateAfterSuccess).execute(arguments: [
-                outcome.status.rawValue, outcome.attempt, outcome.started, outcome.durationMilliseconds, now, id,
-            ])
-            return
-        }
-        if let target = Self.inEventRow(outcome) {
-            try db.cachedStatement(sql: OutboxSQL.detach).execute(arguments: [
-                id, target.position, outcome.status.rawValue, outcome.attempt, outcome.nextAttemptAt, outcome.error, now, target.sequence,
-            ])
-            guard db.changesCount == 1 else { return } // unknown
-            try db.cachedStatement(sql: OutboxSQL.markDetached).execute(arguments: [Self.bit(target.position), target.sequence])
-        } else {
-            try db.cachedStatement(sql: OutboxSQL.updateAfterFailure).execute(arguments: [
-                outcome.status.rawValue, outcome.attempt, outcome.nextAttemptAt, outcome.error, now, id,
-            ])
-            guard db.changesCount == 1 else { return } // unknown
-        }
-        try db.cachedStatement(sql: OutboxSQL.insertAttempt).execute(arguments: [
-            id, outcome.attempt, false, outcome.started, outcome.durationMilliseconds, outcome.error,
-        ])
     }
 
     /// Puts a failed or dead delivery back to pending (see `SQLiteStore.requeue`).
     func requeue(_ id: Int64, force: Bool) -> WriteBatcher.Operation<Delivery> {
         let now = Timestamp.now()
         return { db in
-            guard let delivery = try Self.fetchDelivery(db, id: id) else { throw StoreError.deliveryNotFound(id) }
+            guard let delivery = try self.delivery(id: id, db) else { throw StoreError.deliveryNotFound(id) }
             // Failed and dead deliveries always have a row of their own.
             guard delivery.status == .failed || delivery.status == .dead else {
                 throw StoreError.deliveryNotRetryable(id: id, status: delivery.status)
             }
-            let newer = try Self.newerSuccess(db, than: delivery)
+            let newer = try self.newerSuccess(than: delivery, db)
             if let newer, !force { throw StoreError.staleRedelivery(id: id, newer: newer) }
             try db.cachedStatement(sql: OutboxSQL.requeue).execute(arguments: [now, newer != nil, id])
-            guard let requeued = try Self.fetchDelivery(db, id: id) else {
+            guard let requeued = try self.delivery(id: id, db) else {
                 throw CorruptOutbox(problem: "delivery \(id) vanished while requeued")
             }
             return requeued
@@ -146,16 +182,19 @@ struct OutboxTables: Sendable {
     }
 
     /// Deletes old events whose deliveries all succeeded (see `SQLiteStore.purgeSucceeded`).
-    func purge(before cutoff: String, batchSize: Int) -> WriteBatcher.Operation<Int> {
+    /// - Throws: `database` if `cutoff` is not a timestamp as `Timestamp` writes them.
+    func purge(before cutoff: String, batchSize: Int) throws(StoreError) -> WriteBatcher.Operation<Int> {
+        guard let cutoffMilliseconds = Self.milliseconds(cutoff) else { throw .database("'\(cutoff)' is not a timestamp") }
         return { db in
-            let purged = try Int64.fetchAll(db.cachedStatement(sql: OutboxSQL.purgeEvents), arguments: [cutoff, batchSize])
+            let purged = try Int64.fetchAll(db.cachedStatement(sql: OutboxSQL.purgeEvents),
+                                            arguments: [cutoffMilliseconds, cutoff, batchSize])
             let attempts = try db.cachedStatement(sql: OutboxSQL.deleteAttempts)
             let deliveries = try db.cachedStatement(sql: OutboxSQL.deleteDeliveries)
             for sequence in purged {
-                let range: StatementArguments = [Outbox.deliveryID(sequence: sequence, position: 0),
-                                                 Outbox.deliveryID(sequence: sequence, position: Outbox.maxTargets - 1)]
-                try attempts.execute(arguments: range) // failed attempts of deliveries that succeeded later
-                try deliveries.execute(arguments: range)
+                let range = Self.deliveryIDs(of: sequence)
+                let bounds: StatementArguments = [range.lowerBound, range.upperBound]
+                try attempts.execute(arguments: bounds) // failed attempts of deliveries that succeeded later
+                try deliveries.execute(arguments: bounds)
             }
             return purged.count
         }
@@ -163,77 +202,56 @@ struct OutboxTables: Sendable {
 
     // MARK: - Reading
 
-    /// `unfinishedDeliveries()` of the events from sequence `from` on, about `events` events at
-    /// most, so a long backlog can be read a part at a time. `next` is the sequence to go on
-    /// from, or nil when everything unfinished from `from` on was read.
+    /// `unfinishedDeliveries()` of the events from sequence `from` on, at most `events` events,
+    /// so a long backlog can be read a part at a time. `next` is the sequence to go on from, or
+    /// nil when everything unfinished from `from` on was read.
     func unfinished(from: Int64, events limit: Int, _ db: Database) throws -> UnfinishedDeliveries {
-        let limit = max(limit, 1)
-        // An event's own rows are at most `maxTargets`: a limit above that always ends past the first event.
-        let rowLimit = limit == .max ? limit : max(limit, Outbox.maxTargets + 1)
+        // Events with a pending delivery in their row, and events with an unfinished row.
+        var sequences = try MergedSequences([
+            Int64.fetchCursor(db.cachedStatement(sql: OutboxSQL.eventsPendingInRow(descending: false)), arguments: [from]),
+            Int64.fetchCursor(db.cachedStatement(sql: OutboxSQL.unfinishedRowEvents), arguments: [from * Int64(Outbox.maxTargets)]),
+        ], descending: false)
+        var lookups = Lookups()
         var result: [(delivery: Delivery, event: OutboxEvent)] = []
-        // Each event's JSON is parsed once.
-        var events: [Int64: OutboxEvent] = [:]
-        // Past `bound` a limited read may have missed something: what follows is read next time.
-        var bound = Int64.max
-        let inEvents = try Row.fetchCursor(db.cachedStatement(sql: OutboxSQL.unfinishedInEvents), arguments: [from, limit])
-        var count = 0
-        while let row = try inEvents.next() {
-            let event = try Self.decodeEvent(row, from: Self.eventDeliveryColumnCount)
-            events[event.sequence] = event
-            count += 1
-            if count == limit { bound = event.sequence }
-            for delivery in try Self.eventDeliveries(row) where delivery.status == .pending {
+        for _ in 0..<max(limit, 1) {
+            guard let sequence = try sequences.next() else { return (result, nil) }
+            guard let (stored, event) = try eventWithData(sequence, &lookups, db) else { continue }
+            for delivery in try deliveries(of: stored, db) where delivery.status == .pending || delivery.status == .failed {
                 result.append((delivery, event))
             }
         }
-        let inRows = try Row.fetchCursor(db.cachedStatement(sql: OutboxSQL.unfinishedInRows), arguments: [from, rowLimit])
-        count = 0
-        while let row = try inRows.next() {
-            let delivery = try Self.decodeDelivery(row)
-            let event = try events[delivery.eventSequence] ?? Self.decodeEvent(row, from: Self.deliveryColumnCount)
-            events[event.sequence] = event
-            count += 1
-            if count == rowLimit { bound = min(bound, delivery.eventSequence - 1) } // its event's later rows are missing
-            result.append((delivery, event))
-        }
-        if bound < .max { result.removeAll { $0.delivery.eventSequence > bound } }
-        result.sort { $0.delivery.id < $1.delivery.id }
-        return (result, bound == .max ? nil : bound + 1)
+        return (result, try sequences.next())
     }
 
     /// Deliveries matching `filter`, newest first (id descending), at most `filter.limit`
     /// (clamped to 1...1000).
     func deliveries(_ filter: DeliveryFilter, _ db: Database) throws -> [Delivery] {
-        var arguments: StatementArguments = []
-        if let status = filter.status { arguments += [status.rawValue] }
-        if let handler = filter.handler { arguments += [handler] }
-        if let collection = filter.collection { arguments += [collection] }
-        let rowsSQL = OutboxSQL.listDeliveries(status: filter.status != nil, handler: filter.handler != nil,
-                                               collection: filter.collection != nil)
-        // An event's row holds only pending and succeeded deliveries.
-        let inEvents = filter.status == nil || filter.status == .pending || filter.status == .succeeded
-        let eventsSQL = OutboxSQL.listEvents(pendingOnly: filter.status == .pending, collection: filter.collection != nil)
-        let eventArguments: StatementArguments = filter.collection.map { [$0] } ?? []
         let limit = min(max(filter.limit, 1), 1000)
-        // Two streams, both newest first, merged by id.
-        let rows = try Row.fetchCursor(db.cachedStatement(sql: rowsSQL), arguments: arguments)
-        let events = try inEvents ? Row.fetchCursor(db.cachedStatement(sql: eventsSQL), arguments: eventArguments) : nil
-        var nextRow = try rows.next().map(Self.decodeDelivery)
-        var fromEvent: [Delivery] = []  // the current event's, by target: the newest is last
+        let collection: StatementArguments = filter.collection.map { [$0] } ?? []
+        let allEvents = { try Int64.fetchCursor(db.cachedStatement(sql: OutboxSQL.events(ofCollection: filter.collection != nil)),
+                                                arguments: collection) }
+        let rowEvents = { (status: DeliveryStatus) in
+            try Int64.fetchCursor(db.cachedStatement(sql: OutboxSQL.rowEvents), arguments: [status.rawValue])
+        }
+        // An event's row holds pending and succeeded deliveries; failed and dead ones have rows.
+        let streams: [any Cursor<Int64>]
+        switch filter.status {
+        case nil, .succeeded?: streams = [try allEvents()]
+        case .pending?: streams = [try Int64.fetchCursor(db.cachedStatement(sql: OutboxSQL.eventsPendingInRow(descending: true)), arguments: [0]),
+                                   try rowEvents(.pending)]
+        case .failed?, .dead?: streams = [try rowEvents(filter.status!)]
+        case .running?: streams = [] // never stored
+        }
+        var sequences = try MergedSequences(streams, descending: true)
+        var lookups = Lookups()
         var result: [Delivery] = []
-        while result.count < limit {
-            while fromEvent.isEmpty, let row = try events?.next() {
-                fromEvent = try Self.eventDeliveries(row).filter {
-                    (filter.status == nil || $0.status == filter.status) && (filter.handler == nil || $0.handler == filter.handler)
-                }
-            }
-            if let row = nextRow, row.id > fromEvent.last?.id ?? .min {
-                result.append(row)
-                nextRow = try rows.next().map(Self.decodeDelivery)
-            } else if let delivery = fromEvent.popLast() {
+        while result.count < limit, let sequence = try sequences.next() {
+            guard let event = try summary(sequence, &lookups, db), filter.collection.map({ $0 == event.collection }) ?? true,
+                  filter.handler.map({ handler in event.targets.contains { $0.handler == handler } }) ?? true else { continue }
+            for delivery in try deliveries(of: event, db).reversed()
+            where (filter.status.map { $0 == delivery.status } ?? true) && (filter.handler.map { $0 == delivery.handler } ?? true) {
                 result.append(delivery)
-            } else {
-                break
+                if result.count == limit { break }
             }
         }
         return result
@@ -241,13 +259,17 @@ struct OutboxTables: Sendable {
 
     /// One delivery; nil if there is none.
     func delivery(id: Int64, _ db: Database) throws -> Delivery? {
-        try Self.fetchDelivery(db, id: id)
+        var lookups = Lookups()
+        guard id >= 0, let event = try summary(id / Int64(Outbox.maxTargets), &lookups, db) else { return nil }
+        return try deliveries(of: event, db).first { $0.id == id }
     }
 
     /// Every recorded attempt of a delivery, by attempt number: the failed ones, then the one that
-    /// succeeded. nil if there is no such delivery.
+    /// succeeded; nil if there is no such delivery.
     func attempts(deliveryID: Int64, _ db: Database) throws -> [DeliveryAttempt]? {
-        guard let delivery = try Self.fetchDelivery(db, id: deliveryID) else { return nil }
+        var lookups = Lookups()
+        guard deliveryID >= 0, let event = try summary(deliveryID / Int64(Outbox.maxTargets), &lookups, db),
+              let delivery = try deliveries(of: event, db).first(where: { $0.id == deliveryID }) else { return nil }
         func attempt(_ number: Int, succeeded: Bool, started: String, duration: Double, error: String?) -> DeliveryAttempt {
             DeliveryAttempt(deliveryID: deliveryID, eventID: delivery.eventID, handler: delivery.handler, attempt: number,
                             succeeded: succeeded, started: started, durationMilliseconds: duration, error: error)
@@ -258,7 +280,7 @@ struct OutboxTables: Sendable {
             result.append(attempt(try row.decode(atIndex: 0), succeeded: try row.decode(atIndex: 1), started: try row.decode(atIndex: 2),
                                   duration: try row.decode(atIndex: 3), error: try row.decode(atIndex: 4)))
         }
-        if delivery.status == .succeeded, let success = try Self.success(db, delivery) {
+        if delivery.status == .succeeded, let success = try success(of: delivery, in: event, db) {
             result.append(attempt(delivery.attempts, succeeded: true, started: success.started, duration: success.duration, error: nil))
         }
         return result
@@ -266,8 +288,8 @@ struct OutboxTables: Sendable {
 
     /// One stored event; nil if there is none (purged, or never stored).
     func event(sequence: Int64, _ db: Database) throws -> OutboxEvent? {
-        let cursor = try Row.fetchCursor(db.cachedStatement(sql: OutboxSQL.event), arguments: [sequence])
-        return try cursor.next().map { try Self.decodeEvent($0, from: 0) }
+        var lookups = Lookups()
+        return try eventWithData(sequence, &lookups, db)?.event
     }
 
     /// Rows in the outbox tables (for tests and diagnostics).
@@ -278,216 +300,368 @@ struct OutboxTables: Sendable {
             """)!
         return (try row.decode(atIndex: 0), try row.decode(atIndex: 1), try row.decode(atIndex: 2))
     }
+
+    /// The newest delivery to `delivery`'s handler of a later event of its record that succeeded.
+    /// A manual operation: it walks the events after `delivery`'s, newest first, rather than have
+    /// every write pay for an index.
+    private func newerSuccess(than delivery: Delivery, _ db: Database) throws -> Int64? {
+        let liveRecord = try Int64.fetchOne(db.cachedStatement(sql: SQL.recordRowID), arguments: [delivery.collection, delivery.recordID])
+        let later = try Int64.fetchCursor(db.cachedStatement(sql: OutboxSQL.laterEventsOfRecord), arguments: [
+            delivery.eventSequence, liveRecord, delivery.collection, delivery.recordID,
+        ])
+        var lookups = Lookups()
+        while let sequence = try later.next() {
+            guard let event = try summary(sequence, &lookups, db) else { continue }
+            if let found = try deliveries(of: event, db).first(where: { $0.handler == delivery.handler && $0.status == .succeeded }) {
+                return found.id
+            }
+        }
+        return nil
+    }
 }
 
 // MARK: - Rows
 
 extension OutboxTables {
-    /// Deliveries an event's row can hold (a bit each in `pending` and `detached`); those past it
-    /// have a row of their own from the start.
-    static let eventRowTargets = 64
-
     static func bit(_ position: Int) -> Int64 {
         Int64(1) << position
     }
 
-    /// `"position":[started, ms]`, a member of an event's `succeeded`.
-    static func writeTiming(of outcome: AttemptOutcome, at position: Int, into buffer: inout [UInt8]) {
-        buffer.append(UInt8(ascii: "\""))
-        JSONWriter.writeInt(Int64(position), into: &buffer)
-        buffer.append(contentsOf: #"":["#.utf8)
-        JSONWriter.writeString(outcome.started, into: &buffer)
-        buffer.append(UInt8(ascii: ","))
-        writeMilliseconds(outcome.durationMilliseconds, into: &buffer)
-        buffer.append(UInt8(ascii: "]"))
+    /// The ids an event's deliveries can have.
+    static func deliveryIDs(of sequence: Int64) -> ClosedRange<Int64> {
+        Outbox.deliveryID(sequence: sequence, position: 0)...Outbox.deliveryID(sequence: sequence, position: Outbox.maxTargets - 1)
     }
 
-    /// A duration in milliseconds to the microsecond, as a JSON number (`12.345`): integer
-    /// formatting, where `Double.description` (shortest round trip) cost more than the rest of a
-    /// timing. Not finite or negative: 0.
-    static func writeMilliseconds(_ milliseconds: Double, into buffer: inout [UInt8]) {
-        let microseconds = milliseconds.isFinite && milliseconds > 0 ? Int64(min(milliseconds * 1000, 9e15).rounded()) : 0
-        JSONWriter.writeInt(microseconds / 1000, into: &buffer)
-        let fraction = Int(microseconds % 1000) // as three digits
-        buffer.append(UInt8(ascii: "."))
-        buffer.append(UInt8(48 + fraction / 100))
-        buffer.append(UInt8(48 + fraction / 10 % 10))
-        buffer.append(UInt8(48 + fraction % 10))
-    }
-
-    /// The event and target of the delivery `outcome` is for, if it still lives in its event's
-    /// row: a failed attempt moves a delivery out, so those are exactly the first attempts (of the
-    /// first 64 targets).
-    static func inEventRow(_ outcome: AttemptOutcome) -> (sequence: Int64, position: Int)? {
-        guard outcome.attempt == 1, outcome.deliveryID >= 0 else { return nil }
-        let position = Int(outcome.deliveryID % Int64(Outbox.maxTargets))
-        guard position < eventRowTargets else { return nil }
-        return (outcome.deliveryID / Int64(Outbox.maxTargets), position)
-    }
-
-    static func status(_ raw: String) throws -> DeliveryStatus {
-        guard let status = DeliveryStatus(rawValue: raw) else {
-            throw CorruptOutbox(problem: "unknown delivery status '\(raw)'")
+    /// The targets whose first success an event's row keeps a timing of, in order: those it holds
+    /// (pending and detached bits clear) among the first 64, of which the row's timings have
+    /// `count`; the positions past the last target come after all of them.
+    static func succeededInRow(pending: Int64, detached: Int64, count: Int) -> [Int] {
+        var positions: [Int] = []
+        var position = 0
+        while positions.count < count, position < eventRowTargets {
+            if (pending | detached) & bit(position) == 0 { positions.append(position) }
+            position += 1
         }
-        return status
+        return positions
     }
 
-    /// Columns of `OutboxSQL.deliveryColumns`.
-    static let deliveryColumnCount = 14
-
-    /// Reads the columns of `OutboxSQL.deliveryColumns`.
-    static func decodeDelivery(_ row: Row) throws -> Delivery {
-        Delivery(
-            id: try row.decode(atIndex: 0), eventSequence: try row.decode(atIndex: 1),
-            eventID: try row.decode(atIndex: 2), handler: try row.decode(atIndex: 3),
-            collection: try row.decode(atIndex: 4), recordID: try row.decode(atIndex: 5),
-            status: try status(try row.decode(atIndex: 6)), attempts: try row.decode(atIndex: 7),
-            maxAttempts: try row.decode(atIndex: 8), nextAttemptAt: try row.decode(atIndex: 9),
-            lastError: try row.decode(atIndex: 10), created: try row.decode(atIndex: 11),
-            updated: try row.decode(atIndex: 12), redelivered: try row.decode(atIndex: 13))
+    /// An event as its row stores it, with what its deliveries need.
+    struct StoredEvent {
+        var sequence: Int64
+        var id: String
+        var type: RecordEventType
+        var targets: [DeliveryTarget]
+        var pending: Int64
+        var detached: Int64
+        /// Milliseconds since 1970.
+        var created: Int64
+        var timestamp: String
+        var finished: Int64?
+        var timings: [UInt8]?
+        var depth: Int
+        var collection: String
+        var recordID: String
     }
 
-    /// Columns of `OutboxSQL.eventDeliveryColumns`.
-    static let eventDeliveryColumnCount = 9
+    /// Handler sets and id prefixes by id, each read once per call.
+    struct Lookups {
+        private var handlerSets: [Int64: [DeliveryTarget]] = [:]
+        private var idPrefixes: [Int64: String] = [:]
 
-    /// The deliveries an event's row holds (pending or succeeded, by target), from the columns of
-    /// `OutboxSQL.eventDeliveryColumns`. A succeeded one succeeded at its first attempt.
-    static func eventDeliveries(_ row: Row) throws -> [Delivery] {
-        let sequence: Int64 = try row.decode(atIndex: 0)
-        let (eventID, collection, recordID): (String, String, String) =
-            (try row.decode(atIndex: 1), try row.decode(atIndex: 2), try row.decode(atIndex: 3))
-        let pending: Int64 = try row.decode(atIndex: 5)
-        let detached: Int64 = try row.decode(atIndex: 6)
-        let created: String = try row.decode(atIndex: 7)
-        let finished: String? = try row.decode(atIndex: 8)
-        guard case .array(let targets)? = try json(row, at: 4, sequence: sequence) else {
-            throw CorruptOutbox(problem: "handlers of event \(sequence) are not a JSON array")
-        }
-        var result: [Delivery] = []
-        for (position, target) in targets.prefix(eventRowTargets).enumerated() where detached & bit(position) == 0 {
-            guard case .array(let pair) = target, pair.count == 2, case .string(let handler) = pair[0],
-                  case .int(let maxAttempts) = pair[1] else {
-                throw CorruptOutbox(problem: "handler \(position) of event \(sequence) is not [key, max attempts]")
+        mutating func targets(_ id: Int64, _ db: Database) throws -> [DeliveryTarget] {
+            if let known = handlerSets[id] { return known }
+            let row = try Row.fetchOne(db.cachedStatement(sql: OutboxSQL.handlerSet), arguments: [id])
+            guard let row, case .array(let pairs)? = try OutboxTables.json(row, at: 0, of: "handler set \(id)") else {
+                throw CorruptOutbox(problem: "handler set \(id) is missing or not a JSON array")
             }
-            let isPending = pending & bit(position) != 0
-            result.append(Delivery(
-                id: Outbox.deliveryID(sequence: sequence, position: position), eventSequence: sequence, eventID: eventID,
-                handler: handler, collection: collection, recordID: recordID, status: isPending ? .pending : .succeeded,
-                attempts: isPending ? 0 : 1, maxAttempts: Int(maxAttempts), nextAttemptAt: nil, lastError: nil,
-                created: created, updated: isPending ? created : finished ?? created))
+            let targets = try pairs.map { pair in
+                guard case .array(let parts) = pair, parts.count == 2, case .string(let handler) = parts[0],
+                      case .int(let maxAttempts) = parts[1] else {
+                    throw CorruptOutbox(problem: "handler set \(id) has an element that is not [key, max attempts]")
+                }
+                return DeliveryTarget(handler: handler, maxAttempts: Int(maxAttempts))
+            }
+            handlerSets[id] = targets
+            return targets
+        }
+
+        mutating func idPrefix(_ id: Int64, _ db: Database) throws -> String {
+            if let known = idPrefixes[id] { return known }
+            guard let prefix = try String.fetchOne(db.cachedStatement(sql: OutboxSQL.idPrefix), arguments: [id]) else {
+                throw CorruptOutbox(problem: "event id prefix \(id) is missing")
+            }
+            idPrefixes[id] = prefix
+            return prefix
+        }
+    }
+
+    /// An event without its data (`OutboxSQL.eventSummary`); nil if there is none.
+    func summary(_ sequence: Int64, _ lookups: inout Lookups, _ db: Database) throws -> StoredEvent? {
+        guard let row = try Row.fetchOne(db.cachedStatement(sql: OutboxSQL.eventSummary), arguments: [sequence]) else { return nil }
+        guard let collection: String = try row.decode(atIndex: OutboxSQL.coreColumnCount),
+              let recordID: String = try row.decode(atIndex: OutboxSQL.coreColumnCount + 1) else {
+            throw CorruptOutbox(problem: "the record of event \(sequence) is missing")
+        }
+        return try Self.decodeCore(row, collection: collection, recordID: recordID, &lookups, db)
+    }
+
+    /// An event with its data (`OutboxSQL.eventWithData`); nil if there is none.
+    func eventWithData(_ sequence: Int64, _ lookups: inout Lookups,
+                       _ db: Database) throws -> (stored: StoredEvent, event: OutboxEvent)? {
+        guard let row = try Row.fetchOne(db.cachedStatement(sql: OutboxSQL.eventWithData), arguments: [sequence]) else { return nil }
+        guard case .object(let data)? = try Self.json(row, at: OutboxSQL.coreColumnCount, of: "event \(sequence)"),
+              case .string(let collection)? = data["collection"], case .string(let recordID)? = data["id"] else {
+            throw CorruptOutbox(problem: "the data of event \(sequence) is missing or not a record")
+        }
+        var oldData: JSONObject?
+        switch try Self.json(row, at: OutboxSQL.coreColumnCount + 1, of: "event \(sequence)") {
+        case .object(let object)?: oldData = object
+        case nil: oldData = nil
+        default: throw CorruptOutbox(problem: "the old data of event \(sequence) is not a JSON object")
+        }
+        let stored = try Self.decodeCore(row, collection: collection, recordID: recordID, &lookups, db)
+        let event = OutboxEvent(sequence: sequence, id: stored.id, type: stored.type.rawValue, collection: collection, recordID: recordID,
+                                data: data, oldData: oldData, timestamp: stored.timestamp, depth: stored.depth)
+        return (stored, event)
+    }
+
+    /// Reads the columns of `OutboxSQL.coreColumns`.
+    private static func decodeCore(_ row: Row, collection: String, recordID: String, _ lookups: inout Lookups,
+                                   _ db: Database) throws -> StoredEvent {
+        let sequence: Int64 = try row.decode(atIndex: 0)
+        let id: String
+        let storedID: DatabaseValue = row[2]
+        switch (try row.decode(atIndex: 1) as Int64?, storedID) {
+        case (let prefix?, let value):
+            guard let counter = Int64.fromDatabaseValue(value) else { throw CorruptOutbox(problem: "the id of event \(sequence) is not a counter") }
+            id = eventID(prefix: try lookups.idPrefix(prefix, db), counter: counter)
+        case (nil, let value):
+            guard let text = String.fromDatabaseValue(value) else { throw CorruptOutbox(problem: "the id of event \(sequence) is not text") }
+            id = text
+        }
+        let created: Int64 = try row.decode(atIndex: 7)
+        let storedTimestamp: DatabaseValue = row[8]
+        let timestamp: String
+        switch storedTimestamp.storage {
+        case .int64(let offset): timestamp = Timestamp.format(millisecondsSince1970: created + offset)
+        case .string(let text): timestamp = text
+        default: throw CorruptOutbox(problem: "the timestamp of event \(sequence) is neither milliseconds nor text")
+        }
+        let finished: Int64? = try row.decode(atIndex: 9)
+        return StoredEvent(
+            sequence: sequence, id: id, type: try eventType(code: try row.decode(atIndex: 3)),
+            targets: try lookups.targets(try row.decode(atIndex: 4), db), pending: try row.decode(atIndex: 5),
+            detached: try row.decode(atIndex: 6), created: created, timestamp: timestamp, finished: finished.map { created + $0 },
+            timings: (try row.decode(atIndex: 10) as Data?).map { [UInt8]($0) }, depth: try row.decode(atIndex: 11),
+            collection: collection, recordID: recordID)
+    }
+
+    /// An event's deliveries, by target: those its row holds, and those with a row of their own.
+    func deliveries(of event: StoredEvent, _ db: Database) throws -> [Delivery] {
+        var rows: [Int64: Row] = [:]
+        if event.detached != 0 || event.targets.count > Self.eventRowTargets {
+            let range = Self.deliveryIDs(of: event.sequence)
+            let cursor = try Row.fetchCursor(db.cachedStatement(sql: OutboxSQL.deliveryRows), arguments: [range.lowerBound, range.upperBound])
+            while let row = try cursor.next() { rows[try row.decode(atIndex: 0)] = row.copy() } // a cursor reuses its row
+        }
+        let created = Timestamp.format(millisecondsSince1970: event.created)
+        let finished = event.finished.map { Timestamp.format(millisecondsSince1970: $0) } ?? created
+        var result: [Delivery] = []
+        result.reserveCapacity(event.targets.count)
+        for (position, target) in event.targets.enumerated() {
+            let id = Outbox.deliveryID(sequence: event.sequence, position: position)
+            func delivery(_ status: DeliveryStatus, attempts: Int, maxAttempts: Int, nextAttemptAt: Int64? = nil, lastError: String? = nil,
+                          updated: String, redelivered: Bool = false) -> Delivery {
+                Delivery(id: id, eventSequence: event.sequence, eventID: event.id, handler: target.handler, collection: event.collection,
+                         recordID: event.recordID, status: status, attempts: attempts, maxAttempts: maxAttempts,
+                         nextAttemptAt: nextAttemptAt, lastError: lastError, created: created, updated: updated, redelivered: redelivered)
+            }
+            if position < Self.eventRowTargets, event.detached & Self.bit(position) == 0 {
+                let pending = event.pending & Self.bit(position) != 0
+                result.append(pending ? delivery(.pending, attempts: 0, maxAttempts: target.maxAttempts, updated: created)
+                                      : delivery(.succeeded, attempts: 1, maxAttempts: target.maxAttempts, updated: finished))
+            } else if let row = rows[id] {
+                let status: String = try row.decode(atIndex: 1)
+                guard let status = DeliveryStatus(rawValue: status) else { throw CorruptOutbox(problem: "unknown delivery status '\(status)'") }
+                result.append(delivery(status, attempts: try row.decode(atIndex: 2), maxAttempts: try row.decode(atIndex: 3),
+                                       nextAttemptAt: try row.decode(atIndex: 4), lastError: try row.decode(atIndex: 5),
+                                       updated: try row.decode(atIndex: 6), redelivered: try row.decode(atIndex: 7)))
+            }
         }
         return result
     }
 
-    /// Reads the columns of `OutboxSQL.eventColumns`, starting at column `start`.
-    static func decodeEvent(_ row: Row, from start: Int) throws -> OutboxEvent {
-        let sequence: Int64 = try row.decode(atIndex: start)
-        guard let data = try object(row, at: start + 5, sequence: sequence) else {
-            throw CorruptOutbox(problem: "data of event \(sequence) is missing")
+    /// When the successful attempt at a succeeded delivery started, and how long it took.
+    private func success(of delivery: Delivery, in event: StoredEvent, _ db: Database) throws -> (started: String, duration: Double)? {
+        let position = Int(delivery.id % Int64(Outbox.maxTargets))
+        guard position < Self.eventRowTargets, event.detached & Self.bit(position) == 0 else {
+            let row = try Row.fetchOne(db.cachedStatement(sql: OutboxSQL.lastSuccess), arguments: [delivery.id])
+            guard let row, let started: String = try row.decode(atIndex: 0), let duration: Double = try row.decode(atIndex: 1) else { return nil }
+            return (started, duration)
         }
-        return OutboxEvent(
-            sequence: sequence, id: try row.decode(atIndex: start + 1), type: try row.decode(atIndex: start + 2),
-            collection: try row.decode(atIndex: start + 3), recordID: try row.decode(atIndex: start + 4), data: data,
-            oldData: try object(row, at: start + 6, sequence: sequence),
-            timestamp: try row.decode(atIndex: start + 7), depth: try row.decode(atIndex: start + 8))
-    }
-
-    /// Parses a JSON object column; nil for NULL.
-    private static func object(_ row: Row, at index: Int, sequence: Int64) throws -> JSONObject? {
-        guard let value = try json(row, at: index, sequence: sequence) else { return nil }
-        guard case .object(let object) = value else {
-            throw CorruptOutbox(problem: "data of event \(sequence) is not a JSON object")
-        }
-        return object
+        guard let bytes = event.timings, let timings = SuccessTimings(bytes, created: event.created) else { return nil }
+        let positions = Self.succeededInRow(pending: event.pending, detached: event.detached, count: timings.entries.count)
+        guard let index = positions.firstIndex(of: position) else { return nil }
+        let entry = timings.entries[index]
+        return (Timestamp.format(millisecondsSince1970: entry.started), Double(entry.microseconds) / 1000)
     }
 
     /// Parses a JSON column straight from SQLite's buffer; nil for NULL.
-    private static func json(_ row: Row, at index: Int, sequence: Int64) throws -> JSONValue? {
+    static func json(_ row: Row, at index: Int, of owner: @autoclosure () -> String) throws -> JSONValue? {
         try row.withUnsafeData(atIndex: index) { data -> JSONValue? in
             guard let data else { return nil }
             do {
                 return try data.withUnsafeBytes { bytes in try JSONValue.parse(bytes) }
             } catch {
-                throw CorruptOutbox(problem: "data of event \(sequence) is unreadable: \(error)")
+                throw CorruptOutbox(problem: "JSON of \(owner()) is unreadable: \(error)")
             }
         }
-    }
-
-    /// The newest delivery to `delivery`'s handler of a later event of its record that succeeded,
-    /// in a row of its own or in its event's row. A manual operation: it walks the events after
-    /// `delivery`'s, newest first, rather than have every write pay for an index.
-    static func newerSuccess(_ db: Database, than delivery: Delivery) throws -> Int64? {
-        let arguments: StatementArguments = [delivery.eventSequence, delivery.collection, delivery.recordID, delivery.handler]
-        let inRows = try Int64.fetchOne(db.cachedStatement(sql: OutboxSQL.newerSuccessInRows), arguments: arguments)
-        let events = try Row.fetchCursor(db.cachedStatement(sql: OutboxSQL.newerEventsOfRecord), arguments: [
-            delivery.eventSequence, delivery.collection, delivery.recordID, inRows.map { $0 / Int64(Outbox.maxTargets) } ?? delivery.eventSequence,
-        ])
-        while let row = try events.next() {
-            if let found = try eventDeliveries(row).last(where: { $0.handler == delivery.handler && $0.status == .succeeded }) {
-                return found.id // newer than any in a row of its own: its event is
-            }
-        }
-        return inRows
-    }
-
-    /// A delivery with a row of its own, else one its event's row holds.
-    static func fetchDelivery(_ db: Database, id: Int64) throws -> Delivery? {
-        if let row = try Row.fetchOne(db.cachedStatement(sql: OutboxSQL.delivery), arguments: [id]) {
-            return try decodeDelivery(row)
-        }
-        guard id >= 0, let row = try Row.fetchOne(db.cachedStatement(sql: OutboxSQL.eventDeliveries),
-                                                  arguments: [id / Int64(Outbox.maxTargets)]) else { return nil }
-        return try eventDeliveries(row).first { $0.id == id }
-    }
-
-    /// When the successful attempt at a succeeded delivery started, and how long it took.
-    static func success(_ db: Database, _ delivery: Delivery) throws -> (started: String, duration: Double)? {
-        let row = try Row.fetchOne(db.cachedStatement(sql: OutboxSQL.lastSuccess), arguments: [delivery.id])
-            ?? Row.fetchOne(db.cachedStatement(sql: OutboxSQL.successInEventRow),
-                            arguments: [delivery.eventSequence, "$.\"\(delivery.id % Int64(Outbox.maxTargets))\""])
-        guard let row, let started: String = try row.decode(atIndex: 0), let duration: Double = try row.decode(atIndex: 1)
-        else { return nil }
-        return (started, duration)
     }
 }
 
-/// An event a write was asked to record, prepared before the write is queued.
+/// Records the outcomes of one transaction's attempts, event by event.
+struct AttemptRecorder {
+    /// An outcome, and its start in milliseconds since 1970 if it is a `Timestamp`.
+    struct Outcome {
+        var outcome: AttemptOutcome
+        var started: Int64?
+    }
+
+    /// Milliseconds since 1970, and as text for the rows of their own.
+    let now: Int64
+    let nowText: String
+
+    init(now: Int64) {
+        self.now = now
+        nowText = Timestamp.format(millisecondsSince1970: now)
+    }
+
+    /// Records `outcomes`, all of event `sequence`'s deliveries; an unknown event's change nothing.
+    func record(_ outcomes: [Outcome], ofEvent sequence: Int64, _ db: Database) throws {
+        guard let row = try Row.fetchOne(db.cachedStatement(sql: OutboxSQL.attemptState), arguments: [sequence]) else { return }
+        let handlerSet: Int64 = try row.decode(atIndex: 0)
+        let created: Int64 = try row.decode(atIndex: 1)
+        var pending: Int64 = try row.decode(atIndex: 2)
+        var detached: Int64 = try row.decode(atIndex: 3)
+        var finished: Int64? = try row.decode(atIndex: 4)
+        let bytes = (try row.decode(atIndex: 5) as Data?).map { [UInt8]($0) } ?? []
+        guard let stored = SuccessTimings(bytes, created: created) else {
+            throw CorruptOutbox(problem: "the success timings of event \(sequence) are unreadable")
+        }
+        var timings = Dictionary(uniqueKeysWithValues: zip(
+            OutboxTables.succeededInRow(pending: pending, detached: detached, count: stored.entries.count), stored.entries))
+        let unchanged = (pending, detached)
+        for item in outcomes {
+            let outcome = item.outcome
+            let position = Int(outcome.deliveryID % Int64(Outbox.maxTargets))
+            guard outcome.attempt == 1, position < OutboxTables.eventRowTargets else {
+                try recordOnRow(outcome, db)
+                continue
+            }
+            // A first attempt: recorded only while its delivery is pending in the event's row (it
+            // may have been recorded before, or moved out by its failure).
+            let bit = OutboxTables.bit(position)
+            guard pending & bit != 0 else { continue }
+            pending &= ~bit
+            if outcome.error == nil, let started = item.started {
+                timings[position] = SuccessTimings.Entry(started: started, microseconds: SuccessTimings.microseconds(outcome.durationMilliseconds))
+                finished = now - created
+            } else {
+                // A failure, or a success whose start the row cannot keep: a row of its own.
+                try detach(outcome, handlerSet: handlerSet, position: position, db)
+                detached |= bit
+            }
+        }
+        guard (pending, detached) != unchanged else { return }
+        let kept = timings.filter { (pending | detached) & OutboxTables.bit($0.key) == 0 }.sorted { $0.key < $1.key }.map(\.value)
+        try db.cachedStatement(sql: OutboxSQL.updateEventDeliveries).run { bind in
+            bind.int(pending)
+            bind.int(detached)
+            bind.int(finished)
+            if kept.isEmpty { bind.null() } else { bind.blob(SuccessTimings(kept).encoded(created: created)) }
+            bind.int(sequence)
+        }
+    }
+
+    /// A first attempt that moves its delivery out of its event's row, to a row of its own.
+    private func detach(_ outcome: AttemptOutcome, handlerSet: Int64, position: Int, _ db: Database) throws {
+        let failed = outcome.error != nil
+        try db.cachedStatement(sql: OutboxSQL.detach).execute(arguments: [
+            outcome.deliveryID, outcome.status.rawValue, outcome.attempt, position, failed ? outcome.nextAttemptAt : nil,
+            outcome.error, failed ? nil : outcome.started, failed ? nil : outcome.durationMilliseconds, nowText, handlerSet,
+        ])
+        if failed { try insertAttempt(outcome, db) }
+    }
+
+    /// An attempt at a delivery with a row of its own; an unknown id changes nothing.
+    private func recordOnRow(_ outcome: AttemptOutcome, _ db: Database) throws {
+        if outcome.error == nil {
+            try db.cachedStatement(sql: OutboxSQL.updateAfterSuccess).execute(arguments: [
+                outcome.status.rawValue, outcome.attempt, outcome.started, outcome.durationMilliseconds, nowText, outcome.deliveryID,
+            ])
+        } else {
+            try db.cachedStatement(sql: OutboxSQL.updateAfterFailure).execute(arguments: [
+                outcome.status.rawValue, outcome.attempt, outcome.nextAttemptAt, outcome.error, nowText, outcome.deliveryID,
+            ])
+            if db.changesCount == 1 { try insertAttempt(outcome, db) }
+        }
+    }
+
+    private func insertAttempt(_ outcome: AttemptOutcome, _ db: Database) throws {
+        try db.cachedStatement(sql: OutboxSQL.insertAttempt).execute(arguments: [
+            outcome.deliveryID, outcome.attempt, false, outcome.started, outcome.durationMilliseconds, outcome.error,
+        ])
+    }
+}
+
+/// Ascending or descending streams of event sequences merged into one, without repeats.
+struct MergedSequences {
+    private var streams: [(cursor: any Cursor<Int64>, head: Int64?)]
+    private let descending: Bool
+
+    init(_ cursors: [any Cursor<Int64>], descending: Bool) throws {
+        streams = try cursors.map { ($0, try $0.next()) }
+        self.descending = descending
+    }
+
+    mutating func next() throws -> Int64? {
+        let heads = streams.compactMap(\.head)
+        guard let next = descending ? heads.max() : heads.min() else { return nil }
+        for index in streams.indices where streams[index].head == next {
+            streams[index].head = try streams[index].cursor.next()
+        }
+        return next
+    }
+}
+
+/// An event a write was asked to record, prepared before the write is queued (see
+/// `OutboxTables.prepare`).
 struct PendingEvent: Sendable {
     let id: String
-    let type: String
+    /// The id's prefix and counter, when it is one `EventID` made.
+    let idParts: (prefix: String, counter: Int64)?
+    let type: RecordEventType
     let collection: String
     let recordID: String
     let timestamp: String
+    /// `timestamp` as milliseconds after `created`, when it is a `Timestamp`.
+    let storedTimestamp: Int64?
     let depth: Int
-    /// `maxAttempts` below 1 raised to 1.
-    let targets: [DeliveryTarget]
-    /// The targets as stored: `[[handler key, max attempts], …]`.
-    let handlers: String
-    /// The deliveries' `created` and `updated`.
-    let now: String
+    let targets: DeliveryTargets
+    /// The deliveries' `created` and `updated`: milliseconds since 1970.
+    let created: Int64
+    /// The committed ids of its handler set and id prefix, if they were known when it was prepared.
+    let handlerSetID: Int64?
+    let idPrefixID: Int64?
 
-    /// nil when there is nothing to record (no request, or no targets).
-    /// - Throws: `database` for more than `Outbox.maxTargets` targets.
-    init?(_ request: OutboxRequest?, type: String, collection: String, recordID: String,
-          timestamp: @autoclosure () -> String) throws(StoreError) {
-        guard let request, !request.targets.isEmpty else { return nil }
-        guard request.targets.count <= Outbox.maxTargets else {
-            throw .database("an event can have at most \(Outbox.maxTargets) deliveries, not \(request.targets.count)")
-        }
-        self.id = request.eventID
-        self.type = type
-        self.collection = collection
-        self.recordID = recordID
-        self.timestamp = timestamp()
-        self.depth = request.depth
-        self.targets = request.targets
-        self.handlers = request.deliveryTargets.stored
-        self.now = Timestamp.now()
+    /// What the write returns once the event is stored with `sequence`.
+    func result(sequence: Int64, record: MoonbaseModel.Record, data: JSONObject, oldData: JSONObject?) -> WriteResult {
+        let deliveries = NewDeliveries(eventSequence: sequence, eventID: id, collection: collection, recordID: recordID,
+                                       targets: targets.targets, created: Timestamp.format(millisecondsSince1970: created))
+        let event = OutboxEvent(sequence: sequence, id: id, type: type.rawValue, collection: collection, recordID: recordID,
+                                data: data, oldData: oldData, timestamp: timestamp, depth: depth)
+        return WriteResult(record: record, event: event, deliveries: deliveries)
     }
-
-    static let created = "record.created"
-    static let updated = "record.updated"
-    static let deleted = "record.deleted"
 }
 
 /// Stored outbox rows cannot be read back (edited by hand or damaged). Not a `StoreError`, so
@@ -495,130 +669,4 @@ struct PendingEvent: Sendable {
 struct CorruptOutbox: Error, CustomStringConvertible {
     let problem: String
     var description: String { "outbox data is unreadable: \(problem)" }
-}
-
-/// SQL of the outbox, as constants for GRDB's statement cache.
-enum OutboxSQL {
-    static let insertEvent = """
-        INSERT INTO hook_events (id, type, collection, record_id, handlers, pending, created, timestamp, depth, old_data)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-        """
-    static let deleteEvent = "DELETE FROM hook_events WHERE sequence = ?"
-    /// Rows for the elements of a JSON array of [handler, max attempts] from index ?6 on.
-    static let insertDeliveriesPastEventRow = """
-        INSERT INTO hook_deliveries (id, event_sequence, handler, collection, record_id, status, attempts, max_attempts, created, updated)
-        SELECT ?1 * \(Outbox.maxTargets) + key, ?1, value ->> 0, ?2, ?3, 'pending', 0, value ->> 1, ?4, ?4
-        FROM json_each(?5) WHERE key >= ?6
-        """
-
-    /// Columns read by `OutboxTables.decodeDelivery`, from `hook_deliveries d JOIN hook_events e`.
-    static let deliveryColumns = """
-        d.id, d.event_sequence, e.id, d.handler, d.collection, d.record_id, d.status, d.attempts, \
-        d.max_attempts, d.next_attempt_at, d.last_error, d.created, d.updated, d.redelivered
-        """
-    /// Columns read by `OutboxTables.eventDeliveries`, from `hook_events e`.
-    static let eventDeliveryColumns = "e.sequence, e.id, e.collection, e.record_id, e.handlers, e.pending, e.detached, e.created, e.finished"
-    /// Columns read by `OutboxTables.decodeEvent`. An event's data is its own copy, else the record row
-    /// that names it (a create or update whose record has not changed since), else (a delete)
-    /// its `old_data`.
-    static let eventColumns = """
-        e.sequence, e.id, e.type, e.collection, e.record_id, coalesce(e.data, CASE WHEN e.type = 'record.deleted' THEN e.old_data \
-        ELSE (SELECT \(Schema.recordJSON("r")) FROM records r WHERE r.collection = e.collection AND r.id = e.record_id \
-        AND r.event = e.sequence) END), e.old_data, e.timestamp, e.depth
-        """
-    static let deliveriesJoin = " FROM hook_deliveries d JOIN hook_events e ON e.sequence = d.event_sequence"
-
-    static let delivery = "SELECT " + deliveryColumns + deliveriesJoin + " WHERE d.id = ?"
-    static let eventDeliveries = "SELECT " + eventDeliveryColumns + " FROM hook_events e WHERE e.sequence = ?"
-    static let event = "SELECT " + eventColumns + " FROM hook_events e WHERE e.sequence = ?"
-    /// ?1 the first sequence, ?2 at most this many events.
-    static let unfinishedInEvents = "SELECT " + eventDeliveryColumns + ", " + eventColumns
-        + " FROM hook_events e WHERE e.pending <> 0 AND e.sequence >= ?1 ORDER BY e.sequence LIMIT ?2"
-    /// ?1 the first event sequence, ?2 at most this many rows.
-    static let unfinishedInRows = "SELECT " + deliveryColumns + ", " + eventColumns + deliveriesJoin
-        + " WHERE d.status IN ('pending', 'failed') AND d.event_sequence >= ?1 ORDER BY d.id LIMIT ?2"
-
-    /// The listing's SQL for the deliveries with a row, for the filters that are set (arguments in
-    /// this order).
-    static func listDeliveries(status: Bool, handler: Bool, collection: Bool) -> String {
-        var conditions: [String] = []
-        if status { conditions.append("d.status = ?") }
-        if handler { conditions.append("d.handler = ?") }
-        if collection { conditions.append("d.collection = ?") }
-        let filter = conditions.isEmpty ? "" : " WHERE " + conditions.joined(separator: " AND ")
-        return "SELECT " + deliveryColumns + deliveriesJoin + filter + " ORDER BY d.id DESC"
-    }
-
-    /// The listing's SQL for the events whose rows hold deliveries, newest first.
-    static func listEvents(pendingOnly: Bool, collection: Bool) -> String {
-        var conditions: [String] = []
-        if pendingOnly { conditions.append("e.pending <> 0") }
-        if collection { conditions.append("e.collection = ?") }
-        let filter = conditions.isEmpty ? "" : " WHERE " + conditions.joined(separator: " AND ")
-        return "SELECT " + eventDeliveryColumns + " FROM hook_events e" + filter + " ORDER BY e.sequence DESC"
-    }
-
-    /// First attempts that succeeded, of one event: ?1 their bits, ?2 their timings (JSON object).
-    static let markSucceeded = """
-        UPDATE hook_events
-        SET pending = pending & ~?1, succeeded = CASE WHEN succeeded IS NULL THEN ?2 ELSE json_patch(succeeded, ?2) END, finished = ?3
-        WHERE sequence = ?4 AND pending & ?1 <> 0
-        """
-    /// A failed first attempt: target ?2 of event ?8 moves to row ?1, if it is still pending in the event's row.
-    static let detach = """
-        INSERT INTO hook_deliveries (id, event_sequence, handler, collection, record_id, status, attempts, max_attempts,
-                                     next_attempt_at, last_error, created, updated)
-        SELECT ?1, sequence, handlers -> ?2 ->> 0, collection, record_id, ?3, ?4, handlers -> ?2 ->> 1, ?5, ?6, created, ?7
-        FROM hook_events WHERE sequence = ?8 AND (pending >> ?2) & 1
-        """
-    static let markDetached = "UPDATE hook_events SET pending = pending & ~?1, detached = detached | ?1 WHERE sequence = ?2"
-    static let insertAttempt = """
-        INSERT INTO hook_attempts (delivery_id, attempt, succeeded, started, duration_ms, error) VALUES (?, ?, ?, ?, ?, ?)
-        """
-    static let updateAfterSuccess = """
-        UPDATE hook_deliveries SET status = ?, attempts = ?, next_attempt_at = NULL, last_error = NULL, last_started = ?,
-            last_duration_ms = ?, updated = ? WHERE id = ?
-        """
-    static let updateAfterFailure = """
-        UPDATE hook_deliveries SET status = ?, attempts = ?, next_attempt_at = ?, last_error = ?, updated = ? WHERE id = ?
-        """
-    static let lastSuccess = "SELECT last_started, last_duration_ms FROM hook_deliveries WHERE id = ?"
-    /// ?2: the JSON path of the target in `succeeded`.
-    static let successInEventRow = "SELECT succeeded -> ?2 ->> 0, succeeded -> ?2 ->> 1 FROM hook_events WHERE sequence = ?1"
-    static let attempts = """
-        SELECT attempt, succeeded, started, duration_ms, error FROM hook_attempts WHERE delivery_id = ? ORDER BY attempt, id
-        """
-    static let requeue = """
-        UPDATE hook_deliveries
-        SET status = 'pending', next_attempt_at = NULL, max_attempts = max(max_attempts, attempts + 1), updated = ?,
-            redelivered = ?
-        WHERE id = ?
-        """
-    /// The newest succeeded delivery with a row of its own after event ?1, of record (?2, ?3), to handler ?4.
-    static let newerSuccessInRows = """
-        SELECT max(id) FROM hook_deliveries
-        WHERE id >= (?1 + 1) * \(Outbox.maxTargets) AND collection = ?2 AND record_id = ?3 AND handler = ?4 AND status = 'succeeded'
-        """
-    /// Events of record (?2, ?3) after event ?1 and after ?4 (no newer success in a row of its own
-    /// can be older than that), newest first, as `OutboxTables.eventDeliveries` reads them.
-    static let newerEventsOfRecord = """
-        SELECT \(eventDeliveryColumns) FROM hook_events e
-        WHERE e.sequence > max(?1, ?4) AND e.collection = ?2 AND e.record_id = ?3
-        ORDER BY e.sequence DESC
-        """
-    /// ?1 the cutoff, ?2 the batch size. An event goes once nothing is pending in its row and every
-    /// row of its own succeeded, all before the cutoff.
-    static let purgeEvents = """
-        DELETE FROM hook_events WHERE sequence IN (
-            SELECT sequence FROM hook_events e
-            WHERE pending = 0 AND coalesce(finished, created) < ?1
-              AND sequence < (SELECT max(sequence) FROM hook_events)  -- so sequences are never reused
-              AND NOT EXISTS (SELECT 1 FROM hook_deliveries d
-                              WHERE d.id BETWEEN e.sequence * \(Outbox.maxTargets) AND e.sequence * \(Outbox.maxTargets) + \(Outbox.maxTargets - 1)
-                                AND (d.status <> 'succeeded' OR d.updated >= ?1))
-            ORDER BY sequence LIMIT ?2
-        ) RETURNING sequence
-        """
-    static let deleteAttempts = "DELETE FROM hook_attempts WHERE delivery_id BETWEEN ? AND ?"
-    static let deleteDeliveries = "DELETE FROM hook_deliveries WHERE id BETWEEN ? AND ?"
 }

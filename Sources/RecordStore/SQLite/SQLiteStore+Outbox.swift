@@ -28,9 +28,11 @@ extension SQLiteStore {
     /// `cutoff` (an ISO-8601 timestamp), oldest first, with their deliveries and attempts. An event
     /// with a pending, failed or dead delivery is never touched, nor are its succeeded ones.
     /// Returns how many events were deleted: call again while it returns `batchSize`.
+    /// - Throws: `database`, also if `cutoff` is not written as `Timestamp` writes them
+    ///   (`2026-11-21T23:38:21.123Z`).
     public func purgeSucceeded(before cutoff: String, batchSize: Int) async throws(StoreError) -> Int {
         guard batchSize > 0 else { return 0 }
-        return try await batcher.perform(outboxTables.purge(before: cutoff, batchSize: batchSize))
+        return try await batcher.perform(try outboxTables.purge(before: cutoff, batchSize: batchSize))
     }
 
     // MARK: - Reading the outbox

@@ -6,6 +6,16 @@ import MoonbaseModel
 // event, and a committed one always has its event and deliveries, even if the process dies right
 // after the commit. The store knows nothing of hooks: a handler is an opaque key.
 
+/// The outbox's limits and delivery ids.
+enum Outbox {
+    /// At most this many deliveries per event: delivery ids are `sequence * maxTargets + n`.
+    static let maxTargets = 1000
+
+    static func deliveryID(sequence: Int64, position: Int) -> Int64 {
+        sequence * Int64(maxTargets) + Int64(position)
+    }
+}
+
 /// Where an event must be delivered: one delivery per handler.
 public struct DeliveryTarget: Sendable, Equatable {
     /// Opaque key naming the handler (the server's business).
@@ -24,7 +34,7 @@ public struct DeliveryTarget: Sendable, Equatable {
 public struct DeliveryTargets: Sendable {
     /// The targets in order, `maxAttempts` below 1 raised to 1.
     public let targets: [DeliveryTarget]
-    /// `[[handler key, max attempts], …]`, the event row's `handlers`.
+    /// `[[handler key, max attempts], …]`: the handler set an event's row refers to.
     let stored: String
 
     public init(_ targets: [DeliveryTarget]) {

@@ -139,12 +139,24 @@ struct DeliveryLogTests {
         #expect(try await store.unfinishedDeliveries().isEmpty)
     }
 
-    @Test(arguments: [(1234.5678, "1234.568"), (0.0004, "0.000"), (0.0005, "0.001"), (2.5, "2.500"), (-3, "0.000"),
-                      (.nan, "0.000"), (.infinity, "0.000"), (9.9996, "10.000"), (100, "100.000")])
-    func successTimingsAreWrittenToTheMicrosecond(milliseconds: Double, written: String) {
-        var buffer: [UInt8] = []
-        Outbox.writeMilliseconds(milliseconds, into: &buffer)
-        #expect(String(decoding: buffer, as: UTF8.self) == written)
+    @Test(arguments: [(1234.5678, 1_234_568), (0.0004, 0), (0.0005, 1), (2.5, 2500), (-3, 0), (.nan, 0), (.infinity, 0),
+                      (9.9996, 10_000), (1e300, 9_000_000_000_000_000)] as [(Double, Int64)])
+    func successTimingsAreKeptToTheMicrosecond(milliseconds: Double, microseconds: Int64) {
+        #expect(SuccessTimings.microseconds(milliseconds) == microseconds)
+    }
+
+    @Test func successTimingsReadBackAsWritten() throws {
+        let created: Int64 = 1_767_225_600_000
+        let timings = SuccessTimings([
+            .init(started: created + 3, microseconds: 42), .init(started: created + 3, microseconds: 1_500_000),
+            .init(started: created - 86_400_000, microseconds: 0), .init(started: .max, microseconds: 9_000_000_000_000_000),
+        ])
+        let bytes = timings.encoded(created: created)
+        #expect(SuccessTimings(bytes, created: created) == timings)
+        #expect(SuccessTimings(timings.entries.prefix(2).map { $0 }).encoded(created: created).count == 6,
+                "a job's successes, sharing a start, cost a few bytes each")
+        #expect(SuccessTimings(Array(bytes.dropLast()), created: created) == nil, "a cut entry is unreadable")
+        #expect(SuccessTimings([], created: created) == SuccessTimings())
     }
 
     @Test func aFirstSuccessLeavesNoRowAndIsListedAsSucceeded() async throws {

@@ -3,6 +3,7 @@ import Testing
 import MoonbaseJSON
 import MoonbaseModel
 import Synchronization
+import class GRDB.Row
 @testable import RecordStore
 
 /// An outbox request with fresh event id and the given handlers.
@@ -165,6 +166,61 @@ struct OutboxWriteTests {
         #expect(error != nil)
         #expect(await storeError { try await store.record(collection: "posts", id: record.id) } == .recordNotFound(collection: "posts", id: record.id))
         #expect(try store.outboxRowCounts() == (0, 0, 0))
+        // The handler set it stored went with it: the id it had is another set's now, and the
+        // store did not remember it for the first.
+        let other = try await insertWithEvent(store, handlers: ["x"])
+        let again = try await insertWithEvent(store, handlers: ["h1", "h2"])
+        #expect(try await store.delivery(id: other.deliveries[0].id).handler == "x")
+        #expect(try await store.unfinishedDeliveries().map(\.delivery.handler) == ["x", "h1", "h2"])
+        #expect(again.deliveries.map(\.handler) == ["h1", "h2"])
+    }
+
+    @Test func anEventRowHoldsIntegersForWhatTheServerMade() async throws {
+        let store = try await makeStore()
+        let targets = DeliveryTargets([DeliveryTarget(handler: "a.lua:notify:record.created:posts", maxAttempts: 3)])
+        var written: [WriteResult] = []
+        for _ in 0..<3 {
+            written.append(try await store.insert(Record.new(collection: "posts", fields: ["n": 1]),
+                                                  outbox: OutboxRequest(eventID: EventID.make(), targets: targets)))
+        }
+        let stored = try store.writer.read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT typeof(prefix), typeof(id), typeof(type), typeof(record), typeof(handlers), typeof(created),
+                       typeof(timestamp), data IS NULL, (SELECT count(*) FROM hook_handler_sets),
+                       (SELECT count(*) FROM hook_event_id_prefixes)
+                FROM hook_events
+                """)
+        }
+        #expect(stored.count == 3)
+        for row in stored {
+            #expect((0..<7).map { row[$0] as String } == Array(repeating: "integer", count: 7))
+            #expect(row[7] as Bool && row[8] as Int == 1 && row[9] as Int == 1)
+        }
+        for result in written {
+            let event = try #require(result.event)
+            #expect(try await store.event(sequence: event.sequence) == event)
+            #expect(try await store.delivery(id: result.deliveries[0].id) == result.deliveries[0])
+        }
+    }
+
+    @Test func valuesTheServerDidNotMakeAreKeptAsGiven() async throws {
+        let store = try await makeStore()
+        let record = Record(id: "r", collection: "posts", created: "yesterday", updated: "yesterday", version: 1, fields: [:])
+        let written = try await store.insert(record, outbox: outbox(["h", "k"], id: "evt_not-one-of-ours"))
+        let event = try #require(written.event)
+        #expect(event.timestamp == "yesterday" && event.id == "evt_not-one-of-ours")
+        #expect(try await store.event(sequence: event.sequence) == event)
+        // A success whose start is no timestamp keeps it on a row of its own; the other stays in the event's row.
+        let (h, k) = (written.deliveries[0], written.deliveries[1])
+        try await store.recordAttempts([
+            AttemptOutcome(deliveryID: h.id, attempt: 1, started: "just now", durationMilliseconds: 2, error: nil, status: .succeeded,
+                           nextAttemptAt: nil),
+            outcome(k, attempt: 1),
+        ])
+        #expect(try store.outboxRowCounts() == (1, 1, 0))
+        #expect(try await store.attempts(deliveryID: h.id).map { [$0.started, "\($0.durationMilliseconds)"] } == [["just now", "2.0"]])
+        #expect(try await store.deliveries(DeliveryFilter(status: .succeeded)).map(\.id) == [k.id, h.id])
+        #expect(try await store.unfinishedDeliveries().isEmpty)
     }
 
     @Test func noOutboxOrNoTargetsWritesNothingMore() async throws {

@@ -35,6 +35,17 @@ struct DirectBinding: ~Copyable {
         if let value { text(value) } else { null() }
     }
 
+    mutating func blob(_ bytes: [UInt8]) {
+        bytes.withUnsafeBytes { buffer in
+            if let start = buffer.baseAddress, !buffer.isEmpty {
+                _ = sqlite3_bind_blob(statement, index, start, Int32(buffer.count), Self.transient)
+            } else { // a NULL pointer would bind SQL NULL
+                _ = sqlite3_bind_zeroblob(statement, index, 0)
+            }
+        }
+        index += 1
+    }
+
     mutating func int(_ value: Int64) {
         _ = sqlite3_bind_int64(statement, index, value)
         index += 1

@@ -15,6 +15,8 @@ public final class SQLiteStore: RecordStore {
 
     let writer: any DatabaseWriter
     let batcher: WriteBatcher
+    /// Where events and deliveries are stored and read.
+    let outboxTables = OutboxTables()
     /// Keeps the WAL short off the writer; nil in memory.
     private let checkpointer: WALCheckpointer?
     /// Names of existing collections, so the hot paths can refuse an unknown collection without
@@ -158,17 +160,15 @@ public final class SQLiteStore: RecordStore {
         // Serialized before queueing, so the shared write transaction holds the lock for less time.
         let fieldsJSON = stored.fields.serialized()
         let data = String(decoding: fieldsJSON, as: UTF8.self)
-        let event = try PendingEvent(outbox, type: PendingEvent.created, collection: stored.collection, recordID: stored.id,
-                                 timestamp: stored.updated)
+        let event = try outboxTables.prepare(outbox, type: .created, collection: stored.collection, recordID: stored.id,
+                                             timestamp: stored.updated)
         // The event's data (for its handlers; the stored event refers to the record) is known
         // before the write: built here, outside the writer's turn.
         let eventData = event.map { _ in stored.json }
         return { db in
-            // The event goes first, so the record can name it.
-            var sequence: Int64?
-            if let event {
-                sequence = try event.insertEvent(db, oldDataText: nil)
-            }
+            // The record goes first, naming the event it gets next, so that the event can name
+            // the record's row, and a refused insert leaves nothing to take back.
+            let sequence = try event.map { _ in try self.outboxTables.nextSequence(db) }
             do {
                 try db.cachedStatement(sql: SQL.insertRecord).run { bind in
                     bind.text(stored.collection)
@@ -180,8 +180,6 @@ public final class SQLiteStore: RecordStore {
                     bind.int(sequence)
                 }
             } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
-                // A refusal must leave nothing behind.
-                if let event, let sequence { try event.withdrawEvent(db, sequence: sequence) }
                 // The collection was deleted after the check above, or the id is taken.
                 if error.extendedResultCode == .SQLITE_CONSTRAINT_FOREIGNKEY {
                     // Deleted by another connection to the file: forget it here too.
@@ -191,7 +189,8 @@ public final class SQLiteStore: RecordStore {
                 throw StoreError.database("record '\(stored.id)' already exists in collection '\(stored.collection)'")
             }
             guard let event, let sequence, let eventData else { return WriteResult(record: stored) }
-            return try event.finish(db, sequence: sequence, record: stored, data: eventData, oldData: nil)
+            _ = try self.outboxTables.store(event, sequence: sequence, record: db.lastInsertedRowID, oldData: nil, db)
+            return event.result(sequence: sequence, record: stored, data: eventData, oldData: nil)
         }
     }
 
@@ -244,7 +243,7 @@ public final class SQLiteStore: RecordStore {
         let fields = MoonbaseModel.Record.droppingSystemFields(fields)
         let data = String(decoding: fields.serialized(), as: UTF8.self)
         let updated = Timestamp.now()
-        let event = try PendingEvent(outbox, type: PendingEvent.updated, collection: collection, recordID: id, timestamp: updated)
+        let event = try outboxTables.prepare(outbox, type: .updated, collection: collection, recordID: id, timestamp: updated)
         guard let event else {
             return { db in
                 let statement = try db.cachedStatement(sql: SQL.replaceRecord)
@@ -260,14 +259,15 @@ public final class SQLiteStore: RecordStore {
             // With an event, the record as it was (its `old_data`) is read and its version checked
             // first, then the event is stored, and only then the record: every refusal happens
             // before anything is written.
-            let old = try Self.currentRecord(db, collection: collection, id: id, ifVersion: ifVersion)
+            let (old, row) = try Self.currentRecord(db, collection: collection, id: id, ifVersion: ifVersion)
             let stored = MoonbaseModel.Record(id: id, collection: collection, created: old.created, updated: updated,
                                 version: old.version + 1, fields: fields)
             let oldData = old.json
-            let sequence = try event.insertEvent(db, oldDataText: String(decoding: oldData.serialized(), as: UTF8.self))
+            let sequence = try self.outboxTables.store(event, sequence: nil, record: row,
+                                                       oldData: String(decoding: oldData.serialized(), as: UTF8.self), db)
             try db.cachedStatement(sql: SQL.replaceRecord).execute(arguments: [data, updated, sequence, collection, id, ifVersion])
             guard db.changesCount == 1 else { throw UnexpectedlyMissing(collection: collection, id: id) }
-            return try event.finish(db, sequence: sequence, record: stored, data: stored.json, oldData: oldData)
+            return event.result(sequence: sequence, record: stored, data: stored.json, oldData: oldData)
         }
     }
 
@@ -275,7 +275,7 @@ public final class SQLiteStore: RecordStore {
         throws(StoreError) -> WriteBatcher.Operation<WriteResult>
     {
         guard collectionExists(collection) else { throw .collectionNotFound(collection) }
-        let event = try PendingEvent(outbox, type: PendingEvent.deleted, collection: collection, recordID: id, timestamp: Timestamp.now())
+        let event = try outboxTables.prepare(outbox, type: .deleted, collection: collection, recordID: id, timestamp: Timestamp.now())
         guard let event else {
             return { db in
                 let statement = try db.cachedStatement(sql: SQL.deleteRecord)
@@ -288,13 +288,14 @@ public final class SQLiteStore: RecordStore {
         }
         return { db in
             // As for replace: read and check, store the event, then delete.
-            let deleted = try Self.currentRecord(db, collection: collection, id: id, ifVersion: ifVersion)
+            let deleted = try Self.currentRecord(db, collection: collection, id: id, ifVersion: ifVersion).record
             // `data` and `old_data` are both the record as it was (stored once, as `old_data`).
             let data = deleted.json
-            let sequence = try event.insertEvent(db, oldDataText: String(decoding: data.serialized(), as: UTF8.self))
+            let sequence = try self.outboxTables.store(event, sequence: nil, record: nil,
+                                                       oldData: String(decoding: data.serialized(), as: UTF8.self), db)
             try db.cachedStatement(sql: SQL.deleteRecordUnconditionally).execute(arguments: [collection, id])
             guard db.changesCount == 1 else { throw UnexpectedlyMissing(collection: collection, id: id) }
-            return try event.finish(db, sequence: sequence, record: deleted, data: data, oldData: data)
+            return event.result(sequence: sequence, record: deleted, data: data, oldData: data)
         }
     }
 
@@ -319,15 +320,17 @@ public final class SQLiteStore: RecordStore {
         return .collectionNotFound(collection)
     }
 
-    /// The stored record, if its version is `ifVersion`; else the refusal that explains why not.
-    private static func currentRecord(_ db: Database, collection: String, id: String, ifVersion: Int64) throws -> MoonbaseModel.Record {
-        let cursor = try Row.fetchCursor(db.cachedStatement(sql: SQL.selectRecord), arguments: [collection, id])
+    /// The stored record and its rowid, if its version is `ifVersion`; else the refusal that
+    /// explains why not.
+    private static func currentRecord(_ db: Database, collection: String, id: String,
+                                      ifVersion: Int64) throws -> (record: MoonbaseModel.Record, row: Int64) {
+        let cursor = try Row.fetchCursor(db.cachedStatement(sql: SQL.selectRecordForWrite), arguments: [collection, id])
         guard let row = try cursor.next() else {
             throw try whyNotFound(db, collection: collection, id: id)
         }
         let record = try decodeRecord(row, collection: collection)
         guard record.version == ifVersion else { throw StoreError.versionConflict(collection: collection, id: id) }
-        return record
+        return (record, try row.decode(atIndex: 5))
     }
 
     /// Reads a row shaped `id, created, updated, version, data`.

@@ -1,4 +1,7 @@
+import Foundation
 import GRDB
+import MoonbaseJSON
+import MoonbaseModel
 
 /// The database layout and the SQL the store runs.
 ///
@@ -142,10 +145,10 @@ enum Schema {
                 CREATE INDEX hook_events_unfinished ON hook_events(sequence) WHERE pending <> 0;
 
                 CREATE TRIGGER records_event_data_on_update BEFORE UPDATE OF data ON records WHEN OLD.event IS NOT NULL BEGIN
-                    \(keepEventData)
+                    \(keepEventDataOfV3)
                 END;
                 CREATE TRIGGER records_event_data_on_delete BEFORE DELETE ON records WHEN OLD.event IS NOT NULL BEGIN
-                    \(keepEventData)
+                    \(keepEventDataOfV3)
                 END;
                 """)
         }
@@ -154,19 +157,173 @@ enum Schema {
             // succeeded: its handler is told (`event.redelivered`), even after a restart.
             try db.execute(sql: "ALTER TABLE hook_deliveries ADD COLUMN redelivered INTEGER NOT NULL DEFAULT 0")
         }
+        migrator.registerMigration("v5: lean event rows") { db in
+            // The event row repeated text and JSON on every write (the event id, type, collection
+            // and record id, about 60 bytes a handler key) and rewrote a JSON object of timings at
+            // every success: 1,780 bytes per record with ten after-handlers, 397 without. Now the
+            // row holds integers, and what the log and the Lua event need is read from elsewhere.
+            // Deliveries keep their ids, states and timings; see `leanEventRows`.
+            try db.execute(sql: """
+                DROP TRIGGER records_event_data_on_update;
+                DROP TRIGGER records_event_data_on_delete;
+
+                -- The distinct sets of after-handlers: an event refers to its set. Few rows, never deleted.
+                CREATE TABLE hook_handler_sets (
+                    id       INTEGER PRIMARY KEY,
+                    handlers TEXT NOT NULL UNIQUE  -- JSON: [[handler key, max attempts], …]
+                );
+                -- Event ids are "evt_", a prefix chosen when the server starts, and a counter: an
+                -- event keeps the prefix's id and the counter. A row per server start, never deleted.
+                CREATE TABLE hook_event_id_prefixes (
+                    id     INTEGER PRIMARY KEY,
+                    prefix TEXT NOT NULL UNIQUE
+                );
+                -- `id` and `timestamp` have no type, so no affinity: each holds an integer or, for a
+                -- value the server did not make itself, the text as given.
+                CREATE TABLE hook_events_v5 (
+                    sequence  INTEGER PRIMARY KEY,  -- commit order; purging keeps the last, so never reused
+                    prefix    INTEGER,              -- hook_event_id_prefixes.id; NULL: `id` is the whole id
+                    id        NOT NULL,             -- the id's counter, or (no prefix) the id as given
+                    type      INTEGER NOT NULL,     -- 0 record.created, 1 record.updated, 2 record.deleted
+                    record    INTEGER,              -- rowid of the record (create, update): see `data`
+                    handlers  INTEGER NOT NULL,     -- hook_handler_sets.id; delivery n is element n
+                    pending   INTEGER NOT NULL,     -- bit n: delivery n has not succeeded (n < 64)
+                    detached  INTEGER NOT NULL DEFAULT 0,  -- bit n: delivery n has its own row
+                    created   INTEGER NOT NULL,     -- ms since 1970: the deliveries' `created`
+                    timestamp NOT NULL,             -- ms after `created` (usually 0: no bytes), or as given
+                    finished  INTEGER,              -- ms after `created` when a success was last recorded here
+                    timings   BLOB,                 -- start and duration of each first success recorded here
+                    depth     INTEGER NOT NULL DEFAULT 0,  -- writes by handlers that led to this one
+                    -- JSON: the record after the write. NULL while the record row named by `record`
+                    -- is still that version (it names the event in `event`); a trigger copies the
+                    -- version here before the record changes or goes. A delete's is its `old_data`.
+                    -- The record's collection and id are read from the same place.
+                    data      TEXT,
+                    old_data  TEXT                  -- JSON: the record before an update or delete
+                );
+                -- A delivery's row of its own holds its state only: its event, handler and `created`
+                -- are its event's (its id is the event's sequence * 1000 + its target).
+                CREATE TABLE hook_deliveries_v5 (
+                    id               INTEGER PRIMARY KEY,
+                    status           TEXT NOT NULL CHECK (status IN ('pending', 'succeeded', 'failed', 'dead')),
+                    attempts         INTEGER NOT NULL DEFAULT 0,
+                    max_attempts     INTEGER NOT NULL,  -- the handler set's, raised by a requeue
+                    next_attempt_at  INTEGER,           -- ms since 1970, for failed deliveries
+                    last_error       TEXT,
+                    last_started     TEXT,              -- of the successful attempt
+                    last_duration_ms REAL,
+                    updated          TEXT NOT NULL,
+                    redelivered      INTEGER NOT NULL DEFAULT 0  -- sent again by hand over a newer success
+                );
+                """)
+            try leanEventRows(db)
+            try db.execute(sql: """
+                INSERT INTO hook_deliveries_v5
+                SELECT id, status, attempts, max_attempts, next_attempt_at, last_error, last_started, last_duration_ms, updated, redelivered
+                FROM hook_deliveries;
+                DROP TABLE hook_events;
+                DROP TABLE hook_deliveries;
+                ALTER TABLE hook_events_v5 RENAME TO hook_events;
+                ALTER TABLE hook_deliveries_v5 RENAME TO hook_deliveries;
+                CREATE INDEX hook_events_unfinished ON hook_events(sequence) WHERE pending <> 0;
+                CREATE INDEX hook_deliveries_unfinished ON hook_deliveries(status) WHERE status <> 'succeeded';
+
+                CREATE TRIGGER records_event_data_on_update BEFORE UPDATE OF data ON records WHEN OLD.event IS NOT NULL BEGIN
+                    \(keepEventData)
+                END;
+                CREATE TRIGGER records_event_data_on_delete BEFORE DELETE ON records WHEN OLD.event IS NOT NULL BEGIN
+                    \(keepEventData)
+                END;
+                """)
+        }
         return migrator
     }
+
+    /// Copies v4's event rows into v5's lean ones (`hook_events_v5`): the same events, with the
+    /// same deliveries, success timings and data.
+    private static func leanEventRows(_ db: Database) throws {
+        var handlerSets: [String: (id: Int64, count: Int)] = [:]
+        var prefixes: [String: Int64] = [:]
+        func intern(_ text: String, _ table: OutboxTables.Interned) throws -> Int64 {
+            try db.execute(sql: table.insert, arguments: [text])
+            return try Int64.fetchOne(db, sql: table.find, arguments: [text])!
+        }
+        let insert = try db.makeStatement(sql: """
+            INSERT INTO hook_events_v5 (sequence, prefix, id, type, record, handlers, pending, detached, created, timestamp,
+                                        finished, timings, depth, data, old_data)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """)
+        let events = try Row.fetchCursor(db, sql: """
+            SELECT sequence, id, type, collection, record_id, handlers, pending, detached, created, finished, succeeded,
+                   timestamp, depth, data, old_data
+            FROM hook_events ORDER BY sequence
+            """)
+        while let row = try events.next() {
+            let sequence: Int64 = row[0]
+            func corrupt(_ problem: String) -> CorruptOutbox { CorruptOutbox(problem: "event \(sequence): \(problem)") }
+            guard let type = RecordEventType(rawValue: row[2]) else { throw corrupt("unknown type") }
+            let handlers: String = row[5]
+            if handlerSets[handlers] == nil {
+                guard case .array(let targets) = try JSONValue.parse(handlers) else { throw corrupt("handlers are not an array") }
+                handlerSets[handlers] = (try intern(handlers, .handlerSet), targets.count)
+            }
+            let (pending, detached): (Int64, Int64) = (row[6], row[7])
+            guard let created = OutboxTables.milliseconds(row[8]) else { throw corrupt("created is not a timestamp") }
+            let finished = (row[9] as String?).flatMap(OutboxTables.milliseconds)
+            // The timings of the successes the row holds, from `{"n": [started, ms], …}`. (A
+            // start that is no timestamp cannot be kept: the time the success was recorded stands for it.)
+            var timings: [UInt8]?
+            if let text = row[10] as String?, case .object(let succeeded) = try JSONValue.parse(text) {
+                let positions = (0..<min(handlerSets[handlers]!.count, OutboxTables.eventRowTargets))
+                    .filter { (pending | detached) & OutboxTables.bit($0) == 0 }
+                timings = SuccessTimings(positions.map { position in
+                    var entry = SuccessTimings.Entry(started: finished ?? created, microseconds: 0)
+                    if case .array(let timing)? = succeeded["\(position)"], timing.count == 2 {
+                        if case .string(let started) = timing[0], let milliseconds = OutboxTables.milliseconds(started) {
+                            entry.started = milliseconds
+                        }
+                        switch timing[1] {
+                        case .int(let milliseconds): entry.microseconds = SuccessTimings.microseconds(Double(milliseconds))
+                        case .double(let milliseconds): entry.microseconds = SuccessTimings.microseconds(milliseconds)
+                        default: break
+                        }
+                    }
+                    return entry
+                }).encoded(created: created)
+            }
+            let (id, timestamp, data): (String, String, String?) = (row[1], row[11], row[13])
+            let idParts = OutboxTables.eventIDParts(id)
+            if let prefix = idParts?.prefix, prefixes[prefix] == nil { prefixes[prefix] = try intern(prefix, .idPrefix) }
+            // While the event has no copy of its data, its record row is that version, and names it.
+            let record = data == nil && type != .deleted
+                ? try Int64.fetchOne(db, sql: "SELECT rowid FROM records WHERE collection = ? AND id = ? AND event = ?",
+                                     arguments: [row[3], row[4], sequence])
+                : nil
+            try insert.execute(arguments: [
+                sequence, idParts.map { prefixes[$0.prefix]! }, idParts.map { $0.counter.databaseValue } ?? id.databaseValue,
+                OutboxTables.typeCode(type), record, handlerSets[handlers]!.id, pending, detached, created,
+                OutboxTables.milliseconds(timestamp).map { ($0 - created).databaseValue } ?? timestamp.databaseValue,
+                finished.map { $0 - created }, timings.map { Data($0) }, row[12], data, row[14],
+            ])
+        }
+    }
+
+    /// v3's `keepEventData`, which found the event by its collection and record id.
+    private static let keepEventDataOfV3 = """
+        UPDATE hook_events SET data = \(recordJSON("OLD"))
+        WHERE sequence = OLD.event AND record_id = OLD.id AND collection = OLD.collection AND data IS NULL;
+        """
 
     /// Copies the version of a record that is about to change (`OLD`) into the event that refers
     /// to it, if that event has no copy yet.
     private static let keepEventData = """
         UPDATE hook_events SET data = \(recordJSON("OLD"))
-        WHERE sequence = OLD.event AND record_id = OLD.id AND collection = OLD.collection AND data IS NULL;
+        WHERE sequence = OLD.event AND record = OLD.rowid AND data IS NULL;
         """
 
     /// SQL for `Record.json` as text, of the `records` row named `row`: the system fields, then
     /// the stored fields' members spliced in (stored fields never hold a system field name).
-    /// The v3 triggers hold a copy of it: changing it takes a migration that recreates them.
+    /// The triggers hold a copy of it: changing it takes a migration that recreates them.
     static func recordJSON(_ row: String) -> String {
         """
         '{"id":' || json_quote(\(row).id) || ',"collection":' || json_quote(\(row).collection) \
@@ -193,6 +350,11 @@ enum SQL {
     static let selectRecord = """
         SELECT id, created, updated, version, data FROM records WHERE collection = ? AND id = ?
         """
+    /// `selectRecord`'s columns, then the rowid (which events refer to).
+    static let selectRecordForWrite = """
+        SELECT id, created, updated, version, data, rowid FROM records WHERE collection = ? AND id = ?
+        """
+    static let recordRowID = "SELECT rowid FROM records WHERE collection = ? AND id = ?"
     static let recordVersion = "SELECT version FROM records WHERE collection = ? AND id = ?"
     static let replaceRecord = """
         UPDATE records SET data = ?, updated = ?, version = version + 1, event = ?

@@ -51,4 +51,21 @@ struct DirectBindingTests {
             #expect(try Int.fetchOne(db, sql: "SELECT count(*) FROM t") == 3)
         }
     }
+
+    @Test func readsTheFirstRowOrNone() throws {
+        let queue = try DatabaseQueue()
+        try queue.write { db in
+            try db.execute(sql: "CREATE TABLE t (n INTEGER, b BLOB); INSERT INTO t VALUES (5, x'00ff'), (NULL, NULL)")
+            let select = try db.cachedStatement(sql: "SELECT n, b FROM t WHERE n IS ? ORDER BY rowid")
+            func read(_ n: Int64?) throws -> (Int64?, [UInt8])? {
+                try select.readFirstRow({ $0.int(n) }) { ($0.optionalInt(0), $0.bytes(1)) }
+            }
+            #expect(try read(5).map { [$0.0.map(String.init) ?? "nil", "\($0.1)"] } == ["5", "[0, 255]"])
+            #expect(try read(nil).map { [$0.0.map(String.init) ?? "nil", "\($0.1)"] } == ["nil", "[]"])
+            #expect(try read(7) == nil)
+            // The statement is reset after a read: the table can change meanwhile.
+            try db.execute(sql: "DELETE FROM t")
+            #expect(try read(5) == nil)
+        }
+    }
 }

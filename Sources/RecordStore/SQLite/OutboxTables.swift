@@ -82,7 +82,7 @@ final class OutboxTables: Sendable {
     /// The sequence the next stored event gets. Purging always keeps the newest event, so a
     /// sequence is never handed out twice.
     func nextSequence(_ db: Database) throws -> Int64 {
-        try Int64.fetchOne(db.cachedStatement(sql: OutboxSQL.nextSequence)) ?? 1
+        try db.cachedStatement(sql: OutboxSQL.nextSequence).readFirstRow({ _ in }, { $0.int(0) }) ?? 1
     }
 
     /// Stores `event` with its deliveries pending, and returns its sequence: `sequence`, or the
@@ -538,18 +538,22 @@ struct AttemptRecorder {
 
     /// Records `outcomes`, all of event `sequence`'s deliveries; an unknown event's change nothing.
     func record(_ outcomes: [Outcome], ofEvent sequence: Int64, _ db: Database) throws {
-        guard let row = try Row.fetchOne(db.cachedStatement(sql: OutboxSQL.attemptState), arguments: [sequence]) else { return }
-        let handlerSet: Int64 = try row.decode(atIndex: 0)
-        let created: Int64 = try row.decode(atIndex: 1)
-        var pending: Int64 = try row.decode(atIndex: 2)
-        var detached: Int64 = try row.decode(atIndex: 3)
-        var finished: Int64? = try row.decode(atIndex: 4)
-        let bytes = (try row.decode(atIndex: 5) as Data?).map { [UInt8]($0) } ?? []
-        guard let stored = SuccessTimings(bytes, created: created) else {
+        let state = try db.cachedStatement(sql: OutboxSQL.attemptState).readFirstRow({ $0.int(sequence) }) { row in
+            (handlerSet: row.int(0), created: row.int(1), pending: row.int(2), detached: row.int(3), finished: row.optionalInt(4),
+             timings: row.bytes(5))
+        }
+        guard let state else { return }
+        let (handlerSet, created) = (state.handlerSet, state.created)
+        var (pending, detached, finished) = (state.pending, state.detached, state.finished)
+        guard let stored = SuccessTimings(state.timings, created: created) else {
             throw CorruptOutbox(problem: "the success timings of event \(sequence) are unreadable")
         }
-        var timings = Dictionary(uniqueKeysWithValues: zip(
-            OutboxTables.succeededInRow(pending: pending, detached: detached, count: stored.entries.count), stored.entries))
+        // By target, those the row holds a timing of.
+        var timings = [SuccessTimings.Entry?](repeating: nil, count: OutboxTables.eventRowTargets)
+        for (position, entry) in zip(OutboxTables.succeededInRow(pending: pending, detached: detached, count: stored.entries.count),
+                                     stored.entries) {
+            timings[position] = entry
+        }
         let unchanged = (pending, detached)
         for item in outcomes {
             let outcome = item.outcome
@@ -573,7 +577,7 @@ struct AttemptRecorder {
             }
         }
         guard (pending, detached) != unchanged else { return }
-        let kept = timings.filter { (pending | detached) & OutboxTables.bit($0.key) == 0 }.sorted { $0.key < $1.key }.map(\.value)
+        let kept = timings.compactMap { $0 }
         try db.cachedStatement(sql: OutboxSQL.updateEventDeliveries).run { bind in
             bind.int(pending)
             bind.int(detached)

@@ -270,33 +270,33 @@ enum Schema {
             let (pending, detached): (Int64, Int64) = (row[6], row[7])
             guard let created = OutboxTables.milliseconds(row[8]) else { throw corrupt("created is not a timestamp") }
             let finished = (row[9] as String?).flatMap(OutboxTables.milliseconds)
-            // The timings of the successes the row holds, from `{"n": [started, ms], …}`. (A
-            // start that is no timestamp cannot be kept: the time the success was recorded stands for it.)
-            var timings: [UInt8]?
-            if let text = row[10] as String?, case .object(let succeeded) = try JSONValue.parse(text) {
-                let positions = (0..<min(handlerSets[handlers]!.count, OutboxTables.eventRowTargets))
-                    .filter { (pending | detached) & OutboxTables.bit($0) == 0 }
-                timings = SuccessTimings(positions.map { position in
-                    var entry = SuccessTimings.Entry(started: finished ?? created, microseconds: 0)
-                    if case .array(let timing)? = succeeded["\(position)"], timing.count == 2 {
-                        if case .string(let started) = timing[0], let milliseconds = OutboxTables.milliseconds(started) {
-                            entry.started = milliseconds
-                        }
-                        switch timing[1] {
-                        case .int(let milliseconds): entry.microseconds = SuccessTimings.microseconds(Double(milliseconds))
-                        case .double(let milliseconds): entry.microseconds = SuccessTimings.microseconds(milliseconds)
-                        default: break
-                        }
+            // The timings of the successes the row holds, from `{"n": [started, ms], …}`: one for
+            // each, in order (a start that is no timestamp, or a timing that is missing, cannot be
+            // kept: the time the success was recorded stands for it).
+            let positions = (0..<min(handlerSets[handlers]!.count, OutboxTables.eventRowTargets))
+                .filter { (pending | detached) & OutboxTables.bit($0) == 0 }
+            var succeeded = JSONObject()
+            if let text = row[10] as String?, case .object(let object) = try JSONValue.parse(text) { succeeded = object }
+            let timings = positions.isEmpty ? nil : SuccessTimings(positions.map { position in
+                var entry = SuccessTimings.Entry(started: finished ?? created, microseconds: 0)
+                if case .array(let timing)? = succeeded["\(position)"], timing.count == 2 {
+                    if case .string(let started) = timing[0], let milliseconds = OutboxTables.milliseconds(started) {
+                        entry.started = milliseconds
                     }
-                    return entry
-                }).encoded(created: created)
-            }
+                    switch timing[1] {
+                    case .int(let milliseconds): entry.microseconds = SuccessTimings.microseconds(Double(milliseconds))
+                    case .double(let milliseconds): entry.microseconds = SuccessTimings.microseconds(milliseconds)
+                    default: break
+                    }
+                }
+                return entry
+            }).encoded(created: created)
             let (id, timestamp, data): (String, String, String?) = (row[1], row[11], row[13])
             let idParts = OutboxTables.eventIDParts(id)
             if let prefix = idParts?.prefix, prefixes[prefix] == nil { prefixes[prefix] = try intern(prefix, .idPrefix) }
             // While the event has no copy of its data, its record row is that version, and names it.
             let record = data == nil && type != .deleted
-                ? try Int64.fetchOne(db, sql: "SELECT rowid FROM records WHERE collection = ? AND id = ? AND event = ?",
+                ? try Int64.fetchOne(db.cachedStatement(sql: "SELECT rowid FROM records WHERE collection = ? AND id = ? AND event = ?"),
                                      arguments: [row[3], row[4], sequence])
                 : nil
             try insert.execute(arguments: [

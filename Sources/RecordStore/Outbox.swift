@@ -67,36 +67,24 @@ public struct OutboxRequest: Sendable {
     public var targets: [DeliveryTarget] { deliveryTargets.targets }
 }
 
-/// A committed write's event, as stored in the outbox.
+/// A committed write's event as the outbox keeps it: the event its handlers receive, and its
+/// place in commit order. Its fields read through (`stored.id`, `stored.collection`, …).
+@dynamicMemberLookup
 public struct OutboxEvent: Sendable, Equatable {
     /// Commit order: grows with every event stored (gaps are possible, reuse is not).
     public var sequence: Int64
-    /// The event id given in `OutboxRequest`.
-    public var id: String
-    /// `record.created`, `record.updated` or `record.deleted`.
-    public var type: String
-    public var collection: String
-    public var recordID: String
-    /// The stored record's full JSON (`Record.json`) after the write; for a delete, as it was.
-    public var data: JSONObject
-    /// The record before an update or delete (`Record.json`); nil for a create.
-    public var oldData: JSONObject?
-    /// Create/update: the stored record's `updated`; delete: when the delete was asked for.
-    public var timestamp: String
-    /// The `depth` given in `OutboxRequest`.
-    public var depth: Int
+    /// The event as written, with the `id` and `depth` of its `OutboxRequest`; `data` is the
+    /// stored record (for a delete, as it was). Its `attempt` and `redelivered` belong to a
+    /// delivery, so here they are 1 and false.
+    public var event: RecordEvent
 
-    public init(sequence: Int64, id: String, type: String, collection: String, recordID: String,
-                data: JSONObject, oldData: JSONObject?, timestamp: String, depth: Int = 0) {
+    public init(sequence: Int64, event: RecordEvent) {
         self.sequence = sequence
-        self.id = id
-        self.type = type
-        self.collection = collection
-        self.recordID = recordID
-        self.data = data
-        self.oldData = oldData
-        self.timestamp = timestamp
-        self.depth = depth
+        self.event = event
+    }
+
+    public subscript<Value>(dynamicMember field: KeyPath<RecordEvent, Value>) -> Value {
+        event[keyPath: field]
     }
 }
 

@@ -43,7 +43,7 @@ struct OutboxWriteTests {
 
         let event = try #require(written.event)
         #expect(event.id == "ev-1")
-        #expect(event.type == "record.created")
+        #expect(event.type == .created)
         #expect(event.collection == "posts" && event.recordID == record.id)
         #expect(event.data == record.json)
         #expect(event.data.keys == ["id", "collection", "created", "updated", "title", "n"])
@@ -75,7 +75,7 @@ struct OutboxWriteTests {
         #expect(try await store.record(collection: "posts", id: created.record.id) == written.record)
 
         let event = try #require(written.event)
-        #expect(event.type == "record.updated" && event.id == "ev-update")
+        #expect(event.type == .updated && event.id == "ev-update")
         #expect(event.data == written.record.json)
         #expect(event.oldData == created.record.json)
         #expect(event.timestamp == written.record.updated)
@@ -95,7 +95,7 @@ struct OutboxWriteTests {
                 == .recordNotFound(collection: "posts", id: created.record.id))
 
         let event = try #require(written.event)
-        #expect(event.type == "record.deleted")
+        #expect(event.type == .deleted)
         #expect(event.data == created.record.json && event.oldData == created.record.json)
         #expect(event.timestamp >= before && event.timestamp.count == 24)
         #expect(try await store.event(sequence: event.sequence) == event)

@@ -145,12 +145,12 @@ struct PersistenceTests {
             let unfinished = try await store.unfinishedDeliveries()
             #expect(unfinished.map(\.delivery) == [expected[1], expected[2], expected[3], expected[4], expected[5]])
             let events = [
-                OutboxEvent(sequence: 1, id: "evt_abcdefgh00000001", type: "record.created", collection: "posts", recordID: "r1",
-                            data: r1v1.json, oldData: nil, timestamp: t0),
-                OutboxEvent(sequence: 2, id: "ev-custom", type: "record.updated", collection: "posts", recordID: "r1",
-                            data: r1v2.json, oldData: r1v1.json, timestamp: t1, depth: 1),
-                OutboxEvent(sequence: 3, id: "evt_abcdefgh0000000z", type: "record.deleted", collection: "posts", recordID: "r2",
-                            data: r2.json, oldData: r2.json, timestamp: t2),
+                OutboxEvent(sequence: 1, event: RecordEvent(id: "evt_abcdefgh00000001", type: .created, collection: "posts", recordID: "r1",
+                                                             data: r1v1.json, timestamp: t0)),
+                OutboxEvent(sequence: 2, event: RecordEvent(id: "ev-custom", type: .updated, collection: "posts", recordID: "r1",
+                                                             data: r1v2.json, oldData: r1v1.json, timestamp: t1, depth: 1)),
+                OutboxEvent(sequence: 3, event: RecordEvent(id: "evt_abcdefgh0000000z", type: .deleted, collection: "posts", recordID: "r2",
+                                                             data: r2.json, oldData: r2.json, timestamp: t2)),
             ]
             #expect(unfinished.map(\.event) == [events[0], events[0], events[1], events[1], events[1]])
             for event in events { #expect(try await store.event(sequence: event.sequence) == event) }

@@ -27,17 +27,15 @@ extension DeliveryScheduler {
     func hookWork(_ job: Lanes.Job) -> (work: [(event: RecordEvent, handlers: [Int])], urgent: Bool) {
         var urgent = false
         let work = job.groups.map { group in
-            let event = group.event
             let runnable = group.deliveries.compactMap { delivery in
                 let handler = handlers[delivery.handler]
                 urgent = urgent || handler.isSync
                 return handler.catalogIndex
             }
-            return (RecordEvent(id: event.id, type: RecordEventType(rawValue: event.type) ?? .created, collection: event.collection,
-                              recordID: event.recordID, data: event.data, oldData: event.oldData, timestamp: event.timestamp,
-                              attempt: group.attempt, depth: event.depth,
-                              redelivered: group.deliveries[0].redelivered), // a retry runs alone in its group
-                    runnable)
+            var event = group.event.event
+            event.attempt = group.attempt
+            event.redelivered = group.deliveries[0].redelivered // a retry runs alone in its group
+            return (event, runnable)
         }
         return (work, urgent)
     }
@@ -114,7 +112,7 @@ extension DeliveryScheduler {
             let payload: JSONObject = [
                 "type": "hook.failed", "id": .string(event.id), "delivery": .object(failed),
                 "event": .object([
-                    "id": .string(event.id), "type": .string(event.type), "collection_name": .string(event.collection),
+                    "id": .string(event.id), "type": .string(event.type.rawValue), "collection_name": .string(event.collection),
                     "record_id": .string(event.recordID), "data": .object(event.data),
                     "old_data": event.oldData.map { .object($0) } ?? .null, "timestamp": .string(event.timestamp),
                 ]),

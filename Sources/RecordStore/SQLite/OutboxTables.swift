@@ -420,8 +420,9 @@ extension OutboxTables {
         default: throw CorruptOutbox(problem: "the old data of event \(sequence) is not a JSON object")
         }
         let stored = try Self.decodeCore(row, collection: collection, recordID: recordID, &lookups, db)
-        let event = OutboxEvent(sequence: sequence, id: stored.id, type: stored.type.rawValue, collection: collection, recordID: recordID,
-                                data: data, oldData: oldData, timestamp: stored.timestamp, depth: stored.depth)
+        let event = OutboxEvent(sequence: sequence, event: RecordEvent(
+            id: stored.id, type: stored.type, collection: collection, recordID: recordID, data: data, oldData: oldData,
+            timestamp: stored.timestamp, depth: stored.depth))
         return (stored, event)
     }
 
@@ -662,8 +663,8 @@ struct PendingEvent: Sendable {
     func result(sequence: Int64, record: MoonbaseModel.Record, data: JSONObject, oldData: JSONObject?) -> WriteResult {
         let deliveries = NewDeliveries(eventSequence: sequence, eventID: id, collection: collection, recordID: recordID,
                                        targets: targets.targets, created: Timestamp.format(millisecondsSince1970: created))
-        let event = OutboxEvent(sequence: sequence, id: id, type: type.rawValue, collection: collection, recordID: recordID,
-                                data: data, oldData: oldData, timestamp: timestamp, depth: depth)
+        let event = OutboxEvent(sequence: sequence, event: RecordEvent(
+            id: id, type: type, collection: collection, recordID: recordID, data: data, oldData: oldData, timestamp: timestamp, depth: depth))
         return WriteResult(record: record, event: event, deliveries: deliveries)
     }
 }

@@ -305,7 +305,7 @@ actor DeliveryScheduler: Service {
     }
 
     private func notifyIfIdle() {
-        guard isIdle, !idleWaiters.isEmpty else { return }
+        guard !idleWaiters.isEmpty, isIdle else { return }
         let waiters = idleWaiters
         idleWaiters = []
         for waiter in waiters { waiter.resume() }

@@ -3,7 +3,7 @@ import Logging
 import RecordStore
 import ServiceLifecycle
 
-/// Every `interval`, deletes the events whose deliveries all succeeded longer than `retention`
+/// Every minute, deletes the events whose deliveries all succeeded longer than `retention`
 /// ago, in batches; an event with a pending, failed or dead delivery is never purged. Runs until
 /// graceful shutdown.
 struct RetentionPurger: Service {
@@ -11,12 +11,13 @@ struct RetentionPurger: Service {
     let retention: Duration
     let clock: any DeliveryClock
     let logger: Logger
-    var interval: Duration = .seconds(60)
+    /// How often it purges.
+    static let interval: Duration = .seconds(60)
     /// Events deleted in one store write at most: a write holds the others back meanwhile.
     static let batchSize = 1000
 
     func run() async throws {
-        while (try? await cancelWhenGracefulShutdown({ try await Task.sleep(for: interval) })) != nil {
+        while (try? await cancelWhenGracefulShutdown({ try await Task.sleep(for: Self.interval) })) != nil {
             await purge()
         }
     }

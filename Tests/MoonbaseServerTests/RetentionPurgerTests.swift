@@ -1,18 +1,19 @@
 @testable import MoonbaseServer
+import MoonbaseModel
 import MoonbaseTestSupport
 import RecordStore
 import Testing
 
 @Suite struct RetentionPurgerTests {
     @Test func purgesEventsWhoseDeliveriesAllSucceededLongerAgoThanTheRetention() async throws {
-        let store = try RecordStore.inMemory()
-        _ = try store.createCollection(name: "posts")
-        func write(_ eventID: String) throws -> Int64 {
+        let store = try SQLiteStore.inMemory()
+        _ = try await store.createCollection(name: "posts")
+        func write(_ eventID: String) async throws -> Int64 {
             let outbox = OutboxRequest(eventID: eventID, targets: [DeliveryTarget(handler: "h", maxAttempts: 2)])
-            return try store.insert(store.newRecord(collection: "posts", fields: [:]), outbox: outbox).deliveries[0].id
+            return try await store.insert(Record.new(collection: "posts", fields: [:]), outbox: outbox).deliveries[0].id
         }
-        let (succeeded, failed) = (try write("evt_done"), try write("evt_failing"))
-        try store.recordAttempts([
+        let (succeeded, failed) = (try await write("evt_done"), try await write("evt_failing"))
+        try await store.recordAttempts([
             AttemptOutcome(deliveryID: succeeded, attempt: 1, started: "", durationMilliseconds: 0, error: nil, status: .succeeded, nextAttemptAt: nil),
             AttemptOutcome(deliveryID: failed, attempt: 1, started: "", durationMilliseconds: 0, error: "e", status: .failed, nextAttemptAt: 0),
         ])
@@ -22,6 +23,6 @@ import Testing
         #expect(await purger.purge() == 0, "kept for the retention period")
         clock.advance(by: 3600 * 1000 + 1000)
         #expect(await purger.purge() == 1, "then gone; an event with an unfinished delivery stays")
-        #expect(try store.deliveries(DeliveryFilter()).map(\.id) == [failed])
+        #expect(try await store.deliveries(DeliveryFilter()).map(\.id) == [failed])
     }
 }

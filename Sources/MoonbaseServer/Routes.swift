@@ -66,7 +66,11 @@ struct Routes: Sendable {
             return Response(status: .noContent)
         }
 
-        api.get("hooks") { _, _ in JSONResponse.make(status: .ok, hooks.catalog.listing()) }
+        api.get("hooks") { _, _ in
+            var response = JSONResponse.make(status: .ok, hooks.catalog.listing())
+            response.headers[AbandonedStatesSummary.field] = AbandonedStatesSummary(hooks.abandoned).headerValue
+            return response
+        }
         registerDeliveries(on: api)
         api.refuseOtherMethods()
     }

@@ -1,4 +1,6 @@
+import Foundation
 import MoonbaseJSON
+import MoonbaseServer
 
 /// The listing (SPEC section 10) as a table for people.
 enum HookListingText {
@@ -36,6 +38,15 @@ enum HookListingText {
         }
         out += "\(loaded) loaded, \(failed) failed\n"
         return out
+    }
+
+    /// The line under a server's listing when its watchdog gave states up: their memory is only
+    /// freed by a restart.
+    static func abandonedLine(_ abandoned: AbandonedStatesSummary) -> String {
+        let megabytes = String(format: "%.1f", Double(abandoned.bytes) / Double(1 << 20))
+        let states = abandoned.count == 1 ? "1 Lua state" : "\(abandoned.count) Lua states"
+        return "⚠ \(states) given up by the watchdog (a handler busy past twice the wall-clock budget; see its last error) "
+            + "hold\(abandoned.count == 1 ? "s" : "") \(megabytes) MiB until the server restarts"
     }
 
     private static func pad(_ s: String, _ width: Int) -> String {

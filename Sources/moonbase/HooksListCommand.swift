@@ -1,5 +1,8 @@
 import ArgumentParser
 import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
 import HookHost
 import Logging
 import MoonbaseJSON
@@ -29,9 +32,12 @@ struct HooksListCommand: AsyncParsableCommand {
 
     func run() async throws {
         let listing: JSONValue
+        var abandoned: AbandonedStatesSummary?
         if let url {
-            listing = try await ServerRequest.send("GET", "/api/v1/hooks", base: url,
-                                                   token: AdminToken.forClient(given: token, dataDirectory: dataDirectory))
+            let response: HTTPURLResponse?
+            (listing, response) = try await ServerRequest.exchange("GET", "/api/v1/hooks", base: url,
+                                                                   token: AdminToken.forClient(given: token, dataDirectory: dataDirectory))
+            abandoned = response?.value(forHTTPHeaderField: AbandonedStatesSummary.headerName).flatMap(AbandonedStatesSummary.init(headerValue:))
         } else {
             var logger = Logger(label: "moonbase")
             logger.logLevel = .critical // failures are part of the listing itself
@@ -41,6 +47,9 @@ struct HooksListCommand: AsyncParsableCommand {
             }
         }
         print(json ? listing.serializedString() : HookListingText.render(listing, withStats: url != nil), terminator: json ? "\n" : "")
+        if !json, let abandoned, abandoned.count > 0 {
+            print(HookListingText.abandonedLine(abandoned))
+        }
         if case .array(let files) = listing, files.contains(where: { $0.field("status") == "failed" }) {
             throw ExitCode(1)
         }

@@ -9,6 +9,11 @@ enum ServerRequest {
     /// Sends `method path` to the server at `base` with `token`; returns the parsed body, or throws
     /// the server's `{"error": …}` message for a status outside 2xx.
     static func send(_ method: String, _ path: String, base: String, token: String?) async throws -> JSONValue {
+        try await exchange(method, path, base: base, token: token).body
+    }
+
+    /// `send`, also returning the response, for its headers.
+    static func exchange(_ method: String, _ path: String, base: String, token: String?) async throws -> (body: JSONValue, response: HTTPURLResponse?) {
         guard let url = URL(string: base.trimmingCharacters(in: CharacterSet(charactersIn: "/")) + path) else {
             throw ValidationFailure("not a URL: \(base)")
         }
@@ -25,12 +30,13 @@ enum ServerRequest {
         } catch let error as URLError {
             throw ValidationFailure("cannot reach \(base): \(error.localizedDescription)")
         }
-        let status = (response as? HTTPURLResponse)?.statusCode ?? 0
+        let http = response as? HTTPURLResponse
+        let status = http?.statusCode ?? 0
         let body = data.isEmpty ? JSONValue.null : try JSONValue.parse(Array(data))
         guard (200..<300).contains(status) else {
             throw ValidationFailure("the server answered \(status): \(body.field("error")?.text ?? "")")
         }
-        return body
+        return (body, http)
     }
 }
 

@@ -21,12 +21,13 @@ import Testing
         let log: String
         var port = 0
 
-        init(data: String, hooks: String, log: String) throws {
+        /// `serve` with the crash tests' settings and `extra` arguments after them.
+        init(data: String, hooks: String, log: String, extra: [String] = []) throws {
             self.log = log
             _ = FileManager.default.createFile(atPath: log, contents: nil)
             process.executableURL = URL(fileURLWithPath: CrashTests.binary)
             process.arguments = ["serve", "--port", "0", "--data", data, "--hooks-dir", hooks, "--admin-token", "crash", "--hook-workers", "2",
-                                 "--hook-concurrency", "64", "--hook-backlog", "200"]
+                                 "--hook-concurrency", "64", "--hook-backlog", "200"] + extra
             process.standardError = FileHandle(forWritingAtPath: log)
             process.standardOutput = FileHandle.nullDevice
             try process.run()

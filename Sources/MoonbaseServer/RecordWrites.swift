@@ -23,29 +23,29 @@ struct RecordWrites: RecordWriting {
     func create(collection: String, body: JSONObject, depth: Int = 0) async throws -> Record {
         guard store.collectionExists(collection) else { throw StoreError.collectionNotFound(collection) }
         var record = Record.new(collection: collection, fields: body)
-        let eventID = EventID.make()
+        var eventID = WriteEventID()
         if let outcome = await hooks.runBefore(.created, collection: collection, {
-            makeEvent(eventID, .created, record, data: record.json, depth: depth)
+            makeEvent(eventID.value(), .created, record, data: record.json, depth: depth)
         }) {
             record = record.withFields(try decide(outcome))
         }
-        let outbox = outbox(eventID, .created, collection, depth: depth)
+        let outbox = outbox(&eventID, .created, collection, depth: depth)
         return try await waitingForSyncHandlers(outbox) { try await store.insert(record, outbox: outbox).record }
     }
 
     func update(collection: String, id: String, patch: JSONObject, depth: Int = 0) async throws -> Record {
-        let eventID = EventID.make()
+        var eventID = WriteEventID()
         return try await retryingConflicts {
             let old = try await store.record(collection: collection, id: id)
             var fields = old.fields
             fields.merge(Record.droppingSystemFields(patch))
             let proposed = fields
             if let outcome = await hooks.runBefore(.updated, collection: collection, {
-                makeEvent(eventID, .updated, old, data: old.withFields(proposed).json, oldData: old.json, depth: depth)
+                makeEvent(eventID.value(), .updated, old, data: old.withFields(proposed).json, oldData: old.json, depth: depth)
             }) {
                 fields = try decide(outcome)
             }
-            let outbox = outbox(eventID, .updated, collection, depth: depth)
+            let outbox = outbox(&eventID, .updated, collection, depth: depth)
             return try await waitingForSyncHandlers(outbox) {
                 try await store.replace(collection: collection, id: id, fields: fields, ifVersion: old.version, outbox: outbox).record
             }
@@ -53,15 +53,15 @@ struct RecordWrites: RecordWriting {
     }
 
     func delete(collection: String, id: String, depth: Int = 0) async throws {
-        let eventID = EventID.make()
+        var eventID = WriteEventID()
         _ = try await retryingConflicts {
             let old = try await store.record(collection: collection, id: id)
             if let outcome = await hooks.runBefore(.deleted, collection: collection, {
-                makeEvent(eventID, .deleted, old, data: old.json, oldData: old.json, depth: depth)
+                makeEvent(eventID.value(), .deleted, old, data: old.json, oldData: old.json, depth: depth)
             }) {
                 _ = try decide(outcome)
             }
-            let outbox = outbox(eventID, .deleted, collection, depth: depth)
+            let outbox = outbox(&eventID, .deleted, collection, depth: depth)
             return try await waitingForSyncHandlers(outbox) {
                 try await store.delete(collection: collection, id: id, ifVersion: old.version, outbox: outbox).record
             }
@@ -70,10 +70,10 @@ struct RecordWrites: RecordWriting {
 
     /// The event and one delivery per matching after-handler, to be written with the record.
     /// `eventID` is the one the write's before-hooks saw (SPEC section 6: one write, one id).
-    private func outbox(_ eventID: String, _ type: RecordEventType, _ collection: String, depth: Int) -> OutboxRequest? {
+    private func outbox(_ eventID: inout WriteEventID, _ type: RecordEventType, _ collection: String, depth: Int) -> OutboxRequest? {
         guard afterHooksEnabled else { return nil }
         guard let targets = targets.targets(type, collection, of: hooks.catalog) else { return nil }
-        return OutboxRequest(eventID: eventID, targets: targets, depth: depth)
+        return OutboxRequest(eventID: eventID.value(), targets: targets, depth: depth)
     }
 
     /// Runs the write; its event reaches the scheduler from the store, in commit order. When
@@ -140,5 +140,18 @@ private final class TargetsCache: Sendable {
         })
         cache.withLock { $0[key] = built }
         return built
+    }
+}
+
+/// A write's event id, made on first use: its before-hooks and its outbox share it, and a write
+/// that no hook sees makes none.
+private struct WriteEventID {
+    private var made: String?
+
+    mutating func value() -> String {
+        if let made { return made }
+        let id = EventID.make()
+        made = id
+        return id
     }
 }

@@ -13,7 +13,7 @@ enum RequestBodies {
 
     /// The body, at most `limit` bytes; past it, the rest is drained and the request refused with 413.
     static func collect(_ request: Request, upTo limit: Int) async throws -> ByteBuffer {
-        var collected = ByteBuffer()
+        var collected: ByteBuffer? // a body in one chunk (the usual case) is returned as it came, not copied
         var seen = 0
         for try await chunk in request.body {
             seen += chunk.readableBytes
@@ -21,10 +21,14 @@ enum RequestBodies {
                 if seen > drainLimit { break }
                 continue
             }
-            collected.writeImmutableBuffer(chunk)
+            if collected == nil {
+                collected = chunk
+            } else {
+                collected!.writeImmutableBuffer(chunk)
+            }
         }
         guard seen <= limit else { throw APIError(.contentTooLarge, "request body is too large") }
-        return collected
+        return collected ?? ByteBuffer()
     }
 
     /// Reads and drops the body (up to `drainLimit`), before answering without it.

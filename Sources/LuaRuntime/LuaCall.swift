@@ -86,7 +86,8 @@ extension LuaState {
             return LuaError(kind: kind, message: stringValue(co, -1)!, traceback: trace)
         case LUA_TTABLE:
             let value = try? readJSON(co, -1, orderHint: nil)
-            var message = "(error object is a table value)"
+            // `error({code = 42})` reads as the table itself, where it was raised: `file:line: {"code":42}`.
+            var message = location(in: co) + " " + (value?.serializedString() ?? "(error object is a table value)")
             if case .object(let object)? = value, case .string(let text)? = object["message"] { message = text }
             return LuaError(kind: kind, message: message, traceback: trace, value: value)
         default:

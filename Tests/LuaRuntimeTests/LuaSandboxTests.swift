@@ -82,6 +82,9 @@ import Testing
         let table = try #require(state.failure(#"error({message = "structured", code = 7})"#))
         #expect(table.message == "structured")
         #expect(table.value == .object(["message": .string("structured"), "code": .int(7)]))
+        // Without a message the table itself is shown, as JSON, where it was raised.
+        let coded = try #require(state.failure("local x = 1\nerror({code = 42})"))
+        #expect(coded.message == #"hooks/test.lua:2: {"code":42}"#)
     }
 
     @Test func hostFunctionsRaiseWithoutCrossingSwiftFrames() throws {

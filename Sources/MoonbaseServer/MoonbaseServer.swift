@@ -6,7 +6,6 @@ import Logging
 import LuaRuntime
 import NIOCore
 import RecordStore
-import Synchronization
 import ServiceLifecycle
 
 /// Everything `moonbase serve` can be told (SPEC section 11).
@@ -73,8 +72,9 @@ public struct MoonbaseServer: Sendable {
         self.configuration = configuration
         self.logger = logger
         dataFolder = try DataFolderLock(directory: configuration.dataDirectory)
-        let committed = CommittedEventRelay()
-        store = try SQLiteStore(directory: configuration.dataDirectory, events: committed)
+        // Without delivery, events are stored and nobody takes them (a later start does).
+        let committed = CommittedEvents(capacity: configuration.deliveryBacklog, logger: logger)
+        store = try SQLiteStore(directory: configuration.dataDirectory, events: configuration.hookDeliveryEnabled ? committed : nil)
         let directory = HookDirectory(path: configuration.hooksDirectory)
         let records = RecordsModule(store: store, maxDepth: configuration.hookWriteDepth)
         outbound = OutboundHTTP(configuration: configuration.outboundHTTP)
@@ -91,8 +91,7 @@ public struct MoonbaseServer: Sendable {
         hooks = HookPool(loaded)
         deliveries = DeliveryScheduler(store: store, hooks: hooks, clock: configuration.clock,
                                        retrySchedule: configuration.retrySchedule, maxJobs: configuration.deliveryConcurrency,
-                                       maxQueued: configuration.deliveryBacklog, logger: logger)
-        if configuration.hookDeliveryEnabled { committed.connect(deliveries) }
+                                       committed: committed, logger: logger)
         writes = RecordWrites(store: store, hooks: hooks, deliveries: deliveries, afterHooksEnabled: configuration.afterHooksEnabled,
                               syncLimit: configuration.limits.wallClock * 2)
         records.connect(writes)
@@ -178,20 +177,5 @@ public struct MoonbaseServer: Sendable {
         }
         dataFolder.release()
         logger.info("moonbase stopped")
-    }
-}
-
-/// The store's sink for committed events, passing them on to the delivery scheduler. The store
-/// takes its sink when it is made and the scheduler needs the store, so the relay comes first
-/// and is connected to the scheduler once, before any write.
-private final class CommittedEventRelay: CommittedEventSink {
-    private let scheduler = Mutex<DeliveryScheduler?>(nil)
-
-    func connect(_ deliveries: DeliveryScheduler) {
-        scheduler.withLock { $0 = deliveries }
-    }
-
-    func committed(_ event: OutboxEvent, _ deliveries: NewDeliveries) {
-        scheduler.withLock { $0 }?.accept(event, deliveries)
     }
 }

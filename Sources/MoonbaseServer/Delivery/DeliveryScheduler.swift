@@ -28,7 +28,8 @@ actor DeliveryScheduler: Service {
     private var lanes: Lanes
     /// The lanes' actions not yet carried out (kept to reuse its storage).
     private var actions: [Lanes.Action] = []
-    private let backlog: DeliveryBacklog<(OutboxEvent, NewDeliveries)>
+    private let committed: CommittedEvents
+    private nonisolated var backlog: CommittedEvents.Backlog { committed.backlog }
     private let syncWaiters: SyncWaiters
     /// The keys of the `async = false` handlers by catalog position; empty when there are none.
     private let syncKeys: [String?]
@@ -45,14 +46,14 @@ actor DeliveryScheduler: Service {
     private var drained: Latch?
 
     init(store: any RecordStore, hooks: HookPool, clock: any DeliveryClock, retrySchedule: [Duration], maxJobs: Int,
-         maxQueued: Int = 10_000, logger: Logger) {
+         committed: CommittedEvents, logger: Logger) {
         self.store = store
         self.hooks = hooks
         self.clock = clock
         self.logger = logger
         handlers = DeliveryHandlers(hooks.catalog)
         lanes = Lanes(maxRunning: maxJobs, retrySchedule: retrySchedule.map(\.milliseconds), collectionOrdered: handlers.collectionOrdered)
-        backlog = DeliveryBacklog(capacity: maxQueued)
+        self.committed = committed
         syncKeys = handlers.syncKeysByCatalogIndex(catalogSize: hooks.catalog.handlers.count)
         syncWaiters = SyncWaiters(syncKeys: Set(syncKeys.compactMap { $0 }))
     }
@@ -61,7 +62,7 @@ actor DeliveryScheduler: Service {
 
     nonisolated func run() async throws {
         try await refill()
-        try? await gracefulShutdown()
+        for await _ in committed.wakeups.cancelOnGracefulShutdown() { await drainInbox() }
         await stop()
     }
 
@@ -80,22 +81,6 @@ actor DeliveryScheduler: Service {
     }
 
     // MARK: Committed events
-
-    /// Takes the deliveries of a just-committed event. Called by the store on its writer, in
-    /// commit order; the backlog keeps that order until the actor takes them. While the backlog
-    /// is full the event is left in the store, to be read back from there.
-    nonisolated func accept(_ event: OutboxEvent, _ deliveries: NewDeliveries) {
-        switch backlog.accept((event, deliveries), sequence: event.sequence) {
-        case .drain:
-            Task { await self.drainInbox() }
-        case .spilled(let held):
-            logger.info("hook backlog full: later events wait in the store", metadata: [
-                "backlog": .stringConvertible(held), "from_event": .stringConvertible(event.sequence),
-            ])
-        case .inbox, .leftInStore:
-            break
-        }
-    }
 
     /// The most events this scheduler held at once (tests).
     nonisolated var peakBacklog: Int { backlog.peak }

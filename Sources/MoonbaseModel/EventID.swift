@@ -11,8 +11,12 @@ public enum EventID {
 
     /// A fresh id, `evt_` then 16 characters of `[0-9a-z]`.
     public static func make() -> String {
-        let next = counter.add(1, ordering: .relaxed).newValue
-        let digits = String(next, radix: 36)
+        format(prefix: prefix, counter: Int64(counter.add(1, ordering: .relaxed).newValue))
+    }
+
+    /// The id of `counter` under `prefix`: `evt_`, the prefix, the counter in base 36 (8 digits at least).
+    public static func format(prefix: String, counter: Int64) -> String {
+        let digits = String(counter, radix: 36)
         return "evt_" + prefix + String(repeating: "0", count: max(0, 8 - digits.count)) + digits
     }
 }

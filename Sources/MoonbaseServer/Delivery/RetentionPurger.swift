@@ -1,4 +1,4 @@
-import Foundation
+import MoonbaseModel
 import Logging
 import RecordStore
 import ServiceLifecycle
@@ -25,8 +25,7 @@ struct RetentionPurger: Service {
     /// Deletes what is older than `retention` now; returns how many events went.
     @discardableResult
     func purge() async -> Int {
-        let cutoff = ISO8601DateFormatter.string(from: Date(timeIntervalSince1970: Double(clock.now() - retention.milliseconds) / 1000),
-                                                 timeZone: .gmt, formatOptions: [.withInternetDateTime, .withFractionalSeconds])
+        let cutoff = Timestamp.format(millisecondsSince1970: clock.now() - retention.milliseconds)
         var purged = 0
         do {
             while true {

@@ -57,13 +57,8 @@ extension OutboxTables {
         guard id.utf8.count >= 20, id.hasPrefix("evt_") else { return nil }
         let prefix = String(id.dropFirst(4).prefix(8))
         guard prefix.utf8.allSatisfy(isBase36Digit), let counter = Int64(id.dropFirst(12), radix: 36),
-              eventID(prefix: prefix, counter: counter) == id else { return nil }
+              EventID.format(prefix: prefix, counter: counter) == id else { return nil }
         return (prefix, counter)
-    }
-
-    static func eventID(prefix: String, counter: Int64) -> String {
-        let digits = String(counter, radix: 36)
-        return "evt_" + prefix + String(repeating: "0", count: max(0, 8 - digits.count)) + digits
     }
 
     private static func isBase36Digit(_ byte: UInt8) -> Bool {

@@ -435,7 +435,7 @@ extension OutboxTables {
         switch (try row.decode(atIndex: 1) as Int64?, storedID) {
         case (let prefix?, let value):
             guard let counter = Int64.fromDatabaseValue(value) else { throw CorruptOutbox(problem: "the id of event \(sequence) is not a counter") }
-            id = eventID(prefix: try lookups.idPrefix(prefix, db), counter: counter)
+            id = EventID.format(prefix: try lookups.idPrefix(prefix, db), counter: counter)
         case (nil, let value):
             guard let text = String.fromDatabaseValue(value) else { throw CorruptOutbox(problem: "the id of event \(sequence) is not text") }
             id = text

@@ -77,14 +77,14 @@ let package = Package(
 
         // Helpers shared by the test suites: temporary hooks folders, captured logs, a local HTTP server.
         .target(name: "MoonbaseTestSupport", dependencies: [
-            "HookHost", "LuaRuntime", "MoonbaseJSON", "MoonbaseModel", .product(name: "Logging", package: "swift-log"),
+            "HookHost", "HostModules", "LuaRuntime", "MoonbaseJSON", "MoonbaseModel", .product(name: "Logging", package: "swift-log"),
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "NIOCore", package: "swift-nio"),
         ], path: "Tests/MoonbaseTestSupport"),
         .testTarget(name: "MoonbaseJSONTests", dependencies: ["MoonbaseJSON"]),
         .testTarget(name: "MoonbaseModelTests", dependencies: ["MoonbaseModel", "MoonbaseJSON"]),
-        .testTarget(name: "LuaRuntimeTests", dependencies: ["LuaRuntime", "MoonbaseJSON", "CLua", "LuaBounded"]),
-        .testTarget(name: "HookHostTests", dependencies: ["HookHost", "LuaRuntime", "MoonbaseJSON", "MoonbaseModel", "MoonbaseTestSupport"]),
+        .testTarget(name: "LuaRuntimeTests", dependencies: ["LuaRuntime", "MoonbaseJSON", "CLua", "LuaBounded", "MoonbaseTestSupport"]),
+        .testTarget(name: "HookHostTests", dependencies: ["HookHost", "HostModules", "LuaRuntime", "MoonbaseJSON", "MoonbaseModel", "MoonbaseTestSupport"]),
         .testTarget(name: "HostModulesTests", dependencies: [
             "HostModules", "HookHost", "LuaRuntime", "MoonbaseJSON", "MoonbaseTestSupport",
             .product(name: "Hummingbird", package: "hummingbird"),

@@ -78,7 +78,7 @@ public struct MoonbaseServer: Sendable {
         let directory = HookDirectory(path: configuration.hooksDirectory)
         let records = RecordsModule(store: store, maxDepth: configuration.hookWriteDepth)
         outbound = OutboundHTTP(configuration: configuration.outboundHTTP)
-        let modules = [records.module] + reachingOutModules(using: outbound)
+        let modules = standardModules + [records.module] + reachingOutModules(using: outbound)
         let loaded: LoadedHooks
         if directory.exists {
             loaded = try LoadedHooks.load(directory: directory, states: configuration.hookWorkers, limits: configuration.limits,

@@ -1,5 +1,6 @@
 import Foundation
 import HookHost
+import HostModules
 import LuaRuntime
 import MoonbaseJSON
 import MoonbaseTestSupport
@@ -21,7 +22,7 @@ import Testing
 
     @Test func validateRefusesAndFillsInASlug() throws {
         let logs = LogCapture()
-        let hooks = try LoadedHooks.load(directory: HookDirectory(path: Self.hooksPath), states: 1, logger: logs.logger)
+        let hooks = try LoadedHooks.load(directory: HookDirectory(path: Self.hooksPath), states: 1, modules: standardModules, logger: logs.logger)
         let runtime = hooks.runtimes[0]
         let before = hooks.catalog.matching(.before, .created, collection: "posts")
         #expect(runtime.runBefore(event(data: ["body": "x"]), handlers: before) == .rejected(message: "a post needs a title", status: 422))

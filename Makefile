@@ -3,18 +3,24 @@
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: deps run test bench bench-http bench-http-floor
+.PHONY: deps test-deps run test bench bench-http bench-http-floor
 
 deps:
 	@pkg-config --exists lua5.4 2>/dev/null || { \
 		echo "installing liblua5.4-dev"; \
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq liblua5.4-dev pkg-config; }
 
+# What the tests use beyond the build: luacheck (the hook tools' lint tests).
+test-deps: deps
+	@command -v luacheck >/dev/null || { \
+		echo "installing lua-check"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq lua-check; }
+
 run: deps
 	swift run moonbase serve --host 127.0.0.1 --port 8090 --data ./moonbase_data --hooks-dir ./hooks
 
 # Suites named ...TimingTests assert time bounds: they run on their own, after the others.
-test: deps
+test: test-deps
 	swift test --skip TimingTests
 	swift test --filter TimingTests
 

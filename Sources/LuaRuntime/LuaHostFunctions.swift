@@ -65,11 +65,14 @@ public struct LuaSignature: Sendable {
     public var parameters: [String]
     /// `---@return` texts: a type and maybe a name.
     public var returns: [String]
+    /// `---@overload` texts: other ways to call it, e.g. `fun(handler: fun(event: RecordEvent))`.
+    public var overloads: [String]
 
-    public init(summary: String, parameters: [String] = [], returns: [String] = []) {
+    public init(summary: String, parameters: [String] = [], returns: [String] = [], overloads: [String] = []) {
         self.summary = summary
         self.parameters = parameters
         self.returns = returns
+        self.overloads = overloads
     }
 }
 

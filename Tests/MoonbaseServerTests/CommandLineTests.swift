@@ -12,14 +12,20 @@ import Testing
         var output: String
     }
 
-    static func moonbase(_ arguments: [String]) async throws -> Run {
-        try await offCooperativeThreads { try run(arguments) }
+    static func moonbase(_ arguments: [String], in directory: String? = nil) async throws -> Run {
+        try await run(CrashTests.binary, arguments, in: directory)
     }
 
-    private static func run(_ arguments: [String]) throws -> Run {
+    /// Runs `executable` with `arguments` (in `directory`) and collects its output and status.
+    static func run(_ executable: String, _ arguments: [String], in directory: String? = nil) async throws -> Run {
+        try await offCooperativeThreads { try runWaiting(executable, arguments, in: directory) }
+    }
+
+    private static func runWaiting(_ executable: String, _ arguments: [String], in directory: String?) throws -> Run {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: CrashTests.binary)
+        process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
+        if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
         let pipe = Pipe()
         process.standardOutput = pipe
         process.standardError = pipe

@@ -37,6 +37,7 @@ let package = Package(
         // The hook host: discovery, registration, dispatch, listing. Knows nothing of HTTP or SQL.
         .target(name: "HookHost", dependencies: [
             "LuaRuntime", "MoonbaseJSON", "MoonbaseModel", .product(name: "Logging", package: "swift-log"),
+            .product(name: "DequeModule", package: "swift-collections"),
         ]),
         // The Lua host modules: `http` (AsyncHTTPClient), `crypto`, `webhook` (swift-crypto), and
         // `records` over the store protocol. They know hooks only for the calling handler's event.

@@ -1,3 +1,4 @@
+import DequeModule
 import Foundation
 import Logging
 import LuaRuntime
@@ -483,11 +484,10 @@ final class HookJobQueue: @unchecked Sendable { // every field is guarded by `co
     static let linger: TimeInterval = 0.001
 
     private let condition = NSCondition()
-    private var jobs: [Job] = []
+    private var jobs = Deque<Job>()
     /// Jobs only one worker may run (resuming a handler of its state), by worker id; nil for a
     /// worker given up, whose jobs are dropped.
-    private var own: [[HookJob]?] = []
-    private var head = 0
+    private var own: [Deque<HookJob>?] = []
     private var unfinished = 0
     private var closed = false
     private var backgroundWakePending = false
@@ -548,28 +548,19 @@ final class HookJobQueue: @unchecked Sendable { // every field is guarded by `co
         defer { condition.unlock() }
         while true {
             var waited = false
-            while head == jobs.count && own[worker]!.isEmpty && !closed {
+            while jobs.isEmpty && own[worker]!.isEmpty && !closed {
                 backgroundWakePending = false // the next background job must wake someone
                 condition.wait()
                 waited = true
             }
-            if !own[worker]!.isEmpty { return own[worker]!.removeFirst() }
-            if head == jobs.count { return nil }
-            if waited && !jobs[head].urgent && !closed {
+            if let job = own[worker]!.popFirst() { return job }
+            guard let next = jobs.first else { return nil }
+            if waited && !next.urgent && !closed {
                 _ = condition.wait(until: Date(timeIntervalSinceNow: Self.linger))
                 backgroundWakePending = false
-                if head == jobs.count { continue } // another worker took it meanwhile
+                if jobs.isEmpty { continue } // another worker took it meanwhile
             }
-            let job = jobs[head]
-            head += 1
-            if head == jobs.count { // drained (the usual case): the taken jobs and what they hold go now
-                jobs.removeAll(keepingCapacity: true)
-                head = 0
-            } else if head > 1024 && head * 2 > jobs.count { // compact now and then instead of shifting on every pop
-                jobs.removeFirst(head)
-                head = 0
-            }
-            return job.run
+            return jobs.removeFirst().run
         }
     }
 
@@ -577,10 +568,9 @@ final class HookJobQueue: @unchecked Sendable { // every field is guarded by `co
     func expire(now: ContinuousClock.Instant) {
         let expired: [Expiry] = condition.withLock {
             let isExpired = { (job: Job) in job.expiry.map { $0.deadline <= now } ?? false }
-            guard jobs[head...].contains(where: isExpired) else { return [] }
-            let expired = jobs[head...].filter(isExpired).map { $0.expiry! }
-            jobs = jobs[head...].filter { !isExpired($0) }
-            head = 0
+            let expired = jobs.filter(isExpired).map { $0.expiry! }
+            if expired.isEmpty { return [] }
+            jobs.removeAll(where: isExpired)
             unfinished -= expired.count
             return expired
         }

@@ -6,6 +6,8 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "moonbase", targets: ["moonbase"]),
+        // For the fuzz targets' package (Fuzz/Package.swift).
+        .library(name: "JSONFuzzChecks", targets: ["JSONFuzzChecks"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -76,13 +78,19 @@ let package = Package(
             "HookHost", "LuaRuntime", "MoonbaseJSON", "MoonbaseModel", "CLuaFloor", "CLua", "LuaBounded",
         ], path: "Benchmarks/moonbase-bench"),
 
+        // What the fuzz targets check (Fuzz/Package.swift builds them with libFuzzer); the tests
+        // replay the committed corpus and every crash found with the same checks.
+        .target(name: "JSONFuzzChecks", dependencies: [
+            "MoonbaseJSON", "LuaRuntime", .product(name: "Logging", package: "swift-log"),
+        ], path: "Fuzz/Checks"),
+
         // Helpers shared by the test suites: temporary hooks folders, captured logs, a local HTTP server.
         .target(name: "MoonbaseTestSupport", dependencies: [
             "HookHost", "HostModules", "LuaRuntime", "MoonbaseJSON", "MoonbaseModel", .product(name: "Logging", package: "swift-log"),
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "NIOCore", package: "swift-nio"),
         ], path: "Tests/MoonbaseTestSupport"),
-        .testTarget(name: "MoonbaseJSONTests", dependencies: ["MoonbaseJSON"]),
+        .testTarget(name: "MoonbaseJSONTests", dependencies: ["MoonbaseJSON", "JSONFuzzChecks"]),
         .testTarget(name: "MoonbaseModelTests", dependencies: ["MoonbaseModel", "MoonbaseJSON"]),
         .testTarget(name: "LuaRuntimeTests", dependencies: ["LuaRuntime", "MoonbaseJSON", "CLua", "LuaBounded", "MoonbaseTestSupport"]),
         .testTarget(name: "HookHostTests", dependencies: ["HookHost", "HostModules", "LuaRuntime", "MoonbaseJSON", "MoonbaseModel", "MoonbaseTestSupport"]),

@@ -21,6 +21,14 @@ public struct HookFileEntry: Sendable {
     public var handlerIndices: [Int]
 }
 
+/// The handlers that match an event's type and collection (see `HookCatalog.match`).
+public struct HandlerMatch: Sendable {
+    /// Catalog indices, in load order.
+    public var handlers: [Int]
+    /// Whether some of them have a `when` or `changed`, so that which run depends on the data.
+    public var isConditional: Bool
+}
+
 /// Live counters of one handler.
 public struct HookHandlerStats: Sendable, Equatable {
     public var calls = 0
@@ -36,9 +44,9 @@ public final class HookCatalog: Sendable {
     private let stats: Mutex<[HookHandlerStats]>
     /// Handler indices by phase and event type, in load order, so matching skips most handlers.
     private let byPhaseAndType: [[Int]]
-    /// What `matching` found per phase, type and collection: the catalog never changes, and
+    /// What `match` found per phase, type and collection: the catalog never changes, and
     /// filtering on every event would allocate on the hot path.
-    private let matches = Mutex<[MatchKey: [Int]]>([:])
+    private let matches = Mutex<[MatchKey: HandlerMatch]>([:])
 
     private struct MatchKey: Hashable {
         var slot: Int
@@ -71,16 +79,30 @@ public final class HookCatalog: Sendable {
         return (phase == .before ? 0 : 3) + typeSlot
     }
 
-    /// The handlers of `phase` that match an event, in load order.
+    /// The handlers of `phase` that match an event's type and collection, in load order,
+    /// whatever their `when` and `changed` say.
     public func matching(_ phase: HookPhase, _ type: RecordEventType, collection: String) -> [Int] {
+        match(phase, type, collection: collection).handlers
+    }
+
+    /// `matching`, and whether any of those handlers has a `when` or `changed` (then
+    /// `admitted` tells which of them want a given write).
+    public func match(_ phase: HookPhase, _ type: RecordEventType, collection: String) -> HandlerMatch {
         let slot = Self.slot(phase, type)
         let candidates = byPhaseAndType[slot]
-        if candidates.isEmpty { return [] }
+        if candidates.isEmpty { return HandlerMatch(handlers: [], isConditional: false) }
         let key = MatchKey(slot: slot, collection: collection)
         if let known = matches.withLock({ $0[key] }) { return known }
         let found = candidates.filter { handlers[$0].collections?.contains(collection) ?? true }
-        matches.withLock { $0[key] = found }
-        return found
+        let match = HandlerMatch(handlers: found, isConditional: found.contains { handlers[$0].condition != nil })
+        matches.withLock { $0[key] = match }
+        return match
+    }
+
+    /// The handlers of `handlers` whose `when` and `changed` admit a write with `data` (and,
+    /// for an update or delete, `oldData`), in order.
+    public func admitted(_ handlers: [Int], data: JSONObject, oldData: JSONObject?) -> [Int] {
+        handlers.filter { self.handlers[$0].condition?.admits(data: data, oldData: oldData) ?? true }
     }
 
     public var loadedCount: Int { files.count { $0.status == .loaded } }
@@ -130,6 +152,7 @@ public final class HookCatalog: Sendable {
                     listed["retries"] = .int(Int64(handler.retries))
                     listed["order"] = .string(handler.order.rawValue)
                 }
+                handler.condition?.listed(into: &listed)
                 listed["calls"] = .int(Int64(stats[index].calls))
                 listed["errors"] = .int(Int64(stats[index].errors))
                 listed["last_error"] = stats[index].lastError.map { .string($0) } ?? .null

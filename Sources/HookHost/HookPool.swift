@@ -43,11 +43,14 @@ public final class HookPool: Sendable {
     }
 
     /// Runs the before-handlers matching an event and says whether and with what data the write
-    /// goes ahead; nil when none matches. The event is only built when some handler matches.
+    /// goes ahead; nil when none matches. The event is only built when some handler matches the
+    /// type and collection; their `when` and `changed` are decided on it before any Lua runs.
     public func runBefore(_ type: RecordEventType, collection: String, _ makeEvent: () -> RecordEvent) async -> BeforeOutcome? {
-        let handlers = catalog.matching(.before, type, collection: collection)
-        if handlers.isEmpty { return nil }
+        let match = catalog.match(.before, type, collection: collection)
+        if match.handlers.isEmpty { return nil }
         let event = makeEvent()
+        let handlers = match.isConditional ? catalog.admitted(match.handlers, data: event.data, oldData: event.oldData) : match.handlers
+        if handlers.isEmpty { return nil }
         let logger = logger
         return await withCheckedContinuation { continuation in
             let reply = JobReply(()) { _, error in continuation.resume(returning: .failed(error.message)) }

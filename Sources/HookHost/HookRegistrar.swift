@@ -74,6 +74,11 @@ final class Registrar {
             }
             order = parsed
         }
+        var condition: HookCondition?
+        switch HookCondition.parse(options, for: function) {
+        case .success(let parsed): condition = parsed
+        case .failure(let error): return .error("\(name): \(error.message)")
+        }
         let line = arguments.definitionLine(position) ?? arguments.callerLine
         let fileName = file.displayPath.split(separator: "/").last.map(String.init) ?? file.displayPath
         var handler = HookHandler(
@@ -81,6 +86,7 @@ final class Registrar {
             collections: collections, line: line, async: function.phase == .after ? async : false, retries: Int(retries),
             file: file.displayPath)
         handler.order = order
+        handler.condition = condition
         pending.append(LoadedHandler(handler: handler, ref: arguments.reference(position), named: handlerName != nil))
         return .results(0)
     }

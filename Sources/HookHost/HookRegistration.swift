@@ -35,6 +35,8 @@ public struct HookHandler: Sendable, Equatable {
     public var order: DeliveryOrder = .record
     /// The file that registered it (`hooks/notify.lua`).
     public var file: String
+    /// Record handlers only: `options.when` and `options.changed`, the writes it wants.
+    public var condition: HookCondition?
     /// Names the handler across restarts, in the deliveries log: file, name, event and
     /// collections (made unique within the file by the loader).
     public internal(set) var key: String = ""
@@ -86,5 +88,11 @@ enum RegistrationFunction: String, CaseIterable {
     /// `on_any_event(handler [, options])` and `on_hook_failed(handler [, options])` take no collection.
     var takesCollection: Bool { self != .onAnyEvent && self != .onHookFailed }
 
-    var allowedOptions: Set<String> { phase == .after ? ["name", "async", "retries", "order"] : ["name"] }
+    var allowedOptions: Set<String> {
+        switch phase {
+        case .after: ["name", "async", "retries", "order", "when", "changed"]
+        case .before: ["name", "when", "changed"]
+        case .failure: ["name"]
+        }
+    }
 }

@@ -29,6 +29,9 @@ enum HookListingText {
                 var line = "    \(pad(handler.field("name")?.text ?? "?", 28)) \(pad(handler.field("event")?.text ?? "?", 24)) "
                     + "\(pad(collection, 16)) line \(number(handler.field("line")))"
                 if handler.field("async") == .bool(false) { line += "  (async = false)" }
+                for option in ["when", "changed"] {
+                    if let value = handler.field(option) { line += "  \(option) \(value.serializedString())" }
+                }
                 if withStats {
                     line += "  calls \(number(handler.field("calls"))) errors \(number(handler.field("errors")))"
                     if let error = handler.field("last_error")?.text { line += "\n      last error: \(error)" }

@@ -34,6 +34,9 @@ public struct HookHandlerStats: Sendable, Equatable {
     public var calls = 0
     public var errors = 0
     public var lastError: String?
+    /// Routes only: the time their calls took, in all and at most.
+    public var totalTime: Duration = .zero
+    public var maxTime: Duration = .zero
 }
 
 /// Every file and handler the host knows, the same for every Lua state of the pool, with the
@@ -118,6 +121,15 @@ public final class HookCatalog: Sendable {
         }
     }
 
+    /// Counts one call of route `index`, with the time it took.
+    func recordRouteCall(_ index: Int, error: String?, duration: Duration) {
+        recordCall(index, error: error)
+        stats.withLock { stats in
+            stats[index].totalTime += duration
+            stats[index].maxTime = max(stats[index].maxTime, duration)
+        }
+    }
+
     /// Counts one successful call of each handler in `indices`, under one lock.
     func recordSuccesses(_ indices: ArraySlice<Int>) {
         if indices.isEmpty { return }
@@ -140,7 +152,8 @@ public final class HookCatalog: Sendable {
             ]
             if let error = file.error { entry["error"] = .string(error) }
             entry["functions"] = .array(file.functions.map { .string($0) })
-            entry["handlers"] = .array(file.handlerIndices.map { index in
+            let routes = file.handlerIndices.filter { handlers[$0].phase == .route }
+            entry["handlers"] = .array(file.handlerIndices.filter { handlers[$0].phase != .route }.map { index in
                 let handler = handlers[index]
                 var listed: JSONObject = [
                     "name": .string(handler.name), "event": .string(handler.eventLabel),
@@ -158,7 +171,23 @@ public final class HookCatalog: Sendable {
                 listed["last_error"] = stats[index].lastError.map { .string($0) } ?? .null
                 return .object(listed)
             })
+            if !routes.isEmpty { entry["routes"] = .array(routes.map { .object(listedRoute($0, stats[$0])) }) }
             return .object(entry)
         })
+    }
+
+    /// A route as the listing shows it: its stats with the mean and longest call in milliseconds.
+    private func listedRoute(_ index: Int, _ stats: HookHandlerStats) -> JSONObject {
+        let handler = handlers[index]
+        let milliseconds = { (duration: Duration) in (duration.timeInterval * 1_000_000).rounded() / 1000 }
+        return [
+            "name": .string(handler.name), "method": .string(handler.route?.method ?? ""), "path": .string(handler.route?.path ?? ""),
+            "public": .bool(handler.route?.isPublic ?? false), "line": .int(Int64(handler.line)),
+            "calls": .int(Int64(stats.calls)), "errors": .int(Int64(stats.errors)),
+            "last_error": stats.lastError.map { .string($0) } ?? .null,
+            "latency_ms": .object([
+                "mean": .double(stats.calls == 0 ? 0 : milliseconds(stats.totalTime / stats.calls)), "max": .double(milliseconds(stats.maxTime)),
+            ]),
+        ]
     }
 }

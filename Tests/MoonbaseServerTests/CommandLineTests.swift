@@ -33,6 +33,10 @@ import Testing
     func hooksListShowsLoadedAndFailedFilesAndExitsOneOnFailure() async throws {
         let folder = try HooksFolder([
             "good.lua": "function on_post(e) end\non_record_create('posts', on_post, {retries = 2})",
+            "kinds.lua": """
+                on_record_update("orders", function() end, {name = "paid", when = {status = "paid"}, changed = {"status"}})
+                route("POST", "/hooks/{provider}", function() end, {name = "receive", public = true})
+                """,
             "broken.lua": "x = = 1",
         ])
         defer { folder.remove() }
@@ -40,7 +44,10 @@ import Testing
         #expect(table.status == 1)
         #expect(table.output.contains("✗ hooks/broken.lua  FAILED") && table.output.contains("hooks/broken.lua:1: unexpected symbol near '='"))
         #expect(table.output.contains("✓ hooks/good.lua  1 handler") && table.output.contains("on_post"))
-        #expect(table.output.contains("1 loaded, 1 failed"))
+        #expect(table.output.contains("✓ hooks/kinds.lua  1 handler, 1 route"))
+        #expect(table.output.contains(#"when {"status":"paid"}  changed ["status"]"#))
+        #expect(table.output.contains("receive") && table.output.contains("POST /hooks/{provider}") && table.output.contains("(public)"))
+        #expect(table.output.contains("2 loaded, 1 failed"))
         let json = try await Self.moonbase(["hooks", "list", "--hooks-dir", folder.path, "--json"])
         #expect(json.output.contains(#""status":"failed""#) && json.output.contains(#""retries":2"#))
 

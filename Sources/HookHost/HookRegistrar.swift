@@ -43,12 +43,7 @@ final class Registrar {
         case .success(let read): (options, handlerName) = read
         case .failure(let error): return .error("\(name): \(error.message)")
         }
-        var async = true
-        switch options["async"] {
-        case nil: break
-        case .bool(let value)?: async = value
-        default: return .error("\(name): option 'async' must be a boolean")
-        }
+        guard let async = Registrar.flag(options, "async", default: true) else { return .error("\(name): option 'async' must be a boolean") }
         var retries: Int64 = 0
         switch options["retries"] {
         case nil: break
@@ -90,12 +85,7 @@ final class Registrar {
         case .success(let read): (options, handlerName) = read
         case .failure(let error): return .error("route: \(error.message)")
         }
-        var isPublic = false
-        switch options["public"] {
-        case nil: break
-        case .bool(let value)?: isPublic = value
-        default: return .error("route: option 'public' must be a boolean")
-        }
+        guard let isPublic = Registrar.flag(options, "public", default: false) else { return .error("route: option 'public' must be a boolean") }
         let route: HookRoute
         switch HookRoute.parse(method: method, path: path, isPublic: isPublic) {
         case .success(let parsed): route = parsed
@@ -114,6 +104,15 @@ final class Registrar {
 
     private func anonymousName(line: Int) -> String {
         "anonymous@\(file.displayPath.split(separator: "/").last.map(String.init) ?? file.displayPath):\(line)"
+    }
+
+    /// `options[key]` as a boolean, `fallback` when it is absent; nil when it is no boolean.
+    private static func flag(_ options: JSONObject, _ key: String, default fallback: Bool) -> Bool? {
+        switch options[key] {
+        case nil: fallback
+        case .bool(let value)?: value
+        default: nil
+        }
     }
 
     /// The options table at `index` (none: empty) with only `allowed` keys, and its `name`.

@@ -65,6 +65,7 @@ import Testing
             end)
             on_record_create("posts", function(e) print("created " .. e.data.slug) end, {name = "announce"})
             on_record_create("posts", function(e) if e.data.title == "boom" then error("exploded") end end, {name = "fragile"})
+            on_record_create("posts", function(e) print("featured " .. e.data.slug) end, {name = "featured", when = {featured = true}})
             """])
         defer { folder.remove() }
         let file = folder.path + "/posts.lua"
@@ -72,6 +73,10 @@ import Testing
         #expect(ok.status == 0)
         #expect(ok.output.contains(#"the write goes ahead with {"title":"Hello","slug":"hello"}"#))
         #expect(ok.output.contains("created hello") && ok.output.contains("✓ announce") && ok.output.contains("✓ fragile"))
+        #expect(ok.output.contains("- featured (line 7): skipped by its when/changed") && !ok.output.contains("featured hello"))
+        let featured = try await Self.moonbase(["hooks", "test", file, "--event", "created", "--collection", "posts",
+                                                "--data", #"{"title":"Hello","featured":true}"#])
+        #expect(featured.output.contains("featured hello") && featured.output.contains("✓ featured"))
 
         let refused = try await Self.moonbase(["hooks", "test", file, "--event", "created", "--collection", "posts", "--data", "{}"])
         #expect(refused.status == 0 && refused.output.contains("refused with 422: title is required"))

@@ -162,36 +162,25 @@ import Testing
         }
     }
 
-    @Test func routeLoadErrorsNameTheLaterFileAndLine() throws {
-        let folder = try HooksFolder([
-            "a.lua": "route('GET', '/x/{id}', function() end)\nroute('POST', '/x/{id}', function() end)",
-            "b.lua": "local n = 1\nroute('GET', '/x/{name}', function() end)",
-            "c.lua": "route('GET', '/api/v1/mine', function() end)",
-            "d.lua": "route('GET', '/d', function() end)\nroute('get', '/d', function() end)",
-            "e.lua": "route('FETCH', '/e', function() end)",
-            "f.lua": "route('GET', 'relative', function() end)",
-            "g.lua": "route('GET', '/g/', function() end)",
-            "h.lua": "route('GET', '/h/{a}/{a}', function() end)",
-            "i.lua": "route('GET', '/i', function() end, {public = 'yes'})",
-            "j.lua": "route('GET', '/j', function() end, {when = {a = 1}})",
-            "k.lua": "route('GET', '/api/v1', function() end)",
-            "l.lua": "route('GET', '/l', 'not a function')",
-        ])
-        defer { folder.remove() }
-        let files = try folder.load().catalog.files
-        let errors = Dictionary(uniqueKeysWithValues: files.map { ($0.file, $0.error ?? "loaded") })
-        #expect(errors["hooks/a.lua"] == "loaded")
-        #expect(errors["hooks/b.lua"] == "hooks/b.lua:2: route: GET /x/{name} is already defined by hooks/a.lua:1")
-        #expect(errors["hooks/c.lua"] == "hooks/c.lua:1: route: path '/api/v1/mine' is under /api/v1/, which belongs to the REST API")
-        #expect(errors["hooks/d.lua"] == "hooks/d.lua:2: route: GET /d is already defined at line 1")
-        #expect(errors["hooks/e.lua"]?.contains("method must be one of GET, POST, PUT, PATCH, DELETE (got 'FETCH')") == true)
-        #expect(errors["hooks/f.lua"]?.contains("path must start with /") == true)
-        #expect(errors["hooks/g.lua"]?.contains("no trailing /") == true)
-        #expect(errors["hooks/h.lua"]?.contains("parameter '{a}' appears twice") == true)
-        #expect(errors["hooks/i.lua"]?.contains("option 'public' must be a boolean") == true)
-        #expect(errors["hooks/j.lua"]?.contains("unknown option 'when' (allowed: name, public)") == true)
-        #expect(errors["hooks/k.lua"]?.contains("is under /api/v1/") == true)
-        #expect(errors["hooks/l.lua"] == "hooks/l.lua:1: route: handler must be a function (got string)")
+    @Test(arguments: [
+        ("{status = 99}", "a route's status must be from 200 to 599 (got 99)"),
+        ("{json = {}, body = 'x'}", "a route answers with json or with body, not both"),
+        ("{body = {1, 2}}", "a route's body must be a string (got a table)"),
+        ("{headers = {['bad name'] = 'x'}, body = ''}", "header 'bad name' is not a valid HTTP header"),
+        ("{headers = {x = 'a\\nb'}, body = ''}", "header 'x' is not a valid HTTP header"),
+        ("{headers = {x = true}, body = ''}", "header 'x' must be a string or an integer"),
+        ("{headers = 'x', status = 200}", "a route's headers must be a table of name = value"),
+        ("42", "a route must return a table"),
+        ("{f = function() end}", "a route's answer cannot be sent"),
+    ])
+    func answersThatCannotBeSentAre500WithTheReasonInTheLog(answer: String, reason: String) async throws {
+        let logs = LogCapture()
+        try await withServer(hooks: ["bad.lua": "route('GET', '/bad', function() return \(answer) end)"], logs: logs) { client, _ in
+            let response = try await client.execute(uri: "/bad", method: .get, headers: auth)
+            #expect(response.status == .internalServerError && String(buffer: response.body) == #"{"error":"hook failed"}"#)
+            let logged = logs.lines("hook failed").first?.metadata["error"] ?? ""
+            #expect(logged.hasPrefix("hooks/bad.lua:1: ") && logged.contains(reason), "\(logged)")
+        }
     }
 }
 

@@ -17,7 +17,7 @@ import Synchronization
 /// wall-clock budget (stuck in C, where no budget reaches) is given up. Whatever waited on its
 /// state fails as on any budget error, the state is never used again (its thread and memory are
 /// left to it, and counted in `abandoned`), and a fresh state on a fresh thread takes its place.
-/// A before-hook that no worker starts within the wall-clock budget refuses the write with 503
+/// A before-hook or route that no worker starts within the wall-clock budget is answered 503
 /// "hooks busy".
 public final class HookPool: Sendable {
     public let catalog: HookCatalog

@@ -69,7 +69,8 @@ final class Registrar {
             file: file.displayPath)
         handler.order = order
         handler.condition = condition
-        pending.append(LoadedHandler(handler: handler, ref: arguments.reference(position), named: handlerName != nil))
+        pending.append(LoadedHandler(handler: handler, ref: arguments.reference(position), named: handlerName != nil,
+                                     registeredAt: arguments.callerLine))
         return .results(0)
     }
 
@@ -92,13 +93,13 @@ final class Registrar {
         case .failure(let error): return .error("route: \(error.message)")
         }
         if let earlier = pending.first(where: { $0.handler.route?.identity == route.identity }) {
-            return .error("route: \(route.method) \(route.path) is already defined at line \(earlier.handler.line)")
+            return .error("route: \(route.method) \(route.path) is already defined at line \(earlier.registeredAt)")
         }
         let line = arguments.definitionLine(3) ?? arguments.callerLine
         var handler = HookHandler(name: handlerName ?? anonymousName(line: line), phase: .route, event: nil, collections: nil,
                                   line: line, async: false, retries: 0, file: file.displayPath)
         handler.route = route
-        pending.append(LoadedHandler(handler: handler, ref: arguments.reference(3), named: handlerName != nil))
+        pending.append(LoadedHandler(handler: handler, ref: arguments.reference(3), named: handlerName != nil, registeredAt: arguments.callerLine))
         return .results(0)
     }
 

@@ -9,6 +9,9 @@ struct LoadedHandler {
     var ref: LuaRef
     /// Whether `options.name` named it (else it is named after a global function, or anonymous).
     var named: Bool
+    /// The line of the registration call (`line` is the handler function's), where errors about
+    /// the registration point.
+    var registeredAt: Int
 }
 
 /// What loading one file into one Lua state gave.

@@ -31,6 +31,7 @@ import Testing
         route("GET", "/bad-answer", function() return "a string" end)
         route("POST", "/orders", function(req) return {status = 201, json = records.create("orders", req.json)} end, {name = "take_order"})
         on_record_create("orders", function(e) log.info("order event", {id = e.record_id, sku = e.data.sku}) end)
+        route("GET", "/", function() return {body = "home"} end, {public = true})
         """
 
     private func withRoutes(logs: LogCapture = LogCapture(), configure: (inout ServerConfiguration) -> Void = { _ in },
@@ -40,6 +41,7 @@ import Testing
 
     @Test func everyReturnConvention() async throws {
         try await withRoutes { client, _ in
+            #expect(String(buffer: try await client.execute(uri: "/", method: .get).body) == "home")
             let hello = try await client.send(.get, "/hello", headers: [:])
             #expect(hello.status == .ok && hello.body == ["message": "hi"], "a bare table is JSON with 200")
 
@@ -117,7 +119,7 @@ import Testing
             #expect(broken["latency_ms"]?["max"] != nil && broken["latency_ms"]?["mean"] != nil)
             let hello = try #require(routes.first { $0["path"] == "/hello" })
             #expect(hello["public"] == true && hello["calls"] == 0)
-            #expect(server.hooks.catalog.handlers.count == 15)
+            #expect(server.hooks.catalog.handlers.count == 16)
         }
     }
 

@@ -104,7 +104,7 @@ let package = Package(
             "RecordStore", "MoonbaseJSON", "MoonbaseModel", .product(name: "GRDB", package: "GRDB.swift"),
         ]),
         .testTarget(name: "MoonbaseServerTests", dependencies: [
-            "MoonbaseServer", "HookHost", "RecordStore", "MoonbaseJSON", "MoonbaseModel", "MoonbaseTestSupport",
+            "MoonbaseServer", "HookHost", "HostModules", "RecordStore", "MoonbaseJSON", "MoonbaseModel", "MoonbaseTestSupport",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdTesting", package: "hummingbird"),
         ]),

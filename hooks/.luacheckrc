@@ -40,6 +40,7 @@ stds.moonbase = {
     records = { fields = { "create", "delete", "get", "list", "update" } },
     "reject",
     "require",
+    "route",
     "select",
     "setmetatable",
     string = { fields = { "byte", "char", "find", "format", "gmatch", "gsub", "len", "lower", "match", "pack", "packsize", "rep", "reverse", "sub", "unpack", "upper" } },

@@ -36,6 +36,8 @@ extension RegistrationFunction {
         "async": "async? boolean false: the write's response waits until this handler has run (default true).",
         "retries": "retries? integer How often a failing delivery is tried again, 0 to 100 (default 0).",
         "order": #"order? "record"|"collection" Which deliveries wait for one another: those of one record (default) or of the whole collection."#,
+        "when": "when? table<string, any> Runs only when each field of event.data equals its value (json.null: missing).",
+        "changed": "changed? string[] Updates only: runs only when at least one of these fields differs between old_data and data.",
     ]
 }
 
@@ -45,6 +47,14 @@ enum HookAPI {
     static let reject = LuaSignature(
         summary: "Refuses the write from a before-hook: nothing is stored and the client gets `status` (default 422) with {\"error\": message}.",
         parameters: ["message string", "status? integer 400 to 599"], returns: ["nil"])
+
+    /// `route(method, path, handler [, options])`.
+    static let route = LuaSignature(
+        summary: "An HTTP endpoint written in Lua. `path` starts with / (not /api/v1/) and may hold {param} segments. "
+            + "The handler's result is the answer: a RouteResponse, a bare table (sent as JSON, 200) or nil (204); "
+            + "reject(message, status) answers {\"error\": message}, any other error 500.",
+        parameters: ["method " + HookRoute.methods.map { "\"\($0)\"" }.joined(separator: "|"), "path string",
+                     "handler fun(req: RouteRequest): RouteResponse|table|nil", "options? RouteOptions"])
 
     /// The tables handlers get, and the options classes.
     static var classes: [LuaClass] {
@@ -71,6 +81,18 @@ enum HookAPI {
             ]),
             LuaClass("HandlerOptions", "Options of a before-hook or an `on_hook_failed` handler.", fields: options(.before)),
             LuaClass("AfterOptions", "Options of an after-hook.", fields: options(.after)),
+            LuaClass("RouteRequest", "The request a route handles.", fields: [
+                "method string", "path string", "params table<string, string> The path's {param} segments.",
+                "query table<string, string>", "headers table<string, string> Names in lower case.",
+                "body string", "json? any The body parsed, when it is JSON.",
+            ]),
+            LuaClass("RouteResponse", "A route's answer.", fields: [
+                "status? integer Default 200.", "json? any Sent as JSON.", "body? string Sent as text/plain unless headers say otherwise.",
+                "headers? table<string, string>",
+            ]),
+            LuaClass("RouteOptions", "Options of a route.", fields: [
+                optionDescriptions["name"]!, "public? boolean true: no admin token needed (default false).",
+            ]),
         ]
     }
 }

@@ -111,6 +111,7 @@ public struct MoonbaseServer: Sendable {
         router.add(middleware: ErrorMiddleware())
         let api = router.group("api/v1").add(middleware: AuthMiddleware(token: adminToken))
         Routes(store: store, hooks: hooks, writes: writes, deliveries: deliveries, maxBodyBytes: configuration.maxBodyBytes).register(on: api)
+        LuaRoutes(hooks: hooks, auth: AuthMiddleware(token: adminToken), maxBodyBytes: configuration.maxBodyBytes).register(on: router)
         return router
     }
 

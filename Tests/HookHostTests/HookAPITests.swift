@@ -12,8 +12,8 @@ import Testing
 
     @Test func everyRegistrationGlobalIsDeclared() throws {
         let definitions = HookTypes.definitions(modules: [])
-        for function in RegistrationFunction.allCases {
-            #expect(definitions.contains("function \(function.rawValue)("), "\(function.rawValue)")
+        for global in RegistrationFunction.allCases.map(\.rawValue) + ["route", "reject"] {
+            #expect(definitions.contains("function \(global)("), "\(global)")
         }
     }
 }

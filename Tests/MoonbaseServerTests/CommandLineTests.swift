@@ -39,6 +39,10 @@ import Testing
     func hooksListShowsLoadedAndFailedFilesAndExitsOneOnFailure() async throws {
         let folder = try HooksFolder([
             "good.lua": "function on_post(e) end\non_record_create('posts', on_post, {retries = 2})",
+            "kinds.lua": """
+                on_record_update("orders", function() end, {name = "paid", when = {status = "paid"}, changed = {"status"}})
+                route("POST", "/hooks/{provider}", function() end, {name = "receive", public = true})
+                """,
             "broken.lua": "x = = 1",
         ])
         defer { folder.remove() }
@@ -46,7 +50,10 @@ import Testing
         #expect(table.status == 1)
         #expect(table.output.contains("✗ hooks/broken.lua  FAILED") && table.output.contains("hooks/broken.lua:1: unexpected symbol near '='"))
         #expect(table.output.contains("✓ hooks/good.lua  1 handler") && table.output.contains("on_post"))
-        #expect(table.output.contains("1 loaded, 1 failed"))
+        #expect(table.output.contains("✓ hooks/kinds.lua  1 handler, 1 route"))
+        #expect(table.output.contains(#"when {"status":"paid"}  changed ["status"]"#))
+        #expect(table.output.contains("receive") && table.output.contains("POST /hooks/{provider}") && table.output.contains("(public)"))
+        #expect(table.output.contains("2 loaded, 1 failed"))
         let json = try await Self.moonbase(["hooks", "list", "--hooks-dir", folder.path, "--json"])
         #expect(json.output.contains(#""status":"failed""#) && json.output.contains(#""retries":2"#))
 
@@ -64,6 +71,7 @@ import Testing
             end)
             on_record_create("posts", function(e) print("created " .. e.data.slug) end, {name = "announce"})
             on_record_create("posts", function(e) if e.data.title == "boom" then error("exploded") end end, {name = "fragile"})
+            on_record_create("posts", function(e) print("featured " .. e.data.slug) end, {name = "featured", when = {featured = true}})
             """])
         defer { folder.remove() }
         let file = folder.path + "/posts.lua"
@@ -71,6 +79,10 @@ import Testing
         #expect(ok.status == 0)
         #expect(ok.output.contains(#"the write goes ahead with {"title":"Hello","slug":"hello"}"#))
         #expect(ok.output.contains("created hello") && ok.output.contains("✓ announce") && ok.output.contains("✓ fragile"))
+        #expect(ok.output.contains("- featured (line 7): skipped by its when/changed") && !ok.output.contains("featured hello"))
+        let featured = try await Self.moonbase(["hooks", "test", file, "--event", "created", "--collection", "posts",
+                                                "--data", #"{"title":"Hello","featured":true}"#])
+        #expect(featured.output.contains("featured hello") && featured.output.contains("✓ featured"))
 
         let refused = try await Self.moonbase(["hooks", "test", file, "--event", "created", "--collection", "posts", "--data", "{}"])
         #expect(refused.status == 0 && refused.output.contains("refused with 422: title is required"))

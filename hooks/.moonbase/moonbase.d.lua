@@ -24,14 +24,40 @@
 
 ---Options of a before-hook or an `on_hook_failed` handler.
 ---@class HandlerOptions
+---@field changed? string[] Updates only: runs only when at least one of these fields differs between old_data and data.
 ---@field name? string Names the handler in the listing and the deliveries log (keep it stable: pending deliveries follow it).
+---@field when? table<string, any> Runs only when each field of event.data equals its value (json.null: missing).
 
 ---Options of an after-hook.
 ---@class AfterOptions
 ---@field async? boolean false: the write's response waits until this handler has run (default true).
+---@field changed? string[] Updates only: runs only when at least one of these fields differs between old_data and data.
 ---@field name? string Names the handler in the listing and the deliveries log (keep it stable: pending deliveries follow it).
 ---@field order? "record"|"collection" Which deliveries wait for one another: those of one record (default) or of the whole collection.
 ---@field retries? integer How often a failing delivery is tried again, 0 to 100 (default 0).
+---@field when? table<string, any> Runs only when each field of event.data equals its value (json.null: missing).
+
+---The request a route handles.
+---@class RouteRequest
+---@field method string
+---@field path string
+---@field params table<string, string> The path's {param} segments.
+---@field query table<string, string>
+---@field headers table<string, string> Names in lower case.
+---@field body string
+---@field json? any The body parsed, when it is JSON.
+
+---A route's answer.
+---@class RouteResponse
+---@field status? integer Default 200.
+---@field json? any Sent as JSON.
+---@field body? string Sent as text/plain unless headers say otherwise.
+---@field headers? table<string, string>
+
+---Options of a route.
+---@class RouteOptions
+---@field name? string Names the handler in the listing and the deliveries log (keep it stable: pending deliveries follow it).
+---@field public? boolean true: no admin token needed (default false).
 
 ---A record: its fields and the system fields.
 ---@class Record
@@ -133,6 +159,13 @@ function before_record_delete(collection, handler, options) end
 ---@param handler fun(event: HookFailedEvent)
 ---@param options? HandlerOptions
 function on_hook_failed(handler, options) end
+
+---An HTTP endpoint written in Lua. `path` starts with / (not /api/v1/) and may hold {param} segments. The handler's result is the answer: a RouteResponse, a bare table (sent as JSON, 200) or nil (204); reject(message, status) answers {"error": message}, any other error 500.
+---@param method "GET"|"POST"|"PUT"|"PATCH"|"DELETE"
+---@param path string
+---@param handler fun(req: RouteRequest): RouteResponse|table|nil
+---@param options? RouteOptions
+function route(method, path, handler, options) end
 
 ---Refuses the write from a before-hook: nothing is stored and the client gets `status` (default 422) with {"error": message}.
 ---@param message string

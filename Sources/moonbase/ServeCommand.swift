@@ -60,6 +60,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Flag(name: .customLong("no-hook-delivery"), help: "Store events with their writes but never deliver them (for benchmarks and emergencies).")
     var noHookDelivery = false
 
+    @Flag(name: .customLong("metrics-public"), help: "Serve GET /metrics without the admin token.")
+    var metricsPublic = false
+
     @OptionGroup var budgets: BudgetOptions
 
     func validate() throws {
@@ -98,6 +101,7 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.afterHooksEnabled = !noAfterHooks
         configuration.hookDeliveryEnabled = !noHookDelivery
         configuration.hookWriteDepth = hookWriteDepth
+        configuration.metricsPublic = metricsPublic
         configuration.deliveryConcurrency = hookConcurrency
         configuration.deliveryBacklog = hookBacklog
         configuration.outboundHTTP.defaultTimeout = .milliseconds(httpTimeoutMilliseconds)

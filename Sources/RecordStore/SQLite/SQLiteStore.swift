@@ -25,8 +25,9 @@ public final class SQLiteStore: RecordStore {
 
     /// Opens (creating if needed) `<directory>/moonbase.sqlite`, creating the directory too, and
     /// brings its schema up to date. `events` hears of every event a write stores (see
-    /// `CommittedEventSink`).
-    public convenience init(directory: String, events: (any CommittedEventSink)? = nil) throws {
+    /// `CommittedEventSink`); `commits` of the number of writes each transaction carried (group
+    /// commit), on the writer.
+    public convenience init(directory: String, events: (any CommittedEventSink)? = nil, commits: (@Sendable (Int) -> Void)? = nil) throws {
         let path = URL(fileURLWithPath: directory).appendingPathComponent(Self.databaseFileName).path
         let pool: DatabasePool
         let checkpointer: WALCheckpointer
@@ -39,7 +40,7 @@ public final class SQLiteStore: RecordStore {
         } catch {
             throw StoreError.database("cannot open \(path): \(StoreError(wrapping: error).messageOnly)")
         }
-        try self.init(writer: pool, checkpointer: checkpointer, events: events)
+        try self.init(writer: pool, checkpointer: checkpointer, events: events, commits: commits)
     }
 
     /// The WAL starts over every ~40 MB rather than SQLite's ~4 MB: each restart holds writes
@@ -51,10 +52,11 @@ public final class SQLiteStore: RecordStore {
         try SQLiteStore(writer: DatabaseQueue(configuration: configuration(autocheckpoint: walRestartFrames)), checkpointer: nil, events: events)
     }
 
-    private init(writer: any DatabaseWriter, checkpointer: WALCheckpointer?, events: (any CommittedEventSink)?) throws {
+    private init(writer: any DatabaseWriter, checkpointer: WALCheckpointer?, events: (any CommittedEventSink)?,
+                 commits: (@Sendable (Int) -> Void)? = nil) throws {
         self.writer = writer
         self.checkpointer = checkpointer
-        self.batcher = WriteBatcher(writer: writer, events: events)
+        self.batcher = WriteBatcher(writer: writer, events: events, commits: commits)
         do {
             try Schema.migrator.migrate(writer)
             let names = try writer.read { db in try String.fetchSet(db, sql: SQL.collectionNames) }

@@ -68,7 +68,7 @@ let package = Package(
         ]),
         // The command line: thin.
         .executableTarget(name: "moonbase", dependencies: [
-            "MoonbaseServer", "HookHost", "HostModules", "LuaRuntime", "MoonbaseJSON", "MoonbaseModel",
+            "MoonbaseServer", "HookHost", "HostModules", "LuaRuntime", "MoonbaseJSON", "MoonbaseModel", "RecordStore",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),

@@ -43,6 +43,8 @@ public struct ServerConfiguration: Sendable {
     /// Off: events are stored with their writes but never delivered (for benchmarks and
     /// emergencies); they are delivered by the next start with it on.
     public var hookDeliveryEnabled = true
+    /// What a commit survives: a process crash (`normal`) or power loss too (`full`).
+    public var sync = SQLiteStore.Synchronous.normal
     /// `GET /metrics` without the admin token (for a scraper on a trusted network).
     public var metricsPublic = false
     /// The time deliveries are scheduled by (tests drive it by hand).
@@ -81,7 +83,7 @@ public struct MoonbaseServer: Sendable {
         let metrics = ServerMetrics(node: "\(configuration.host):\(configuration.port)", version: Self.version)
         self.metrics = metrics
         store = try SQLiteStore(directory: configuration.dataDirectory, events: configuration.hookDeliveryEnabled ? committed : nil,
-                                commits: { metrics.committed(operations: $0) })
+                                commits: { metrics.committed(operations: $0) }, synchronous: configuration.sync)
         let directory = HookDirectory(path: configuration.hooksDirectory)
         let records = RecordsModule(store: store, maxDepth: configuration.hookWriteDepth)
         outbound = OutboundHTTP(configuration: configuration.outboundHTTP)

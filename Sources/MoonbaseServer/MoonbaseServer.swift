@@ -120,6 +120,7 @@ public struct MoonbaseServer: Sendable {
         router.add(middleware: HTTPMetricsMiddleware(metrics: metrics))
         router.add(middleware: ErrorMiddleware())
         registerMetrics(on: router)
+        registerDashboard(on: router)
         let api = router.group("api/v1").add(middleware: AuthMiddleware(token: adminToken))
         Routes(store: store, hooks: hooks, writes: writes, deliveries: deliveries, maxBodyBytes: configuration.maxBodyBytes).register(on: api)
         return router

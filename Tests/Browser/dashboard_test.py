@@ -34,6 +34,10 @@ end, {name = "charge"})
 
 on_record_create("orders", function(e) log.info("order seen") end, {name = "audit"})
 """,
+    # Server text with markup in it must show as text, never become markup.
+    "webhooks.lua": """
+error("set <webhook-url> in the config first")
+""",
     "broken.lua": """
 on_record_create("orders", function(e)
   return 1 +
@@ -146,11 +150,13 @@ def run(port, checks):
         checks.append(("the token is kept for the tab", driver.execute_script("return sessionStorage.getItem('moonbase.adminToken')") == TOKEN))
 
         # Files, with the failed file's error.
-        files = eventually("the files", lambda: len(text_of(driver, "#files tbody tr[data-file]")) == 2
+        files = eventually("the files", lambda: len(text_of(driver, "#files tbody tr[data-file]")) == 3
                            and {row.get_attribute("data-file"): row.text for row in driver.find_elements("css selector", "#files tbody tr")})
         checks.append(("orders.lua is loaded", "loaded" in files.get("hooks/orders.lua", "")))
         checks.append(("broken.lua failed, with its error", "failed" in files.get("hooks/broken.lua", "")
                        and "broken.lua:" in files.get("hooks/broken.lua", "")))
+        checks.append(("an error's markup shows as text", "set <webhook-url> in the config first" in files.get("hooks/webhooks.lua", "")
+                       and not driver.find_elements("css selector", "webhook-url")))
 
         # Handlers with their counts (3 orders written), a latency figure and the last error.
         def handler(name, css):

@@ -111,6 +111,8 @@ import Testing
                     let id = try #require(created.body?["id"]?.string)
                     #expect(try await client.send(.get, "/api/v1/collections/posts/records/\(id)").status == .ok)
                     #expect(try await client.send(.get, "/no/such/path/\(id)").status == .notFound)
+                    let invented = try #require(HTTPRequest.Method("BREW\(n)"))
+                    _ = try await client.execute(uri: "/api/v1/collections/posts/records/\(id)", method: invented, headers: auth)
                 }
                 await server.waitForDeliveries()
             }
@@ -121,7 +123,7 @@ import Testing
             // Only the first scrape's own request series are new (it was not yet counted when
             // it was taken).
             #expect(after.subtracting(before).allSatisfy { $0.contains("route=\"/metrics\"") }, "\(after.subtracting(before))")
-            #expect(!after.contains { $0.contains("/no/such") })
+            #expect(!after.contains { $0.contains("/no/such") || $0.contains("BREW") })
         }
     }
 }

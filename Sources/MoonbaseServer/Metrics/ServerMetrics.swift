@@ -4,9 +4,9 @@ import class Prometheus.PrometheusCollectorRegistry
 import struct Prometheus.PrometheusMetricsFactory
 import Synchronization
 
-/// The series of `GET /metrics` (SPEC section 16) but the hooks' (`HookMetrics`), in a registry of this server's own: two
-/// servers in one process (parallel tests) never share a series, and nothing is bootstrapped
-/// globally.
+/// The series of `GET /metrics` (SPEC section 16) but the hooks' (`HookMetrics`), in a registry
+/// of this server's own: two servers in one process (parallel tests) never share a series, and
+/// nothing is bootstrapped globally.
 ///
 /// The hot paths pay little: a request costs a cached counter and histogram, a delivery outcome
 /// a histogram and a counter, a transaction one histogram sample. What the hook host and the
@@ -71,12 +71,15 @@ final class ServerMetrics: Sendable {
         commitSizes.record(operations)
     }
 
+    /// Methods named in the series; any other (a client may send any token) counts as `other`.
+    private static let methods: Set<String> = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+
     /// One HTTP request answered. `route` is the matched route's pattern.
     func answered(route: String, method: String, status: Int, after duration: Duration) {
-        let key = RequestKey(route: route, method: method, status: status)
+        let key = RequestKey(route: route, method: Self.methods.contains(method) ? method : "other", status: status)
         let series = requests.withLock { known in
             if let series = known[key] { return series }
-            let labels = [("route", route), ("method", method), ("status", String(status))]
+            let labels = [("route", key.route), ("method", key.method), ("status", String(status))]
             let series = RequestSeries(count: Counter(label: "moonbase_http_requests_total", dimensions: labels, factory: factory),
                                        duration: Timer(label: "moonbase_http_request_duration_seconds", dimensions: labels, factory: factory))
             known[key] = series

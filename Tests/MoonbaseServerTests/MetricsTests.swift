@@ -69,6 +69,9 @@ import Testing
             #expect(try await client.send(.post, "/api/v1/collections/posts/records", json: #"{"bad":false}"#).status == .created)
             let scraped = try await client.scrape()
             #expect(scraped.value("moonbase_hook_handler_calls_total", ["handler": "check", "file": "hooks/check.lua"]) == 2)
+            #expect(scraped.value("moonbase_hook_handler_errors_total", ["handler": "check", "file": "hooks/check.lua"]) == 1)
+            // Its time is its request's: no handler histogram that would stay empty.
+            #expect(!scraped.samples.contains { $0.name.hasPrefix("moonbase_hook_handler_duration") && $0.labels["handler"] == "check" })
         }
     }
 

@@ -118,7 +118,8 @@ final class HookMetrics: Sendable {
     private struct Handler: Sendable {
         let calls: Counter
         let errors: Counter
-        let duration: Timer
+        /// After-handlers only: their deliveries are timed (a before-handler's time is its request's).
+        let duration: Timer?
     }
 
     init(catalog: HookCatalog, metrics: ServerMetrics) {
@@ -127,7 +128,8 @@ final class HookMetrics: Sendable {
             let labels = [("handler", handler.name), ("file", handler.file)]
             return Handler(calls: Counter(label: "moonbase_hook_handler_calls_total", dimensions: labels, factory: factory),
                            errors: Counter(label: "moonbase_hook_handler_errors_total", dimensions: labels, factory: factory),
-                           duration: Timer(label: "moonbase_hook_handler_duration_seconds", dimensions: labels, factory: factory))
+                           duration: handler.phase == .after
+                               ? Timer(label: "moonbase_hook_handler_duration_seconds", dimensions: labels, factory: factory) : nil)
         }
         func deliveries(_ status: String) -> Counter {
             Counter(label: "moonbase_deliveries_total", dimensions: [("status", status)], factory: factory)
@@ -156,7 +158,7 @@ final class HookMetrics: Sendable {
     func finished(_ outcomes: [[HookOutcome]], _ verdicts: [AttemptVerdict]) {
         for group in outcomes {
             for outcome in group where handlers.indices.contains(outcome.handler) {
-                handlers[outcome.handler].duration.recordNanoseconds(outcome.duration.nanoseconds)
+                handlers[outcome.handler].duration?.recordNanoseconds(outcome.duration.nanoseconds)
             }
         }
         var counts = (succeeded: 0, failed: 0, dead: 0)

@@ -3,7 +3,7 @@
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: deps test-deps run test bench bench-http bench-http-floor
+.PHONY: deps test-deps browser-deps run test test-browser bench bench-http bench-http-floor
 
 deps:
 	@pkg-config --exists lua5.4 2>/dev/null || { \
@@ -16,13 +16,28 @@ test-deps: deps
 		echo "installing lua-check"; \
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq lua-check; }
 
+# The dashboard's browser test: Debian's Chromium, its driver and Selenium (for Debian's python3).
+BROWSER_PYTHON := /usr/bin/python3
+
+browser-deps:
+	@{ command -v chromium && command -v chromedriver && $(BROWSER_PYTHON) -c "import selenium"; } >/dev/null 2>&1 || { \
+		echo "installing chromium, chromium-driver and python3-selenium"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium chromium-driver python3-selenium; }
+
 run: deps
 	swift run moonbase serve --host 127.0.0.1 --port 8090 --data ./moonbase_data --hooks-dir ./hooks
 
 # Suites named ...TimingTests assert time bounds: they run on their own, after the others.
-test: test-deps
+test: test-deps browser-deps
 	swift test --skip TimingTests
 	swift test --filter TimingTests
+	$(MAKE) --no-print-directory test-browser
+
+# The dashboard in headless Chromium: it fails, never skips, when it cannot run. Screenshots go
+# to .build/browser-test/ (DASHBOARD_SCREENSHOT=path to choose).
+test-browser: deps browser-deps
+	swift build --product moonbase
+	$(BROWSER_PYTHON) Tests/Browser/dashboard_test.py
 
 # Hook dispatch against the C floor (release build).
 bench: deps

@@ -19,6 +19,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // Debian's liblua5.4-dev, plus static inline shims for Lua's macros and the error trampoline.
@@ -64,10 +66,12 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
             .product(name: "DequeModule", package: "swift-collections"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "Metrics", package: "swift-metrics"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
         ]),
         // The command line: thin.
         .executableTarget(name: "moonbase", dependencies: [
-            "MoonbaseServer", "HookHost", "HostModules", "LuaRuntime", "MoonbaseJSON", "MoonbaseModel",
+            "MoonbaseServer", "HookHost", "HostModules", "LuaRuntime", "MoonbaseJSON", "MoonbaseModel", "RecordStore",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),

@@ -43,6 +43,10 @@ public struct ServerConfiguration: Sendable {
     /// Off: events are stored with their writes but never delivered (for benchmarks and
     /// emergencies); they are delivered by the next start with it on.
     public var hookDeliveryEnabled = true
+    /// What a commit survives: a process crash (`normal`) or power loss too (`full`).
+    public var sync = SQLiteStore.Synchronous.normal
+    /// `GET /metrics` without the admin token (for a scraper on a trusted network).
+    public var metricsPublic = false
     /// The time deliveries are scheduled by (tests drive it by hand).
     public var clock: any DeliveryClock = SystemDeliveryClock()
 
@@ -63,6 +67,8 @@ public struct MoonbaseServer: Sendable {
     let outbound: OutboundHTTP
     let configuration: ServerConfiguration
     let logger: Logger
+    /// The series of `/metrics`, in this server's own registry.
+    let metrics: ServerMetrics
     /// Held from before the store opens until the server stops.
     let dataFolder: DataFolderLock
 
@@ -74,7 +80,10 @@ public struct MoonbaseServer: Sendable {
         dataFolder = try DataFolderLock(directory: configuration.dataDirectory)
         // Without delivery, events are stored and nobody takes them (a later start does).
         let committed = CommittedEvents(capacity: configuration.deliveryBacklog, logger: logger)
-        store = try SQLiteStore(directory: configuration.dataDirectory, events: configuration.hookDeliveryEnabled ? committed : nil)
+        let metrics = ServerMetrics(node: "\(configuration.host):\(configuration.port)", version: Self.version)
+        self.metrics = metrics
+        store = try SQLiteStore(directory: configuration.dataDirectory, events: configuration.hookDeliveryEnabled ? committed : nil,
+                                commits: { metrics.committed(operations: $0) }, synchronous: configuration.sync)
         let directory = HookDirectory(path: configuration.hooksDirectory)
         let records = RecordsModule(store: store, maxDepth: configuration.hookWriteDepth)
         outbound = OutboundHTTP(configuration: configuration.outboundHTTP)
@@ -91,7 +100,7 @@ public struct MoonbaseServer: Sendable {
         hooks = HookPool(loaded)
         deliveries = DeliveryScheduler(store: store, hooks: hooks, clock: configuration.clock,
                                        retrySchedule: configuration.retrySchedule, maxJobs: configuration.deliveryConcurrency,
-                                       committed: committed, logger: logger)
+                                       committed: committed, metrics: HookMetrics(catalog: hooks.catalog, metrics: metrics), logger: logger)
         writes = RecordWrites(store: store, hooks: hooks, deliveries: deliveries, afterHooksEnabled: configuration.afterHooksEnabled,
                               syncLimit: configuration.limits.wallClock * 2)
         records.connect(writes)
@@ -108,7 +117,10 @@ public struct MoonbaseServer: Sendable {
     /// The router with every route and middleware, for `app.test(.router)` and for serving.
     public func router() -> Router<BasicRequestContext> {
         let router = Router()
+        router.add(middleware: HTTPMetricsMiddleware(metrics: metrics))
         router.add(middleware: ErrorMiddleware())
+        registerMetrics(on: router)
+        registerDashboard(on: router)
         let api = router.group("api/v1").add(middleware: AuthMiddleware(token: adminToken))
         Routes(store: store, hooks: hooks, writes: writes, deliveries: deliveries, maxBodyBytes: configuration.maxBodyBytes).register(on: api)
         LuaRoutes(hooks: hooks, auth: AuthMiddleware(token: adminToken), maxBodyBytes: configuration.maxBodyBytes).register(on: router)
@@ -140,13 +152,14 @@ public struct MoonbaseServer: Sendable {
     /// for `app.test`.
     public func application() -> some ApplicationProtocol {
         let catalog = hooks.catalog
-        let logger = logger
-        let host = configuration.host
+        let (logger, metrics) = (logger, metrics)
+        let (host, port) = (configuration.host, configuration.port)
         return Application(
             router: router(),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "moonbase"),
             services: services,
             onServerRunning: { channel in
+                if port == 0, let bound = channel.localAddress?.port { metrics.identify(node: "\(host):\(bound)") }
                 logger.info("moonbase ready", metadata: [
                     "address": .string("\(host):\(channel.localAddress?.port ?? 0)"),
                     "hook_files_loaded": .stringConvertible(catalog.loadedCount),

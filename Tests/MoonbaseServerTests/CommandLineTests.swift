@@ -174,7 +174,9 @@ import Testing
     @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: CrashTests.binary)),
           arguments: [(["--hook-backlog", "0"], "--hook-backlog must be at least 1"),
                       (["--hook-concurrency", "0"], "--hook-concurrency must be at least 1"),
-                      (["--hook-retry-schedule", "1,x"], "--hook-retry-schedule takes whole seconds")])
+                      (["--hook-retry-schedule", "1,x"], "--hook-retry-schedule takes whole seconds"),
+                      (["--sync", "fast"], "--sync must be normal or full, not 'fast'"),
+                      (["--sync", "FULL"], "--sync must be normal or full, not 'FULL'")])
     func serveRefusesBadSettingsBeforeStarting(flags: [String], message: String) async throws {
         let data = NSTemporaryDirectory() + "moonbase-flags-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: data) }

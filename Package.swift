@@ -7,7 +7,7 @@ let package = Package(
     products: [
         .executable(name: "moonbase", targets: ["moonbase"]),
         // For the fuzz targets' package (Fuzz/Package.swift).
-        .library(name: "JSONFuzzChecks", targets: ["JSONFuzzChecks"]),
+        .library(name: "FuzzChecks", targets: ["FuzzChecks"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -84,8 +84,9 @@ let package = Package(
 
         // What the fuzz targets check (Fuzz/Package.swift builds them with libFuzzer); the tests
         // replay the committed corpus and every crash found with the same checks.
-        .target(name: "JSONFuzzChecks", dependencies: [
-            "MoonbaseJSON", "LuaRuntime", .product(name: "Logging", package: "swift-log"),
+        .target(name: "FuzzChecks", dependencies: [
+            "MoonbaseJSON", "LuaRuntime", "MoonbaseServer", "RecordStore",
+            .product(name: "Logging", package: "swift-log"), .product(name: "HummingbirdCore", package: "hummingbird"),
         ], path: "Fuzz/Checks"),
 
         // Helpers shared by the test suites: temporary hooks folders, captured logs, a local HTTP server.
@@ -94,7 +95,7 @@ let package = Package(
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "NIOCore", package: "swift-nio"),
         ], path: "Tests/MoonbaseTestSupport"),
-        .testTarget(name: "MoonbaseJSONTests", dependencies: ["MoonbaseJSON", "JSONFuzzChecks"]),
+        .testTarget(name: "MoonbaseJSONTests", dependencies: ["MoonbaseJSON"]),
         .testTarget(name: "MoonbaseModelTests", dependencies: ["MoonbaseModel", "MoonbaseJSON"]),
         .testTarget(name: "LuaRuntimeTests", dependencies: ["LuaRuntime", "MoonbaseJSON", "CLua", "LuaBounded", "MoonbaseTestSupport"]),
         .testTarget(name: "HookHostTests", dependencies: ["HookHost", "HostModules", "LuaRuntime", "MoonbaseJSON", "MoonbaseModel", "MoonbaseTestSupport"]),
@@ -108,7 +109,7 @@ let package = Package(
             "RecordStore", "MoonbaseJSON", "MoonbaseModel", .product(name: "GRDB", package: "GRDB.swift"),
         ]),
         .testTarget(name: "MoonbaseServerTests", dependencies: [
-            "MoonbaseServer", "HookHost", "HostModules", "RecordStore", "MoonbaseJSON", "MoonbaseModel", "MoonbaseTestSupport",
+            "MoonbaseServer", "FuzzChecks", "HookHost", "HostModules", "RecordStore", "MoonbaseJSON", "MoonbaseModel", "MoonbaseTestSupport",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdTesting", package: "hummingbird"),
         ]),

@@ -10,11 +10,11 @@ deps:
 		echo "installing liblua5.4-dev"; \
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq liblua5.4-dev pkg-config; }
 
-# What the tests use beyond the build: luacheck (the hook tools' lint tests).
+# What the tests use beyond the build: luacheck and luac (the hook tools' lint tests).
 test-deps: deps
-	@command -v luacheck >/dev/null || { \
-		echo "installing lua-check"; \
-		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq lua-check; }
+	@{ command -v luacheck && command -v luac5.4; } >/dev/null || { \
+		echo "installing lua-check and lua5.4"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq lua-check lua5.4; }
 
 # The dashboard's browser test: Debian's Chromium, its driver and Selenium (for Debian's python3).
 BROWSER_PYTHON := /usr/bin/python3

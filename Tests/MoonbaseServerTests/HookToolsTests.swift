@@ -41,6 +41,44 @@ import Testing
         #expect(try JSONSerialization.jsonObject(with: Data(luarc.utf8)) is [String: Any])
     }
 
+    /// The definitions declare exactly the sandbox's own globals and module functions (read back
+    /// from the generated .luacheckrc, which lists the environment's globals), and parse as Lua.
+    @Test func definitionsDeclareTheSandboxAndNothingElse() async throws {
+        let folder = try HooksFolder([:])
+        defer { folder.remove() }
+        _ = try await moonbase(["hooks", "types", "--hooks-dir", folder.path])
+        let definitions = try String(contentsOfFile: folder.path + "/.moonbase/moonbase.d.lua", encoding: .utf8)
+        let luacheckrc = try String(contentsOfFile: folder.path + "/.luacheckrc", encoding: .utf8)
+        let declared = Set(definitions.split(separator: "\n").compactMap { line -> String? in
+            guard line.hasPrefix("function ") else { return nil }
+            return String(line.dropFirst("function ".count).prefix { $0 != "(" })
+        })
+        // The sandbox's globals and fields, as luacheck is told them: `name = { fields = { "a", … } }` or `"name"`.
+        var sandbox = Set<String>()
+        for line in luacheckrc.split(separator: "\n").map({ $0.trimmingCharacters(in: .whitespaces) }) {
+            if line.hasPrefix("\""), line.hasSuffix("\",") { sandbox.insert(String(line.dropFirst().dropLast(2))) }
+            if let open = line.range(of: " = { fields = { ") {
+                let table = String(line[..<open.lowerBound])
+                for field in line[open.upperBound...].split(separator: ",") {
+                    let name = field.trimmingCharacters(in: CharacterSet(charactersIn: " \"}"))
+                    if !name.isEmpty { sandbox.insert(table + "." + name) }
+                }
+            }
+        }
+        #expect(declared.isSubset(of: sandbox), "declared but not in the sandbox: \(declared.subtracting(sandbox).sorted())")
+        let hostGlobals = sandbox.filter { name in
+            ["json.", "log.", "http.", "webhook.", "crypto.", "records."].contains { name.hasPrefix($0) }
+                || name.hasPrefix("on_") || name.hasPrefix("before_") || ["route", "reject"].contains(name)
+        }
+        #expect(hostGlobals.subtracting(declared).subtracting(["json.null"]).isEmpty,
+                "in the sandbox but not declared: \(hostGlobals.subtracting(declared).sorted())")
+        #expect(definitions.contains("json.null = nil"))
+        for file in ["/.moonbase/moonbase.d.lua", "/.luacheckrc"] { // one at a time: Debian's luac crashes on two
+            let parsed = try await CommandLineTests.run("/usr/bin/luac5.4", ["-p", folder.path + file])
+            #expect(parsed.status == 0, "\(file): \(parsed.output)")
+        }
+    }
+
     /// The editor files in the repository's hooks/ are what the command writes now.
     @Test func shippedHooksCarryTheGeneratedFiles() async throws {
         let copy = NSTemporaryDirectory() + "moonbase-types-\(UUID().uuidString)"
@@ -62,7 +100,9 @@ import Testing
                   lgo.info("typo")
                   os.execute("rm -rf /")
                   json = nil
+                  io.open("/etc/passwd")
                 end)
+                on_recrod_update("posts", function(event) end)
                 """,
         ])
         defer { folder.remove() }
@@ -73,6 +113,8 @@ import Testing
         #expect(run.output.contains("sloppy.lua:2:3: accessing undefined variable 'lgo'"), "\(run.output)")
         #expect(run.output.contains("sloppy.lua:3:3: accessing undefined field 'execute' of global 'os'"), "\(run.output)")
         #expect(run.output.contains("sloppy.lua:4:3: setting read-only global variable 'json'"), "\(run.output)")
+        #expect(run.output.contains("sloppy.lua:5:3: accessing undefined variable 'io'"), "\(run.output)")
+        #expect(run.output.contains("sloppy.lua:7:1: accessing undefined variable 'on_recrod_update'"), "\(run.output)")
         #expect(!run.output.contains(".moonbase"), "the generated definitions are not linted")
     }
 

@@ -152,4 +152,62 @@ import Testing
         let badEvent = try await moonbase(["hooks", "new", "x", "--event", "created-ish", "--hooks-dir", folder.path])
         #expect(badEvent.status != 0 && badEvent.output.contains("created-ish"), "\(badEvent.output)")
     }
+
+    /// Every shipped record hook passes `hooks test` as the README shows it (with `--with-db`
+    /// where it uses `records`), and says so when a collection it needs is missing.
+    @Test(arguments: [
+        ("audit.lua", ["--event", "created", "--collection", "posts"], "✓ audit"),
+        ("counters.lua", ["--event", "created", "--collection", "posts", "--data", #"{"author":"ann"}"#, "--with-db", "--collections", "stats"],
+         "✓ count_posts_per_author"),
+        ("counters.lua", ["--event", "created", "--collection", "posts", "--data", #"{"author":"ann"}"#, "--with-db"],
+         "create the stats collection"),
+        ("notifications.lua", ["--event", "updated", "--collection", "users", "--data", #"{"email":"b@x"}"#, "--old-data", #"{"email":"a@x"}"#],
+         "user changed e-mail"),
+        ("notifications.lua", ["--event", "deleted", "--collection", "comments"], "✓ deletion_notice"),
+        ("search.lua", ["--event", "created", "--collection", "products", "--data", #"{"name":"Lamp"}"#, "--with-db", "--collections", "search_index"],
+         "✓ sync_search_index"),
+        ("search.lua", ["--event", "created", "--collection", "products", "--with-db"], "create the search_index collection"),
+        ("validate.lua", ["--event", "created", "--collection", "posts", "--data", #"{"title":"Hello, World"}"#], #""slug":"hello-world""#),
+        ("order_paid.lua", ["--event", "updated", "--collection", "orders", "--data", #"{"status":"paid","total":10}"#,
+                            "--old-data", #"{"status":"open","total":10}"#], "order paid"),
+        ("webhooks.lua", ["--event", "created", "--collection", "orders"], "FULFILLMENT_URL is not set"),
+    ])
+    func shippedExamplesPassHooksTest(_ file: String, _ arguments: [String], _ expected: String) async throws {
+        let run = try await moonbase(["hooks", "test", Self.shippedHooks + "/" + file] + arguments)
+        #expect(run.status == 0, "\(run.output)")
+        #expect(run.output.contains(expected), "\(run.output)")
+        #expect(!run.output.contains("✗"), "\(run.output)")
+    }
+
+    @Test func allRunsEveryFilesHandlersWithTheirFiles() async throws {
+        let run = try await moonbase(["hooks", "test", "--all", "--hooks-dir", Self.shippedHooks, "--event", "created", "--collection", "posts",
+                                      "--data", #"{"title":"Hi","author":"ann"}"#, "--with-db", "--collections", "stats"])
+        #expect(run.status == 0, "\(run.output)")
+        for line in ["✓ before-hooks: the write goes ahead", "✓ hooks/audit.lua: audit", "✓ hooks/counters.lua: count_posts_per_author",
+                     "✓ hooks/notifications.lua: on_new_post"] {
+            #expect(run.output.contains(line), "\(line)")
+        }
+        let both = try await moonbase(["hooks", "test", Self.shippedHooks + "/audit.lua", "--all", "--event", "created", "--collection", "posts"])
+        #expect(both.status != 0 && both.output.contains("give one hook file, or --all"), "\(both.output)")
+        let stray = try await moonbase(["hooks", "test", Self.shippedHooks + "/audit.lua", "--collections", "x", "--event", "created", "--collection", "posts"])
+        #expect(stray.status != 0 && stray.output.contains("--collections goes with --with-db"), "\(stray.output)")
+    }
+
+    /// With a database, `records` works, and the record is stored as the server would store it.
+    @Test func withDatabaseHandlersReadAndWriteRecords() async throws {
+        let folder = try HooksFolder(["mirror.lua": """
+            on_record_update("posts", function(event)
+              local current = assert(records.get("posts", event.record_id))
+              local copy = assert(records.create("copies", {title = current.title, was = event.old_data.title}))
+              log.info("mirrored", {title = current.title, copy = copy.title, was = copy.was})
+            end)
+            """])
+        defer { folder.remove() }
+        let run = try await moonbase(["hooks", "test", folder.path + "/mirror.lua", "--event", "updated", "--collection", "posts",
+                                      "--data", #"{"id":"p1","title":"new"}"#, "--old-data", #"{"title":"old"}"#, "--with-db", "--collections", "copies"])
+        #expect(run.status == 0, "\(run.output)")
+        #expect(run.output.contains("copy=new") && run.output.contains("title=new") && run.output.contains("was=old"), "\(run.output)")
+        let offline = try await moonbase(["hooks", "test", folder.path + "/mirror.lua", "--event", "updated", "--collection", "posts"])
+        #expect(offline.status == 1 && offline.output.contains("hooks test --with-db gives it one"), "\(offline.output)")
+    }
 }

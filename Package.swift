@@ -17,6 +17,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
     ],
     targets: [
         // Debian's liblua5.4-dev, plus static inline shims for Lua's macros and the error trampoline.
@@ -48,10 +49,12 @@ let package = Package(
             .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
         ]),
-        // The store: collections and records in SQLite. Knows nothing of Lua.
+        // The store: collections and records in SQLite or PostgreSQL. Knows nothing of Lua.
         .target(name: "RecordStore", dependencies: [
             "MoonbaseJSON", "MoonbaseModel", .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "GRDBSQLite", package: "GRDB.swift"),
+            .product(name: "PostgresNIO", package: "postgres-nio"),
+            .product(name: "Logging", package: "swift-log"),
         ]),
         // The server wires the store and the hook host behind the REST API.
         .target(name: "MoonbaseServer", dependencies: [
@@ -93,6 +96,7 @@ let package = Package(
         ]),
         .testTarget(name: "RecordStoreTests", dependencies: [
             "RecordStore", "MoonbaseJSON", "MoonbaseModel", .product(name: "GRDB", package: "GRDB.swift"),
+            .product(name: "PostgresNIO", package: "postgres-nio"),
         ]),
         .testTarget(name: "MoonbaseServerTests", dependencies: [
             "MoonbaseServer", "HookHost", "RecordStore", "MoonbaseJSON", "MoonbaseModel", "MoonbaseTestSupport",

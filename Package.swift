@@ -96,7 +96,7 @@ let package = Package(
         ]),
         .testTarget(name: "RecordStoreTests", dependencies: [
             "RecordStore", "MoonbaseJSON", "MoonbaseModel", .product(name: "GRDB", package: "GRDB.swift"),
-            .product(name: "PostgresNIO", package: "postgres-nio"),
+            .product(name: "PostgresNIO", package: "postgres-nio"), .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "MoonbaseServerTests", dependencies: [
             "MoonbaseServer", "HookHost", "RecordStore", "MoonbaseJSON", "MoonbaseModel", "MoonbaseTestSupport",

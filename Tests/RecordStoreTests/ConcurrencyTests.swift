@@ -36,7 +36,7 @@ struct ConcurrencyTests {
     }
 
     @Test func concurrentReplacesOfOneVersionHaveOneWinner() async throws {
-        let store = try await makeStore()
+        let store = try await makeSQLiteStore()
         let record = try await insert(store, "posts", ["n": .int(0)])
 
         let outcomes = await withTaskGroup(of: Bool.self) { group in
@@ -54,7 +54,7 @@ struct ConcurrencyTests {
     }
 
     @Test func refusedWriteInABatchDoesNotSpoilTheOthers() async throws {
-        let store = try await makeStore()
+        let store = try await makeSQLiteStore()
         let existing = try await insert(store, "posts", ["n": .int(0)])
 
         // Half the tasks insert fresh records, half try to reuse an id; run together they

@@ -4,8 +4,8 @@ import Testing
 
 @Suite("Filters")
 struct FilterTests {
-    @Test func filtersKeepRecordsWhoseFieldsEqualTheValues() async throws {
-        let store = try await makeStore()
+    @Test(arguments: Engine.allCases) func filtersKeepRecordsWhoseFieldsEqualTheValues(engine: Engine) async throws {
+        let store = try await makeStore(engine)
         try await insert(store, "posts", ["author": "ada", "draft": true, "views": 10, "score": 1.5])
         let second = try await insert(store, "posts", ["author": "ada", "draft": false, "views": 3])
         try await insert(store, "posts", ["author": "bob", "draft": false, "views": 10, "my field": "x"])

@@ -1,4 +1,5 @@
 import Foundation
+import Testing
 import MoonbaseJSON
 import MoonbaseModel
 @testable import RecordStore
@@ -11,18 +12,42 @@ func withTemporaryDirectory<T>(_ body: (String) async throws -> T) async rethrow
     return try await body(path)
 }
 
-/// An in-memory store that already has the named collections.
-func makeStore(collections: [String] = ["posts"]) async throws -> SQLiteStore {
-    let store = try SQLiteStore.inMemory()
+/// A fresh store of `engine` that already has the named collections: SQLite in memory, or a new
+/// database of its own on the test PostgreSQL server (see `PostgresTestDatabase`).
+func makeStore(_ engine: Engine, collections: [String] = ["posts"],
+               events: (any CommittedEventSink)? = nil) async throws -> any RecordStore {
+    let store: any RecordStore = switch engine {
+    case .sqlite: try SQLiteStore.inMemory(events: events)
+    case .postgres: try await PostgresTestDatabase.makeStore(events: events)
+    }
     for name in collections {
         _ = try await store.createCollection(name: name)
     }
     return store
 }
 
+/// An in-memory SQLite store that already has the named collections, for tests of the SQLite
+/// engine's own layout.
+func makeSQLiteStore(collections: [String] = ["posts"], events: (any CommittedEventSink)? = nil) async throws -> SQLiteStore {
+    let store = try SQLiteStore.inMemory(events: events)
+    for name in collections {
+        _ = try await store.createCollection(name: name)
+    }
+    return store
+}
+
+/// The SQLite engine's outbox rows (events, delivery rows, attempt rows) must be `expected`;
+/// other engines lay the outbox out otherwise, and are not checked.
+func expectSQLiteRows(_ store: any RecordStore, _ expected: (Int, Int, Int), _ comment: Comment? = nil,
+                      sourceLocation: SourceLocation = #_sourceLocation) throws {
+    guard let sqlite = store as? SQLiteStore else { return }
+    let counts = try sqlite.outboxRowCounts()
+    #expect(counts == expected, comment, sourceLocation: sourceLocation)
+}
+
 /// Creates and stores a record with the given fields.
 @discardableResult
-func insert(_ store: SQLiteStore, _ collection: String = "posts", _ fields: JSONObject) async throws -> Record {
+func insert(_ store: any RecordStore, _ collection: String = "posts", _ fields: JSONObject) async throws -> Record {
     try await store.insert(Record.new(collection: collection, fields: fields)).record
 }
 

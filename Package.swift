@@ -83,6 +83,7 @@ let package = Package(
             "HookHost", "LuaRuntime", "MoonbaseJSON", "MoonbaseModel", .product(name: "Logging", package: "swift-log"),
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "NIOCore", package: "swift-nio"),
+            "RecordStore", .product(name: "PostgresNIO", package: "postgres-nio"),
         ], path: "Tests/MoonbaseTestSupport"),
         .testTarget(name: "MoonbaseJSONTests", dependencies: ["MoonbaseJSON"]),
         .testTarget(name: "MoonbaseModelTests", dependencies: ["MoonbaseModel", "MoonbaseJSON"]),
@@ -95,7 +96,7 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"),
         ]),
         .testTarget(name: "RecordStoreTests", dependencies: [
-            "RecordStore", "MoonbaseJSON", "MoonbaseModel", .product(name: "GRDB", package: "GRDB.swift"),
+            "RecordStore", "MoonbaseJSON", "MoonbaseModel", "MoonbaseTestSupport", .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "PostgresNIO", package: "postgres-nio"), .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "MoonbaseServerTests", dependencies: [

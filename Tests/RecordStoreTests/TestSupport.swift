@@ -3,6 +3,14 @@ import Testing
 import MoonbaseJSON
 import MoonbaseModel
 @testable import RecordStore
+import MoonbaseTestSupport
+
+/// The storage engines the store suites run against: `@Test(arguments: Engine.allCases)`.
+enum Engine: String, CaseIterable, Sendable, CustomTestStringConvertible {
+    case sqlite, postgres
+
+    var testDescription: String { rawValue }
+}
 
 /// A fresh directory under the system's temporary folder, removed after `body`.
 func withTemporaryDirectory<T>(_ body: (String) async throws -> T) async rethrows -> T {

@@ -12,6 +12,14 @@ public struct PostgresLocation: Sendable, Equatable, CustomStringConvertible {
     public var password: String?
     public var database: String
 
+    public init(host: String, port: Int = 5432, username: String, password: String?, database: String) {
+        self.host = host
+        self.port = port
+        self.username = username
+        self.password = password
+        self.database = database
+    }
+
     /// Parses `url`.
     /// - Throws: `DatabaseURLError` saying what is wrong with it (never echoing the password).
     public init(url: String) throws(DatabaseURLError) {

@@ -1,25 +1,17 @@
 import Foundation
 import Logging
 import PostgresNIO
-import Testing
-@testable import RecordStore
-
-/// The storage engines the store suites run against: `@Test(arguments: Engine.allCases)`.
-enum Engine: String, CaseIterable, Sendable, CustomTestStringConvertible {
-    case sqlite, postgres
-
-    var testDescription: String { rawValue }
-}
+import RecordStore
 
 /// Databases on the test PostgreSQL server, whose URL `make test` (through
 /// `scripts/with-postgres.sh`) exports as `MOONBASE_TEST_POSTGRES_URL`. Each store gets a new
 /// database of its own, so tests run in parallel. Without the URL, or when the server does not
 /// answer, a test that needs it fails: it never skips.
-enum PostgresTestDatabase {
-    static let urlVariable = "MOONBASE_TEST_POSTGRES_URL"
+public enum PostgresTestDatabase {
+    public static let urlVariable = "MOONBASE_TEST_POSTGRES_URL"
 
     /// The server, from the environment.
-    static func server() throws -> PostgresLocation {
+    public static func server() throws -> PostgresLocation {
         guard let url = ProcessInfo.processInfo.environment[urlVariable], !url.isEmpty else {
             throw MissingPostgres(reason: "\(urlVariable) is not set: run the tests with `make test` or scripts/with-postgres.sh")
         }
@@ -27,7 +19,7 @@ enum PostgresTestDatabase {
     }
 
     /// A new, empty database on the test server; where it is.
-    static func create() async throws -> PostgresLocation {
+    public static func create() async throws -> PostgresLocation {
         var location = try server()
         let name = "moonbase_test_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
         let configuration = PostgresConnection.Configuration(host: location.host, port: location.port, username: location.username,
@@ -46,15 +38,15 @@ enum PostgresTestDatabase {
     }
 
     /// A store on a new database.
-    static func makeStore(events: (any CommittedEventSink)? = nil) async throws -> PostgresStore {
+    public static func makeStore(events: (any CommittedEventSink)? = nil) async throws -> PostgresStore {
         try await PostgresStore.open(try await create(), events: events, logger: logger, maxConnections: 2)
     }
 
-    static let logger = Logger(label: "moonbase-tests") { _ in SwiftLogNoOpLogHandler() }
+    public static let logger = Logger(label: "moonbase-tests") { _ in SwiftLogNoOpLogHandler() }
 }
 
 /// The test PostgreSQL server is missing or does not answer.
-struct MissingPostgres: Error, CustomStringConvertible {
-    let reason: String
-    var description: String { reason }
+public struct MissingPostgres: Error, CustomStringConvertible {
+    public let reason: String
+    public var description: String { reason }
 }

@@ -1,0 +1,125 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Foundation
+import Synchronization
+
+/// A TCP relay on a loopback port to another port, that a test stops and starts again: what a
+/// client of the relay sees as its server going away (connections reset, connects refused) and
+/// coming back. Plain sockets and a thread per direction: a test tool, not a server.
+public final class TCPRelay: Sendable {
+    /// The port clients connect to.
+    public let port: Int
+    private let target: Int
+    private let state = Mutex<(listener: Int32, sockets: [Int32])>((-1, []))
+
+    /// A relay to `target` on 127.0.0.1, listening on a port the kernel chooses.
+    public init(to target: Int) throws {
+        self.target = target
+        let listener = try Self.listen(port: 0)
+        var address = sockaddr_in()
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(listener, $0, &length) } }
+        port = Int(UInt16(bigEndian: address.sin_port))
+        accept(on: listener)
+    }
+
+    /// Stops relaying: closes the listener and every connection (clients see resets, then refusals).
+    public func stop() {
+        let (listener, sockets) = state.withLock { state in
+            defer { state = (-1, []) }
+            return state
+        }
+        for socket in sockets + [listener] where socket >= 0 {
+            shutdown(socket, Int32(SHUT_RDWR))
+            close(socket)
+        }
+    }
+
+    /// Relays again, on the same port.
+    public func start() throws {
+        accept(on: try Self.listen(port: port))
+    }
+
+    deinit { stop() }
+
+    private func accept(on listener: Int32) {
+        state.withLock { $0.listener = listener }
+        Thread.detachNewThread { [self] in
+            while true {
+                #if canImport(Glibc)
+                let client = Glibc.accept(listener, nil, nil)
+                #else
+                let client = Darwin.accept(listener, nil, nil)
+                #endif
+                guard client >= 0 else { return } // closed by stop()
+                guard let server = try? Self.connect(port: target) else { close(client); continue }
+                let kept = state.withLock { state -> Bool in
+                    guard state.listener == listener else { return false }
+                    state.sockets += [client, server]
+                    return true
+                }
+                guard kept else { close(client); close(server); return }
+                Self.pump(from: client, to: server)
+                Self.pump(from: server, to: client)
+            }
+        }
+    }
+
+    private static func pump(from source: Int32, to destination: Int32) {
+        Thread.detachNewThread {
+            var buffer = [UInt8](repeating: 0, count: 65536)
+            while true {
+                let count = read(source, &buffer, buffer.count)
+                guard count > 0 else { break }
+                var sent = 0
+                while sent < count {
+                    let written = buffer[sent..<count].withUnsafeBytes { send(destination, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+                    guard written > 0 else { shutdown(source, Int32(SHUT_RDWR)); return }
+                    sent += written
+                }
+            }
+            shutdown(destination, Int32(SHUT_RDWR))
+        }
+    }
+
+    private static func address(port: Int) -> sockaddr_in {
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        return address
+    }
+
+    private static func listen(port: Int) throws -> Int32 {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var yes: Int32 = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, socklen_t(MemoryLayout<Int32>.size))
+        var address = address(port: port)
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard bound == 0, Glibc.listen(fd, 64) == 0 else {
+            close(fd)
+            throw RelayError(reason: "cannot listen on port \(port): \(String(cString: strerror(errno)))")
+        }
+        return fd
+    }
+
+    private static func connect(port: Int) throws -> Int32 {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = address(port: port)
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else { close(fd); throw RelayError(reason: "cannot reach port \(port)") }
+        return fd
+    }
+}
+
+struct RelayError: Error, CustomStringConvertible {
+    let reason: String
+    var description: String { reason }
+}

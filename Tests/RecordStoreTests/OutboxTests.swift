@@ -244,12 +244,12 @@ struct OutboxWriteTests {
         _ = try await store.insert(Record.new(collection: "posts", fields: [:]), outbox: outbox(id: "unused"))
     }
 
-    @Test func concurrentWritesEachRecordOneEventAndThreeDeliveries() async throws {
+    @Test(arguments: Engine.allCases) func concurrentWritesEachRecordOneEventAndThreeDeliveries(engine: Engine) async throws {
         try await withTemporaryDirectory { directory in
-            let store = try SQLiteStore(directory: directory)
+            let store: any RecordStore = engine == .sqlite ? try SQLiteStore(directory: directory) : try await makeStore(engine, collections: [])
             _ = try await store.createCollection(name: "posts")
             let n = 300
-            let before = store.writeStatistics
+            let before = try writeStatistics(store)
             let results = try await withThrowingTaskGroup(of: WriteResult.self) { group in
                 for i in 0..<n {
                     group.addTask {
@@ -262,7 +262,7 @@ struct OutboxWriteTests {
                 for try await result in group { all.append(result) }
                 return all
             }
-            let after = store.writeStatistics
+            let after = try writeStatistics(store)
             #expect(after.writes - before.writes == n)
             #expect(after.transactions - before.transactions < n)  // group commit still works
 
@@ -382,10 +382,9 @@ struct OutboxWriteTests {
 }
 
 @Suite struct CommittedEventsTests {
-    @Test func committedEventsAreAnnouncedOnceEachInCommitOrder() async throws {
+    @Test(arguments: Engine.allCases) func committedEventsAreAnnouncedOnceEachInCommitOrder(engine: Engine) async throws {
         let sink = RecordingSink()
-        let store = try SQLiteStore.inMemory(events: sink)
-        _ = try await store.createCollection(name: "posts")
+        let store = try await makeStore(engine, events: sink)
         let refused = Record(id: "x", collection: "nope", created: Timestamp.now(), updated: Timestamp.now(), version: 1, fields: [:])
         await withTaskGroup(of: Void.self) { group in
             for i in 0..<200 {

@@ -53,6 +53,15 @@ func expectSQLiteRows(_ store: any RecordStore, _ expected: (Int, Int, Int), _ c
     #expect(counts == expected, comment, sourceLocation: sourceLocation)
 }
 
+/// (transactions, record writes) an engine has committed: writes > transactions means group commit works.
+func writeStatistics(_ store: any RecordStore) throws -> (transactions: Int, writes: Int) {
+    switch store {
+    case let sqlite as SQLiteStore: return sqlite.writeStatistics
+    case let postgres as PostgresStore: return postgres.writeStatistics
+    default: throw StoreError.database("no write statistics for \(type(of: store))")
+    }
+}
+
 /// Creates and stores a record with the given fields.
 @discardableResult
 func insert(_ store: any RecordStore, _ collection: String = "posts", _ fields: JSONObject) async throws -> Record {

@@ -160,11 +160,9 @@ public final class PostgresStore: RecordStore {
     public func list(collection: String, page: Int, perPage: Int, sort: RecordSort,
                      filters: [RecordFilter]) async throws(StoreError) -> RecordPage {
         guard collectionExists(collection) else { throw .collectionNotFound(collection) }
-        let page = max(page, 1)
-        let perPage = min(max(perPage, 1), RecordPage.maxPerPage)
-        let (offset, overflow) = (page - 1).multipliedReportingOverflow(by: perPage)
-        let query = PostgresRecordQuery.page(collection: collection, sort: sort, filters: filters, limit: overflow ? 0 : perPage,
-                                             offset: overflow ? 0 : offset)
+        let window = RecordWindow(page: page, perPage: perPage)
+        let query = PostgresRecordQuery.page(collection: collection, sort: sort, filters: filters,
+                                             limit: window.offset == nil ? 0 : window.perPage, offset: window.offset ?? 0)
         let (total, items) = try await read { client, logger -> (Int, [MoonbaseModel.Record]) in
             var total = 0
             var items: [MoonbaseModel.Record] = []
@@ -178,8 +176,7 @@ public final class PostgresStore: RecordStore {
             }
             return (total, items)
         }
-        let totalPages = total == 0 ? 0 : (total - 1) / perPage + 1
-        return RecordPage(items: items, page: page, perPage: perPage, totalItems: total, totalPages: totalPages)
+        return window.page(items, total: total)
     }
 
     public func write(_ write: RecordWrite, outbox: OutboxRequest?) async throws(StoreError) -> WriteResult {

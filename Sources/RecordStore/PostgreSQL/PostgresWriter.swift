@@ -159,34 +159,15 @@ private protocol PostgresQueuedOperation: Sendable {
 
 private final class PostgresTicket<Value: Sendable>: PostgresQueuedOperation {
     let operation: PostgresWriter.Operation<Value>
-    let continuation: CheckedContinuation<Result<Value, StoreError>, Never>
-    let onCommit: (@Sendable (Value) -> Void)?
-    let outcome = Mutex<Result<Value, StoreError>?>(nil)
+    let ticket: CommitTicket<Value>
 
     init(_ operation: @escaping PostgresWriter.Operation<Value>, continuation: CheckedContinuation<Result<Value, StoreError>, Never>,
          onCommit: (@Sendable (Value) -> Void)?) {
         self.operation = operation
-        self.continuation = continuation
-        self.onCommit = onCommit
+        ticket = CommitTicket(continuation: continuation, onCommit: onCommit)
     }
 
-    func run(_ connection: PostgresConnection) async throws {
-        let result: Result<Value, StoreError>
-        do {
-            result = .success(try await operation(connection))
-        } catch let refused as StoreError {
-            result = .failure(refused)
-        }
-        outcome.withLock { $0 = result }
-    }
-
-    func committed() {
-        let result = outcome.withLock { $0 } ?? .failure(.database("the write was not performed"))
-        if let onCommit, case .success(let value) = result { onCommit(value) }
-        continuation.resume(returning: result)
-    }
-
-    func fail(_ error: StoreError) {
-        continuation.resume(returning: .failure(error))
-    }
+    func run(_ connection: PostgresConnection) async throws { try await ticket.run { try await operation(connection) } }
+    func committed() { ticket.committed() }
+    func fail(_ error: StoreError) { ticket.fail(error) }
 }

@@ -18,12 +18,12 @@ public final class TCPRelay: Sendable {
     /// A relay to `target` on 127.0.0.1, listening on a port the kernel chooses.
     public init(to target: Int) throws {
         self.target = target
-        let listener = try Self.listen(port: 0)
+        let listener = try Self.listening(on: 0)
         var address = sockaddr_in()
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
         _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(listener, $0, &length) } }
         port = Int(UInt16(bigEndian: address.sin_port))
-        accept(on: listener)
+        relay(from: listener)
     }
 
     /// Stops relaying: closes the listener and every connection (clients see resets, then refusals).
@@ -40,22 +40,18 @@ public final class TCPRelay: Sendable {
 
     /// Relays again, on the same port.
     public func start() throws {
-        accept(on: try Self.listen(port: port))
+        relay(from: try Self.listening(on: port))
     }
 
     deinit { stop() }
 
-    private func accept(on listener: Int32) {
+    private func relay(from listener: Int32) {
         state.withLock { $0.listener = listener }
         Thread.detachNewThread { [self] in
             while true {
-                #if canImport(Glibc)
-                let client = Glibc.accept(listener, nil, nil)
-                #else
-                let client = Darwin.accept(listener, nil, nil)
-                #endif
+                let client = accept(listener, nil, nil)
                 guard client >= 0 else { return } // closed by stop()
-                guard let server = try? Self.connect(port: target) else { close(client); continue }
+                guard let server = try? Self.connected(to: target) else { close(client); continue }
                 let kept = state.withLock { state -> Bool in
                     guard state.listener == listener else { return false }
                     state.sockets += [client, server]
@@ -93,7 +89,7 @@ public final class TCPRelay: Sendable {
         return address
     }
 
-    private static func listen(port: Int) throws -> Int32 {
+    private static func listening(on port: Int) throws -> Int32 {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         var yes: Int32 = 1
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, socklen_t(MemoryLayout<Int32>.size))
@@ -101,18 +97,18 @@ public final class TCPRelay: Sendable {
         let bound = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
-        guard bound == 0, Glibc.listen(fd, 64) == 0 else {
+        guard bound == 0, listen(fd, 64) == 0 else {
             close(fd)
             throw RelayError(reason: "cannot listen on port \(port): \(String(cString: strerror(errno)))")
         }
         return fd
     }
 
-    private static func connect(port: Int) throws -> Int32 {
+    private static func connected(to port: Int) throws -> Int32 {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         var address = address(port: port)
         let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
         guard connected == 0 else { close(fd); throw RelayError(reason: "cannot reach port \(port)") }
         return fd

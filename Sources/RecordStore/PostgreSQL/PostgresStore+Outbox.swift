@@ -104,7 +104,7 @@ extension PostgresStore {
             for try await sequence in try await client.query("""
                 SELECT DISTINCT event_sequence FROM hook_deliveries
                 WHERE status IN ('pending', 'failed') AND event_sequence >= \(from)
-                ORDER BY 1 LIMIT \(limit == .max ? Int64.max : Int64(limit) + 1)
+                ORDER BY 1 LIMIT \(Int64(limit) < Int64.max ? Int64(limit) + 1 : Int64.max)
                 """, logger: logger).decode(Int64.self) {
                 sequences.append(sequence)
             }

@@ -112,8 +112,11 @@ final class PostgresWriter: Sendable {
         } catch {
             let failure = StoreError(postgres: error)
             if case .unavailable = failure {
-                // The connection broke: whether a COMMIT under way landed is unknown to the client
-                // only if it broke during the COMMIT itself, which PostgreSQL makes atomic.
+                // The connection broke: the transaction rolled back, unless it broke during the
+                // COMMIT itself, after PostgreSQL made it durable. Then the callers hear 503 for
+                // writes that landed (as after any timeout), and their events reach the sink only
+                // at the next start, which takes up every unfinished delivery.
+                logger.warning("lost the database connection", metadata: ["error": .string(failure.description)])
                 dropConnection(connection)
                 for ticket in batch { ticket.fail(failure) }
                 return

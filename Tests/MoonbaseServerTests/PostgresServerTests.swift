@@ -43,6 +43,7 @@ struct PostgresServerTests {
         var database = try await PostgresTestDatabase.create()
         let relay = try TCPRelay(to: database.port)
         database.port = relay.port
+        defer { relay.stop() }
         try await withServer(configure: { $0.database = database }) { client, _ in
             try await client.createCollection("posts")
             #expect(try await client.send(.post, "/api/v1/collections/posts/records", json: #"{"n":1}"#).status == .created)

@@ -26,15 +26,13 @@ public final class TCPRelay: Sendable {
         relay(from: listener)
     }
 
-    /// Stops relaying: closes the listener and every connection (clients see resets, then refusals).
+    /// Stops relaying: the listener and every connection are shut down (clients see resets, then
+    /// refusals). Each descriptor is closed by the thread that uses it, once it has let go, so a
+    /// number the kernel hands out again is never touched here.
     public func stop() {
-        let (listener, sockets) = state.withLock { state in
-            defer { state = (-1, []) }
-            return state
-        }
-        for socket in sockets + [listener] where socket >= 0 {
-            shutdown(socket, Int32(SHUT_RDWR))
-            close(socket)
+        state.withLock { state in
+            for socket in state.sockets + [state.listener] where socket >= 0 { shutdown(socket, Int32(SHUT_RDWR)) }
+            state = (-1, [])
         }
     }
 
@@ -50,34 +48,48 @@ public final class TCPRelay: Sendable {
         Thread.detachNewThread { [self] in
             while true {
                 let client = accept(listener, nil, nil)
-                guard client >= 0 else { return } // closed by stop()
+                guard client >= 0 else { break } // shut down by stop()
                 guard let server = try? Self.connected(to: target) else { close(client); continue }
                 let kept = state.withLock { state -> Bool in
                     guard state.listener == listener else { return false }
                     state.sockets += [client, server]
                     return true
                 }
-                guard kept else { close(client); close(server); return }
-                Self.pump(from: client, to: server)
-                Self.pump(from: server, to: client)
+                guard kept else { close(client); close(server); break }
+                let pair = SocketPair(client, server, relay: self)
+                Self.pump(from: client, to: server, pair)
+                Self.pump(from: server, to: client, pair)
             }
+            close(listener)
         }
     }
 
-    private static func pump(from source: Int32, to destination: Int32) {
+    /// Forgets and closes a connection's two descriptors, under the lock `stop` shuts them down with.
+    fileprivate func release(_ sockets: (Int32, Int32)) {
+        state.withLock { state in
+            state.sockets.removeAll { $0 == sockets.0 || $0 == sockets.1 }
+            close(sockets.0)
+            close(sockets.1)
+        }
+    }
+
+    private static func pump(from source: Int32, to destination: Int32, _ pair: SocketPair) {
         Thread.detachNewThread {
             var buffer = [UInt8](repeating: 0, count: 65536)
-            while true {
+            pumping: while true {
                 let count = read(source, &buffer, buffer.count)
                 guard count > 0 else { break }
                 var sent = 0
                 while sent < count {
                     let written = buffer[sent..<count].withUnsafeBytes { send(destination, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-                    guard written > 0 else { shutdown(source, Int32(SHUT_RDWR)); return }
+                    guard written > 0 else { break pumping }
                     sent += written
                 }
             }
+            // Both descriptors stay open until both directions have stopped.
+            shutdown(source, Int32(SHUT_RDWR))
             shutdown(destination, Int32(SHUT_RDWR))
+            pair.finished()
         }
     }
 
@@ -112,6 +124,26 @@ public final class TCPRelay: Sendable {
         }
         guard connected == 0 else { close(fd); throw RelayError(reason: "cannot reach port \(port)") }
         return fd
+    }
+}
+
+/// A relayed connection's descriptors, closed once both of its directions have stopped.
+private final class SocketPair: Sendable {
+    private let sockets: (Int32, Int32)
+    private let running = Mutex(2)
+    private let relay: TCPRelay
+
+    init(_ first: Int32, _ second: Int32, relay: TCPRelay) {
+        sockets = (first, second)
+        self.relay = relay
+    }
+
+    func finished() {
+        let last = running.withLock { running -> Bool in
+            running -= 1
+            return running == 0
+        }
+        if last { relay.release(sockets) }
     }
 }
 

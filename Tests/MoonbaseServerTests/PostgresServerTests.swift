@@ -92,5 +92,21 @@ struct PostgresServerTests {
         #expect(unreachable.status != 0)
         #expect(unreachable.output.contains("cannot reach PostgreSQL at postgres://ada@127.0.0.1:\(port)/moon"), "\(unreachable.output)")
         #expect(!unreachable.output.contains("secret"))
+        // The same from the environment.
+        let fromEnvironment = try await offCooperativeThreads { () -> (Int32, String) in
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: CrashTests.binary)
+            process.arguments = ["serve", "--port", "0", "--hooks-dir", folder.path, "--data", folder.path + "/../data"]
+            process.environment = ["MOONBASE_DATABASE_URL": "postgres://ada@127.0.0.1:\(port)/moon"]
+            let pipe = Pipe()
+            process.standardOutput = pipe
+            process.standardError = pipe
+            try process.run()
+            let output = pipe.fileHandleForReading.readDataToEndOfFile()
+            process.waitUntilExit()
+            return (process.terminationStatus, String(decoding: output, as: UTF8.self))
+        }
+        #expect(fromEnvironment.0 != 0 && fromEnvironment.1.contains("cannot reach PostgreSQL at postgres://ada@127.0.0.1:\(port)/moon"),
+                "\(fromEnvironment.1)")
     }
 }

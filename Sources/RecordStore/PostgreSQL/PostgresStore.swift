@@ -34,8 +34,7 @@ public final class PostgresStore: RecordStore {
                             acquireTimeout: Duration = .seconds(5)) async throws(StoreError) -> PostgresStore {
         var connection = PostgresConnection.Configuration(host: location.host, port: location.port, username: location.username,
                                                           password: location.password, database: location.database, tls: .disable)
-        connection.options.connectTimeout = TimeAmount.nanoseconds(Int64(connectTimeout.components.seconds) * 1_000_000_000
-                                                                   + connectTimeout.components.attoseconds / 1_000_000_000)
+        connection.options.connectTimeout = timeAmount(connectTimeout)
         let names: Set<String>
         do {
             let migrator = try await PostgresConnection.connect(on: PostgresClient.defaultEventLoopGroup.any(), configuration: connection,
@@ -63,9 +62,17 @@ public final class PostgresStore: RecordStore {
                                                 password: location.password, database: location.database, tls: .disable)
         pool.options.maximumConnections = maxConnections
         pool.options.connectTimeout = connectTimeout
+        // The writer reconnects within the time a read waits for a connection, so writes and reads
+        // alike answer `unavailable` within `acquireTimeout` while the server is out of reach.
+        var writerConnection = connection
+        writerConnection.options.connectTimeout = Self.timeAmount(min(connectTimeout, acquireTimeout))
         return PostgresStore(client: PostgresClient(configuration: pool, backgroundLogger: logger),
-                             writer: PostgresWriter(configuration: connection, events: events, logger: logger),
+                             writer: PostgresWriter(configuration: writerConnection, events: events, logger: logger),
                              collections: names, logger: logger, acquireTimeout: acquireTimeout)
+    }
+
+    private static func timeAmount(_ duration: Duration) -> TimeAmount {
+        .nanoseconds(duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000)
     }
 
     private init(client: PostgresClient, writer: PostgresWriter, collections: Set<String>, logger: Logger, acquireTimeout: Duration) {

@@ -3,6 +3,7 @@ import Testing
 import MoonbaseJSON
 import MoonbaseModel
 @testable import RecordStore
+import MoonbaseTestSupport
 
 /// An outcome of attempt `attempt` of `delivery`: succeeded when `error` is nil.
 func outcome(_ delivery: Delivery, attempt: Int, error: String? = nil, status: DeliveryStatus? = nil,
@@ -421,12 +422,17 @@ struct DeliveryLogTests {
         #expect(succeeded.json["status"] == "succeeded" && succeeded.json["error"] == .null)
     }
 
-    @Test func reopenedStoreTakesUpHalfSucceededEvents() async throws {
+    @Test(arguments: Engine.allCases) func reopenedStoreTakesUpHalfSucceededEvents(engine: Engine) async throws {
         try await withTemporaryDirectory { directory in
+            let database = engine == .postgres ? try await PostgresTestDatabase.create() : nil
+            func open() async throws -> any RecordStore {
+                guard let database else { return try SQLiteStore(directory: directory) }
+                return try await PostgresStore.open(database, logger: PostgresTestDatabase.logger, maxConnections: 2)
+            }
             let written: (record: Record, event: OutboxEvent, deliveries: [Delivery])
             let lastSequence: Int64
             do {
-                let store = try SQLiteStore(directory: directory)
+                let store = try await open()
                 _ = try await store.createCollection(name: "posts")
                 written = try await insertWithEvent(store, "posts", ["title": "kept", "nested": ["a": [1, 2]]],
                                               handlers: ["a", "b", "c"], maxAttempts: 3)
@@ -435,8 +441,9 @@ struct DeliveryLogTests {
                 try await store.recordAttempts([outcome(written.deliveries[1], attempt: 1, error: "e", next: 42)])
                 let last = try await store.delete(collection: "posts", id: written.record.id, ifVersion: 1, outbox: outbox())
                 lastSequence = try #require(last.event).sequence
+                await (store as? PostgresStore)?.close()
             }
-            let store = try SQLiteStore(directory: directory)
+            let store = try await open()
             #expect(try await store.event(sequence: written.event.sequence) == written.event)
             let unfinished = try await store.unfinishedDeliveries()
             #expect(unfinished.map(\.delivery.id) == [written.deliveries[1].id, written.deliveries[2].id, lastSequence * 1000])

@@ -12,14 +12,16 @@ import Testing
         var output: String
     }
 
-    static func moonbase(_ arguments: [String]) async throws -> Run {
-        try await offCooperativeThreads { try run(arguments) }
+    /// Runs the binary with `arguments`, and with `environment` in place of this process's if given.
+    static func moonbase(_ arguments: [String], environment: [String: String]? = nil) async throws -> Run {
+        try await offCooperativeThreads { try run(arguments, environment: environment) }
     }
 
-    private static func run(_ arguments: [String]) throws -> Run {
+    private static func run(_ arguments: [String], environment: [String: String]?) throws -> Run {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: CrashTests.binary)
         process.arguments = arguments
+        if let environment { process.environment = environment }
         let pipe = Pipe()
         process.standardOutput = pipe
         process.standardError = pipe

@@ -93,20 +93,10 @@ struct PostgresServerTests {
         #expect(unreachable.output.contains("cannot reach PostgreSQL at postgres://ada@127.0.0.1:\(port)/moon"), "\(unreachable.output)")
         #expect(!unreachable.output.contains("secret"))
         // The same from the environment.
-        let fromEnvironment = try await offCooperativeThreads { () -> (Int32, String) in
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: CrashTests.binary)
-            process.arguments = ["serve", "--port", "0", "--hooks-dir", folder.path, "--data", folder.path + "/../data"]
-            process.environment = ["MOONBASE_DATABASE_URL": "postgres://ada@127.0.0.1:\(port)/moon"]
-            let pipe = Pipe()
-            process.standardOutput = pipe
-            process.standardError = pipe
-            try process.run()
-            let output = pipe.fileHandleForReading.readDataToEndOfFile()
-            process.waitUntilExit()
-            return (process.terminationStatus, String(decoding: output, as: UTF8.self))
-        }
-        #expect(fromEnvironment.0 != 0 && fromEnvironment.1.contains("cannot reach PostgreSQL at postgres://ada@127.0.0.1:\(port)/moon"),
-                "\(fromEnvironment.1)")
+        let fromEnvironment = try await CommandLineTests.moonbase(
+            ["serve", "--port", "0", "--hooks-dir", folder.path, "--data", folder.path + "/../data"],
+            environment: ["MOONBASE_DATABASE_URL": "postgres://ada@127.0.0.1:\(port)/moon"])
+        #expect(fromEnvironment.status != 0, "\(fromEnvironment.output)")
+        #expect(fromEnvironment.output.contains("cannot reach PostgreSQL at postgres://ada@127.0.0.1:\(port)/moon"), "\(fromEnvironment.output)")
     }
 }

@@ -422,6 +422,27 @@ struct DeliveryLogTests {
         #expect(succeeded.json["status"] == "succeeded" && succeeded.json["error"] == .null)
     }
 
+    /// Attempts of one delivery recorded in one call apply in order; a first attempt recorded
+    /// twice counts once, and an unknown delivery changes nothing.
+    @Test(arguments: Engine.allCases) func attemptsOfOneDeliveryInOneCallApplyInOrder(engine: Engine) async throws {
+        let store = try await makeStore(engine)
+        let written = try await insertWithEvent(store, handlers: ["a", "b"], maxAttempts: 3)
+        let (a, b) = (written.deliveries[0], written.deliveries[1])
+        var unknown = b
+        unknown.id = b.id + 500
+        try await store.recordAttempts([
+            outcome(a, attempt: 1, error: "first", next: 7), outcome(b, attempt: 1), outcome(a, attempt: 2),
+            outcome(b, attempt: 1, error: "again"), outcome(unknown, attempt: 1),
+        ])
+        let first = try await store.delivery(id: a.id)
+        #expect(first.status == .succeeded && first.attempts == 2 && first.lastError == nil && first.nextAttemptAt == nil)
+        #expect(try await store.attempts(deliveryID: a.id).map(\.succeeded) == [false, true])
+        let second = try await store.delivery(id: b.id)
+        #expect(second.status == .succeeded && second.attempts == 1, "the repeated first attempt was ignored")
+        #expect(try await store.attempts(deliveryID: b.id).map(\.succeeded) == [true])
+        #expect(await storeError { try await store.delivery(id: unknown.id) } == .deliveryNotFound(unknown.id))
+    }
+
     @Test(arguments: Engine.allCases) func reopenedStoreTakesUpHalfSucceededEvents(engine: Engine) async throws {
         try await withTemporaryDirectory { directory in
             let database = engine == .postgres ? try await PostgresTestDatabase.create() : nil

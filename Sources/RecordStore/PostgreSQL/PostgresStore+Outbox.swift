@@ -11,26 +11,45 @@ extension PostgresStore {
     /// Records finished attempts in one transaction (see `RecordStore.recordAttempts`). As on
     /// SQLite, a first attempt counts only while its delivery was never tried, a later one only
     /// once it was; unknown ids change nothing. Every attempt gets a row in `hook_attempts`.
+    ///
+    /// One statement records them all (one more for each repeat of a delivery in `outcomes`, so
+    /// that its attempts apply in order, as on SQLite).
     public func recordAttempts(_ outcomes: [AttemptOutcome]) async throws(StoreError) {
-        let outcomes = outcomes.filter { $0.deliveryID >= 0 }
-        guard !outcomes.isEmpty else { return }
+        var rounds: [[AttemptOutcome]] = []
+        var seen: [Int64: Int] = [:]
+        for outcome in outcomes where outcome.deliveryID >= 0 {
+            let round = seen[outcome.deliveryID, default: 0]
+            seen[outcome.deliveryID] = round + 1
+            if round == rounds.count { rounds.append([]) }
+            rounds[round].append(outcome)
+        }
+        guard !rounds.isEmpty else { return }
+        let work = rounds
         let now = Timestamp.now()
         let logger = logger
         try await writer.perform { connection in
-            for outcome in outcomes {
-                let failed = outcome.error != nil
+            for round in work {
+                // Arrays cannot hold NULL here: a flag says which next times and errors there are.
+                let failed = round.map { $0.error != nil }
+                let hasNext = round.map { $0.error != nil && $0.nextAttemptAt != nil }
                 try await connection.query("""
-                    WITH recorded AS (
-                        UPDATE hook_deliveries
-                        SET status = \(outcome.status.rawValue), attempts = \(Int64(outcome.attempt)),
-                            next_attempt_at = \(failed ? outcome.nextAttemptAt : nil), last_error = \(outcome.error), updated = \(now)
-                        WHERE id = \(outcome.deliveryID)
-                          AND CASE WHEN \(Int64(outcome.attempt)) = 1 THEN status = 'pending' AND attempts = 0 ELSE attempts > 0 END
-                        RETURNING id
+                    WITH outcome AS (
+                        SELECT * FROM unnest(\(round.map(\.deliveryID))::bigint[], \(round.map(\.status.rawValue))::text[],
+                                             \(round.map { Int64($0.attempt) })::bigint[], \(failed)::boolean[], \(hasNext)::boolean[],
+                                             \(round.map { $0.nextAttemptAt ?? 0 })::bigint[], \(round.map { $0.error ?? "" })::text[],
+                                             \(round.map(\.started))::text[], \(round.map(\.durationMilliseconds))::float8[])
+                            AS o(id, status, attempt, failed, has_next, next_attempt_at, error, started, duration_ms)
+                    ), recorded AS (
+                        UPDATE hook_deliveries d
+                        SET status = o.status, attempts = o.attempt, updated = \(now),
+                            next_attempt_at = CASE WHEN o.has_next THEN o.next_attempt_at END,
+                            last_error = CASE WHEN o.failed THEN o.error END
+                        FROM outcome o
+                        WHERE d.id = o.id AND CASE WHEN o.attempt = 1 THEN d.status = 'pending' AND d.attempts = 0 ELSE d.attempts > 0 END
+                        RETURNING d.id, o.attempt, o.failed, o.started, o.duration_ms, o.error
                     )
                     INSERT INTO hook_attempts (delivery_id, attempt, succeeded, started, duration_ms, error)
-                    SELECT id, \(Int64(outcome.attempt)), \(!failed), \(outcome.started), \(outcome.durationMilliseconds), \(outcome.error)
-                    FROM recorded
+                    SELECT id, attempt, NOT failed, started, duration_ms, CASE WHEN failed THEN error END FROM recorded
                     """, logger: logger)
             }
         }

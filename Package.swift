@@ -6,6 +6,8 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "moonbase", targets: ["moonbase"]),
+        // For the fuzz targets' package (Fuzz/Package.swift).
+        .library(name: "JSONFuzzChecks", targets: ["JSONFuzzChecks"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -18,6 +20,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // Debian's liblua5.4-dev, plus static inline shims for Lua's macros and the error trampoline.
@@ -38,6 +42,7 @@ let package = Package(
         // The hook host: discovery, registration, dispatch, listing. Knows nothing of HTTP or SQL.
         .target(name: "HookHost", dependencies: [
             "LuaRuntime", "MoonbaseJSON", "MoonbaseModel", .product(name: "Logging", package: "swift-log"),
+            .product(name: "DequeModule", package: "swift-collections"),
         ]),
         // The Lua host modules: `http` (AsyncHTTPClient), `crypto`, `webhook` (swift-crypto), and
         // `records` over the store protocol. They know hooks only for the calling handler's event.
@@ -64,10 +69,12 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
             .product(name: "DequeModule", package: "swift-collections"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "Metrics", package: "swift-metrics"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
         ]),
         // The command line: thin.
         .executableTarget(name: "moonbase", dependencies: [
-            "MoonbaseServer", "HookHost", "HostModules", "LuaRuntime", "MoonbaseJSON", "MoonbaseModel",
+            "MoonbaseServer", "HookHost", "HostModules", "LuaRuntime", "MoonbaseJSON", "MoonbaseModel", "RecordStore",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -78,17 +85,23 @@ let package = Package(
             "HookHost", "LuaRuntime", "MoonbaseJSON", "MoonbaseModel", "CLuaFloor", "CLua", "LuaBounded",
         ], path: "Benchmarks/moonbase-bench"),
 
+        // What the fuzz targets check (Fuzz/Package.swift builds them with libFuzzer); the tests
+        // replay the committed corpus and every crash found with the same checks.
+        .target(name: "JSONFuzzChecks", dependencies: [
+            "MoonbaseJSON", "LuaRuntime", .product(name: "Logging", package: "swift-log"),
+        ], path: "Fuzz/Checks"),
+
         // Helpers shared by the test suites: temporary hooks folders, captured logs, a local HTTP server.
         .target(name: "MoonbaseTestSupport", dependencies: [
-            "HookHost", "LuaRuntime", "MoonbaseJSON", "MoonbaseModel", .product(name: "Logging", package: "swift-log"),
+            "HookHost", "HostModules", "LuaRuntime", "MoonbaseJSON", "MoonbaseModel", .product(name: "Logging", package: "swift-log"),
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "NIOCore", package: "swift-nio"),
             "RecordStore", .product(name: "PostgresNIO", package: "postgres-nio"),
         ], path: "Tests/MoonbaseTestSupport"),
-        .testTarget(name: "MoonbaseJSONTests", dependencies: ["MoonbaseJSON"]),
+        .testTarget(name: "MoonbaseJSONTests", dependencies: ["MoonbaseJSON", "JSONFuzzChecks"]),
         .testTarget(name: "MoonbaseModelTests", dependencies: ["MoonbaseModel", "MoonbaseJSON"]),
-        .testTarget(name: "LuaRuntimeTests", dependencies: ["LuaRuntime", "MoonbaseJSON", "CLua", "LuaBounded"]),
-        .testTarget(name: "HookHostTests", dependencies: ["HookHost", "LuaRuntime", "MoonbaseJSON", "MoonbaseModel", "MoonbaseTestSupport"]),
+        .testTarget(name: "LuaRuntimeTests", dependencies: ["LuaRuntime", "MoonbaseJSON", "CLua", "LuaBounded", "MoonbaseTestSupport"]),
+        .testTarget(name: "HookHostTests", dependencies: ["HookHost", "HostModules", "LuaRuntime", "MoonbaseJSON", "MoonbaseModel", "MoonbaseTestSupport"]),
         .testTarget(name: "HostModulesTests", dependencies: [
             "HostModules", "HookHost", "LuaRuntime", "MoonbaseJSON", "MoonbaseTestSupport",
             .product(name: "Hummingbird", package: "hummingbird"),
@@ -100,7 +113,7 @@ let package = Package(
             .product(name: "PostgresNIO", package: "postgres-nio"), .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "MoonbaseServerTests", dependencies: [
-            "MoonbaseServer", "HookHost", "RecordStore", "MoonbaseJSON", "MoonbaseModel", "MoonbaseTestSupport",
+            "MoonbaseServer", "HookHost", "HostModules", "RecordStore", "MoonbaseJSON", "MoonbaseModel", "MoonbaseTestSupport",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdTesting", package: "hummingbird"),
         ]),

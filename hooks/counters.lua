@@ -18,6 +18,7 @@ local function recount(author)
   end
 end
 
+---@param event RecordEvent
 function count_posts_per_author(event)
   if event.collection_name ~= "posts" then return end
   recount(event.data.author)

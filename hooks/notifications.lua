@@ -2,11 +2,13 @@
 -- committed, in the background; an error here is logged and never affects the request.
 local sent = 0  -- a top-level local the handlers close over (per Lua state)
 
+---@param event RecordEvent
 function on_new_post(event)
   sent = sent + 1
   log.info("new post", {title = event.data.title, id = event.record_id, notified = sent})
 end
 
+---@param event RecordEvent
 function on_user_update(event)
   local before, after = event.old_data.email, event.data.email
   if before ~= after then

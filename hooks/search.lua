@@ -17,6 +17,7 @@ local function text_of(product)
   return table.concat(parts, " ")
 end
 
+---@param event RecordEvent
 function sync_search_index(event)
   if event.collection_name ~= "products" then return end
   local entry = entry_for(event.record_id)

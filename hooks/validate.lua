@@ -1,6 +1,7 @@
 -- A before-hook: refuse a post without a title, fill in a slug when the client sent none.
 local utils = require("_utils")
 
+---@param event RecordEvent
 local function check_post(event)
   local title = event.data.title
   if type(title) ~= "string" or utils.trim(title) == "" then

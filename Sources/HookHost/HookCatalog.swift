@@ -21,11 +21,22 @@ public struct HookFileEntry: Sendable {
     public var handlerIndices: [Int]
 }
 
+/// The handlers that match an event's type and collection (see `HookCatalog.match`).
+public struct HandlerMatch: Sendable {
+    /// Catalog indices, in load order.
+    public var handlers: [Int]
+    /// Whether some of them have a `when` or `changed`, so that which run depends on the data.
+    public var isConditional: Bool
+}
+
 /// Live counters of one handler.
 public struct HookHandlerStats: Sendable, Equatable {
     public var calls = 0
     public var errors = 0
     public var lastError: String?
+    /// Routes only: the time their calls took, in all and at most.
+    public var totalTime: Duration = .zero
+    public var maxTime: Duration = .zero
 }
 
 /// Every file and handler the host knows, the same for every Lua state of the pool, with the
@@ -36,9 +47,9 @@ public final class HookCatalog: Sendable {
     private let stats: Mutex<[HookHandlerStats]>
     /// Handler indices by phase and event type, in load order, so matching skips most handlers.
     private let byPhaseAndType: [[Int]]
-    /// What `matching` found per phase, type and collection: the catalog never changes, and
+    /// What `match` found per phase, type and collection: the catalog never changes, and
     /// filtering on every event would allocate on the hot path.
-    private let matches = Mutex<[MatchKey: [Int]]>([:])
+    private let matches = Mutex<[MatchKey: HandlerMatch]>([:])
 
     private struct MatchKey: Hashable {
         var slot: Int
@@ -71,16 +82,30 @@ public final class HookCatalog: Sendable {
         return (phase == .before ? 0 : 3) + typeSlot
     }
 
-    /// The handlers of `phase` that match an event, in load order.
+    /// The handlers of `phase` that match an event's type and collection, in load order,
+    /// whatever their `when` and `changed` say.
     public func matching(_ phase: HookPhase, _ type: RecordEventType, collection: String) -> [Int] {
+        match(phase, type, collection: collection).handlers
+    }
+
+    /// `matching`, and whether any of those handlers has a `when` or `changed` (then
+    /// `admitted` tells which of them want a given write).
+    public func match(_ phase: HookPhase, _ type: RecordEventType, collection: String) -> HandlerMatch {
         let slot = Self.slot(phase, type)
         let candidates = byPhaseAndType[slot]
-        if candidates.isEmpty { return [] }
+        if candidates.isEmpty { return HandlerMatch(handlers: [], isConditional: false) }
         let key = MatchKey(slot: slot, collection: collection)
         if let known = matches.withLock({ $0[key] }) { return known }
         let found = candidates.filter { handlers[$0].collections?.contains(collection) ?? true }
-        matches.withLock { $0[key] = found }
-        return found
+        let match = HandlerMatch(handlers: found, isConditional: found.contains { handlers[$0].condition != nil })
+        matches.withLock { $0[key] = match }
+        return match
+    }
+
+    /// The handlers of `handlers` whose `when` and `changed` admit a write with `data` (and,
+    /// for an update or delete, `oldData`), in order.
+    public func admitted(_ handlers: [Int], data: JSONObject, oldData: JSONObject?) -> [Int] {
+        handlers.filter { self.handlers[$0].condition?.admits(data: data, oldData: oldData) ?? true }
     }
 
     public var loadedCount: Int { files.count { $0.status == .loaded } }
@@ -93,6 +118,15 @@ public final class HookCatalog: Sendable {
                 stats[index].errors += 1
                 stats[index].lastError = error
             }
+        }
+    }
+
+    /// Counts one call of route `index`, with the time it took.
+    func recordRouteCall(_ index: Int, error: String?, duration: Duration) {
+        recordCall(index, error: error)
+        stats.withLock { stats in
+            stats[index].totalTime += duration
+            stats[index].maxTime = max(stats[index].maxTime, duration)
         }
     }
 
@@ -118,7 +152,8 @@ public final class HookCatalog: Sendable {
             ]
             if let error = file.error { entry["error"] = .string(error) }
             entry["functions"] = .array(file.functions.map { .string($0) })
-            entry["handlers"] = .array(file.handlerIndices.map { index in
+            let routes = file.handlerIndices.filter { handlers[$0].phase == .route }
+            entry["handlers"] = .array(file.handlerIndices.filter { handlers[$0].phase != .route }.map { index in
                 let handler = handlers[index]
                 var listed: JSONObject = [
                     "name": .string(handler.name), "event": .string(handler.eventLabel),
@@ -130,12 +165,29 @@ public final class HookCatalog: Sendable {
                     listed["retries"] = .int(Int64(handler.retries))
                     listed["order"] = .string(handler.order.rawValue)
                 }
+                handler.condition?.listed(into: &listed)
                 listed["calls"] = .int(Int64(stats[index].calls))
                 listed["errors"] = .int(Int64(stats[index].errors))
                 listed["last_error"] = stats[index].lastError.map { .string($0) } ?? .null
                 return .object(listed)
             })
+            if !routes.isEmpty { entry["routes"] = .array(routes.map { .object(listedRoute($0, stats[$0])) }) }
             return .object(entry)
         })
+    }
+
+    /// A route as the listing shows it: its stats with the mean and longest call in milliseconds.
+    private func listedRoute(_ index: Int, _ stats: HookHandlerStats) -> JSONObject {
+        let handler = handlers[index]
+        let milliseconds = { (duration: Duration) in (duration.timeInterval * 1_000_000).rounded() / 1000 }
+        return [
+            "name": .string(handler.name), "method": .string(handler.route?.method ?? ""), "path": .string(handler.route?.path ?? ""),
+            "public": .bool(handler.route?.isPublic ?? false), "line": .int(Int64(handler.line)),
+            "calls": .int(Int64(stats.calls)), "errors": .int(Int64(stats.errors)),
+            "last_error": stats.lastError.map { .string($0) } ?? .null,
+            "latency_ms": .object([
+                "mean": .double(stats.calls == 0 ? 0 : milliseconds(stats.totalTime / stats.calls)), "max": .double(milliseconds(stats.maxTime)),
+            ]),
+        ]
     }
 }

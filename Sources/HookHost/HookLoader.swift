@@ -26,6 +26,8 @@ public struct LoadedHooks {
         }
         var entries: [HookFileEntry] = []
         var handlers: [HookHandler] = []
+        /// The routes of the files loaded so far, by identity: a later file may not take one.
+        var routeOwners: [String: String] = [:]
         for (fileIndex, file) in files.enumerated() {
             let loads = runtimes.map { $0.loads[fileIndex] }
             var entry = HookFileEntry(file: file.displayPath, module: file.module, status: .loaded, error: nil,
@@ -36,6 +38,11 @@ public struct LoadedHooks {
             } else if loads.contains(where: { $0.handlers.map(\.handler) != loads[0].handlers.map(\.handler) }) {
                 entry.status = .failed
                 entry.error = "\(file.displayPath): registers different handlers in each Lua state (registration must not depend on time or randomness)"
+            } else if let (route, owner) = loads[0].handlers.lazy.compactMap({ loaded in
+                loaded.handler.route.flatMap { route in routeOwners[route.identity].map { (loaded, $0) } }
+            }).first {
+                entry.status = .failed
+                entry.error = "\(file.displayPath):\(route.registeredAt): route: \(route.handler.collectionLabel) is already defined by \(owner)"
             }
             if entry.status == .failed {
                 entry.functions = []
@@ -55,6 +62,7 @@ public struct LoadedHooks {
                         copy += 1
                         handler.key = "\(base)#\(copy)"
                     }
+                    if let route = handler.route { routeOwners[route.identity] = "\(file.displayPath):\(loads[0].handlers[position].registeredAt)" }
                     handlers.append(handler)
                     for (runtime, load) in zip(runtimes, loads) { runtime.refs.append(load.handlers[position].ref) }
                 }

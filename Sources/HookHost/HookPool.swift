@@ -1,3 +1,4 @@
+import DequeModule
 import Foundation
 import Logging
 import LuaRuntime
@@ -17,7 +18,7 @@ import Synchronization
 /// wall-clock budget (stuck in C, where no budget reaches) is given up. Whatever waited on its
 /// state fails as on any budget error, the state is never used again (its thread and memory are
 /// left to it, and counted in `abandoned`), and a fresh state on a fresh thread takes its place.
-/// A before-hook that no worker starts within the wall-clock budget refuses the write with 503
+/// A before-hook or route that no worker starts within the wall-clock budget is answered 503
 /// "hooks busy".
 public final class HookPool: Sendable {
     public let catalog: HookCatalog
@@ -43,25 +44,45 @@ public final class HookPool: Sendable {
     }
 
     /// Runs the before-handlers matching an event and says whether and with what data the write
-    /// goes ahead; nil when none matches. The event is only built when some handler matches.
+    /// goes ahead; nil when none matches. The event is only built when some handler matches the
+    /// type and collection; their `when` and `changed` are decided on it before any Lua runs.
     public func runBefore(_ type: RecordEventType, collection: String, _ makeEvent: () -> RecordEvent) async -> BeforeOutcome? {
-        let handlers = catalog.matching(.before, type, collection: collection)
-        if handlers.isEmpty { return nil }
+        let match = catalog.match(.before, type, collection: collection)
+        if match.handlers.isEmpty { return nil }
         let event = makeEvent()
+        let handlers = match.isConditional ? catalog.admitted(match.handlers, data: event.data, oldData: event.oldData) : match.handlers
+        if handlers.isEmpty { return nil }
+        return await runUrgently(what: "before-hooks", metadata: [
+            "event": .string(event.type.rawValue), "collection": .string(event.collection), "event_id": .string(event.id),
+        ]) { runtime, done in runtime.runBefore(event, handlers: handlers, completion: done) }
+    }
+
+    /// Runs route `index` (a catalog index) on `request`, the `req` table of SPEC section 14.
+    public func runRoute(_ index: Int, request: JSONObject) async -> RouteOutcome {
+        let route = catalog.handlers[index]
+        return await runUrgently(what: "route", metadata: [
+            "file": .string(route.file), "line": .stringConvertible(route.line), "route": .string(route.collectionLabel),
+        ]) { runtime, done in runtime.runRoute(index, request: request, completion: done) }
+    }
+
+    /// Runs a job a client waits for on the next free worker. If the worker is given up, the
+    /// outcome is `failed` with the watchdog's error; if no worker starts it within the
+    /// wall-clock budget, it is 503 "hooks busy" (and `what`, with `metadata`, is logged).
+    private func runUrgently<Outcome: UrgentOutcome>(
+        what: String, metadata: Logger.Metadata, _ start: @escaping @Sendable (HookRuntime, @escaping (Outcome) -> Void) -> Void
+    ) async -> Outcome {
         let logger = logger
         return await withCheckedContinuation { continuation in
             let reply = JobReply(()) { _, error in continuation.resume(returning: .failed(error.message)) }
             let expiry = startWithin.map { within in
                 HookJobQueue.Expiry(after: within) {
-                    logger.warning("no hook worker started the before-hooks within the wall-clock budget; the write is refused", metadata: [
-                        "event": .string(event.type.rawValue), "collection": .string(event.collection), "event_id": .string(event.id),
-                    ])
-                    reply.answer { _ in continuation.resume(returning: .rejected(message: "hooks busy", status: 503)) }
+                    logger.warning("no hook worker started the \(what) within the wall-clock budget; answered 503 hooks busy", metadata: metadata)
+                    reply.answer { _ in continuation.resume(returning: .busy) }
                 }
             }
             queue.push(urgent: true, expiry: expiry) { worker in
                 worker.track(reply)
-                worker.runtime.runBefore(event, handlers: handlers) { outcome in
+                start(worker.runtime) { outcome in
                     reply.answer { _ in continuation.resume(returning: outcome) }
                     worker.untrack(reply)
                 }
@@ -147,6 +168,21 @@ public final class HookPool: Sendable {
         queue.close()
         watchdog?.stop()
     }
+}
+
+/// The outcome of a job a client waits for: it can fail (the details are for the log) or find
+/// the hooks busy (503, no worker started it in time).
+protocol UrgentOutcome: Sendable {
+    static func failed(_ detail: String) -> Self
+    static var busy: Self { get }
+}
+
+extension BeforeOutcome: UrgentOutcome {
+    static var busy: BeforeOutcome { .rejected(message: "hooks busy", status: 503) }
+}
+
+extension RouteOutcome: UrgentOutcome {
+    static var busy: RouteOutcome { .rejected(message: "hooks busy", status: 503) }
 }
 
 /// A Lua state the watchdog gave up: it may still be running on its thread, and holds its memory.
@@ -483,11 +519,10 @@ final class HookJobQueue: @unchecked Sendable { // every field is guarded by `co
     static let linger: TimeInterval = 0.001
 
     private let condition = NSCondition()
-    private var jobs: [Job] = []
+    private var jobs = Deque<Job>()
     /// Jobs only one worker may run (resuming a handler of its state), by worker id; nil for a
     /// worker given up, whose jobs are dropped.
-    private var own: [[HookJob]?] = []
-    private var head = 0
+    private var own: [Deque<HookJob>?] = []
     private var unfinished = 0
     private var closed = false
     private var backgroundWakePending = false
@@ -548,28 +583,19 @@ final class HookJobQueue: @unchecked Sendable { // every field is guarded by `co
         defer { condition.unlock() }
         while true {
             var waited = false
-            while head == jobs.count && own[worker]!.isEmpty && !closed {
+            while jobs.isEmpty && own[worker]!.isEmpty && !closed {
                 backgroundWakePending = false // the next background job must wake someone
                 condition.wait()
                 waited = true
             }
-            if !own[worker]!.isEmpty { return own[worker]!.removeFirst() }
-            if head == jobs.count { return nil }
-            if waited && !jobs[head].urgent && !closed {
+            if let job = own[worker]!.popFirst() { return job }
+            guard let next = jobs.first else { return nil }
+            if waited && !next.urgent && !closed {
                 _ = condition.wait(until: Date(timeIntervalSinceNow: Self.linger))
                 backgroundWakePending = false
-                if head == jobs.count { continue } // another worker took it meanwhile
+                if jobs.isEmpty { continue } // another worker took it meanwhile
             }
-            let job = jobs[head]
-            head += 1
-            if head == jobs.count { // drained (the usual case): the taken jobs and what they hold go now
-                jobs.removeAll(keepingCapacity: true)
-                head = 0
-            } else if head > 1024 && head * 2 > jobs.count { // compact now and then instead of shifting on every pop
-                jobs.removeFirst(head)
-                head = 0
-            }
-            return job.run
+            return jobs.removeFirst().run
         }
     }
 
@@ -577,10 +603,9 @@ final class HookJobQueue: @unchecked Sendable { // every field is guarded by `co
     func expire(now: ContinuousClock.Instant) {
         let expired: [Expiry] = condition.withLock {
             let isExpired = { (job: Job) in job.expiry.map { $0.deadline <= now } ?? false }
-            guard jobs[head...].contains(where: isExpired) else { return [] }
-            let expired = jobs[head...].filter(isExpired).map { $0.expiry! }
-            jobs = jobs[head...].filter { !isExpired($0) }
-            head = 0
+            let expired = jobs.filter(isExpired).map { $0.expiry! }
+            if expired.isEmpty { return [] }
+            jobs.removeAll(where: isExpired)
             unfinished -= expired.count
             return expired
         }

@@ -1,8 +1,8 @@
 import LuaRuntime
 import MoonbaseJSON
 
-/// The registration API of SPEC section 3 for one file in one Lua state: the globals
-/// `on_record_create` … `before_record_delete` and `reject`, collecting handlers as the file's
+/// The registration API of SPEC sections 3 and 14 for one file in one Lua state: the globals
+/// `on_record_create` … `before_record_delete`, `route` and `reject`, collecting handlers as the file's
 /// top-level code registers them (they are kept only if the whole file loads).
 final class Registrar {
     let file: HookFile
@@ -18,6 +18,7 @@ final class Registrar {
         var functions: [(name: String, body: (inout LuaArguments) -> LuaHostResult)] = RegistrationFunction.allCases.map { function in
             (function.rawValue, { arguments in self.register(function, &arguments) })
         }
+        functions.append(("route", { arguments in self.registerRoute(&arguments) }))
         functions.append(("reject", Registrar.reject))
         return state.makeTable(functions: functions)
     }
@@ -37,30 +38,12 @@ final class Registrar {
         guard arguments.isFunction(position) else {
             return .error("\(name): handler must be a function (got \(arguments.typeName(position)))")
         }
-        var options = JSONObject()
-        let optionsIndex = position + 1
-        if !arguments.isNil(optionsIndex) {
-            guard arguments.isTable(optionsIndex), case .object(let object)? = try? arguments.json(optionsIndex) else {
-                return .error("\(name): options must be a table of name = value (got \(arguments.typeName(optionsIndex)))")
-            }
-            options = object
+        let options: JSONObject, handlerName: String?
+        switch Registrar.options(arguments, at: position + 1, allowed: function.allowedOptions) {
+        case .success(let read): (options, handlerName) = read
+        case .failure(let error): return .error("\(name): \(error.message)")
         }
-        for key in options.keys where !function.allowedOptions.contains(key) {
-            let allowed = function.allowedOptions.sorted().joined(separator: ", ")
-            return .error("\(name): unknown option '\(key)' (allowed: \(allowed))")
-        }
-        var handlerName: String?
-        switch options["name"] {
-        case nil: break
-        case .string(let value)? where !value.isEmpty: handlerName = value
-        default: return .error("\(name): option 'name' must be a non-empty string")
-        }
-        var async = true
-        switch options["async"] {
-        case nil: break
-        case .bool(let value)?: async = value
-        default: return .error("\(name): option 'async' must be a boolean")
-        }
+        guard let async = Registrar.flag(options, "async", default: true) else { return .error("\(name): option 'async' must be a boolean") }
         var retries: Int64 = 0
         switch options["retries"] {
         case nil: break
@@ -74,15 +57,83 @@ final class Registrar {
             }
             order = parsed
         }
+        var condition: HookCondition?
+        switch HookCondition.parse(options, for: function) {
+        case .success(let parsed): condition = parsed
+        case .failure(let error): return .error("\(name): \(error.message)")
+        }
         let line = arguments.definitionLine(position) ?? arguments.callerLine
-        let fileName = file.displayPath.split(separator: "/").last.map(String.init) ?? file.displayPath
         var handler = HookHandler(
-            name: handlerName ?? "anonymous@\(fileName):\(line)", phase: function.phase, event: function.event,
+            name: handlerName ?? anonymousName(line: line), phase: function.phase, event: function.event,
             collections: collections, line: line, async: function.phase == .after ? async : false, retries: Int(retries),
             file: file.displayPath)
         handler.order = order
-        pending.append(LoadedHandler(handler: handler, ref: arguments.reference(position), named: handlerName != nil))
+        handler.condition = condition
+        pending.append(LoadedHandler(handler: handler, ref: arguments.reference(position), named: handlerName != nil,
+                                     registeredAt: arguments.callerLine))
         return .results(0)
+    }
+
+    /// `route(method, path, handler [, options])` (SPEC section 14); a second route with the same
+    /// method and path (parameter names aside) is an error, here and across files (the loader's).
+    private func registerRoute(_ arguments: inout LuaArguments) -> LuaHostResult {
+        guard !closed else { return .error("route: routes can only be registered while the file loads") }
+        guard let method = arguments.string(1) else { return arguments.badArgument(1, to: "route", expected: "method (GET, POST, …)") }
+        guard let path = arguments.string(2) else { return arguments.badArgument(2, to: "route", expected: "path") }
+        guard arguments.isFunction(3) else { return .error("route: handler must be a function (got \(arguments.typeName(3)))") }
+        let options: JSONObject, handlerName: String?
+        switch Registrar.options(arguments, at: 4, allowed: ["name", "public"]) {
+        case .success(let read): (options, handlerName) = read
+        case .failure(let error): return .error("route: \(error.message)")
+        }
+        guard let isPublic = Registrar.flag(options, "public", default: false) else { return .error("route: option 'public' must be a boolean") }
+        let route: HookRoute
+        switch HookRoute.parse(method: method, path: path, isPublic: isPublic) {
+        case .success(let parsed): route = parsed
+        case .failure(let error): return .error("route: \(error.message)")
+        }
+        if let earlier = pending.first(where: { $0.handler.route?.identity == route.identity }) {
+            return .error("route: \(route.method) \(route.path) is already defined at line \(earlier.registeredAt)")
+        }
+        let line = arguments.definitionLine(3) ?? arguments.callerLine
+        var handler = HookHandler(name: handlerName ?? anonymousName(line: line), phase: .route, event: nil, collections: nil,
+                                  line: line, async: false, retries: 0, file: file.displayPath)
+        handler.route = route
+        pending.append(LoadedHandler(handler: handler, ref: arguments.reference(3), named: handlerName != nil, registeredAt: arguments.callerLine))
+        return .results(0)
+    }
+
+    private func anonymousName(line: Int) -> String {
+        "anonymous@\(file.displayPath.split(separator: "/").last.map(String.init) ?? file.displayPath):\(line)"
+    }
+
+    /// `options[key]` as a boolean, `fallback` when it is absent; nil when it is no boolean.
+    private static func flag(_ options: JSONObject, _ key: String, default fallback: Bool) -> Bool? {
+        switch options[key] {
+        case nil: fallback
+        case .bool(let value)?: value
+        default: nil
+        }
+    }
+
+    /// The options table at `index` (none: empty) with only `allowed` keys, and its `name`.
+    private static func options(_ arguments: LuaArguments, at index: Int32,
+                                allowed: Set<String>) -> Result<(JSONObject, name: String?), RegistrationError> {
+        var options = JSONObject()
+        if !arguments.isNil(index) {
+            guard arguments.isTable(index), case .object(let object)? = try? arguments.json(index) else {
+                return .failure(RegistrationError(message: "options must be a table of name = value (got \(arguments.typeName(index)))"))
+            }
+            options = object
+        }
+        for key in options.keys where !allowed.contains(key) {
+            return .failure(RegistrationError(message: "unknown option '\(key)' (allowed: \(allowed.sorted().joined(separator: ", ")))"))
+        }
+        switch options["name"] {
+        case nil: return .success((options, nil))
+        case .string(let value)? where !value.isEmpty: return .success((options, value))
+        default: return .failure(RegistrationError(message: "option 'name' must be a non-empty string"))
+        }
     }
 
     /// `collection` is a name, a non-empty list of names, or nil for all collections.

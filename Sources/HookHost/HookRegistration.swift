@@ -1,11 +1,13 @@
 import MoonbaseModel
 
-/// Whether a handler runs before the write (and may change or refuse it), after it, or when a
-/// delivery to an after-handler has failed for good (`on_hook_failed`).
+/// Whether a handler runs before the write (and may change or refuse it), after it, when a
+/// delivery to an after-handler has failed for good (`on_hook_failed`), or answers HTTP
+/// requests (`route`).
 public enum HookPhase: String, Sendable {
     case before
     case after
     case failure
+    case route
 }
 
 /// Which deliveries of one after-handler run one at a time, in commit order.
@@ -35,6 +37,10 @@ public struct HookHandler: Sendable, Equatable {
     public var order: DeliveryOrder = .record
     /// The file that registered it (`hooks/notify.lua`).
     public var file: String
+    /// Record handlers only: `options.when` and `options.changed`, the writes it wants.
+    public var condition: HookCondition?
+    /// Routes only: the method and path it answers.
+    public var route: HookRoute?
     /// Names the handler across restarts, in the deliveries log: file, name, event and
     /// collections (made unique within the file by the loader).
     public internal(set) var key: String = ""
@@ -46,12 +52,15 @@ public struct HookHandler: Sendable, Equatable {
         case .before: "before:" + (event?.rawValue ?? "*")
         case .after: event?.rawValue ?? "*"
         case .failure: "hook.failed"
+        case .route: "route"
         }
     }
 
-    /// How the listing names the collections: one name, a comma list, or `*`.
+    /// How the listing names the collections: one name, a comma list, or `*` (for a route: its
+    /// method and path).
     public var collectionLabel: String {
-        collections?.joined(separator: ",") ?? "*"
+        if let route { return route.method + " " + route.path }
+        return collections?.joined(separator: ",") ?? "*"
     }
 }
 
@@ -86,5 +95,11 @@ enum RegistrationFunction: String, CaseIterable {
     /// `on_any_event(handler [, options])` and `on_hook_failed(handler [, options])` take no collection.
     var takesCollection: Bool { self != .onAnyEvent && self != .onHookFailed }
 
-    var allowedOptions: Set<String> { phase == .after ? ["name", "async", "retries", "order"] : ["name"] }
+    var allowedOptions: Set<String> {
+        switch phase {
+        case .after: ["name", "async", "retries", "order", "when", "changed"]
+        case .before: ["name", "when", "changed"]
+        case .failure, .route: ["name"]
+        }
+    }
 }

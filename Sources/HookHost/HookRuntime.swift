@@ -9,6 +9,9 @@ struct LoadedHandler {
     var ref: LuaRef
     /// Whether `options.name` named it (else it is named after a global function, or anonymous).
     var named: Bool
+    /// The line of the registration call (`line` is the handler function's), where errors about
+    /// the registration point.
+    var registeredAt: Int
 }
 
 /// What loading one file into one Lua state gave.
@@ -242,6 +245,65 @@ public final class HookRuntime {
         run.completion(.proceed(data))
     }
 
+    /// Runs route `index` on `request` (the `req` table of SPEC section 14) and reads what it
+    /// returned. `completion` hears the outcome on this runtime's thread: at once, or later if
+    /// the handler waits for the host. A route handles no event: its `records` writes start
+    /// at depth 1, and its `webhook` messages get ids of their own.
+    public func runRoute(_ index: Int, request: JSONObject, completion: @escaping (RouteOutcome) -> Void) {
+        let base = state.top
+        let run = RouteRun(index: index, started: .now, completion: completion)
+        continueRoute(run, table: state.push(request), base: base)
+    }
+
+    private func continueRoute(_ run: RouteRun, table: Int32, base: Int32, resumed: LuaCallOutcome? = nil) {
+        state.callContext = nil
+        guard let ref = refs[run.index] else {
+            state.setTop(base)
+            return run.completion(.failed("route not loaded in this Lua state"))
+        }
+        let outcome = resumed ?? watched(run.index) { state.callHandler(ref, argument: table) }
+        var failure: LuaError?
+        var answer = RouteOutcome.failed("")
+        switch outcome {
+        case .suspended(let call):
+            wait(call, of: run.index, table: table, base: base) { table, base, outcome in
+                self.continueRoute(run, table: table, base: base, resumed: outcome)
+            }
+            return
+        case .returned(let count):
+            do throws(LuaConversionError) {
+                let value = count > 0 ? try state.json(at: table + 1) : .null
+                switch RouteReply.make(from: value) {
+                case .success(let reply): answer = .reply(reply)
+                case .failure(let error): failure = LuaError(kind: .runtime, message: "\(location(run.index)): \(error.message)")
+                }
+            } catch {
+                failure = LuaError(kind: .runtime, message: "\(location(run.index)): a route's answer cannot be sent: \(error.message)")
+            }
+        case .failed(let error):
+            if let refusal = Refusal(error) {
+                answer = .rejected(message: refusal.message, status: refusal.status)
+            } else {
+                failure = error
+            }
+        }
+        state.setTop(base)
+        let duration = ContinuousClock.now - run.started
+        if let failure {
+            catalog.recordRouteCall(run.index, error: failure.message, duration: duration)
+            log(run.index, .route, failure)
+            answer = .failed(failure.message)
+        } else {
+            catalog.recordRouteCall(run.index, error: nil, duration: duration)
+        }
+        run.completion(answer)
+    }
+
+    /// `file:line` of handler `index`.
+    private func location(_ index: Int) -> String {
+        "\(catalog.handlers[index].file):\(catalog.handlers[index].line)"
+    }
+
     /// Parks a chain whose handler waits: the event table is kept in the registry and the host's
     /// stack given back, so the state can run other events meanwhile. Once the operation is done,
     /// `next` gets the event table (pushed again) and the resumed handler's outcome.
@@ -271,10 +333,16 @@ public final class HookRuntime {
 
     private func fail(_ index: Int, _ subject: RunSubject, _ error: LuaError) {
         catalog.recordCall(index, error: error.message)
+        log(index, subject, error)
+    }
+
+    /// Logs a handler's failure with its file, line and traceback.
+    private func log(_ index: Int, _ subject: RunSubject, _ error: LuaError) {
         var metadata: Logger.Metadata
         switch subject {
         case .record(let event): metadata = handlerMetadata(index, event)
         case .failedDelivery: metadata = handlerMetadata(index).merging(["event": .string("hook.failed")]) { $1 }
+        case .route: metadata = handlerMetadata(index).merging(["route": .string(catalog.handlers[index].collectionLabel)]) { $1 }
         }
         metadata["error"] = .string(error.message)
         if let traceback = error.traceback { metadata["traceback"] = .string(traceback) }
@@ -343,6 +411,15 @@ private enum RunSubject {
     case record(RecordEvent)
     /// A dead delivery, for `on_hook_failed`.
     case failedDelivery
+    /// An HTTP request to a route.
+    case route
+}
+
+/// A route's call in progress.
+private struct RouteRun {
+    var index: Int
+    var started: ContinuousClock.Instant
+    var completion: (RouteOutcome) -> Void
 }
 
 /// What a host function learns of the handler calling it, as `LuaArguments.context`. (A small

@@ -38,20 +38,50 @@ public final class RecordsModule: Sendable {
 
     /// The Lua module.
     public var module: LuaModule {
-        LuaModule(name: "records", functions: [
-            ("get", { [self] arguments in get(&arguments) }),
-            ("list", { [self] arguments in list(&arguments) }),
-            ("create", { [self] arguments in create(&arguments) }),
-            ("update", { [self] arguments in update(&arguments) }),
-            ("delete", { [self] arguments in delete(&arguments) }),
-        ])
+        Self.module { [self] name in
+            switch name {
+            case "get": { [self] arguments in get(&arguments) }
+            case "list": { [self] arguments in list(&arguments) }
+            case "create": { [self] arguments in create(&arguments) }
+            case "update": { [self] arguments in update(&arguments) }
+            default: { [self] arguments in delete(&arguments) }
+            }
+        }
     }
 
     /// A `records` module for tools that run hooks without a database: every call raises `reason`.
     public static func unavailable(_ reason: String) -> LuaModule {
-        LuaModule(name: "records", functions: ["get", "list", "create", "update", "delete"].map { name in
-            (name, { _ in .error("records.\(name) is not available: \(reason)") })
-        })
+        module { name in { _ in .error("records.\(name) is not available: \(reason)") } }
+    }
+
+    /// The module's functions and their signatures, with the body `body(name)` gives.
+    private static func module(_ body: (String) -> LuaHostFunction) -> LuaModule {
+        let failure = "string? error"
+        return LuaModule(name: "records", summary: "Read and write records; writes run before-hooks and fire after-hooks.", functions: [
+            LuaFunction("get", "One record, or nil and a message.", parameters: ["collection string", "id string"],
+                        returns: ["Record? record", failure], body: body("get")),
+            LuaFunction("list", "A page of records.", parameters: ["collection string", "query? RecordQuery"],
+                        returns: ["RecordPage? page", failure], body: body("list")),
+            LuaFunction("create", "Creates a record; nil and a message when refused.", parameters: ["collection string", "data table"],
+                        returns: ["Record? record", failure], body: body("create")),
+            LuaFunction("update", "Changes the given fields of a record.", parameters: ["collection string", "id string", "data table"],
+                        returns: ["Record? record", failure], body: body("update")),
+            LuaFunction("delete", "Deletes a record.", parameters: ["collection string", "id string"],
+                        returns: ["boolean? deleted", failure], body: body("delete")),
+        ], classes: [
+            LuaClass("Record", "A record: its fields and the system fields.", fields: [
+                "id string", "collection string", "created string ISO-8601 UTC.", "updated string ISO-8601 UTC.",
+                "[string] any",
+            ]),
+            LuaClass("RecordQuery", "Which records `records.list` returns.", fields: [
+                "page? integer From 1.", "per_page? integer At most \(RecordPage.maxPerPage).",
+                #"sort? "created"|"-created"|"updated"|"-updated"|"id"|"-id""#,
+                "filter? table<string, string|number|boolean|lightuserdata> Field equals value (json.null: missing).",
+            ]),
+            LuaClass("RecordPage", "A page of records.", fields: [
+                "items Record[]", "page integer", "per_page integer", "total_items integer", "total_pages integer",
+            ]),
+        ])
     }
 
     private func get(_ arguments: inout LuaArguments) -> LuaHostResult {

@@ -10,7 +10,16 @@ import MoonbaseJSON
 /// what `http.request` returns.
 public enum WebhookModule {
     public static func make(_ client: OutboundHTTP) -> LuaModule {
-        LuaModule(name: "webhook", functions: [("send", { arguments in send(client, &arguments) })])
+        LuaModule(name: "webhook", summary: "Signed webhooks (Standard Webhooks).", functions: [
+            LuaFunction("send", "POSTs `payload` as JSON, signed with `options.secret`; returns what http.request returns.",
+                        parameters: ["url string", "payload table|string", "options WebhookOptions"],
+                        returns: ["HTTPResponse? response", "string? error"]) { arguments in send(client, &arguments) },
+        ], classes: [
+            LuaClass("WebhookOptions", "How a webhook is signed and sent.", fields: [
+                "secret string The signing secret.", "id? string The webhook-id (default: the event's id).",
+                "headers? table<string, string>", "timeout_ms? integer",
+            ]),
+        ])
     }
 
     private static func send(_ client: OutboundHTTP, _ arguments: inout LuaArguments) -> LuaHostResult {

@@ -1,4 +1,5 @@
 import CLua
+import Logging
 import MoonbaseJSON
 
 /// What a host function hands back to Lua.
@@ -17,14 +18,75 @@ public enum LuaHostResult {
 /// A host function that may be shared by several states (each runs it on its own thread).
 public typealias LuaHostFunction = @Sendable (inout LuaArguments) -> LuaHostResult
 
-/// A table of host functions that every sandboxed chunk sees as a global, such as `http`.
+/// A table of host functions (and constants) that every sandboxed chunk sees as a global, such
+/// as `json` or `http`. Each chunk gets a copy of the table, so no chunk can change another's.
 public struct LuaModule: Sendable {
     public var name: String
-    public var functions: [(name: String, body: LuaHostFunction)]
+    /// What the module is for, one sentence (for editors: `moonbase hooks types`).
+    public var summary: String
+    public var functions: [LuaFunction]
+    /// Constants, such as `json.null`.
+    public var constants: [(name: String, value: JSONValue, type: String)]
+    /// The LuaLS classes the functions' signatures name (e.g. an HTTP response).
+    public var classes: [LuaClass]
 
-    public init(name: String, functions: [(name: String, body: LuaHostFunction)]) {
+    public init(name: String, summary: String = "", functions: [LuaFunction],
+                constants: [(name: String, value: JSONValue, type: String)] = [], classes: [LuaClass] = []) {
         self.name = name
+        self.summary = summary
         self.functions = functions
+        self.constants = constants
+        self.classes = classes
+    }
+}
+
+/// A host function with what an editor needs to know of it.
+public struct LuaFunction: Sendable {
+    public var name: String
+    public var signature: LuaSignature
+    public var body: LuaHostFunction
+
+    /// - Parameters:
+    ///   - parameters: LuaLS `---@param` texts, e.g. `"url string"`, `"options? HTTPOptions"`.
+    ///   - returns: LuaLS `---@return` texts, e.g. `"HTTPResponse? response"`.
+    public init(_ name: String, _ summary: String = "", parameters: [String] = [], returns: [String] = [],
+                body: @escaping LuaHostFunction) {
+        self.name = name
+        self.signature = LuaSignature(summary: summary, parameters: parameters, returns: returns)
+        self.body = body
+    }
+}
+
+/// A function's documentation in LuaLS's annotation syntax: the one description of the API that
+/// both the sandbox and the generated editor definitions use, so they cannot drift.
+public struct LuaSignature: Sendable {
+    public var summary: String
+    /// `---@param` texts: a name (with `?` when optional) and a type.
+    public var parameters: [String]
+    /// `---@return` texts: a type and maybe a name.
+    public var returns: [String]
+    /// `---@overload` texts: other ways to call it, e.g. `fun(handler: fun(event: RecordEvent))`.
+    public var overloads: [String]
+
+    public init(summary: String, parameters: [String] = [], returns: [String] = [], overloads: [String] = []) {
+        self.summary = summary
+        self.parameters = parameters
+        self.returns = returns
+        self.overloads = overloads
+    }
+}
+
+/// A LuaLS class: a table shape that signatures name (`---@class`, `---@field`).
+public struct LuaClass: Sendable {
+    public var name: String
+    public var summary: String
+    /// `---@field` texts: a name (with `?` when it may be absent), a type and a description.
+    public var fields: [String]
+
+    public init(_ name: String, _ summary: String, fields: [String]) {
+        self.name = name
+        self.summary = summary
+        self.fields = fields
     }
 }
 
@@ -88,6 +150,39 @@ public struct LuaArguments {
         var ar = lua_Debug()
         guard lua_getstack(L, 1, &ar) != 0, lua_getinfo(L, "l", &ar) != 0 else { return 0 }
         return Int(ar.currentline)
+    }
+
+    /// The file (chunk name without its `@`) and line the calling Lua code is at.
+    public var callerLocation: (file: String, line: Int) {
+        var ar = lua_Debug()
+        guard lua_getstack(L, 1, &ar) != 0, lua_getinfo(L, "Sl", &ar) != 0, let source = ar.source else { return ("?", 0) }
+        let name = String(cString: source)
+        return (name.hasPrefix("@") ? String(name.dropFirst()) : name, Int(ar.currentline))
+    }
+
+    /// Logs `message` through the state's logger, with the caller's file and line and `fields`
+    /// (a table's string values as they are, others as JSON) as metadata.
+    public func log(_ level: Logger.Level, _ message: String, fields index: Int32) {
+        let (file, line) = callerLocation
+        LuaState.owner(of: L).log(level, message, file: file, line: line, fields: isTable(index) ? try? json(index) : nil)
+    }
+
+    /// Marks the table at `index` as a JSON array, so that it is written as `[]` even when empty;
+    /// with no table there, pushes a new empty array. Either way the array is the one result.
+    public func markArray(_ index: Int32) -> LuaHostResult {
+        if isNil(index) {
+            push(.array([]))
+            return .results(1)
+        }
+        guard isTable(index) else { return badArgument(index, to: "json.array", expected: "table") }
+        if luaL_getmetafield(L, index, "__metatable") != LUA_TNIL {
+            mb_pop(L, 1)
+            return .error("json.array: cannot change a protected metatable")
+        }
+        lua_pushvalue(L, index)
+        mb_getref(L, LuaState.owner(of: L).arrayMetatable.raw)
+        lua_setmetatable(L, -2)
+        return .results(1)
     }
 
     /// Pushes a result.

@@ -35,3 +35,38 @@ extension LuaState {
         return UInt(bitPattern: lua_topointer(L, -1))
     }
 }
+
+/// A global of a sandboxed environment, as an editor or a linter must know it.
+public struct LuaGlobal: Sendable, Equatable {
+    public var name: String
+    /// The names a table global holds (sorted); nil for any other value.
+    public var fields: [String]?
+}
+
+extension LuaState {
+    /// Every global a chunk sees in `environment`, by name: what the sandbox (and the host's
+    /// extras and modules) put there, read back from the environment itself.
+    public func globals(in environment: LuaRef) -> [LuaGlobal] {
+        let table = push(environment)
+        defer { lua_settop(L, table - 1) }
+        var found: [LuaGlobal] = []
+        lua_pushnil(L)
+        while lua_next(L, table) != 0 {
+            defer { mb_pop(L, 1) }
+            guard lua_type(L, -2) == LUA_TSTRING, let name = stringValue(L, -2) else { continue }
+            var fields: [String]?
+            if lua_type(L, -1) == LUA_TTABLE, name != "_G" {
+                var names: [String] = []
+                let inner = lua_gettop(L)
+                lua_pushnil(L)
+                while lua_next(L, inner) != 0 {
+                    if lua_type(L, -2) == LUA_TSTRING, let field = stringValue(L, -2) { names.append(field) }
+                    mb_pop(L, 1)
+                }
+                fields = names.sorted()
+            }
+            found.append(LuaGlobal(name: name, fields: fields))
+        }
+        return found.sorted { $0.name < $1.name }
+    }
+}

@@ -82,13 +82,6 @@ local function safe_collectgarbage(option, ...)
 end
 
 local array_mt = { __name = "json.array", __metatable = "json.array" }
-local json = {
-  encode = host.json_encode,
-  decode = host.json_decode,
-  null = host.null,
-  -- Marks a table as a JSON array, so that an empty one is written as [] rather than {}.
-  array = function(t) return raw_setmetatable(t or {}, array_mt) end,
-}
 
 local libraries = {
   string = copy(string, { dump = true }),
@@ -133,16 +126,8 @@ make_env = function(chunkname, extras)
   for name, library in pairs(libraries) do env[name] = copy(library) end
   env.os = copy(os_subset)
   env.debug = copy(debug_subset)
-  env.json = copy(json)
   for name, module in pairs(host_modules) do env[name] = copy(module) end
   local file = file_of(chunkname)
-  local function logger(level)
-    return function(message, fields)
-      local info = getinfo(2, "l")
-      host_log(level, file, info and info.currentline or 0, tostring(message), fields)
-    end
-  end
-  env.log = { debug = logger("debug"), info = logger("info"), warn = logger("warning"), error = logger("error") }
   env.print = function(...)
     local parts = {}
     for i = 1, select("#", ...) do parts[i] = tostring((select(i, ...))) end
@@ -165,25 +150,11 @@ return make_env, array_mt
 extension LuaState {
     func installSandbox(modules: [LuaModule]) throws(LuaError) {
         let hostTable = pushTable(fields: 5)
-        setFunction("log", in: hostTable) { [unowned self] arguments in self.logFromLua(&arguments) }
-        setFunction("json_encode", in: hostTable) { arguments in
-            do throws(LuaConversionError) {
-                arguments.push(try arguments.json(1).serializedString())
-                return .results(1)
-            } catch {
-                return .error("json.encode: \(error.message)")
-            }
-        }
-        setFunction("json_decode", in: hostTable) { arguments in
-            guard let text = arguments.string(1) else {
-                return arguments.badArgument(1, to: "json.decode", expected: "string")
-            }
-            do throws(JSONParseError) {
-                arguments.push(try JSONValue.parse(text))
-                return .results(1)
-            } catch {
-                return .error("json.decode: \(error.message)")
-            }
+        // `print`: the message is made in Lua (`tostring` may run `__tostring`), logged here.
+        setFunction("log", in: hostTable) { [unowned self] arguments in
+            self.log(.info, arguments.string(4) ?? "", file: arguments.string(2) ?? "?",
+                     line: Int(arguments.integer(3) ?? 0), fields: nil)
+            return .results(0)
         }
         setFunction("module_source", in: hostTable) { [unowned self] arguments in
             guard let name = arguments.string(1), let loader = self.moduleLoader else {
@@ -201,7 +172,6 @@ extension LuaState {
             }
             return .results(2)
         }
-        setField("null", .null, in: hostTable)
         lua_pushcclosure(L, mb_open_bounded, 0)
         setField("bounded", copyOf: -1, in: hostTable)
         mb_pop(L, 1)
@@ -209,6 +179,7 @@ extension LuaState {
         for module in modules {
             let table = pushTable(fields: Int32(module.functions.count))
             for function in module.functions { setFunction(function.name, in: table, function.body) }
+            for constant in module.constants { setField(constant.name, constant.value, in: table) }
             setField(module.name, copyOf: table, in: modulesTable)
             mb_pop(L, 1)
         }
@@ -254,18 +225,15 @@ extension LuaState {
         return popRef()
     }
 
-    private func logFromLua(_ arguments: inout LuaArguments) -> LuaHostResult {
-        let level = Logger.Level(rawValue: arguments.string(1) ?? "info") ?? .info
-        var metadata: Logger.Metadata = [
-            "file": .string(arguments.string(2) ?? "?"),
-            "line": .stringConvertible(arguments.integer(3) ?? 0),
-        ]
-        if arguments.isTable(5), case .object(let fields)? = try? arguments.json(5) {
+    /// Logs a script's message with its file and line, and its fields as metadata (strings as
+    /// they are, other values as JSON).
+    func log(_ level: Logger.Level, _ message: String, file: String, line: Int, fields: JSONValue?) {
+        var metadata: Logger.Metadata = ["file": .string(file), "line": .stringConvertible(line)]
+        if case .object(let fields)? = fields {
             for (key, value) in fields {
                 if case .string(let s) = value { metadata[key] = .string(s) } else { metadata[key] = .string(value.serializedString()) }
             }
         }
-        logger.log(level: level, "\(arguments.string(4) ?? "")", metadata: metadata)
-        return .results(0)
+        logger.log(level: level, "\(message)", metadata: metadata)
     }
 }

@@ -19,4 +19,18 @@ public enum EventID {
         let digits = String(counter, radix: 36)
         return "evt_" + prefix + String(repeating: "0", count: max(0, 8 - digits.count)) + digits
     }
+
+    /// The prefix and counter of an id exactly as `format` writes it (`evt_` + 8 characters +
+    /// the base-36 counter, at least 8 digits), else nil.
+    public static func parts(_ id: String) -> (prefix: String, counter: Int64)? {
+        guard id.utf8.count >= 20, id.hasPrefix("evt_") else { return nil }
+        let prefix = String(id.dropFirst(4).prefix(8))
+        guard prefix.utf8.allSatisfy(isBase36Digit), let counter = Int64(id.dropFirst(12), radix: 36),
+              format(prefix: prefix, counter: counter) == id else { return nil }
+        return (prefix, counter)
+    }
+
+    private static func isBase36Digit(_ byte: UInt8) -> Bool {
+        (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) || (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte)
+    }
 }

@@ -47,3 +47,16 @@ public struct RecordEvent: Sendable, Equatable {
         self.redelivered = redelivered
     }
 }
+
+extension RecordEvent {
+    /// The event as handlers see it (SPEC section 4): `{"id","type","collection_name",
+    /// "record_id","data","old_data","timestamp"}`, `old_data` null when there is none. The
+    /// delivery's own fields (`attempt`, `redelivered`) are left out.
+    public var json: JSONObject {
+        [
+            "id": .string(id), "type": .string(type.rawValue), "collection_name": .string(collection),
+            "record_id": .string(recordID), "data": .object(data), "old_data": oldData.map { .object($0) } ?? .null,
+            "timestamp": .string(timestamp),
+        ]
+    }
+}

@@ -50,6 +50,34 @@ public enum Timestamp {
         }
     }
 
+    /// Milliseconds since 1970 of a timestamp exactly as `format` writes it, else nil (a 13th
+    /// month, a missing `Z`, another width: whatever `format` would not have written).
+    public static func milliseconds(_ timestamp: String) -> Int64? {
+        var text = timestamp
+        return text.withUTF8 { bytes -> Int64? in
+            guard bytes.count == 24 else { return nil }
+            func number(_ start: Int, _ count: Int) -> Int64? {
+                var value: Int64 = 0
+                for byte in bytes[start..<start + count] {
+                    guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") else { return nil }
+                    value = value * 10 + Int64(byte - UInt8(ascii: "0"))
+                }
+                return value
+            }
+            guard let year = number(0, 4), let month = number(5, 2), let day = number(8, 2), let hour = number(11, 2),
+                  let minute = number(14, 2), let second = number(17, 2), let millis = number(20, 3) else { return nil }
+            // Howard Hinnant's `days_from_civil`, the inverse of `civilDate`.
+            let y = month <= 2 ? year - 1 : year
+            let era = (y >= 0 ? y : y - 399) / 400
+            let yearOfEra = y - era * 400
+            let dayOfYear = (153 * (month > 2 ? month - 3 : month + 9) + 2) / 5 + day - 1
+            let days = era * 146_097 + yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear - 719_468
+            let ms = ((days * 24 + hour) * 60 + minute) * 60_000 + second * 1000 + millis
+            // Formatting it back rejects what only looks like a timestamp.
+            return format(millisecondsSince1970: ms) == timestamp ? ms : nil
+        }
+    }
+
     private static func floorDivide(_ a: Int64, _ b: Int64) -> (quotient: Int64, remainder: Int64) {
         let q = a / b, r = a % b
         return r < 0 ? (q - 1, r + b) : (q, r)

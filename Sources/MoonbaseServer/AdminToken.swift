@@ -56,7 +56,12 @@ struct AuthMiddleware<Context: RequestContext>: RouterMiddleware {
     }
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        if request.uri.path == "/api/v1/health" { return try await next(request, context) }
+        if request.uri.path != "/api/v1/health" { try await authorize(request) }
+        return try await next(request, context)
+    }
+
+    /// Throws 401 unless the request carries the admin token (its body is drained first).
+    func authorize(_ request: Request) async throws {
         guard let header = request.headers[.authorization] else {
             await RequestBodies.drain(request)
             throw APIError(.unauthorized, "missing admin token (Authorization: Bearer <token>)")
@@ -66,6 +71,5 @@ struct AuthMiddleware<Context: RequestContext>: RouterMiddleware {
             await RequestBodies.drain(request)
             throw APIError(.unauthorized, "wrong admin token")
         }
-        return try await next(request, context)
     }
 }

@@ -46,6 +46,10 @@ public struct ServerConfiguration: Sendable {
     /// Off: events are stored with their writes but never delivered (for benchmarks and
     /// emergencies); they are delivered by the next start with it on.
     public var hookDeliveryEnabled = true
+    /// What a commit survives: a process crash (`normal`) or power loss too (`full`).
+    public var sync = SQLiteStore.Synchronous.normal
+    /// `GET /metrics` without the admin token (for a scraper on a trusted network).
+    public var metricsPublic = false
     /// The time deliveries are scheduled by (tests drive it by hand).
     public var clock: any DeliveryClock = SystemDeliveryClock()
 
@@ -72,6 +76,8 @@ public struct MoonbaseServer: Sendable {
     let outbound: OutboundHTTP
     let configuration: ServerConfiguration
     let logger: Logger
+    /// The series of `/metrics`, in this server's own registry.
+    let metrics: ServerMetrics
     /// Held from before the SQLite store opens until the server stops; nil on PostgreSQL.
     let dataFolder: DataFolderLock?
 
@@ -82,9 +88,12 @@ public struct MoonbaseServer: Sendable {
         if let database = configuration.database { throw ServerError.needsAsyncOpen(database) }
         let dataFolder = try DataFolderLock(directory: configuration.dataDirectory)
         let committed = CommittedEvents(capacity: configuration.deliveryBacklog, logger: logger)
+        let metrics = Self.metrics(configuration)
         // Without delivery, events are stored and nobody takes them (a later start does).
-        let store = try SQLiteStore(directory: configuration.dataDirectory, events: configuration.hookDeliveryEnabled ? committed : nil)
-        try self.init(configuration: configuration, logger: logger, store: store, committed: committed, dataFolder: dataFolder)
+        let store = try SQLiteStore(directory: configuration.dataDirectory, events: configuration.hookDeliveryEnabled ? committed : nil,
+                                    commits: { metrics.committed(operations: $0) }, synchronous: configuration.sync)
+        try self.init(configuration: configuration, logger: logger, store: store, committed: committed, metrics: metrics,
+                      dataFolder: dataFolder)
     }
 
     /// Opens the store the configuration names (SQLite, or PostgreSQL: connecting and migrating
@@ -94,21 +103,29 @@ public struct MoonbaseServer: Sendable {
     public static func open(configuration: ServerConfiguration, logger: Logger) async throws -> MoonbaseServer {
         guard let database = configuration.database else { return try MoonbaseServer(configuration: configuration, logger: logger) }
         let committed = CommittedEvents(capacity: configuration.deliveryBacklog, logger: logger)
-        let store = try await PostgresStore.open(database, events: configuration.hookDeliveryEnabled ? committed : nil, logger: logger)
+        let metrics = Self.metrics(configuration)
+        let store = try await PostgresStore.open(database, events: configuration.hookDeliveryEnabled ? committed : nil,
+                                                 commits: { metrics.committed(operations: $0) }, logger: logger)
         logger.info("storing in PostgreSQL", metadata: ["database": .string(database.description)])
-        return try MoonbaseServer(configuration: configuration, logger: logger, store: store, committed: committed, dataFolder: nil)
+        return try MoonbaseServer(configuration: configuration, logger: logger, store: store, committed: committed, metrics: metrics,
+                                  dataFolder: nil)
+    }
+
+    private static func metrics(_ configuration: ServerConfiguration) -> ServerMetrics {
+        ServerMetrics(node: "\(configuration.host):\(configuration.port)", version: version)
     }
 
     private init(configuration: ServerConfiguration, logger: Logger, store: any RecordStore, committed: CommittedEvents,
-                 dataFolder: DataFolderLock?) throws {
+                 metrics: ServerMetrics, dataFolder: DataFolderLock?) throws {
         self.configuration = configuration
         self.logger = logger
         self.dataFolder = dataFolder
+        self.metrics = metrics
         self.store = store
         let directory = HookDirectory(path: configuration.hooksDirectory)
         let records = RecordsModule(store: store, maxDepth: configuration.hookWriteDepth)
         outbound = OutboundHTTP(configuration: configuration.outboundHTTP)
-        let modules = [records.module] + reachingOutModules(using: outbound)
+        let modules = standardModules + [records.module] + reachingOutModules(using: outbound)
         let loaded: LoadedHooks
         if directory.exists {
             loaded = try LoadedHooks.load(directory: directory, states: configuration.hookWorkers, limits: configuration.limits,
@@ -121,7 +138,7 @@ public struct MoonbaseServer: Sendable {
         hooks = HookPool(loaded)
         deliveries = DeliveryScheduler(store: store, hooks: hooks, clock: configuration.clock,
                                        retrySchedule: configuration.retrySchedule, maxJobs: configuration.deliveryConcurrency,
-                                       committed: committed, logger: logger)
+                                       committed: committed, metrics: HookMetrics(catalog: hooks.catalog, metrics: metrics), logger: logger)
         writes = RecordWrites(store: store, hooks: hooks, deliveries: deliveries, afterHooksEnabled: configuration.afterHooksEnabled,
                               syncLimit: configuration.limits.wallClock * 2)
         records.connect(writes)
@@ -138,9 +155,13 @@ public struct MoonbaseServer: Sendable {
     /// The router with every route and middleware, for `app.test(.router)` and for serving.
     public func router() -> Router<BasicRequestContext> {
         let router = Router()
+        router.add(middleware: HTTPMetricsMiddleware(metrics: metrics))
         router.add(middleware: ErrorMiddleware())
+        registerMetrics(on: router)
+        registerDashboard(on: router)
         let api = router.group("api/v1").add(middleware: AuthMiddleware(token: adminToken))
         Routes(store: store, hooks: hooks, writes: writes, deliveries: deliveries, maxBodyBytes: configuration.maxBodyBytes).register(on: api)
+        LuaRoutes(hooks: hooks, auth: AuthMiddleware(token: adminToken), maxBodyBytes: configuration.maxBodyBytes).register(on: router)
         return router
     }
 
@@ -169,13 +190,14 @@ public struct MoonbaseServer: Sendable {
     /// for `app.test`.
     public func application() -> some ApplicationProtocol {
         let catalog = hooks.catalog
-        let logger = logger
-        let host = configuration.host
+        let (logger, metrics) = (logger, metrics)
+        let (host, port) = (configuration.host, configuration.port)
         return Application(
             router: router(),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "moonbase"),
             services: services,
             onServerRunning: { channel in
+                if port == 0, let bound = channel.localAddress?.port { metrics.identify(node: "\(host):\(bound)") }
                 logger.info("moonbase ready", metadata: [
                     "address": .string("\(host):\(channel.localAddress?.port ?? 0)"),
                     "hook_files_loaded": .stringConvertible(catalog.loadedCount),

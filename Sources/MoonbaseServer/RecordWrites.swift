@@ -29,7 +29,7 @@ struct RecordWrites: RecordWriting {
         }) {
             record = record.withFields(try decide(outcome))
         }
-        let outbox = outbox(&eventID, .created, collection, depth: depth)
+        let outbox = outbox(&eventID, .created, collection, depth: depth) { (record.json, nil) }
         return try await waitingForSyncHandlers(outbox) { try await store.insert(record, outbox: outbox).record }
     }
 
@@ -45,7 +45,7 @@ struct RecordWrites: RecordWriting {
             }) {
                 fields = try decide(outcome)
             }
-            let outbox = outbox(&eventID, .updated, collection, depth: depth)
+            let outbox = outbox(&eventID, .updated, collection, depth: depth) { (old.withFields(fields).json, old.json) }
             return try await waitingForSyncHandlers(outbox) {
                 try await store.replace(collection: collection, id: id, fields: fields, ifVersion: old.version, outbox: outbox).record
             }
@@ -61,18 +61,21 @@ struct RecordWrites: RecordWriting {
             }) {
                 _ = try decide(outcome)
             }
-            let outbox = outbox(&eventID, .deleted, collection, depth: depth)
+            let outbox = outbox(&eventID, .deleted, collection, depth: depth) { (old.json, old.json) }
             return try await waitingForSyncHandlers(outbox) {
                 try await store.delete(collection: collection, id: id, ifVersion: old.version, outbox: outbox).record
             }
         }
     }
 
-    /// The event and one delivery per matching after-handler, to be written with the record.
-    /// `eventID` is the one the write's before-hooks saw (SPEC section 6: one write, one id).
-    private func outbox(_ eventID: inout WriteEventID, _ type: RecordEventType, _ collection: String, depth: Int) -> OutboxRequest? {
+    /// The event and one delivery per after-handler that wants the write, to be written with the
+    /// record; nil when none does. `eventID` is the one the write's before-hooks saw (SPEC
+    /// section 6: one write, one id). `data` gives the event's `data` and `old_data`, asked for
+    /// only when some handler has a `when` or `changed`.
+    private func outbox(_ eventID: inout WriteEventID, _ type: RecordEventType, _ collection: String, depth: Int,
+                        data: () -> (JSONObject, JSONObject?)) -> OutboxRequest? {
         guard afterHooksEnabled else { return nil }
-        guard let targets = targets.targets(type, collection, of: hooks.catalog) else { return nil }
+        guard let targets = targets.targets(type, collection, of: hooks.catalog, data: data) else { return nil }
         return OutboxRequest(eventID: eventID.value(), targets: targets, depth: depth)
     }
 
@@ -121,25 +124,58 @@ struct RecordWrites: RecordWriting {
     }
 }
 
-/// `DeliveryTargets` per (event type, collection), built on first use.
+/// `DeliveryTargets` per (event type, collection), built on first use. Where some handler has
+/// a `when` or `changed`, the targets depend on the data: each subset of handlers that wanted a
+/// write has its targets built once too (keyed by catalog indices, so one table serves every
+/// type and collection; past `maxSubsets` entries, further subsets are built per write).
 private final class TargetsCache: Sendable {
     private struct Key: Hashable {
         var type: RecordEventType
         var collection: String
     }
 
-    /// nil: no after-handler matches.
-    private let cache = Mutex<[Key: DeliveryTargets?]>([:])
+    /// The after-handlers of one type and collection.
+    private enum Entry {
+        /// No handler has a condition: the same targets (nil: none) for every write.
+        case fixed(DeliveryTargets?)
+        /// The matching handlers, some with conditions.
+        case conditional([Int])
+    }
 
-    func targets(_ type: RecordEventType, _ collection: String, of catalog: HookCatalog) -> DeliveryTargets? {
+    static let maxSubsets = 512
+
+    private let cache = Mutex<[Key: Entry]>([:])
+    private let subsets = Mutex<[[Int]: DeliveryTargets]>([:])
+
+    func targets(_ type: RecordEventType, _ collection: String, of catalog: HookCatalog,
+                 data: () -> (JSONObject, JSONObject?)) -> DeliveryTargets? {
         let key = Key(type: type, collection: collection)
-        if let known = cache.withLock({ $0[key] }) { return known }
-        let handlers = catalog.matching(.after, type, collection: collection)
-        let built = handlers.isEmpty ? nil : DeliveryTargets(handlers.map { index in
+        let entry: Entry
+        if let known = cache.withLock({ $0[key] }) {
+            entry = known
+        } else {
+            let match = catalog.match(.after, type, collection: collection)
+            entry = match.isConditional ? .conditional(match.handlers) : .fixed(Self.build(match.handlers, catalog))
+            cache.withLock { $0[key] = entry }
+        }
+        switch entry {
+        case .fixed(let targets):
+            return targets
+        case .conditional(let handlers):
+            let (new, old) = data()
+            let wanted = catalog.admitted(handlers, data: new, oldData: old)
+            if let known = subsets.withLock({ $0[wanted] }) { return known }
+            let built = Self.build(wanted, catalog)
+            if let built { subsets.withLock { if $0.count < Self.maxSubsets { $0[wanted] = built } } }
+            return built
+        }
+    }
+
+    /// One target per handler; nil for none.
+    private static func build(_ handlers: [Int], _ catalog: HookCatalog) -> DeliveryTargets? {
+        handlers.isEmpty ? nil : DeliveryTargets(handlers.map { index in
             DeliveryTarget(handler: catalog.handlers[index].key, maxAttempts: catalog.handlers[index].retries + 1)
         })
-        cache.withLock { $0[key] = built }
-        return built
     }
 }
 

@@ -1,4 +1,5 @@
 import Hummingbird
+import MoonbaseJSON
 
 /// Reading request bodies so that an early answer never leaves a client stuck.
 ///
@@ -29,6 +30,15 @@ enum RequestBodies {
         }
         guard seen <= limit else { throw APIError(.contentTooLarge, "request body is too large") }
         return collected ?? ByteBuffer()
+    }
+
+    /// The body parsed as JSON, with the REST API's parser; 400 "malformed JSON: …" if it is not.
+    static func json(_ body: ByteBuffer) throws -> JSONValue {
+        do {
+            return try body.withUnsafeReadableBytes { bytes throws(JSONParseError) in try JSONValue.parse(bytes) }
+        } catch {
+            throw APIError(.badRequest, "malformed JSON: \(error)")
+        }
     }
 
     /// Reads and drops the body (up to `drainLimit`), before answering without it.

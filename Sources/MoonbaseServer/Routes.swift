@@ -130,13 +130,7 @@ struct Routes: Sendable {
 
     /// The body as a JSON object: 413 past the limit, 400 when malformed or not an object.
     private func readObject(_ request: Request) async throws -> JSONObject {
-        let buffer = try await RequestBodies.collect(request, upTo: maxBodyBytes)
-        let value: JSONValue
-        do {
-            value = try buffer.withUnsafeReadableBytes { bytes throws(JSONParseError) in try JSONValue.parse(bytes) }
-        } catch {
-            throw APIError(.badRequest, "malformed JSON: \(error)")
-        }
+        let value = try RequestBodies.json(try await RequestBodies.collect(request, upTo: maxBodyBytes))
         guard case .object(let object) = value else { throw APIError(.badRequest, "the body must be a JSON object") }
         return object
     }
@@ -159,7 +153,7 @@ struct Routes: Sendable {
 
 /// Registers routes on a group and remembers each path's methods, so that the other methods of a
 /// known path answer 405 (the router alone would answer 404, as for an unknown path).
-private final class Endpoints {
+final class Endpoints {
     typealias Handler = @Sendable (Request, BasicRequestContext) async throws -> Response
 
     let group: RouterGroup<BasicRequestContext>
@@ -175,7 +169,7 @@ private final class Endpoints {
     func patch(_ path: String, _ handler: @escaping Handler) { on(.patch, path, handler) }
     func delete(_ path: String, _ handler: @escaping Handler) { on(.delete, path, handler) }
 
-    private func on(_ method: HTTPRequest.Method, _ path: String, _ handler: @escaping Handler) {
+    func on(_ method: HTTPRequest.Method, _ path: String, _ handler: @escaping Handler) {
         group.on(RouterPath(path), method: method, use: handler)
         if let index = methods.firstIndex(where: { $0.path == path }) {
             methods[index].methods.append(method)

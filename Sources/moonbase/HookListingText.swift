@@ -18,7 +18,10 @@ enum HookListingText {
             }
             loaded += 1
             guard case .array(let handlers)? = file.field("handlers") else { continue }
-            out += "✓ \(name)  \(handlers.count) handler\(handlers.count == 1 ? "" : "s")\n"
+            var routes: [JSONValue] = []
+            if case .array(let listed)? = file.field("routes") { routes = listed }
+            out += "✓ \(name)  \(handlers.count) handler\(handlers.count == 1 ? "" : "s")"
+                + (routes.isEmpty ? "" : ", \(routes.count) route\(routes.count == 1 ? "" : "s")") + "\n"
             for handler in handlers {
                 let collection: String
                 switch handler.field("collection") {
@@ -29,11 +32,16 @@ enum HookListingText {
                 var line = "    \(pad(handler.field("name")?.text ?? "?", 28)) \(pad(handler.field("event")?.text ?? "?", 24)) "
                     + "\(pad(collection, 16)) line \(number(handler.field("line")))"
                 if handler.field("async") == .bool(false) { line += "  (async = false)" }
-                if withStats {
-                    line += "  calls \(number(handler.field("calls"))) errors \(number(handler.field("errors")))"
-                    if let error = handler.field("last_error")?.text { line += "\n      last error: \(error)" }
+                for option in ["when", "changed"] {
+                    if let value = handler.field(option) { line += "  \(option) \(value.serializedString())" }
                 }
-                out += line + "\n"
+                out += line + (withStats ? stats(of: handler) : "") + "\n"
+            }
+            for route in routes {
+                let endpoint = "\(route.field("method")?.text ?? "?") \(route.field("path")?.text ?? "?")"
+                var line = "    \(pad(route.field("name")?.text ?? "?", 28)) \(pad("route", 24)) \(pad(endpoint, 16)) line \(number(route.field("line")))"
+                if route.field("public") == .bool(true) { line += "  (public)" }
+                out += line + (withStats ? stats(of: route) : "") + "\n"
             }
         }
         out += "\(loaded) loaded, \(failed) failed\n"
@@ -47,6 +55,14 @@ enum HookListingText {
         let states = abandoned.count == 1 ? "1 Lua state" : "\(abandoned.count) Lua states"
         return "⚠ \(states) given up by the watchdog (a handler busy past twice the wall-clock budget; see its last error) "
             + "hold\(abandoned.count == 1 ? "s" : "") \(megabytes) MiB until the server restarts"
+    }
+
+    /// A handler's or route's counters (and a route's mean time), and its last error on a line of its own.
+    private static func stats(of entry: JSONValue) -> String {
+        var text = "  calls \(number(entry.field("calls"))) errors \(number(entry.field("errors")))"
+        if case .double(let mean)? = entry.field("latency_ms")?.field("mean") { text += " mean \(mean) ms" }
+        if let error = entry.field("last_error")?.text { text += "\n      last error: \(error)" }
+        return text
     }
 
     private static func pad(_ s: String, _ width: Int) -> String {

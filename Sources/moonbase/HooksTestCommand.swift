@@ -83,7 +83,11 @@ struct HooksTestCommand: AsyncParsableCommand {
                 throw ExitCode(1)
             }
         }
-        let after = catalog.matching(.after, event.type, collection: collection)
+        let matchingAfter = catalog.matching(.after, event.type, collection: collection)
+        let after = catalog.admitted(matchingAfter, data: hookEvent.data, oldData: hookEvent.oldData)
+        for skipped in matchingAfter where !after.contains(skipped) {
+            print("- \(catalog.handlers[skipped].name) (line \(catalog.handlers[skipped].line)): skipped by its when/changed")
+        }
         let outcomes = await pool.deliver(hookEvent, to: after, urgent: true)
         for outcome in outcomes {
             let handler = catalog.handlers[outcome.handler]
@@ -93,7 +97,7 @@ struct HooksTestCommand: AsyncParsableCommand {
                 print("✓ \(handler.name) (line \(handler.line))")
             }
         }
-        if before.isEmpty && after.isEmpty {
+        if before.isEmpty && matchingAfter.isEmpty {
             print("no handler of \(file) matches \(event.type.rawValue) on '\(collection)'")
         }
         if outcomes.contains(where: { $0.error != nil }) { throw ExitCode(1) }

@@ -16,8 +16,9 @@ struct MoonbaseCommand: AsyncParsableCommand {
 struct HooksCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "hooks",
-        abstract: "List and try out hook files.",
-        subcommands: [HooksListCommand.self, HooksTestCommand.self, HooksDeliveriesCommand.self, HooksRetryCommand.self]
+        abstract: "List, try out and start hook files; editor types; deliveries.",
+        subcommands: [HooksListCommand.self, HooksTestCommand.self, HooksNewCommand.self, HooksTypesCommand.self,
+                      HooksDeliveriesCommand.self, HooksRetryCommand.self]
     )
 }
 

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import MoonbaseServer
+import RecordStore
 
 /// `moonbase serve`: the REST API on SQLite (or PostgreSQL, `--database`) with the hooks of the hooks folder.
 struct ServeCommand: AsyncParsableCommand {
@@ -64,9 +65,16 @@ struct ServeCommand: AsyncParsableCommand {
     @Flag(name: .customLong("no-hook-delivery"), help: "Store events with their writes but never deliver them (for benchmarks and emergencies).")
     var noHookDelivery = false
 
+    @Option(name: .customLong("sync"), help: "normal: a commit survives a process crash; full: power loss too (an fsync per group commit).")
+    var sync = ServerConfiguration().sync.rawValue
+
+    @Flag(name: .customLong("metrics-public"), help: "Serve GET /metrics without the admin token.")
+    var metricsPublic = false
+
     @OptionGroup var budgets: BudgetOptions
 
     func validate() throws {
+        guard SQLiteStore.Synchronous(rawValue: sync) != nil else { throw ValidationError("--sync must be normal or full, not '\(sync)'") }
         guard hookWorkers >= 1 else { throw ValidationError("--hook-workers must be at least 1") }
         guard (0...65535).contains(port) else { throw ValidationError("--port must be between 0 (any free port) and 65535") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level '\(logLevel)'") }
@@ -107,6 +115,8 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.afterHooksEnabled = !noAfterHooks
         configuration.hookDeliveryEnabled = !noHookDelivery
         configuration.hookWriteDepth = hookWriteDepth
+        configuration.metricsPublic = metricsPublic
+        configuration.sync = SQLiteStore.Synchronous(rawValue: sync) ?? .normal
         configuration.deliveryConcurrency = hookConcurrency
         configuration.deliveryBacklog = hookBacklog
         configuration.outboundHTTP.defaultTimeout = .milliseconds(httpTimeoutMilliseconds)

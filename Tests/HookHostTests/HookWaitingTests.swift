@@ -10,14 +10,14 @@ import Testing
     /// `host.sleep(ms)` waits that long off the thread and returns the event's depth and id
     /// as the handler's context saw them.
     static let host = LuaModule(name: "host", functions: [
-        ("sleep", { arguments in
+        LuaFunction("sleep") { arguments in
             let milliseconds = arguments.integer(1) ?? 0
             let context = arguments.context as? HookCallContext
             return .suspend(LuaSuspension { _ in
                 try? await Task.sleep(for: .milliseconds(milliseconds))
                 return .values([.string(context?.eventID ?? "none")])
             })
-        }),
+        },
     ])
     /// A wall clock long enough that a machine busy with other tests cannot run it out.
     static let roomy = LuaLimits(instructions: 50_000_000, wallClock: .seconds(120), memoryBytes: 64 << 20)

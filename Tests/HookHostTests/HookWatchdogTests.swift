@@ -13,22 +13,22 @@ import Testing
     /// reaches; `host.sleep(ms)` waits off the thread, as `http.request` does;
     /// `host.entered(name)` tells the test that a handler has started.
     static let host = LuaModule(name: "host", functions: [
-        ("entered", { arguments in
+        LuaFunction("entered") { arguments in
             let name = arguments.string(1) ?? ""
             entered.withLock { _ = $0.insert(name) }
             return .results(0)
-        }),
-        ("block", { arguments in
+        },
+        LuaFunction("block") { arguments in
             Thread.sleep(forTimeInterval: Double(arguments.integer(1) ?? 0) / 1000)
             return .results(0)
-        }),
-        ("sleep", { arguments in
+        },
+        LuaFunction("sleep") { arguments in
             let milliseconds = arguments.integer(1) ?? 0
             return .suspend(LuaSuspension { _ in
                 try? await Task.sleep(for: .milliseconds(milliseconds))
                 return .values([])
             })
-        }),
+        },
     ])
 
     static let entered = Mutex<Set<String>>([])

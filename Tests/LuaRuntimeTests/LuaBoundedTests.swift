@@ -1,6 +1,7 @@
 import CLua
 import LuaBounded
 import LuaRuntime
+import MoonbaseTestSupport
 import MoonbaseJSON
 import Testing
 

@@ -1,4 +1,5 @@
 import LuaRuntime
+import MoonbaseTestSupport
 import MoonbaseJSON
 import Testing
 

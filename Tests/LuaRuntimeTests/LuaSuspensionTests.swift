@@ -1,5 +1,6 @@
 import Logging
 import LuaRuntime
+import MoonbaseTestSupport
 import MoonbaseJSON
 import Testing
 
@@ -7,29 +8,29 @@ import Testing
 /// resumes it, as the hook host's workers do.
 @Suite struct LuaSuspensionTests {
     static let host = LuaModule(name: "host", functions: [
-        ("double", { arguments in
+        LuaFunction("double") { arguments in
             guard let number = arguments.integer(1) else { return .error("host.double: number expected") }
             return .suspend(LuaSuspension { _ in .values([.int(number * 2)]) })
-        }),
-        ("fail", { arguments in
+        },
+        LuaFunction("fail") { arguments in
             let message = arguments.string(1) ?? ""
             return .suspend(LuaSuspension { _ in .failure(message) })
-        }),
-        ("raise", { arguments in
+        },
+        LuaFunction("raise") { arguments in
             let message = arguments.string(1) ?? ""
             return .suspend(LuaSuspension { _ in .error(message) })
-        }),
-        ("sleep", { arguments in
+        },
+        LuaFunction("sleep") { arguments in
             let milliseconds = arguments.integer(1) ?? 0
             return .suspend(LuaSuspension { deadline in
                 try? await Task.sleep(for: .milliseconds(milliseconds))
                 return .values([.bool(deadline != nil)])
             })
-        }),
-        ("context", { arguments in
+        },
+        LuaFunction("context") { arguments in
             arguments.push(.string(arguments.context as? String ?? "none"))
             return .results(1)
-        }),
+        },
     ])
 
     func makeHostState(_ limits: LuaLimits = .default) throws -> LuaState {

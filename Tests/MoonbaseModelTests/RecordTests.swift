@@ -33,3 +33,14 @@ struct RecordTests {
         for name in ["ID", "title", "collection_name", ""] { #expect(!Record.isSystemField(name)) }
     }
 }
+
+@Suite struct RecordEventTests {
+    @Test func jsonIsTheShapeHandlersSee() {
+        let update = RecordEvent(id: "evt_1", type: .updated, collection: "posts", recordID: "r1", data: ["title": "new"],
+                                 oldData: ["title": "old"], timestamp: "2026-12-03T12:00:00.000Z", attempt: 3, redelivered: true)
+        #expect(JSONValue.object(update.json).serializedString() == #"{"id":"evt_1","type":"record.updated","collection_name":"posts","record_id":"r1","data":{"title":"new"},"old_data":{"title":"old"},"timestamp":"2026-12-03T12:00:00.000Z"}"#)
+        var create = update
+        create.oldData = nil
+        #expect(create.json["old_data"] == .null)
+    }
+}

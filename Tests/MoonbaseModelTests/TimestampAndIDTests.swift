@@ -41,4 +41,25 @@ struct TimestampAndIDTests {
         let used = Set(seen.joined())
         #expect(used.count == 36)
     }
+
+    @Test(arguments: [0, 951_782_400_000, 1_764_800_000_123, -1, 253_402_300_799_999] as [Int64])
+    func timestampsParseBackToTheirMilliseconds(_ ms: Int64) {
+        #expect(Timestamp.milliseconds(Timestamp.format(millisecondsSince1970: ms)) == ms)
+    }
+
+    @Test(arguments: ["2026-13-01T00:00:00.000Z", "2026-02-30T00:00:00.000Z", "2026-12-03T12:00:00.000", "2026-12-03T12:00:00Z",
+                      "2026-12-03 12:00:00.000Z", "２026-12-03T12:00:00.000Z", ""])
+    func textThatOnlyLooksLikeATimestampIsNot(_ text: String) {
+        #expect(Timestamp.milliseconds(text) == nil)
+    }
+
+    @Test func eventIDsSplitIntoPrefixAndCounter() throws {
+        let id = EventID.make()
+        let parts = try #require(EventID.parts(id))
+        #expect(EventID.format(prefix: parts.prefix, counter: parts.counter) == id)
+        #expect(EventID.parts("evt_abcdefgh0000000z")! == ("abcdefgh", 35))
+        for other in ["evt_ABCDEFGH0000000z", "evt_abcdefgh000000z", "msg_abcdefgh0000000z", "evt_abcdefgh00000001x-", "client-given"] {
+            #expect(EventID.parts(other) == nil, "\(other)")
+        }
+    }
 }

@@ -12,15 +12,23 @@ import Testing
         var output: String
     }
 
-    /// Runs the binary with `arguments`, and with `environment` in place of this process's if given.
-    static func moonbase(_ arguments: [String], environment: [String: String]? = nil) async throws -> Run {
-        try await offCooperativeThreads { try run(arguments, environment: environment) }
+    static func moonbase(_ arguments: [String], in directory: String? = nil, environment: [String: String]? = nil) async throws -> Run {
+        try await run(CrashTests.binary, arguments, in: directory, environment: environment)
     }
 
-    private static func run(_ arguments: [String], environment: [String: String]?) throws -> Run {
+    /// Runs `executable` with `arguments` (in `directory`, with `environment` in place of this
+    /// process's if given) and collects its output and status.
+    static func run(_ executable: String, _ arguments: [String], in directory: String? = nil,
+                    environment: [String: String]? = nil) async throws -> Run {
+        try await offCooperativeThreads { try runWaiting(executable, arguments, in: directory, environment: environment) }
+    }
+
+    private static func runWaiting(_ executable: String, _ arguments: [String], in directory: String?,
+                                   environment: [String: String]?) throws -> Run {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: CrashTests.binary)
+        process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
+        if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
         if let environment { process.environment = environment }
         let pipe = Pipe()
         process.standardOutput = pipe
@@ -35,6 +43,10 @@ import Testing
     func hooksListShowsLoadedAndFailedFilesAndExitsOneOnFailure() async throws {
         let folder = try HooksFolder([
             "good.lua": "function on_post(e) end\non_record_create('posts', on_post, {retries = 2})",
+            "kinds.lua": """
+                on_record_update("orders", function() end, {name = "paid", when = {status = "paid"}, changed = {"status"}})
+                route("POST", "/hooks/{provider}", function() end, {name = "receive", public = true})
+                """,
             "broken.lua": "x = = 1",
         ])
         defer { folder.remove() }
@@ -42,7 +54,10 @@ import Testing
         #expect(table.status == 1)
         #expect(table.output.contains("✗ hooks/broken.lua  FAILED") && table.output.contains("hooks/broken.lua:1: unexpected symbol near '='"))
         #expect(table.output.contains("✓ hooks/good.lua  1 handler") && table.output.contains("on_post"))
-        #expect(table.output.contains("1 loaded, 1 failed"))
+        #expect(table.output.contains("✓ hooks/kinds.lua  1 handler, 1 route"))
+        #expect(table.output.contains(#"when {"status":"paid"}  changed ["status"]"#))
+        #expect(table.output.contains("receive") && table.output.contains("POST /hooks/{provider}") && table.output.contains("(public)"))
+        #expect(table.output.contains("2 loaded, 1 failed"))
         let json = try await Self.moonbase(["hooks", "list", "--hooks-dir", folder.path, "--json"])
         #expect(json.output.contains(#""status":"failed""#) && json.output.contains(#""retries":2"#))
 
@@ -60,6 +75,7 @@ import Testing
             end)
             on_record_create("posts", function(e) print("created " .. e.data.slug) end, {name = "announce"})
             on_record_create("posts", function(e) if e.data.title == "boom" then error("exploded") end end, {name = "fragile"})
+            on_record_create("posts", function(e) print("featured " .. e.data.slug) end, {name = "featured", when = {featured = true}})
             """])
         defer { folder.remove() }
         let file = folder.path + "/posts.lua"
@@ -67,6 +83,10 @@ import Testing
         #expect(ok.status == 0)
         #expect(ok.output.contains(#"the write goes ahead with {"title":"Hello","slug":"hello"}"#))
         #expect(ok.output.contains("created hello") && ok.output.contains("✓ announce") && ok.output.contains("✓ fragile"))
+        #expect(ok.output.contains("- featured (line 7): skipped by its when/changed") && !ok.output.contains("featured hello"))
+        let featured = try await Self.moonbase(["hooks", "test", file, "--event", "created", "--collection", "posts",
+                                                "--data", #"{"title":"Hello","featured":true}"#])
+        #expect(featured.output.contains("featured hello") && featured.output.contains("✓ featured"))
 
         let refused = try await Self.moonbase(["hooks", "test", file, "--event", "created", "--collection", "posts", "--data", "{}"])
         #expect(refused.status == 0 && refused.output.contains("refused with 422: title is required"))
@@ -158,7 +178,9 @@ import Testing
     @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: CrashTests.binary)),
           arguments: [(["--hook-backlog", "0"], "--hook-backlog must be at least 1"),
                       (["--hook-concurrency", "0"], "--hook-concurrency must be at least 1"),
-                      (["--hook-retry-schedule", "1,x"], "--hook-retry-schedule takes whole seconds")])
+                      (["--hook-retry-schedule", "1,x"], "--hook-retry-schedule takes whole seconds"),
+                      (["--sync", "fast"], "--sync must be normal or full, not 'fast'"),
+                      (["--sync", "FULL"], "--sync must be normal or full, not 'FULL'")])
     func serveRefusesBadSettingsBeforeStarting(flags: [String], message: String) async throws {
         let data = NSTemporaryDirectory() + "moonbase-flags-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: data) }

@@ -1,5 +1,6 @@
 import Foundation
 import HookHost
+import HostModules
 import Logging
 import LuaRuntime
 import MoonbaseJSON
@@ -18,9 +19,11 @@ public struct HooksFolder: Sendable {
         }
     }
 
+    /// Loads the folder's hooks with the standard modules (`json`, `log`) and `modules`.
     public func load(states: Int = 1, limits: LuaLimits = .default, modules: [LuaModule] = [],
                      logs: LogCapture = LogCapture()) throws -> LoadedHooks {
-        try LoadedHooks.load(directory: HookDirectory(path: path), states: states, limits: limits, modules: modules, logger: logs.logger)
+        try LoadedHooks.load(directory: HookDirectory(path: path), states: states, limits: limits,
+                             modules: standardModules + modules, logger: logs.logger)
     }
 
     public func remove() {

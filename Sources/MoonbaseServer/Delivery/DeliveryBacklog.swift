@@ -21,6 +21,8 @@ final class DeliveryBacklog<Element: Sendable>: Sendable {
         var queued = 0
         /// The most events held at once.
         var peak = 0
+        /// How many times the backlog filled up and later events were left in the store.
+        var spills = 0
     }
 
     /// Events held in memory at most; beyond, they wait in the store only.
@@ -50,6 +52,7 @@ final class DeliveryBacklog<Element: Sendable>: Sendable {
             let held = state.inbox.count + state.queued
             if held >= capacity {
                 state.spilledFrom = sequence
+                state.spills += 1
                 return .spilled(held: held)
             }
             state.peak = max(state.peak, held + 1)
@@ -78,6 +81,11 @@ final class DeliveryBacklog<Element: Sendable>: Sendable {
             state.queued = queued
             state.peak = max(state.peak, queued)
         }
+    }
+
+    /// Events held in memory now, and how many times the backlog has spilled (for `/metrics`).
+    var figures: (held: Int, spills: Int) {
+        state.withLock { ($0.inbox.count + $0.queued, $0.spills) }
     }
 
     /// The first event left in the store, while some are.

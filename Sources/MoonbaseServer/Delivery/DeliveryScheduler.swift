@@ -24,6 +24,8 @@ actor DeliveryScheduler: Service {
     let hooks: HookPool
     private let clock: any DeliveryClock
     let logger: Logger
+    /// Attempts by outcome and handler durations, for `/metrics`.
+    nonisolated let metrics: HookMetrics
     var handlers: DeliveryHandlers
     private var lanes: Lanes
     /// The lanes' actions not yet carried out (kept to reuse its storage).
@@ -46,8 +48,9 @@ actor DeliveryScheduler: Service {
     private var drained: Latch?
 
     init(store: any RecordStore, hooks: HookPool, clock: any DeliveryClock, retrySchedule: [Duration], maxJobs: Int,
-         committed: CommittedEvents, logger: Logger) {
+         committed: CommittedEvents, metrics: HookMetrics, logger: Logger) {
         self.store = store
+        self.metrics = metrics
         self.hooks = hooks
         self.clock = clock
         self.logger = logger
@@ -84,6 +87,9 @@ actor DeliveryScheduler: Service {
 
     /// The most events this scheduler held at once (tests).
     nonisolated var peakBacklog: Int { backlog.peak }
+
+    /// Events held in memory now, and how often later ones were left in the store.
+    nonisolated var backlogFigures: (held: Int, spills: Int) { backlog.figures }
 
     private func drainInbox() {
         if refilling { return } // the refill drains once it has taken the older events
@@ -177,6 +183,7 @@ actor DeliveryScheduler: Service {
     /// A failed or dead delivery, put back to pending by the store, runs again. One waiting for
     /// its retry time runs now instead, in its place at the head of its lane (not a second time).
     func retryNow(_ delivery: Delivery) async throws {
+        metrics.retriedByRequest()
         if lanes.requeue(laneDelivery(delivery)) {
             retryTimers.removeValue(forKey: delivery.id)?.cancel()
         } else if let spilled = backlog.spilledFrom, delivery.eventSequence >= spilled {
@@ -238,6 +245,7 @@ actor DeliveryScheduler: Service {
         let now = clock.now()
         let results = attemptResults(job, outcomes)
         let verdicts = lanes.verdicts(job, results, now: now)
+        metrics.finished(outcomes, verdicts)
         let records = attemptRecords(job, outcomes, verdicts, startedAt: startedAt)
         do {
             try await store.recordAttempts(records)

@@ -110,12 +110,7 @@ extension DeliveryScheduler {
             failed["attempts"] = .int(Int64(attempts))
             failed["last_error"] = error.map { .string($0) } ?? .null
             let payload: JSONObject = [
-                "type": "hook.failed", "id": .string(event.id), "delivery": .object(failed),
-                "event": .object([
-                    "id": .string(event.id), "type": .string(event.type.rawValue), "collection_name": .string(event.collection),
-                    "record_id": .string(event.recordID), "data": .object(event.data),
-                    "old_data": event.oldData.map { .object($0) } ?? .null, "timestamp": .string(event.timestamp),
-                ]),
+                "type": "hook.failed", "id": .string(event.id), "delivery": .object(failed), "event": .object(event.json),
             ]
             await hooks.deliverFailure(payload)
         }

@@ -98,7 +98,7 @@ extension PostgresStore {
     /// - Throws: `database` if `cutoff` is not a timestamp as `Timestamp` writes them.
     public func purgeSucceeded(before cutoff: String, batchSize: Int) async throws(StoreError) -> Int {
         guard batchSize > 0 else { return 0 }
-        guard OutboxTables.milliseconds(cutoff) != nil else { throw .database("'\(cutoff)' is not a timestamp") }
+        guard Timestamp.milliseconds(cutoff) != nil else { throw .database("'\(cutoff)' is not a timestamp") }
         let logger = logger
         return try await writer.perform { connection in
             try await connection.query("""

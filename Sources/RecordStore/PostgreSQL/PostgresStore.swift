@@ -25,11 +25,13 @@ public final class PostgresStore: RecordStore {
     private let knownCollections: Mutex<Set<String>>
 
     /// Connects to `location`, brings its layout up to date and returns the store. `events` hears
-    /// of every event a write stores (see `CommittedEventSink`).
+    /// of every event a write stores (see `CommittedEventSink`); `commits` of the number of
+    /// writes each transaction carried (group commit), as on SQLite.
     /// - Throws: `unavailable` when the server cannot be reached within `connectTimeout`,
     ///   `database` when it refuses (a wrong password, no such database) or a migration fails;
     ///   the message names the server (never the password).
-    public static func open(_ location: PostgresLocation, events: (any CommittedEventSink)? = nil, logger: Logger,
+    public static func open(_ location: PostgresLocation, events: (any CommittedEventSink)? = nil,
+                            commits: (@Sendable (Int) -> Void)? = nil, logger: Logger,
                             maxConnections: Int = 16, connectTimeout: Duration = .seconds(10),
                             acquireTimeout: Duration = .seconds(5)) async throws(StoreError) -> PostgresStore {
         var connection = PostgresConnection.Configuration(host: location.host, port: location.port, username: location.username,
@@ -67,7 +69,7 @@ public final class PostgresStore: RecordStore {
         var writerConnection = connection
         writerConnection.options.connectTimeout = Self.timeAmount(min(connectTimeout, acquireTimeout))
         return PostgresStore(client: PostgresClient(configuration: pool, backgroundLogger: logger),
-                             writer: PostgresWriter(configuration: writerConnection, events: events, logger: logger),
+                             writer: PostgresWriter(configuration: writerConnection, events: events, commits: commits, logger: logger),
                              collections: names, logger: logger, acquireTimeout: acquireTimeout)
     }
 

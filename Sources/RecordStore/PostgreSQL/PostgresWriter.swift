@@ -30,15 +30,19 @@ final class PostgresWriter: Sendable {
 
     private let configuration: PostgresConnection.Configuration
     private let events: (any CommittedEventSink)?
+    /// Told how many writes each committed transaction carried.
+    private let commits: (@Sendable (Int) -> Void)?
     private let logger: Logger
     private let state = Mutex(State())
     private let connectionCount = Atomic<Int>(0)
     private let batchCount = Atomic<Int>(0)
     private let operationCount = Atomic<Int>(0)
 
-    init(configuration: PostgresConnection.Configuration, events: (any CommittedEventSink)?, logger: Logger) {
+    init(configuration: PostgresConnection.Configuration, events: (any CommittedEventSink)?,
+         commits: (@Sendable (Int) -> Void)? = nil, logger: Logger) {
         self.configuration = configuration
         self.events = events
+        self.commits = commits
         self.logger = logger
     }
 
@@ -130,6 +134,7 @@ final class PostgresWriter: Sendable {
             }
             return
         }
+        commits?(batch.count)
         for ticket in batch { ticket.committed() }
     }
 

@@ -18,52 +18,6 @@ extension OutboxTables {
         guard code >= 0, code < eventTypes.count else { throw CorruptOutbox(problem: "unknown event type \(code)") }
         return eventTypes[Int(code)]
     }
-
-    // MARK: - Timestamps
-
-    /// Milliseconds since 1970 of a timestamp exactly as `Timestamp.format` writes it, else nil
-    /// (such a value is kept as text).
-    static func milliseconds(_ timestamp: String) -> Int64? {
-        var text = timestamp
-        return text.withUTF8 { bytes -> Int64? in
-            guard bytes.count == 24 else { return nil }
-            func number(_ start: Int, _ count: Int) -> Int64? {
-                var value: Int64 = 0
-                for byte in bytes[start..<start + count] {
-                    guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") else { return nil }
-                    value = value * 10 + Int64(byte - UInt8(ascii: "0"))
-                }
-                return value
-            }
-            guard let year = number(0, 4), let month = number(5, 2), let day = number(8, 2), let hour = number(11, 2),
-                  let minute = number(14, 2), let second = number(17, 2), let millis = number(20, 3) else { return nil }
-            // Howard Hinnant's `days_from_civil`, the inverse of `Timestamp`'s.
-            let y = month <= 2 ? year - 1 : year
-            let era = (y >= 0 ? y : y - 399) / 400
-            let yearOfEra = y - era * 400
-            let dayOfYear = (153 * (month > 2 ? month - 3 : month + 9) + 2) / 5 + day - 1
-            let days = era * 146_097 + yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear - 719_468
-            let ms = ((days * 24 + hour) * 60 + minute) * 60_000 + second * 1000 + millis
-            // Formatting it back rejects what only looks like a timestamp (a 13th month, no "Z").
-            return Timestamp.format(millisecondsSince1970: ms) == timestamp ? ms : nil
-        }
-    }
-
-    // MARK: - Event ids
-
-    /// The prefix and counter of an id exactly as `EventID.make` writes it (`evt_` + 8 characters
-    /// + the base-36 counter, at least 8 digits), else nil (such an id is kept as text).
-    static func eventIDParts(_ id: String) -> (prefix: String, counter: Int64)? {
-        guard id.utf8.count >= 20, id.hasPrefix("evt_") else { return nil }
-        let prefix = String(id.dropFirst(4).prefix(8))
-        guard prefix.utf8.allSatisfy(isBase36Digit), let counter = Int64(id.dropFirst(12), radix: 36),
-              EventID.format(prefix: prefix, counter: counter) == id else { return nil }
-        return (prefix, counter)
-    }
-
-    private static func isBase36Digit(_ byte: UInt8) -> Bool {
-        (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) || (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte)
-    }
 }
 
 /// The timings of the first attempts that succeeded while their delivery lived in its event's row:

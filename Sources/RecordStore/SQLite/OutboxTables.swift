@@ -66,12 +66,12 @@ final class OutboxTables: Sendable {
         guard let request = try Outbox.eventRequest(request) else { return nil }
         let created = Timestamp.currentMilliseconds()
         let timestamp = timestamp()
-        let idParts = Self.eventIDParts(request.eventID)
+        let idParts = EventID.parts(request.eventID)
         let known = knownIDs.withLock { known in
             (known[.handlerSet]?[request.deliveryTargets.stored], idParts.flatMap { known[.idPrefix]?[$0.prefix] })
         }
         return PendingEvent(id: request.eventID, idParts: idParts, type: type, collection: collection, recordID: recordID,
-                            timestamp: timestamp, storedTimestamp: Self.milliseconds(timestamp).map { $0 - created },
+                            timestamp: timestamp, storedTimestamp: Timestamp.milliseconds(timestamp).map { $0 - created },
                             depth: request.depth, targets: request.deliveryTargets, created: created,
                             handlerSetID: known.0, idPrefixID: known.1)
     }
@@ -142,7 +142,7 @@ final class OutboxTables: Sendable {
         // Read here, outside the transaction; a job's outcomes share their start, read once.
         var lastStart: (text: String, milliseconds: Int64?)?
         for outcome in outcomes where outcome.deliveryID >= 0 {
-            if lastStart?.text != outcome.started { lastStart = (outcome.started, Self.milliseconds(outcome.started)) }
+            if lastStart?.text != outcome.started { lastStart = (outcome.started, Timestamp.milliseconds(outcome.started)) }
             let prepared = AttemptRecorder.Outcome(outcome: outcome, started: lastStart?.milliseconds)
             let sequence = outcome.deliveryID / Int64(Outbox.maxTargets)
             if let index = positions[sequence] {
@@ -181,7 +181,7 @@ final class OutboxTables: Sendable {
     /// Deletes old events whose deliveries all succeeded (see `SQLiteStore.purgeSucceeded`).
     /// - Throws: `database` if `cutoff` is not a timestamp as `Timestamp` writes them.
     func purge(before cutoff: String, batchSize: Int) throws(StoreError) -> WriteBatcher.Operation<Int> {
-        guard let cutoffMilliseconds = Self.milliseconds(cutoff) else { throw .database("'\(cutoff)' is not a timestamp") }
+        guard let cutoffMilliseconds = Timestamp.milliseconds(cutoff) else { throw .database("'\(cutoff)' is not a timestamp") }
         return { db in
             let purged = try Int64.fetchAll(db.cachedStatement(sql: OutboxSQL.purgeEvents),
                                             arguments: [cutoffMilliseconds, cutoff, batchSize])

@@ -13,6 +13,17 @@ public final class SQLiteStore: RecordStore {
     /// The name of the database file inside the data directory.
     public static let databaseFileName = "moonbase.sqlite"
 
+    /// How hard a commit holds on to the disk (SQLite's `synchronous` in WAL mode).
+    public enum Synchronous: String, Sendable, CaseIterable {
+        /// The WAL is synced at checkpoints only: a committed write survives the process
+        /// crashing, never corrupts the file, and may be lost with the last moments of writes
+        /// if the machine loses power.
+        case normal
+        /// The WAL is synced at every commit (once per group of writes): a write acknowledged
+        /// survives power loss too.
+        case full
+    }
+
     let writer: any DatabaseWriter
     let batcher: WriteBatcher
     /// Where events and deliveries are stored and read.
@@ -25,8 +36,10 @@ public final class SQLiteStore: RecordStore {
 
     /// Opens (creating if needed) `<directory>/moonbase.sqlite`, creating the directory too, and
     /// brings its schema up to date. `events` hears of every event a write stores (see
-    /// `CommittedEventSink`).
-    public convenience init(directory: String, events: (any CommittedEventSink)? = nil) throws {
+    /// `CommittedEventSink`); `commits` of the number of writes each transaction carried (group
+    /// commit), on the writer. `synchronous` says what a commit survives.
+    public convenience init(directory: String, events: (any CommittedEventSink)? = nil, commits: (@Sendable (Int) -> Void)? = nil,
+                            synchronous: Synchronous = .normal) throws {
         let path = URL(fileURLWithPath: directory).appendingPathComponent(Self.databaseFileName).path
         let pool: DatabasePool
         let checkpointer: WALCheckpointer
@@ -35,11 +48,13 @@ public final class SQLiteStore: RecordStore {
             // A pool gives WAL mode: readers never wait for the writer. Checkpoints run on a
             // connection of their own, the writer's only if the WAL grows four times longer.
             pool = try DatabasePool(path: path, configuration: Self.configuration(autocheckpoint: 4 * Self.walRestartFrames))
+            // GRDB sets NORMAL on the writer when it turns WAL on, after `prepareDatabase`.
+            if synchronous == .full { try pool.writeWithoutTransaction { try $0.execute(sql: "PRAGMA synchronous = FULL") } }
             checkpointer = try WALCheckpointer(path: path, interval: .milliseconds(100), restartFrames: Self.walRestartFrames)
         } catch {
             throw StoreError.database("cannot open \(path): \(StoreError(wrapping: error).messageOnly)")
         }
-        try self.init(writer: pool, checkpointer: checkpointer, events: events)
+        try self.init(writer: pool, checkpointer: checkpointer, events: events, commits: commits)
     }
 
     /// The WAL starts over every ~40 MB rather than SQLite's ~4 MB: each restart holds writes
@@ -51,10 +66,11 @@ public final class SQLiteStore: RecordStore {
         try SQLiteStore(writer: DatabaseQueue(configuration: configuration(autocheckpoint: walRestartFrames)), checkpointer: nil, events: events)
     }
 
-    private init(writer: any DatabaseWriter, checkpointer: WALCheckpointer?, events: (any CommittedEventSink)?) throws {
+    private init(writer: any DatabaseWriter, checkpointer: WALCheckpointer?, events: (any CommittedEventSink)?,
+                 commits: (@Sendable (Int) -> Void)? = nil) throws {
         self.writer = writer
         self.checkpointer = checkpointer
-        self.batcher = WriteBatcher(writer: writer, events: events)
+        self.batcher = WriteBatcher(writer: writer, events: events, commits: commits)
         do {
             try Schema.migrator.migrate(writer)
             let names = try writer.read { db in try String.fetchSet(db, sql: SQL.collectionNames) }
@@ -71,7 +87,8 @@ public final class SQLiteStore: RecordStore {
         configuration.busyMode = .timeout(5)
         configuration.prepareDatabase { db in
             // In WAL mode NORMAL never corrupts the database (a power cut can lose the last
-            // commits); it skips the fsync per commit, which would dominate the cost of a write.
+            // commits); it skips the fsync per commit, which `--sync full` pays once per group
+            // commit (set on the writer once it is open).
             try db.execute(sql: "PRAGMA synchronous = NORMAL")
             try db.execute(sql: "PRAGMA wal_autocheckpoint = \(autocheckpoint)")
         }
@@ -301,6 +318,19 @@ public final class SQLiteStore: RecordStore {
     public var writeStatistics: (transactions: Int, writes: Int) {
         let (batches, operations) = batcher.statistics
         return (batches, operations)
+    }
+
+    /// The `synchronous` setting the writer's connection commits with.
+    public func synchronousInEffect() throws(StoreError) -> Synchronous? {
+        try mappingErrors {
+            try writer.write { db in
+                switch try Int.fetchOne(db, sql: "PRAGMA synchronous") {
+                case 1: Synchronous.normal
+                case 2: Synchronous.full
+                default: nil
+                }
+            }
+        }
     }
 
     // MARK: - Helpers

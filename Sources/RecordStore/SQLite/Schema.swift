@@ -268,8 +268,8 @@ enum Schema {
                 handlerSets[handlers] = (try intern(handlers, .handlerSet), targets.count)
             }
             let (pending, detached): (Int64, Int64) = (row[6], row[7])
-            guard let created = OutboxTables.milliseconds(row[8]) else { throw corrupt("created is not a timestamp") }
-            let finished = (row[9] as String?).flatMap(OutboxTables.milliseconds)
+            guard let created = Timestamp.milliseconds(row[8]) else { throw corrupt("created is not a timestamp") }
+            let finished = (row[9] as String?).flatMap(Timestamp.milliseconds)
             // The timings of the successes the row holds, from `{"n": [started, ms], …}`: one for
             // each, in order (a start that is no timestamp, or a timing that is missing, cannot be
             // kept: the time the success was recorded stands for it).
@@ -280,7 +280,7 @@ enum Schema {
             let timings = positions.isEmpty ? nil : SuccessTimings(positions.map { position in
                 var entry = SuccessTimings.Entry(started: finished ?? created, microseconds: 0)
                 if case .array(let timing)? = succeeded["\(position)"], timing.count == 2 {
-                    if case .string(let started) = timing[0], let milliseconds = OutboxTables.milliseconds(started) {
+                    if case .string(let started) = timing[0], let milliseconds = Timestamp.milliseconds(started) {
                         entry.started = milliseconds
                     }
                     switch timing[1] {
@@ -292,7 +292,7 @@ enum Schema {
                 return entry
             }).encoded(created: created)
             let (id, timestamp, data): (String, String, String?) = (row[1], row[11], row[13])
-            let idParts = OutboxTables.eventIDParts(id)
+            let idParts = EventID.parts(id)
             if let prefix = idParts?.prefix, prefixes[prefix] == nil { prefixes[prefix] = try intern(prefix, .idPrefix) }
             // While the event has no copy of its data, its record row is that version, and names it.
             let record = data == nil && type != .deleted
@@ -302,7 +302,7 @@ enum Schema {
             try insert.execute(arguments: [
                 sequence, idParts.map { prefixes[$0.prefix]! }, idParts.map { $0.counter.databaseValue } ?? id.databaseValue,
                 OutboxTables.typeCode(type), record, handlerSets[handlers]!.id, pending, detached, created,
-                OutboxTables.milliseconds(timestamp).map { ($0 - created).databaseValue } ?? timestamp.databaseValue,
+                Timestamp.milliseconds(timestamp).map { ($0 - created).databaseValue } ?? timestamp.databaseValue,
                 finished.map { $0 - created }, timings.map { Data($0) }, row[12], data, row[14],
             ])
         }

@@ -31,10 +31,13 @@ final class WriteBatcher: Sendable {
     /// How many transactions ran and how many operations they carried (for tests and benchmarks).
     private let batchCount = Atomic<Int>(0)
     private let operationCount = Atomic<Int>(0)
+    /// Told the number of operations of each committed transaction, on the writer.
+    private let commits: (@Sendable (Int) -> Void)?
 
-    init(writer: any DatabaseWriter, events: (any CommittedEventSink)?) {
+    init(writer: any DatabaseWriter, events: (any CommittedEventSink)?, commits: (@Sendable (Int) -> Void)? = nil) {
         self.writer = writer
         self.events = events
+        self.commits = commits
     }
 
     /// (transactions, operations) so far.
@@ -109,6 +112,7 @@ final class WriteBatcher: Sendable {
             }
             return
         }
+        commits?(batch.count)
         for ticket in batch {
             ticket.committed()
         }

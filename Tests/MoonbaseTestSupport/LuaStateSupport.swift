@@ -2,13 +2,17 @@ import Logging
 import LuaRuntime
 import MoonbaseJSON
 
-func makeState(_ limits: LuaLimits = .default, loader: LuaModuleLoader? = nil) throws -> LuaState {
-    try LuaState(limits: limits, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }), moduleLoader: loader)
+/// A state with the sandbox and `modules` (none by default: the bare runtime), logging to
+/// `logger` (nowhere by default).
+public func makeState(_ limits: LuaLimits = .default, loader: LuaModuleLoader? = nil, modules: [LuaModule] = [],
+                      logger: Logger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })) throws -> LuaState {
+    try LuaState(limits: limits, logger: logger, moduleLoader: loader, modules: modules)
 }
 
+/// Running a chunk in a test and reading its result.
 extension LuaState {
     /// Loads `source` as `chunk` in a fresh sandbox, runs it, returns its first result as JSON.
-    func run(_ source: String, chunk: String = "@hooks/test.lua") -> Result<JSONValue?, LuaError> {
+    public func run(_ source: String, chunk: String = "@hooks/test.lua") -> Result<JSONValue?, LuaError> {
         let environment: LuaRef
         switch makeEnvironment(chunkName: chunk) {
         case .success(let env): environment = env
@@ -18,7 +22,7 @@ extension LuaState {
         return runIn(environment, source, chunk: chunk)
     }
 
-    func runIn(_ environment: LuaRef, _ source: String, chunk: String = "@hooks/test.lua") -> Result<JSONValue?, LuaError> {
+    public func runIn(_ environment: LuaRef, _ source: String, chunk: String = "@hooks/test.lua") -> Result<JSONValue?, LuaError> {
         let base = top
         defer { setTop(base) }
         return load(Array(source.utf8), chunkName: chunk, environment: environment).flatMap { function in
@@ -34,11 +38,11 @@ extension LuaState {
         }
     }
 
-    func value(_ source: String) throws -> JSONValue? {
+    public func value(_ source: String) throws -> JSONValue? {
         try run(source).get()
     }
 
-    func failure(_ source: String) -> LuaError? {
+    public func failure(_ source: String) -> LuaError? {
         if case .failure(let error) = run(source) { return error }
         return nil
     }

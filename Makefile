@@ -28,9 +28,10 @@ run: deps
 	swift run moonbase serve --host 127.0.0.1 --port 8090 --data ./moonbase_data --hooks-dir ./hooks
 
 # Suites named ...TimingTests assert time bounds: they run on their own, after the others.
+# Both run beside a throwaway PostgreSQL cluster (scripts/with-postgres.sh starts it, exports
+# MOONBASE_TEST_POSTGRES_URL, and always stops it), which the PostgreSQL engine's tests need.
 test: test-deps browser-deps
-	swift test --skip TimingTests
-	swift test --filter TimingTests
+	scripts/with-postgres.sh sh -c 'swift test --skip TimingTests && swift test --filter TimingTests'
 	$(MAKE) --no-print-directory test-browser
 
 # The dashboard in headless Chromium: it fails, never skips, when it cannot run. Screenshots go

@@ -67,6 +67,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Flag(name: .customLong("metrics-public"), help: "Serve GET /metrics without the admin token.")
     var metricsPublic = false
 
+    @Flag(help: "Reload the hooks when a *.lua file in the hooks folder changes (kill -HUP reloads them too).")
+    var watch = false
+
     @OptionGroup var budgets: BudgetOptions
 
     func validate() throws {
@@ -107,6 +110,7 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.hookDeliveryEnabled = !noHookDelivery
         configuration.hookWriteDepth = hookWriteDepth
         configuration.metricsPublic = metricsPublic
+        configuration.watchHooks = watch
         configuration.sync = SQLiteStore.Synchronous(rawValue: sync) ?? .normal
         configuration.deliveryConcurrency = hookConcurrency
         configuration.deliveryBacklog = hookBacklog

@@ -129,6 +129,9 @@ public final class HookGenerations: Sendable {
                              modules: loading.modules, logger: loading.logger)
     }
 
+    /// The folder every generation is loaded from.
+    public var directory: HookDirectory { loading.directory }
+
     /// The generation serving now, without a lease: for reading its catalog. To run handlers,
     /// `acquire` it (or use `withCurrent`).
     public var current: HookGeneration { state.withLock { $0.current } }

@@ -72,6 +72,8 @@ struct HookReloadProcessTests {
             let wrongToken = try await CommandLineTests.moonbase(["hooks", "reload", "--url", url, "--token", "nope"])
             #expect(wrongToken.status != 0 && wrongToken.output.contains("401"), "\(wrongToken.output)")
             #expect(try await Self.generation(server) == 2)
+            let listed = try await CommandLineTests.moonbase(["hooks", "list", "--url", url, "--token", "crash"])
+            #expect(listed.output.contains("⚠ the last reload (api, ") && listed.output.contains("(generation 2, loaded at "), "\(listed.output)")
         }
     }
 }

@@ -285,14 +285,14 @@ actor DeliveryScheduler: Service {
             logger.error("cannot record hook deliveries", metadata: ["error": .string("\(error)")])
         }
         running.remove(number: number)
-        if !syncKeys.isEmpty { releaseSyncWaitersOfGoneHandlers(job, results) }
+        if !syncKeys.isEmpty { releaseSyncWaitersOfGoneHandlers(job, results, handlers) }
         lanes.finished(job, verdicts, now: now, into: &actions)
         perform(recorded: records)
         await refillIfSpilled()
     }
 
     /// A handler the worker could not run was never counted down by it.
-    private func releaseSyncWaitersOfGoneHandlers(_ job: Lanes.Job, _ results: [AttemptResult]) {
+    private func releaseSyncWaitersOfGoneHandlers(_ job: Lanes.Job, _ results: [AttemptResult], _ handlers: DeliveryHandlers) {
         var position = 0
         for group in job.groups {
             for delivery in group.deliveries {

@@ -96,6 +96,7 @@ public struct MoonbaseServer: Sendable {
         deliveries = DeliveryScheduler(store: store, hooks: hooks, clock: configuration.clock,
                                        retrySchedule: configuration.retrySchedule, maxJobs: configuration.deliveryConcurrency,
                                        committed: committed, metrics: HookMetrics(metrics: metrics), logger: logger)
+        deliveries.metrics.track(hooks.current)
         writes = RecordWrites(store: store, hooks: hooks, deliveries: deliveries, afterHooksEnabled: configuration.afterHooksEnabled,
                               syncLimit: configuration.limits.wallClock * 2)
         records.connect(writes)
@@ -172,7 +173,10 @@ public struct MoonbaseServer: Sendable {
     /// serves, deliveries included, or why it was refused.
     public func reloadHooks(by trigger: HookReloadTrigger) async -> Result<HookGeneration, HookReloadRefusal> {
         let result = await hooks.reload(by: trigger)
-        if case .success = result { await deliveries.adopt() }
+        if case .success(let generation) = result {
+            deliveries.metrics.track(generation)
+            await deliveries.adopt()
+        }
         return result
     }
 

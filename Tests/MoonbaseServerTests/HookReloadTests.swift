@@ -225,3 +225,26 @@ import Testing
         }
     }
 }
+
+extension HookReloadTests {
+    /// A handler's series continue across reloads: each generation's calls are counted once,
+    /// even those of a generation freed before any scrape.
+    @Test func metricsCountCallsAcrossGenerations() async throws {
+        let counted = "on_record_create('posts', function(e) end, {name = 'counted'})\n"
+        try await withServer(hooks: ["a.lua": counted + Self.stamp("v1")]) { client, server in
+            try await client.createCollection("posts")
+            for version in ["v2", "v3"] {
+                _ = try await Self.create(client)
+                await server.waitForDeliveries()
+                try Self.write("a.lua", counted + Self.stamp(version), in: server)
+                #expect(try await client.send(.post, "/api/v1/hooks/reload").status == .ok)
+            }
+            _ = try await Self.create(client)
+            await server.waitForDeliveries()
+            let scraped = try await client.scrape()
+            #expect(scraped.value("moonbase_hook_handler_calls_total", ["handler": "counted", "file": "hooks/a.lua"]) == 3)
+            #expect(scraped.value("moonbase_hook_handler_calls_total", ["handler": "stamp", "file": "hooks/a.lua"]) == 3)
+            #expect(scraped.value("moonbase_hook_handler_duration_seconds_count", ["handler": "counted", "file": "hooks/a.lua"]) == 3)
+        }
+    }
+}

@@ -176,6 +176,22 @@ final class HookMetrics: Sendable {
         }
     }
 
+    /// Counts `generation`'s handlers from now on (at start-up and after each reload), so that
+    /// its calls are exported even if it is gone before the next scrape; returns its series.
+    func track(_ generation: HookGeneration) {
+        _ = handlers(of: generation)
+    }
+
+    private func handlers(of generation: HookGeneration) -> [Handler] {
+        generations.withLock { generations in
+            if generations[generation.number] == nil {
+                Self.exportGone(&generations, live: nil) // keeps the catalogs of freed generations few
+                generations[generation.number] = series(of: generation)
+            }
+            return generations[generation.number]!.handlers
+        }
+    }
+
     /// Adds to the calls and errors series what the hook host counted since the last scrape, in
     /// every generation that is `live` or was until now (for the last time).
     func export(_ live: [HookGeneration]) {
@@ -189,13 +205,7 @@ final class HookMetrics: Sendable {
     /// A delivery job's outcomes (each handler that ran, with its duration) and the verdicts on
     /// its deliveries.
     func finished(_ outcomes: [[HookOutcome]], _ verdicts: [AttemptVerdict], in generation: HookGeneration) {
-        let handlers = generations.withLock { generations in
-            if generations[generation.number] == nil {
-                Self.exportGone(&generations, live: nil)
-                generations[generation.number] = series(of: generation)
-            }
-            return generations[generation.number]!.handlers
-        }
+        let handlers = handlers(of: generation)
         for group in outcomes {
             for outcome in group where handlers.indices.contains(outcome.handler) {
                 handlers[outcome.handler].duration?.recordNanoseconds(outcome.duration.nanoseconds)

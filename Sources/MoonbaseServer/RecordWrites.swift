@@ -95,9 +95,11 @@ struct RecordWrites: RecordWriting {
         return record
     }
 
-    /// Runs the before-handlers in the current generation (see `HookPool.runBefore`).
+    /// Runs the before-handlers in the current generation (see `HookPool.runBefore`). A write no
+    /// before-handler matches takes no lease.
     private func runBefore(_ type: RecordEventType, collection: String, _ makeEvent: () -> RecordEvent) async -> BeforeOutcome? {
-        await hooks.withCurrent { await $0.pool.runBefore(type, collection: collection, makeEvent) }
+        if hooks.catalog.match(.before, type, collection: collection).handlers.isEmpty { return nil }
+        return await hooks.withCurrent { await $0.pool.runBefore(type, collection: collection, makeEvent) }
     }
 
     /// The data the before-hooks let through, or the error the client gets.

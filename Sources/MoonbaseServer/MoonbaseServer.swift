@@ -13,6 +13,9 @@ public struct ServerConfiguration: Sendable {
     public var host = "127.0.0.1"
     public var port = 8090
     public var dataDirectory = "./moonbase_data"
+    /// The PostgreSQL database to store in (`serve --database`); nil: SQLite in `dataDirectory`.
+    /// With PostgreSQL the data folder keeps only a generated admin token, and is not locked.
+    public var database: PostgresLocation?
     public var hooksDirectory = "./hooks"
     public var adminToken: String?
     /// `serve --watch`: reload the hooks when a `*.lua` file of the hooks folder changes.
@@ -53,6 +56,12 @@ public struct ServerConfiguration: Sendable {
     public var clock: any DeliveryClock = SystemDeliveryClock()
 
     public init() {}
+
+    /// Stores in the PostgreSQL database `url` names (`postgres://USER[:PASS]@HOST[:PORT]/DB`).
+    /// - Throws: `DatabaseURLError` saying what is wrong with the URL.
+    public mutating func useDatabase(url: String) throws {
+        database = try PostgresLocation(url: url)
+    }
 }
 
 /// The server: the store and the hook pool behind the REST API.
@@ -72,21 +81,50 @@ public struct MoonbaseServer: Sendable {
     let logger: Logger
     /// The series of `/metrics`, in this server's own registry.
     let metrics: ServerMetrics
-    /// Held from before the store opens until the server stops.
-    let dataFolder: DataFolderLock
+    /// Held from before the SQLite store opens until the server stops; nil on PostgreSQL.
+    let dataFolder: DataFolderLock?
 
-    /// Opens the store, loads the hooks and resolves the admin token (generated and printed
-    /// once when there is none).
+    /// Opens the SQLite store, loads the hooks and resolves the admin token (generated and
+    /// logged once when there is none). A configuration naming a PostgreSQL database needs
+    /// `open(configuration:logger:)`, which connects to it.
     public init(configuration: ServerConfiguration, logger: Logger) throws {
+        if let database = configuration.database { throw ServerError.needsAsyncOpen(database) }
+        let dataFolder = try DataFolderLock(directory: configuration.dataDirectory)
+        let committed = CommittedEvents(capacity: configuration.deliveryBacklog, logger: logger)
+        let metrics = Self.metrics(configuration)
+        // Without delivery, events are stored and nobody takes them (a later start does).
+        let store = try SQLiteStore(directory: configuration.dataDirectory, events: configuration.hookDeliveryEnabled ? committed : nil,
+                                    commits: { metrics.committed(operations: $0) }, synchronous: configuration.sync)
+        try self.init(configuration: configuration, logger: logger, store: store, committed: committed, metrics: metrics,
+                      dataFolder: dataFolder)
+    }
+
+    /// Opens the store the configuration names (SQLite, or PostgreSQL: connecting and migrating
+    /// it), then as `init(configuration:logger:)`.
+    /// - Throws: `StoreError.unavailable` when PostgreSQL cannot be reached, `StoreError.database`
+    ///   when it refuses (wrong password, no such database), as for SQLite otherwise.
+    public static func open(configuration: ServerConfiguration, logger: Logger) async throws -> MoonbaseServer {
+        guard let database = configuration.database else { return try MoonbaseServer(configuration: configuration, logger: logger) }
+        let committed = CommittedEvents(capacity: configuration.deliveryBacklog, logger: logger)
+        let metrics = Self.metrics(configuration)
+        let store = try await PostgresStore.open(database, events: configuration.hookDeliveryEnabled ? committed : nil,
+                                                 commits: { metrics.committed(operations: $0) }, logger: logger)
+        logger.info("storing in PostgreSQL", metadata: ["database": .string(database.description)])
+        return try MoonbaseServer(configuration: configuration, logger: logger, store: store, committed: committed, metrics: metrics,
+                                  dataFolder: nil)
+    }
+
+    private static func metrics(_ configuration: ServerConfiguration) -> ServerMetrics {
+        ServerMetrics(node: "\(configuration.host):\(configuration.port)", version: version)
+    }
+
+    private init(configuration: ServerConfiguration, logger: Logger, store: any RecordStore, committed: CommittedEvents,
+                 metrics: ServerMetrics, dataFolder: DataFolderLock?) throws {
         self.configuration = configuration
         self.logger = logger
-        dataFolder = try DataFolderLock(directory: configuration.dataDirectory)
-        // Without delivery, events are stored and nobody takes them (a later start does).
-        let committed = CommittedEvents(capacity: configuration.deliveryBacklog, logger: logger)
-        let metrics = ServerMetrics(node: "\(configuration.host):\(configuration.port)", version: Self.version)
+        self.dataFolder = dataFolder
         self.metrics = metrics
-        store = try SQLiteStore(directory: configuration.dataDirectory, events: configuration.hookDeliveryEnabled ? committed : nil,
-                                commits: { metrics.committed(operations: $0) }, synchronous: configuration.sync)
+        self.store = store
         let directory = HookDirectory(path: configuration.hooksDirectory)
         let records = RecordsModule(store: store, maxDepth: configuration.hookWriteDepth)
         outbound = OutboundHTTP(configuration: configuration.outboundHTTP)
@@ -202,7 +240,8 @@ public struct MoonbaseServer: Sendable {
         } catch let error as IOError where error.errnoCode == EADDRINUSE {
             throw ServerError.portInUse(host: configuration.host, port: configuration.port)
         }
-        dataFolder.release()
+        dataFolder?.release()
+        if let postgres = store as? PostgresStore { await postgres.close() }
         logger.info("moonbase stopped")
     }
 }

@@ -40,17 +40,9 @@ struct Routes: Sendable {
         }
         api.get("collections/:collection/records") { request, context in
             let collection = try context.parameters.require("collection")
-            let query = request.uri.queryParameters
-            let page = try positiveInteger(query["page"], name: "page") ?? 1
-            let perPage = min(try positiveInteger(query["per_page"], name: "per_page") ?? RecordPage.defaultPerPage, RecordPage.maxPerPage)
-            var sort = RecordSort.default
-            if let text = query["sort"].map(String.init), !text.isEmpty {
-                guard let parsed = RecordSort(parsing: text) else {
-                    throw APIError(.badRequest, "sort must be one of created, -created, updated, -updated, id, -id")
-                }
-                sort = parsed
-            }
-            let result = try await store.list(collection: collection, page: page, perPage: perPage, sort: sort)
+            let query = try RecordListQuery(parameters: request.uri.queryParameters)
+            let result = try await store.list(collection: collection, page: query.page, perPage: query.perPage, sort: query.sort,
+                                              filters: query.filters)
             return JSONResponse.make(status: .ok, writing: result.write)
         }
         api.get("collections/:collection/records/:id") { _, context in

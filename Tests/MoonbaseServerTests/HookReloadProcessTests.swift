@@ -127,6 +127,9 @@ struct HookWatchTimingTests {
             try Self.write("more swap", dir + "/.b.lua.swp")
             try await Task.sleep(for: .milliseconds(700))
             #expect(Self.reloads(server) == 3)
+            // A shared module is a *.lua file of the folder too: files that require it load it anew.
+            try Self.write("return {}", dir + "/_shared.lua")
+            #expect(await eventually { Self.reloads(server) == 4 })
         }
     }
 }

@@ -18,6 +18,8 @@ public struct ServerConfiguration: Sendable {
     public var database: PostgresLocation?
     public var hooksDirectory = "./hooks"
     public var adminToken: String?
+    /// `serve --watch`: reload the hooks when a `*.lua` file of the hooks folder changes.
+    public var watchHooks = false
     /// Lua states in the hook pool; one per core by default.
     public var hookWorkers = ProcessInfo.processInfo.activeProcessorCount
     public var limits = LuaLimits.default
@@ -68,7 +70,8 @@ public struct MoonbaseServer: Sendable {
     public static let version = "0.1.0"
 
     public let store: any RecordStore
-    public let hooks: HookPool
+    /// The current generation of hooks, which every use asks for (SPEC section 13).
+    public let hooks: HookGenerations
     public let adminToken: String
     let deliveries: DeliveryScheduler
     let writes: RecordWrites
@@ -126,19 +129,12 @@ public struct MoonbaseServer: Sendable {
         let records = RecordsModule(store: store, maxDepth: configuration.hookWriteDepth)
         outbound = OutboundHTTP(configuration: configuration.outboundHTTP)
         let modules = standardModules + [records.module] + reachingOutModules(using: outbound)
-        let loaded: LoadedHooks
-        if directory.exists {
-            loaded = try LoadedHooks.load(directory: directory, states: configuration.hookWorkers, limits: configuration.limits,
-                                          modules: modules, logger: logger)
-        } else {
-            logger.warning("no hooks folder: serving without hooks", metadata: ["hooks_dir": .string(configuration.hooksDirectory)])
-            loaded = try LoadedHooks.load(files: [], directory: directory, states: configuration.hookWorkers, limits: configuration.limits,
-                                          modules: modules, logger: logger)
-        }
-        hooks = HookPool(loaded)
+        hooks = try HookGenerations(HookLoading(directory: directory, states: configuration.hookWorkers, limits: configuration.limits,
+                                                modules: modules, logger: logger))
         deliveries = DeliveryScheduler(store: store, hooks: hooks, clock: configuration.clock,
                                        retrySchedule: configuration.retrySchedule, maxJobs: configuration.deliveryConcurrency,
-                                       committed: committed, metrics: HookMetrics(catalog: hooks.catalog, metrics: metrics), logger: logger)
+                                       committed: committed, metrics: HookMetrics(metrics: metrics), logger: logger)
+        deliveries.metrics.track(hooks.current)
         writes = RecordWrites(store: store, hooks: hooks, deliveries: deliveries, afterHooksEnabled: configuration.afterHooksEnabled,
                               syncLimit: configuration.limits.wallClock * 2)
         records.connect(writes)
@@ -160,8 +156,11 @@ public struct MoonbaseServer: Sendable {
         registerMetrics(on: router)
         registerDashboard(on: router)
         let api = router.group("api/v1").add(middleware: AuthMiddleware(token: adminToken))
-        Routes(store: store, hooks: hooks, writes: writes, deliveries: deliveries, maxBodyBytes: configuration.maxBodyBytes).register(on: api)
-        LuaRoutes(hooks: hooks, auth: AuthMiddleware(token: adminToken), maxBodyBytes: configuration.maxBodyBytes).register(on: router)
+        let reload = { @Sendable (trigger: HookReloadTrigger) in await reloadHooks(by: trigger) }
+        Routes(store: store, hooks: hooks, writes: writes, deliveries: deliveries, reload: reload, maxBodyBytes: configuration.maxBodyBytes)
+            .register(on: api)
+        // Added last, a middleware reaches only the paths no route above has (the router's 404s).
+        router.add(middleware: LuaRoutes(hooks: hooks, auth: AuthMiddleware(token: adminToken), maxBodyBytes: configuration.maxBodyBytes))
         return router
     }
 
@@ -208,6 +207,17 @@ public struct MoonbaseServer: Sendable {
         )
     }
 
+    /// Loads the hooks again and swaps the new generation in (SPEC section 13); returns once it
+    /// serves, deliveries included, or why it was refused.
+    public func reloadHooks(by trigger: HookReloadTrigger) async -> Result<HookGeneration, HookReloadRefusal> {
+        let result = await hooks.reload(by: trigger)
+        if case .success(let generation) = result {
+            deliveries.metrics.track(generation)
+            await deliveries.adopt()
+        }
+        return result
+    }
+
     /// The most events whose deliveries waited in memory at once (tests and diagnostics): at most
     /// `deliveryBacklog`.
     public var peakDeliveryBacklog: Int { deliveries.peakBacklog }
@@ -220,7 +230,10 @@ public struct MoonbaseServer: Sendable {
     /// Serves until SIGTERM or SIGINT, then lets running after-hooks finish within the grace
     /// period; whatever is unfinished then stays in the store for the next start.
     public func run() async throws {
-        var group = ServiceGroupConfiguration(services: [application()], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        let reloads = HookReloadTriggers(folder: configuration.hooksDirectory, watch: configuration.watchHooks, logger: logger) { trigger in
+            _ = await reloadHooks(by: trigger)
+        }
+        var group = ServiceGroupConfiguration(services: [application(), reloads], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         group.maximumGracefulShutdownDuration = configuration.shutdownGrace
         do {
             try await ServiceGroup(configuration: group).run()

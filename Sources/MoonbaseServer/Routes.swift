@@ -6,9 +6,11 @@ import RecordStore
 /// The REST API of SPEC section 10.
 struct Routes: Sendable {
     let store: any RecordStore
-    let hooks: HookPool
+    let hooks: HookGenerations
     let writes: RecordWrites
     let deliveries: DeliveryScheduler
+    /// Loads the hooks again (SPEC section 13).
+    let reload: @Sendable (HookReloadTrigger) async -> Result<HookGeneration, HookReloadRefusal>
     let maxBodyBytes: Int
 
     /// Registers the API on `api` (the `/api/v1` group); a known path asked with a method it does
@@ -59,12 +61,23 @@ struct Routes: Sendable {
         }
 
         api.get("hooks") { _, _ in
-            var response = JSONResponse.make(status: .ok, hooks.catalog.listing())
-            response.headers[AbandonedStatesSummary.field] = AbandonedStatesSummary(hooks.abandoned).headerValue
-            return response
+            listingResponse()
+        }
+        api.post("hooks/reload") { _, _ in
+            switch await reload(.api) {
+            case .success: return listingResponse()
+            case .failure(let refusal): throw APIError(.conflict, refusal.message)
+            }
         }
         registerDeliveries(on: api)
         api.refuseOtherMethods()
+    }
+
+    /// The listing of every hook file, with the states the watchdog gave up in a header.
+    private func listingResponse() -> Response {
+        var response = JSONResponse.make(status: .ok, hooks.listing())
+        response.headers[AbandonedStatesSummary.field] = AbandonedStatesSummary(hooks.abandoned).headerValue
+        return response
     }
 
     /// The deliveries log (issue 4): list, one with its attempts, retry.

@@ -22,6 +22,10 @@ enum HookListingText {
             if case .array(let listed)? = file.field("routes") { routes = listed }
             out += "✓ \(name)  \(handlers.count) handler\(handlers.count == 1 ? "" : "s")"
                 + (routes.isEmpty ? "" : ", \(routes.count) route\(routes.count == 1 ? "" : "s")") + "\n"
+            if let refusal = file.field("last_reload") {
+                out += "    ⚠ the last reload (\(refusal.field("by")?.text ?? "?"), \(refusal.field("at")?.text ?? "?")) was refused: "
+                    + "\(refusal.field("error")?.text ?? "")\n"
+            }
             for handler in handlers {
                 let collection: String
                 switch handler.field("collection") {
@@ -44,7 +48,11 @@ enum HookListingText {
                 out += line + (withStats ? stats(of: route) : "") + "\n"
             }
         }
-        out += "\(loaded) loaded, \(failed) failed\n"
+        out += "\(loaded) loaded, \(failed) failed"
+        if let generation = files.first?.field("generation"), let at = files.first?.field("loaded_at")?.text { // a server's listing
+            out += " (generation \(generation.serializedString()), loaded at \(at))"
+        }
+        out += "\n"
         return out
     }
 

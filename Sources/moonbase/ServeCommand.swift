@@ -71,6 +71,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Flag(name: .customLong("metrics-public"), help: "Serve GET /metrics without the admin token.")
     var metricsPublic = false
 
+    @Flag(help: "Reload the hooks when a *.lua file in the hooks folder changes (kill -HUP reloads them too).")
+    var watch = false
+
     @OptionGroup var budgets: BudgetOptions
 
     func validate() throws {
@@ -116,6 +119,7 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.hookDeliveryEnabled = !noHookDelivery
         configuration.hookWriteDepth = hookWriteDepth
         configuration.metricsPublic = metricsPublic
+        configuration.watchHooks = watch
         configuration.sync = SQLiteStore.Synchronous(rawValue: sync) ?? .normal
         configuration.deliveryConcurrency = hookConcurrency
         configuration.deliveryBacklog = hookBacklog

@@ -166,7 +166,8 @@ public struct MoonbaseServer: Sendable {
 
     /// The long-running parts, run as services under the application. On graceful shutdown the
     /// group stops them in reverse: the purger, then the scheduler (letting running jobs finish),
-    /// then the hook workers and the outbound client they use.
+    /// then the hook workers and the outbound client they use, then the store's upkeep (SQLite's
+    /// checkpointer), which the others may still need.
     var services: [any Service] {
         let (hooks, outbound) = (hooks, outbound)
         let hookWorkers = ClosureService {
@@ -182,7 +183,7 @@ public struct MoonbaseServer: Sendable {
         }
         let purger = RetentionPurger(store: store, retention: configuration.retention, clock: configuration.clock, logger: logger)
         // Without delivery the scheduler never runs: events stay in the store for a later start.
-        return configuration.hookDeliveryEnabled ? [hookWorkers, deliveries, purger] : [hookWorkers, purger]
+        return store.upkeep + (configuration.hookDeliveryEnabled ? [hookWorkers, deliveries, purger] : [hookWorkers, purger])
     }
 
     /// The application with its services, which logs one line once it listens; for serving and

@@ -1,5 +1,6 @@
 import MoonbaseJSON
 import MoonbaseModel
+import ServiceLifecycle
 
 /// A storage engine: collections of records, and the outbox that makes after-hooks durable.
 ///
@@ -77,6 +78,12 @@ public protocol RecordStore: Sendable {
     /// One stored event.
     /// - Throws: `database` if there is none (purged, or never stored).
     func event(sequence: Int64) async throws(StoreError) -> OutboxEvent
+
+    // MARK: Upkeep
+
+    /// The engine's long-running upkeep (SQLite: its WAL checkpointer), for whoever runs the
+    /// store for long (the server) to run as services beside its own; they stop with them.
+    var upkeep: [any Service] { get }
 }
 
 /// A record write: what `RecordStore.write(_:outbox:)` performs.

@@ -3,6 +3,7 @@ import MoonbaseJSON
 import MoonbaseModel
 import NIOCore
 import PostgresNIO
+import ServiceLifecycle
 import Synchronization
 
 /// The PostgreSQL engine: collections of JSON records (`json`, key order kept) in a PostgreSQL database, through
@@ -91,6 +92,10 @@ public final class PostgresStore: RecordStore {
         let writer = writer
         Task { await writer.close() }
     }
+
+    /// None: the connection pool runs from the moment the store opens (migrations need it), and
+    /// PostgreSQL keeps its own files.
+    public var upkeep: [any Service] { [] }
 
     /// Closes every connection; the store must not be used afterwards.
     public func close() async {

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import ServiceLifecycle
 import MoonbaseJSON
 import MoonbaseModel
 import Synchronization
@@ -30,6 +31,9 @@ public final class SQLiteStore: RecordStore {
     let outboxTables = OutboxTables()
     /// Keeps the WAL short off the writer; nil in memory.
     private let checkpointer: WALCheckpointer?
+
+    /// The WAL checkpointer, for the server to run (see `RecordStore.upkeep`).
+    public var upkeep: [any Service] { checkpointer.map { [$0] } ?? [] }
     /// Names of existing collections, so the hot paths can refuse an unknown collection without
     /// touching SQLite. Updated inside the same write that creates or deletes a collection.
     private let knownCollections: Mutex<Set<String>>

@@ -62,6 +62,8 @@ public struct MoonbaseServer: Sendable {
     public let hooks: HookPool
     public let adminToken: String
     let deliveries: DeliveryScheduler
+    /// Runs the `cron` hooks.
+    let crons: CronScheduler
     let writes: RecordWrites
     /// The client behind `http` and `webhook`, shut down with the server.
     let outbound: OutboundHTTP
@@ -82,8 +84,9 @@ public struct MoonbaseServer: Sendable {
         let committed = CommittedEvents(capacity: configuration.deliveryBacklog, logger: logger)
         let metrics = ServerMetrics(node: "\(configuration.host):\(configuration.port)", version: Self.version)
         self.metrics = metrics
-        store = try SQLiteStore(directory: configuration.dataDirectory, events: configuration.hookDeliveryEnabled ? committed : nil,
-                                commits: { metrics.committed(operations: $0) }, synchronous: configuration.sync)
+        let sqlite = try SQLiteStore(directory: configuration.dataDirectory, events: configuration.hookDeliveryEnabled ? committed : nil,
+                                     commits: { metrics.committed(operations: $0) }, synchronous: configuration.sync)
+        store = sqlite
         let directory = HookDirectory(path: configuration.hooksDirectory)
         let records = RecordsModule(store: store, maxDepth: configuration.hookWriteDepth)
         outbound = OutboundHTTP(configuration: configuration.outboundHTTP)
@@ -101,6 +104,8 @@ public struct MoonbaseServer: Sendable {
         deliveries = DeliveryScheduler(store: store, hooks: hooks, clock: configuration.clock,
                                        retrySchedule: configuration.retrySchedule, maxJobs: configuration.deliveryConcurrency,
                                        committed: committed, metrics: HookMetrics(catalog: hooks.catalog, metrics: metrics), logger: logger)
+        crons = CronScheduler(store: sqlite, hooks: hooks, clock: configuration.clock, retrySchedule: configuration.retrySchedule,
+                              metrics: metrics.factory, logger: logger)
         writes = RecordWrites(store: store, hooks: hooks, deliveries: deliveries, afterHooksEnabled: configuration.afterHooksEnabled,
                               syncLimit: configuration.limits.wallClock * 2)
         records.connect(writes)
@@ -122,7 +127,8 @@ public struct MoonbaseServer: Sendable {
         registerMetrics(on: router)
         registerDashboard(on: router)
         let api = router.group("api/v1").add(middleware: AuthMiddleware(token: adminToken))
-        Routes(store: store, hooks: hooks, writes: writes, deliveries: deliveries, maxBodyBytes: configuration.maxBodyBytes).register(on: api)
+        Routes(store: store, hooks: hooks, writes: writes, deliveries: deliveries, crons: crons, maxBodyBytes: configuration.maxBodyBytes)
+            .register(on: api)
         LuaRoutes(hooks: hooks, auth: AuthMiddleware(token: adminToken), maxBodyBytes: configuration.maxBodyBytes).register(on: router)
         return router
     }
@@ -145,7 +151,7 @@ public struct MoonbaseServer: Sendable {
         }
         let purger = RetentionPurger(store: store, retention: configuration.retention, clock: configuration.clock, logger: logger)
         // Without delivery the scheduler never runs: events stay in the store for a later start.
-        return configuration.hookDeliveryEnabled ? [hookWorkers, deliveries, purger] : [hookWorkers, purger]
+        return configuration.hookDeliveryEnabled ? [hookWorkers, deliveries, crons, purger] : [hookWorkers, purger]
     }
 
     /// The application with its services, which logs one line once it listens; for serving and
@@ -173,6 +179,11 @@ public struct MoonbaseServer: Sendable {
     /// The most events whose deliveries waited in memory at once (tests and diagnostics): at most
     /// `deliveryBacklog`.
     public var peakDeliveryBacklog: Int { deliveries.peakBacklog }
+
+    /// Returns once the cron scheduler has started and no cron run is under way (tests).
+    public func waitForCronRuns() async {
+        await crons.waitUntilIdle()
+    }
 
     /// Returns once no delivery is running or ready to run.
     public func waitForDeliveries() async {

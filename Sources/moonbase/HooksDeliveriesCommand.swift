@@ -70,13 +70,19 @@ struct HooksDeliveriesCommand: AsyncParsableCommand {
 struct HooksRetryCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "retry", abstract: "Send a failed or dead delivery again.")
 
-    @Argument(help: "The delivery's id.")
-    var id: Int64
+    @Argument(help: "The delivery's id (a number, or cron-N for a cron run).")
+    var id: String
 
     @Flag(help: "Send it even though a later delivery of its record to the same handler has succeeded (the handler sees event.redelivered = true).")
     var force = false
 
     @OptionGroup var server: ServerOptions
+
+    func validate() throws {
+        guard Int64(id) != nil || (id.hasPrefix("cron-") && Int64(id.dropFirst(5)) != nil) else {
+            throw ValidationError("the id is a number, or cron-N for a cron run (got '\(id)')")
+        }
+    }
 
     func run() async throws {
         let path = "/api/v1/hooks/deliveries/\(id)/retry" + (force ? "?force=true" : "")

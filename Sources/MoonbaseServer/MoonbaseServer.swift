@@ -149,7 +149,8 @@ public struct MoonbaseServer: Sendable {
             }
             await closed.wait()
         }
-        let purger = RetentionPurger(store: store, retention: configuration.retention, clock: configuration.clock, logger: logger)
+        let purger = RetentionPurger(store: store, retention: configuration.retention, clock: configuration.clock, logger: logger,
+                                     crons: crons.store)
         // Without delivery the scheduler never runs: events stay in the store for a later start.
         return configuration.hookDeliveryEnabled ? [hookWorkers, deliveries, crons, purger] : [hookWorkers, purger]
     }

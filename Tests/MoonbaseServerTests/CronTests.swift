@@ -156,6 +156,30 @@ import Testing
         }
     }
 
+    @Test func aFailedRunRetriedByHandDoesNotRunAgainAtItsRetryTime() async throws {
+        let clock = ManualClock()
+        let logs = LogCapture()
+        try await withServer(hooks: ["flaky.lua": """
+            cron("flaky", "@hourly", function(event) log.info("try", {attempt = event.attempt}); error("down") end, {retries = 1})
+            """], logs: logs, configure: {
+                $0.clock = clock
+                $0.retrySchedule = [.seconds(60)]
+            }) { client, server in
+            await server.waitForCronRuns()
+            clock.advance(by: 3_600_000)
+            #expect(try await eventually { try await runs(client).first?["status"] == "failed" })
+            let id = try #require(try await runs(client).first?["id"]?.string)
+            let retried = try await client.send(.post, "/api/v1/hooks/deliveries/\(id)/retry")
+            #expect(retried.status == .accepted)
+            #expect(try await eventually { try await runs(client).first?["status"] == "dead" })
+            await server.waitForCronRuns()
+            clock.advance(by: 60_000)
+            try await Task.sleep(for: .milliseconds(100))
+            await server.waitForCronRuns()
+            #expect(logs.lines("try").map { $0.metadata["attempt"] } == ["1", "2"], "the retry timer was dropped")
+        }
+    }
+
     @Test func aRunByHandIsRecordedAndLeavesTheScheduleAlone() async throws {
         let clock = ManualClock()
         let logs = LogCapture()

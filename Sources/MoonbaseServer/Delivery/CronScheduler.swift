@@ -37,8 +37,10 @@ actor CronScheduler: Service {
     nonisolated let crons: [String: Cron]
     /// Each cron's next slot, for the listing (read from any thread).
     private nonisolated let nextRuns = Mutex<[String: Int64]>([:])
-    /// The slot loops and the retry timers, cancelled at shutdown.
+    /// The slot loops, cancelled at shutdown.
     private var timers: [Task<Void, Never>] = []
+    /// Failed runs waiting for their retry time, by run id.
+    private var retryTimers: [Int64: Task<Void, Never>] = [:]
     private var running = 0
     private var idleWaiters: [CheckedContinuation<Void, Never>] = []
     private var stopping = false
@@ -110,8 +112,9 @@ actor CronScheduler: Service {
     /// Starts no more runs, and waits for the running ones until the task is cancelled.
     private func stop() async {
         stopping = true
-        for timer in timers { timer.cancel() }
+        for timer in timers + retryTimers.values { timer.cancel() }
         timers = []
+        retryTimers = [:]
         // Polled so that cancellation (past the shutdown grace) ends the wait at once.
         while running > 0, (try? await Task.sleep(for: .milliseconds(20))) != nil {}
     }
@@ -158,8 +161,10 @@ actor CronScheduler: Service {
         return run
     }
 
-    /// A failed or dead run put back to pending by the retry endpoint runs now.
+    /// A failed or dead run put back to pending by the retry endpoint runs now (instead of at its
+    /// retry time, not a second time).
     func retryNow(_ run: CronRun) {
+        retryTimers.removeValue(forKey: run.id)?.cancel()
         launch(run)
     }
 
@@ -224,14 +229,17 @@ actor CronScheduler: Service {
     /// Runs the failed `run` again at `due`.
     private func retry(_ run: CronRun, at due: Int64) {
         let clock = clock
-        timers.append(Task {
+        retryTimers[run.id] = Task {
             do {
                 try await clock.sleep(until: due)
             } catch {
                 return
             }
-            if !Task.isCancelled && !self.stopping { self.launch(run) }
-        })
+            if !Task.isCancelled && !self.stopping {
+                self.retryTimers[run.id] = nil
+                self.launch(run)
+            }
+        }
     }
 
     /// Logs a dead run and runs the `on_hook_failed` handlers on it.

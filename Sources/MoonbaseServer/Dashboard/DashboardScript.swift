@@ -148,7 +148,8 @@ enum DashboardScript {
           el("td", { class: "num", text: String(item.id) }),
           el("td", { class: "key", title: item.handler, text: name }),
           el("td", { text: item.kind === "cron" ? "cron" : item.collection }),
-          el("td", { class: "key", text: item.kind === "cron" ? item.scheduled_at : item.record_id }),
+          // A cron run has no record: the slot it ran for stands there.
+          el("td", { class: "key", title: item.scheduled_at || "", text: item.kind === "cron" ? item.scheduled_at.replace("T", " ").slice(0, 19) : item.record_id }),
           el("td", { class: "delivery-status" }, status(item.status)),
           el("td", { class: "num", text: item.attempts + " / " + item.max_attempts }),
           el("td", { class: "message error", text: item.last_error || "" }),

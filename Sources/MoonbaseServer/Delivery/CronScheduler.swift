@@ -105,6 +105,8 @@ actor CronScheduler: Service {
                     }
                 }
             }
+            // Known at once for the listing, before the loop's task gets going.
+            nextRuns.withLock { $0[cron.cron.name] = cron.cron.schedule.next(after: now) }
             timers.append(Task { await self.loop(cron, after: now) })
         }
     }

@@ -26,7 +26,10 @@ import Testing
             #expect(listed.status == 0 && listed.output.contains("1 cron") && listed.output.contains("@daily"), "\(listed.output)")
             #expect(listed.output.contains("next run ") && !listed.output.contains("last run -"), "\(listed.output)")
             let deliveries = try await CommandLineTests.moonbase(["hooks", "deliveries", "--hook", "nightly"] + common)
-            #expect(deliveries.status == 0 && deliveries.output.contains("cron-1  succeeded"), "\(deliveries.output)")
+            #expect(deliveries.status == 0 && deliveries.output.contains("cron-1  succeeded  attempt 1/1  nightly  cron by hand at 20"),
+                    "\(deliveries.output)")
+            let records = try await CommandLineTests.moonbase(["hooks", "deliveries", "--kind", "record"] + common)
+            #expect(records.status == 0 && records.output.contains("0 deliveries"), "\(records.output)")
             let badID = try await CommandLineTests.moonbase(["hooks", "retry", "cron-x"] + common)
             #expect(badID.status != 0 && badID.output.contains("the id is a number, or cron-N"), "\(badID.output)")
             let notDead = try await CommandLineTests.moonbase(["hooks", "retry", "cron-1"] + common)

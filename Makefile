@@ -10,11 +10,11 @@ deps:
 		echo "installing liblua5.4-dev"; \
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq liblua5.4-dev pkg-config; }
 
-# What the tests use beyond the build: luacheck (the hook tools' lint tests).
+# What the tests use beyond the build: luacheck and luac (the hook tools' lint tests).
 test-deps: deps
-	@command -v luacheck >/dev/null || { \
-		echo "installing lua-check"; \
-		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq lua-check; }
+	@{ command -v luacheck && command -v luac5.4; } >/dev/null || { \
+		echo "installing lua-check and lua5.4"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq lua-check lua5.4; }
 
 # The dashboard's browser test: Debian's Chromium, its driver and Selenium (for Debian's python3).
 BROWSER_PYTHON := /usr/bin/python3
@@ -28,9 +28,10 @@ run: deps
 	swift run moonbase serve --host 127.0.0.1 --port 8090 --data ./moonbase_data --hooks-dir ./hooks
 
 # Suites named ...TimingTests assert time bounds: they run on their own, after the others.
+# Both run beside a throwaway PostgreSQL cluster (scripts/with-postgres.sh starts it, exports
+# MOONBASE_TEST_POSTGRES_URL, and always stops it), which the PostgreSQL engine's tests need.
 test: test-deps browser-deps
-	swift test --skip TimingTests
-	swift test --filter TimingTests
+	scripts/with-postgres.sh sh -c 'swift test --skip TimingTests && swift test --filter TimingTests'
 	$(MAKE) --no-print-directory test-browser
 
 # The dashboard in headless Chromium: it fails, never skips, when it cannot run. Screenshots go

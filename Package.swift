@@ -7,7 +7,7 @@ let package = Package(
     products: [
         .executable(name: "moonbase", targets: ["moonbase"]),
         // For the fuzz targets' package (Fuzz/Package.swift).
-        .library(name: "JSONFuzzChecks", targets: ["JSONFuzzChecks"]),
+        .library(name: "FuzzChecks", targets: ["FuzzChecks"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -19,6 +19,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
@@ -53,10 +54,12 @@ let package = Package(
             .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
         ]),
-        // The store: collections and records in SQLite. Knows nothing of Lua.
+        // The store: collections and records in SQLite or PostgreSQL. Knows nothing of Lua.
         .target(name: "RecordStore", dependencies: [
             "MoonbaseJSON", "MoonbaseModel", .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "GRDBSQLite", package: "GRDB.swift"),
+            .product(name: "PostgresNIO", package: "postgres-nio"),
+            .product(name: "Logging", package: "swift-log"),
         ]),
         // The server wires the store and the hook host behind the REST API.
         .target(name: "MoonbaseServer", dependencies: [
@@ -84,8 +87,9 @@ let package = Package(
 
         // What the fuzz targets check (Fuzz/Package.swift builds them with libFuzzer); the tests
         // replay the committed corpus and every crash found with the same checks.
-        .target(name: "JSONFuzzChecks", dependencies: [
-            "MoonbaseJSON", "LuaRuntime", .product(name: "Logging", package: "swift-log"),
+        .target(name: "FuzzChecks", dependencies: [
+            "MoonbaseJSON", "LuaRuntime", "MoonbaseServer", "RecordStore",
+            .product(name: "Logging", package: "swift-log"), .product(name: "HummingbirdCore", package: "hummingbird"),
         ], path: "Fuzz/Checks"),
 
         // Helpers shared by the test suites: temporary hooks folders, captured logs, a local HTTP server.
@@ -93,8 +97,9 @@ let package = Package(
             "HookHost", "HostModules", "LuaRuntime", "MoonbaseJSON", "MoonbaseModel", .product(name: "Logging", package: "swift-log"),
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "NIOCore", package: "swift-nio"),
+            "RecordStore", .product(name: "PostgresNIO", package: "postgres-nio"),
         ], path: "Tests/MoonbaseTestSupport"),
-        .testTarget(name: "MoonbaseJSONTests", dependencies: ["MoonbaseJSON", "JSONFuzzChecks"]),
+        .testTarget(name: "MoonbaseJSONTests", dependencies: ["MoonbaseJSON"]),
         .testTarget(name: "MoonbaseModelTests", dependencies: ["MoonbaseModel", "MoonbaseJSON"]),
         .testTarget(name: "LuaRuntimeTests", dependencies: ["LuaRuntime", "MoonbaseJSON", "CLua", "LuaBounded", "MoonbaseTestSupport"]),
         .testTarget(name: "HookHostTests", dependencies: ["HookHost", "HostModules", "LuaRuntime", "MoonbaseJSON", "MoonbaseModel", "MoonbaseTestSupport"]),
@@ -105,10 +110,11 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"),
         ]),
         .testTarget(name: "RecordStoreTests", dependencies: [
-            "RecordStore", "MoonbaseJSON", "MoonbaseModel", .product(name: "GRDB", package: "GRDB.swift"),
+            "RecordStore", "MoonbaseJSON", "MoonbaseModel", "MoonbaseTestSupport", .product(name: "GRDB", package: "GRDB.swift"),
+            .product(name: "PostgresNIO", package: "postgres-nio"), .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "MoonbaseServerTests", dependencies: [
-            "MoonbaseServer", "HookHost", "HostModules", "RecordStore", "MoonbaseJSON", "MoonbaseModel", "MoonbaseTestSupport",
+            "MoonbaseServer", "FuzzChecks", "HookHost", "HostModules", "RecordStore", "MoonbaseJSON", "MoonbaseModel", "MoonbaseTestSupport",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdTesting", package: "hummingbird"),
         ]),

@@ -10,9 +10,11 @@ let package = Package(
     targets: [
         // libFuzzer's driver, called from each target's `main`.
         .target(name: "FuzzerDriver", path: "Targets/FuzzerDriver"),
-        .executableTarget(name: "FuzzJSONParser", dependencies: ["FuzzerDriver", .product(name: "JSONFuzzChecks", package: "Moonbase")],
+        .executableTarget(name: "FuzzJSONParser", dependencies: ["FuzzerDriver", .product(name: "FuzzChecks", package: "Moonbase")],
                           path: "Targets/FuzzJSONParser"),
-        .executableTarget(name: "FuzzLuaBridge", dependencies: ["FuzzerDriver", .product(name: "JSONFuzzChecks", package: "Moonbase")],
+        .executableTarget(name: "FuzzLuaBridge", dependencies: ["FuzzerDriver", .product(name: "FuzzChecks", package: "Moonbase")],
                           path: "Targets/FuzzLuaBridge"),
+        .executableTarget(name: "FuzzRecordQuery", dependencies: ["FuzzerDriver", .product(name: "FuzzChecks", package: "Moonbase")],
+                          path: "Targets/FuzzRecordQuery"),
     ]
 )

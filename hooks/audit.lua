@@ -1,4 +1,5 @@
 -- One after-hook for every event of every collection: an audit line per write.
+-- Collections: any.
 ---@param event RecordEvent
 function audit(event)
   log.info("audit", {

@@ -6,6 +6,7 @@
 --
 -- CLEANUP_COLLECTION (default "sessions") and CLEANUP_DAYS (default 30) in the server's
 -- environment say what to clean.
+-- Collections: sessions (without it the run logs a warning and does nothing).
 local BATCH = 100      -- records read per page
 local MAX_DELETES = 500 -- per run, to stay well within the budgets; the rest goes the next night
 

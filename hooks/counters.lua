@@ -2,6 +2,7 @@
 -- rather than adds one, so a redelivered event cannot count twice, and `order = "collection"`
 -- runs it for one post event after another, in commit order, so two new posts by the same
 -- author never race to create the author's stats record.
+-- Collections: posts, stats (without stats it logs a warning and does nothing).
 local function recount(author)
   if type(author) ~= "string" then return end
   local existing, missing = records.list("stats", {filter = {author = author}, per_page = 1})

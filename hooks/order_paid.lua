@@ -5,6 +5,7 @@
 --
 -- Set ORDER_PAID_URL in the server's environment to have each payment POSTed there as JSON
 -- (for a mailer, a chat channel…); without it the hook only logs.
+-- Collections: orders.
 on_record_update("orders", function(event)
   local order = event.data
   log.info("order paid", {order = event.record_id, total = order.total, was = event.old_data.status})

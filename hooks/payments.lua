@@ -4,6 +4,7 @@
 -- update is what order_paid.lua's `when`/`changed` handler is waiting for.
 --
 -- The payload: {"type": "payment.succeeded", "data": {"order_id": "..."}}.
+-- Collections: orders.
 local TOLERANCE = 5 * 60 -- seconds between the provider's timestamp and ours
 
 -- The key behind a "whsec_<base64>" secret (any other secret is its own bytes).

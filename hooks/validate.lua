@@ -1,4 +1,5 @@
 -- A before-hook: refuse a post without a title, fill in a slug when the client sent none.
+-- Collections: posts.
 local utils = require("_utils")
 
 ---@param event RecordEvent

@@ -4,6 +4,7 @@
 -- A failed send raises, so the delivery is retried (options.retries) and ends in the
 -- deliveries log; `webhook-id` is the event's id on every attempt, so the receiver can drop
 -- a duplicate.
+-- Collections: orders.
 on_record_create("orders", function(event)
   local url = os.getenv("FULFILLMENT_URL")
   if not url or url == "" then

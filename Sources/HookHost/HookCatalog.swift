@@ -58,11 +58,14 @@ public final class HookCatalog: Sendable {
 
     /// The `on_hook_failed` handlers, in load order.
     public let failureHandlers: [Int]
+    /// The routes, in load order.
+    public let routeIndices: [Int]
 
     init(files: [HookFileEntry], handlers: [HookHandler]) {
         self.files = files
         self.handlers = handlers
         failureHandlers = handlers.indices.filter { handlers[$0].phase == .failure }
+        routeIndices = handlers.indices.filter { handlers[$0].phase == .route }
         stats = Mutex(Array(repeating: HookHandlerStats(), count: handlers.count))
         var index: [[Int]] = []
         for phase in [HookPhase.before, .after] {

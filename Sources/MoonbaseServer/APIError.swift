@@ -28,6 +28,8 @@ public struct APIError: Error, HTTPResponseError, Sendable {
         case .versionConflict, .deliveryNotRetryable, .staleRedelivery: APIError(.conflict, error.description)
         case .deliveryNotFound: APIError(.notFound, error.description)
         case .database: APIError(.internalServerError, "internal error")
+        // The database is away (PostgreSQL down): retrying later may succeed.
+        case .unavailable: APIError(.serviceUnavailable, "storage unavailable")
         }
     }
 }
@@ -43,7 +45,11 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         } catch let refusal as WriteRefusal {
             return try APIError(.init(code: refusal.status), refusal.message).response(from: request, context: context)
         } catch let error as StoreError {
-            if case .database = error { context.logger.error("database error", metadata: ["error": .string(error.description)]) }
+            switch error {
+            case .database: context.logger.error("database error", metadata: ["error": .string(error.description)])
+            case .unavailable: context.logger.warning("storage unavailable", metadata: ["error": .string(error.description)])
+            default: break
+            }
             return try APIError.from(error).response(from: request, context: context)
         } catch let error as HTTPError {
             return try APIError(error.status, error.body ?? error.status.reasonPhrase.lowercased()).response(from: request, context: context)

@@ -16,7 +16,7 @@ extension Routes {
         api.post("hooks/cron/:name/run") { _, context in
             let name = try context.parameters.require("name")
             guard let run = try await crons.runNow(name) else {
-                let known = crons.crons.keys.sorted()
+                let known = await crons.names
                 throw APIError(.notFound, "no cron hook named '\(name)'" + (known.isEmpty ? " (none is loaded)" : " (loaded: \(known.joined(separator: ", ")))"))
             }
             return JSONResponse.make(status: .accepted, .object(run.json))
@@ -32,7 +32,7 @@ extension Routes {
 
     /// The cron runs the deliveries log lists for `filter`; `hook` names a cron.
     func cronRuns(_ filter: DeliveryFilter, hook: String?) async throws -> [CronRun] {
-        try await crons.store.cronRuns(DeliveryFilter(status: filter.status, handler: hook, collection: filter.collection, limit: filter.limit))
+        try await crons.store?.cronRuns(DeliveryFilter(status: filter.status, handler: hook, collection: filter.collection, limit: filter.limit)) ?? []
     }
 
     /// Record deliveries and cron runs, each list newest first, merged by `created`, at most `limit`.
@@ -63,9 +63,9 @@ extension Routes {
 
     /// `GET /api/v1/hooks/deliveries/cron-N`: the run with its `attempt_log`.
     func cronRunWithAttempts(_ id: Int64) async throws -> Response {
-        guard let run = try await crons.store.cronRun(id: id) else { throw APIError(.notFound, "cron run \(CronRun.idPrefix)\(id) not found") }
+        guard let store = crons.store, let run = try await store.cronRun(id: id) else { throw APIError(.notFound, "cron run \(CronRun.idPrefix)\(id) not found") }
         var item = run.json
-        item["attempt_log"] = .array(try await crons.store.cronAttempts(runID: id).map { attempt in
+        item["attempt_log"] = .array(try await store.cronAttempts(runID: id).map { attempt in
             var listed = attempt.json
             listed["delivery_id"] = .string(CronRun.idPrefix + String(id))
             return .object(listed)
@@ -75,7 +75,7 @@ extension Routes {
 
     /// `POST /api/v1/hooks/deliveries/cron-N/retry`: a failed or dead run runs again now.
     func retryCronRun(_ id: Int64) async throws -> Response {
-        switch try await crons.store.requeueCronRun(id: id) {
+        switch try await crons.store?.requeueCronRun(id: id) ?? .notFound {
         case .notFound:
             throw APIError(.notFound, "cron run \(CronRun.idPrefix)\(id) not found")
         case .notRetryable(let status):

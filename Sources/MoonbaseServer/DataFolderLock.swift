@@ -4,6 +4,7 @@ import Glibc
 import Darwin
 #endif
 import Foundation
+import RecordStore
 import Synchronization
 
 /// One process owns a data folder (SPEC section 12): an exclusive `flock` on
@@ -56,6 +57,8 @@ public enum ServerError: Error, CustomStringConvertible {
     case dataFolderUnusable(path: String, reason: String)
     /// The address is taken, most likely by another server.
     case portInUse(host: String, port: Int)
+    /// A PostgreSQL configuration was given to the synchronous initializer, which cannot connect.
+    case needsAsyncOpen(PostgresLocation)
 
     public var description: String {
         switch self {
@@ -66,6 +69,8 @@ public enum ServerError: Error, CustomStringConvertible {
             "cannot open \(path): \(reason)"
         case .portInUse(let host, let port):
             "port \(port) on \(host) is already in use (another server?); choose another with --port"
+        case .needsAsyncOpen(let database):
+            "a server on PostgreSQL (\(database)) is made with MoonbaseServer.open(configuration:logger:)"
         }
     }
 }

@@ -4,51 +4,42 @@ import Hummingbird
 import MoonbaseJSON
 
 /// The routes hook files register with `route(method, path, handler [, options])` (SPEC
-/// section 14), served beside the REST API. Each request runs its handler on the hook pool with
-/// the handlers' budgets; the body is read with the REST API's limit and JSON parser.
-struct LuaRoutes {
-    let hooks: HookPool
+/// section 14), served beside the REST API. The router is built once, so the routes are a
+/// middleware that asks the current hook generation per request: a reload adds and removes
+/// routes. Each request runs its handler on that generation's pool with the handlers' budgets
+/// (and finishes there, whatever reload happens meanwhile); the body is read with the REST API's
+/// limit and JSON parser. A path no route has goes on to the REST API (and its 404).
+struct LuaRoutes: RouterMiddleware {
+    typealias Context = BasicRequestContext
+
+    let hooks: HookGenerations
     /// Checks the admin token of the routes that are not `public`.
     let auth: AuthMiddleware<BasicRequestContext>
     let maxBodyBytes: Int
 
-    /// Registers every loaded route on `router`; a route's path asked with a method no route has
-    /// answers 405.
-    func register(on router: Router<BasicRequestContext>) {
-        let catalog = hooks.catalog
-        let endpoints = Endpoints(group: router.group())
-        for index in catalog.handlers.indices {
-            guard let route = catalog.handlers[index].route, let method = HTTPRequest.Method(route.method) else { continue }
-            endpoints.on(method, Self.routerPath(route)) { request, context in
-                if !route.isPublic { try await auth.authorize(request) }
-                return try await answer(index, route, request, context)
-            }
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let generation = hooks.acquire()
+        defer { generation.release() }
+        switch generation.catalog.route(method: request.method.rawValue, path: request.uri.path) {
+        case .none:
+            return try await next(request, context)
+        case .otherMethod(let allowed):
+            throw APIError(.methodNotAllowed, "method not allowed here; use " + allowed.joined(separator: ", "))
+        case .route(let index, let params):
+            guard let route = generation.catalog.handlers[index].route else { return try await next(request, context) }
+            context.coreContext.endpointPath.value = route.path // the metrics' label: a bounded set
+            if !route.isPublic { try await auth.authorize(request) }
+            return try await answer(index, route, params: params, request, on: generation.pool)
         }
-        endpoints.refuseOtherMethods()
     }
-
-    /// The route's path for the router. Parameters are named by position, so that two routes
-    /// whose paths differ only in their parameters' names share the router's node (and the
-    /// 405 answers of their path).
-    private static func routerPath(_ route: HookRoute) -> String {
-        "/" + route.segments.enumerated().map { position, segment in
-            switch segment {
-            case .literal(let text): text
-            case .parameter: ":" + parameter(position)
-            }
-        }.joined(separator: "/")
-    }
-
-    private static func parameter(_ position: Int) -> String { "p\(position)" }
 
     /// Builds `req`, runs the handler and answers what it returned.
-    private func answer(_ index: Int, _ route: HookRoute, _ request: Request, _ context: BasicRequestContext) async throws -> Response {
+    private func answer(_ index: Int, _ route: HookRoute, params matched: [String: String], _ request: Request,
+                        on pool: HookPool) async throws -> Response {
         let body = try await RequestBodies.collect(request, upTo: maxBodyBytes)
         var params = JSONObject()
-        for (position, segment) in route.segments.enumerated() {
-            if case .parameter(let name) = segment, let value = context.parameters.get(Self.parameter(position)) {
-                params[name] = .string(Self.decoded(value))
-            }
+        for segment in route.segments {
+            if case .parameter(let name) = segment, let value = matched[name] { params[name] = .string(Self.decoded(value)) }
         }
         var query = JSONObject()
         for (key, value) in request.uri.queryParameters where query[Self.decoded(key)] == nil { // the first of repeated keys
@@ -75,7 +66,7 @@ struct LuaRoutes {
                 if request.headers[.contentType]?.lowercased().contains("json") == true { throw error }
             }
         }
-        switch await hooks.runRoute(index, request: table) {
+        switch await pool.runRoute(index, request: table) {
         case .reply(let reply):
             var fields = HTTPFields()
             for header in reply.headers {

@@ -13,8 +13,13 @@ public struct ServerConfiguration: Sendable {
     public var host = "127.0.0.1"
     public var port = 8090
     public var dataDirectory = "./moonbase_data"
+    /// The PostgreSQL database to store in (`serve --database`); nil: SQLite in `dataDirectory`.
+    /// With PostgreSQL the data folder keeps only a generated admin token, and is not locked.
+    public var database: PostgresLocation?
     public var hooksDirectory = "./hooks"
     public var adminToken: String?
+    /// `serve --watch`: reload the hooks when a `*.lua` file of the hooks folder changes.
+    public var watchHooks = false
     /// Lua states in the hook pool; one per core by default.
     public var hookWorkers = ProcessInfo.processInfo.activeProcessorCount
     public var limits = LuaLimits.default
@@ -51,6 +56,12 @@ public struct ServerConfiguration: Sendable {
     public var clock: any DeliveryClock = SystemDeliveryClock()
 
     public init() {}
+
+    /// Stores in the PostgreSQL database `url` names (`postgres://USER[:PASS]@HOST[:PORT]/DB`).
+    /// - Throws: `DatabaseURLError` saying what is wrong with the URL.
+    public mutating func useDatabase(url: String) throws {
+        database = try PostgresLocation(url: url)
+    }
 }
 
 /// The server: the store and the hook pool behind the REST API.
@@ -59,7 +70,8 @@ public struct MoonbaseServer: Sendable {
     public static let version = "0.1.0"
 
     public let store: any RecordStore
-    public let hooks: HookPool
+    /// The current generation of hooks, which every use asks for (SPEC section 13).
+    public let hooks: HookGenerations
     public let adminToken: String
     let deliveries: DeliveryScheduler
     /// Runs the `cron` hooks.
@@ -71,41 +83,63 @@ public struct MoonbaseServer: Sendable {
     let logger: Logger
     /// The series of `/metrics`, in this server's own registry.
     let metrics: ServerMetrics
-    /// Held from before the store opens until the server stops.
-    let dataFolder: DataFolderLock
+    /// Held from before the SQLite store opens until the server stops; nil on PostgreSQL.
+    let dataFolder: DataFolderLock?
 
-    /// Opens the store, loads the hooks and resolves the admin token (generated and printed
-    /// once when there is none).
+    /// Opens the SQLite store, loads the hooks and resolves the admin token (generated and
+    /// logged once when there is none). A configuration naming a PostgreSQL database needs
+    /// `open(configuration:logger:)`, which connects to it.
     public init(configuration: ServerConfiguration, logger: Logger) throws {
+        if let database = configuration.database { throw ServerError.needsAsyncOpen(database) }
+        let dataFolder = try DataFolderLock(directory: configuration.dataDirectory)
+        let committed = CommittedEvents(capacity: configuration.deliveryBacklog, logger: logger)
+        let metrics = Self.metrics(configuration)
+        // Without delivery, events are stored and nobody takes them (a later start does).
+        let store = try SQLiteStore(directory: configuration.dataDirectory, events: configuration.hookDeliveryEnabled ? committed : nil,
+                                    commits: { metrics.committed(operations: $0) }, synchronous: configuration.sync)
+        try self.init(configuration: configuration, logger: logger, store: store, committed: committed, metrics: metrics,
+                      dataFolder: dataFolder)
+    }
+
+    /// Opens the store the configuration names (SQLite, or PostgreSQL: connecting and migrating
+    /// it), then as `init(configuration:logger:)`.
+    /// - Throws: `StoreError.unavailable` when PostgreSQL cannot be reached, `StoreError.database`
+    ///   when it refuses (wrong password, no such database), as for SQLite otherwise.
+    public static func open(configuration: ServerConfiguration, logger: Logger) async throws -> MoonbaseServer {
+        guard let database = configuration.database else { return try MoonbaseServer(configuration: configuration, logger: logger) }
+        let committed = CommittedEvents(capacity: configuration.deliveryBacklog, logger: logger)
+        let metrics = Self.metrics(configuration)
+        let store = try await PostgresStore.open(database, events: configuration.hookDeliveryEnabled ? committed : nil,
+                                                 commits: { metrics.committed(operations: $0) }, logger: logger)
+        logger.info("storing in PostgreSQL", metadata: ["database": .string(database.description)])
+        return try MoonbaseServer(configuration: configuration, logger: logger, store: store, committed: committed, metrics: metrics,
+                                  dataFolder: nil)
+    }
+
+    private static func metrics(_ configuration: ServerConfiguration) -> ServerMetrics {
+        ServerMetrics(node: "\(configuration.host):\(configuration.port)", version: version)
+    }
+
+    private init(configuration: ServerConfiguration, logger: Logger, store: any RecordStore, committed: CommittedEvents,
+                 metrics: ServerMetrics, dataFolder: DataFolderLock?) throws {
         self.configuration = configuration
         self.logger = logger
-        dataFolder = try DataFolderLock(directory: configuration.dataDirectory)
-        // Without delivery, events are stored and nobody takes them (a later start does).
-        let committed = CommittedEvents(capacity: configuration.deliveryBacklog, logger: logger)
-        let metrics = ServerMetrics(node: "\(configuration.host):\(configuration.port)", version: Self.version)
+        self.dataFolder = dataFolder
         self.metrics = metrics
-        let sqlite = try SQLiteStore(directory: configuration.dataDirectory, events: configuration.hookDeliveryEnabled ? committed : nil,
-                                     commits: { metrics.committed(operations: $0) }, synchronous: configuration.sync)
-        store = sqlite
+        self.store = store
         let directory = HookDirectory(path: configuration.hooksDirectory)
         let records = RecordsModule(store: store, maxDepth: configuration.hookWriteDepth)
         outbound = OutboundHTTP(configuration: configuration.outboundHTTP)
         let modules = standardModules + [records.module] + reachingOutModules(using: outbound)
-        let loaded: LoadedHooks
-        if directory.exists {
-            loaded = try LoadedHooks.load(directory: directory, states: configuration.hookWorkers, limits: configuration.limits,
-                                          modules: modules, logger: logger)
-        } else {
-            logger.warning("no hooks folder: serving without hooks", metadata: ["hooks_dir": .string(configuration.hooksDirectory)])
-            loaded = try LoadedHooks.load(files: [], directory: directory, states: configuration.hookWorkers, limits: configuration.limits,
-                                          modules: modules, logger: logger)
-        }
-        hooks = HookPool(loaded)
+        hooks = try HookGenerations(HookLoading(directory: directory, states: configuration.hookWorkers, limits: configuration.limits,
+                                                modules: modules, logger: logger))
         deliveries = DeliveryScheduler(store: store, hooks: hooks, clock: configuration.clock,
                                        retrySchedule: configuration.retrySchedule, maxJobs: configuration.deliveryConcurrency,
-                                       committed: committed, metrics: HookMetrics(catalog: hooks.catalog, metrics: metrics), logger: logger)
-        crons = CronScheduler(store: sqlite, hooks: hooks, clock: configuration.clock, retrySchedule: configuration.retrySchedule,
-                              metrics: metrics.factory, logger: logger)
+                                       committed: committed, metrics: HookMetrics(metrics: metrics), logger: logger)
+        deliveries.metrics.track(hooks.current)
+        // Cron runs are claimed and kept in the store: an engine without cron storage serves none.
+        crons = CronScheduler(store: store as? any CronStore, hooks: hooks, clock: configuration.clock,
+                              retrySchedule: configuration.retrySchedule, metrics: metrics.factory, logger: logger)
         writes = RecordWrites(store: store, hooks: hooks, deliveries: deliveries, afterHooksEnabled: configuration.afterHooksEnabled,
                               syncLimit: configuration.limits.wallClock * 2)
         records.connect(writes)
@@ -127,9 +161,11 @@ public struct MoonbaseServer: Sendable {
         registerMetrics(on: router)
         registerDashboard(on: router)
         let api = router.group("api/v1").add(middleware: AuthMiddleware(token: adminToken))
-        Routes(store: store, hooks: hooks, writes: writes, deliveries: deliveries, crons: crons, maxBodyBytes: configuration.maxBodyBytes)
+        let reload = { @Sendable (trigger: HookReloadTrigger) in await reloadHooks(by: trigger) }
+        Routes(store: store, hooks: hooks, writes: writes, deliveries: deliveries, crons: crons, reload: reload, maxBodyBytes: configuration.maxBodyBytes)
             .register(on: api)
-        LuaRoutes(hooks: hooks, auth: AuthMiddleware(token: adminToken), maxBodyBytes: configuration.maxBodyBytes).register(on: router)
+        // Added last, a middleware reaches only the paths no route above has (the router's 404s).
+        router.add(middleware: LuaRoutes(hooks: hooks, auth: AuthMiddleware(token: adminToken), maxBodyBytes: configuration.maxBodyBytes))
         return router
     }
 
@@ -177,6 +213,18 @@ public struct MoonbaseServer: Sendable {
         )
     }
 
+    /// Loads the hooks again and swaps the new generation in (SPEC section 13); returns once it
+    /// serves, deliveries included, or why it was refused.
+    public func reloadHooks(by trigger: HookReloadTrigger) async -> Result<HookGeneration, HookReloadRefusal> {
+        let result = await hooks.reload(by: trigger)
+        if case .success(let generation) = result {
+            deliveries.metrics.track(generation)
+            await deliveries.adopt()
+            await crons.adopt()
+        }
+        return result
+    }
+
     /// The most events whose deliveries waited in memory at once (tests and diagnostics): at most
     /// `deliveryBacklog`.
     public var peakDeliveryBacklog: Int { deliveries.peakBacklog }
@@ -194,14 +242,18 @@ public struct MoonbaseServer: Sendable {
     /// Serves until SIGTERM or SIGINT, then lets running after-hooks finish within the grace
     /// period; whatever is unfinished then stays in the store for the next start.
     public func run() async throws {
-        var group = ServiceGroupConfiguration(services: [application()], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        let reloads = HookReloadTriggers(folder: configuration.hooksDirectory, watch: configuration.watchHooks, logger: logger) { trigger in
+            _ = await reloadHooks(by: trigger)
+        }
+        var group = ServiceGroupConfiguration(services: [application(), reloads], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         group.maximumGracefulShutdownDuration = configuration.shutdownGrace
         do {
             try await ServiceGroup(configuration: group).run()
         } catch let error as IOError where error.errnoCode == EADDRINUSE {
             throw ServerError.portInUse(host: configuration.host, port: configuration.port)
         }
-        dataFolder.release()
+        dataFolder?.release()
+        if let postgres = store as? PostgresStore { await postgres.close() }
         logger.info("moonbase stopped")
     }
 }

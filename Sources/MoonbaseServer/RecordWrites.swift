@@ -9,14 +9,14 @@ import Synchronization
 /// deliveries in one transaction, then the deliveries to the after-hooks (SPEC sections 5 and 6).
 struct RecordWrites: RecordWriting {
     let store: any RecordStore
-    let hooks: HookPool
+    let hooks: HookGenerations
     let deliveries: DeliveryScheduler
     let afterHooksEnabled: Bool
     /// How long a response waits at most for `async = false` handlers.
     let syncLimit: Duration
     /// How often an update or delete is tried again when the record changed while hooks ran.
     static let conflictRetries = 5
-    /// The after-handlers' targets per event type and collection (the catalog never changes).
+    /// The after-handlers' targets per event type and collection, for the current generation.
     private let targets = TargetsCache()
 
     /// `depth` counts the hook-made writes that led to this one (0: a request from outside).
@@ -24,7 +24,7 @@ struct RecordWrites: RecordWriting {
         guard store.collectionExists(collection) else { throw StoreError.collectionNotFound(collection) }
         var record = Record.new(collection: collection, fields: body)
         var eventID = WriteEventID()
-        if let outcome = await hooks.runBefore(.created, collection: collection, {
+        if let outcome = await runBefore(.created, collection: collection, {
             makeEvent(eventID.value(), .created, record, data: record.json, depth: depth)
         }) {
             record = record.withFields(try decide(outcome))
@@ -40,7 +40,7 @@ struct RecordWrites: RecordWriting {
             var fields = old.fields
             fields.merge(Record.droppingSystemFields(patch))
             let proposed = fields
-            if let outcome = await hooks.runBefore(.updated, collection: collection, {
+            if let outcome = await runBefore(.updated, collection: collection, {
                 makeEvent(eventID.value(), .updated, old, data: old.withFields(proposed).json, oldData: old.json, depth: depth)
             }) {
                 fields = try decide(outcome)
@@ -56,7 +56,7 @@ struct RecordWrites: RecordWriting {
         var eventID = WriteEventID()
         _ = try await retryingConflicts {
             let old = try await store.record(collection: collection, id: id)
-            if let outcome = await hooks.runBefore(.deleted, collection: collection, {
+            if let outcome = await runBefore(.deleted, collection: collection, {
                 makeEvent(eventID.value(), .deleted, old, data: old.json, oldData: old.json, depth: depth)
             }) {
                 _ = try decide(outcome)
@@ -75,7 +75,7 @@ struct RecordWrites: RecordWriting {
     private func outbox(_ eventID: inout WriteEventID, _ type: RecordEventType, _ collection: String, depth: Int,
                         data: () -> (JSONObject, JSONObject?)) -> OutboxRequest? {
         guard afterHooksEnabled else { return nil }
-        guard let targets = targets.targets(type, collection, of: hooks.catalog, data: data) else { return nil }
+        guard let targets = targets.targets(type, collection, of: hooks.current, data: data) else { return nil }
         return OutboxRequest(eventID: eventID.value(), targets: targets, depth: depth)
     }
 
@@ -93,6 +93,13 @@ struct RecordWrites: RecordWriting {
         }
         await latch?.wait(atMost: syncLimit)
         return record
+    }
+
+    /// Runs the before-handlers in the current generation (see `HookPool.runBefore`). A write no
+    /// before-handler matches takes no lease.
+    private func runBefore(_ type: RecordEventType, collection: String, _ makeEvent: () -> RecordEvent) async -> BeforeOutcome? {
+        if hooks.catalog.match(.before, type, collection: collection).handlers.isEmpty { return nil }
+        return await hooks.withCurrent { await $0.pool.runBefore(type, collection: collection, makeEvent) }
     }
 
     /// The data the before-hooks let through, or the error the client gets.
@@ -124,7 +131,8 @@ struct RecordWrites: RecordWriting {
     }
 }
 
-/// `DeliveryTargets` per (event type, collection), built on first use. Where some handler has
+/// `DeliveryTargets` per (event type, collection), built on first use in each generation (a
+/// reload starts the cache afresh). Where some handler has
 /// a `when` or `changed`, the targets depend on the data: each subset of handlers that wanted a
 /// write has its targets built once too (keyed by catalog indices, so one table serves every
 /// type and collection; past `maxSubsets` entries, further subsets are built per write).
@@ -144,19 +152,24 @@ private final class TargetsCache: Sendable {
 
     static let maxSubsets = 512
 
-    private let cache = Mutex<[Key: Entry]>([:])
-    private let subsets = Mutex<[[Int]: DeliveryTargets]>([:])
+    /// The generation the entries were built for, and the entries.
+    private let cache = Mutex<(generation: Int, entries: [Key: Entry])>((0, [:]))
+    private let subsets = Mutex<(generation: Int, entries: [[Int]: DeliveryTargets])>((0, [:]))
 
-    func targets(_ type: RecordEventType, _ collection: String, of catalog: HookCatalog,
+    func targets(_ type: RecordEventType, _ collection: String, of generation: HookGeneration,
                  data: () -> (JSONObject, JSONObject?)) -> DeliveryTargets? {
+        let (number, catalog) = (generation.number, generation.catalog)
         let key = Key(type: type, collection: collection)
         let entry: Entry
-        if let known = cache.withLock({ $0[key] }) {
+        if let known = cache.withLock({ $0.generation == number ? $0.entries[key] : nil }) {
             entry = known
         } else {
             let match = catalog.match(.after, type, collection: collection)
             entry = match.isConditional ? .conditional(match.handlers) : .fixed(Self.build(match.handlers, catalog))
-            cache.withLock { $0[key] = entry }
+            cache.withLock { cache in
+                if cache.generation < number { cache = (number, [:]) }
+                if cache.generation == number { cache.entries[key] = entry }
+            }
         }
         switch entry {
         case .fixed(let targets):
@@ -164,9 +177,14 @@ private final class TargetsCache: Sendable {
         case .conditional(let handlers):
             let (new, old) = data()
             let wanted = catalog.admitted(handlers, data: new, oldData: old)
-            if let known = subsets.withLock({ $0[wanted] }) { return known }
+            if let known = subsets.withLock({ $0.generation == number ? $0.entries[wanted] : nil }) { return known }
             let built = Self.build(wanted, catalog)
-            if let built { subsets.withLock { if $0.count < Self.maxSubsets { $0[wanted] = built } } }
+            if let built {
+                subsets.withLock { subsets in
+                    if subsets.generation < number { subsets = (number, [:]) }
+                    if subsets.generation == number && subsets.entries.count < Self.maxSubsets { subsets.entries[wanted] = built }
+                }
+            }
             return built
         }
     }

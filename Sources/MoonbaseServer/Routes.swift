@@ -6,10 +6,12 @@ import RecordStore
 /// The REST API of SPEC section 10.
 struct Routes: Sendable {
     let store: any RecordStore
-    let hooks: HookPool
+    let hooks: HookGenerations
     let writes: RecordWrites
     let deliveries: DeliveryScheduler
     let crons: CronScheduler
+    /// Loads the hooks again (SPEC section 13).
+    let reload: @Sendable (HookReloadTrigger) async -> Result<HookGeneration, HookReloadRefusal>
     let maxBodyBytes: Int
 
     /// Registers the API on `api` (the `/api/v1` group); a known path asked with a method it does
@@ -39,17 +41,9 @@ struct Routes: Sendable {
         }
         api.get("collections/:collection/records") { request, context in
             let collection = try context.parameters.require("collection")
-            let query = request.uri.queryParameters
-            let page = try positiveInteger(query["page"], name: "page") ?? 1
-            let perPage = min(try positiveInteger(query["per_page"], name: "per_page") ?? RecordPage.defaultPerPage, RecordPage.maxPerPage)
-            var sort = RecordSort.default
-            if let text = query["sort"].map(String.init), !text.isEmpty {
-                guard let parsed = RecordSort(parsing: text) else {
-                    throw APIError(.badRequest, "sort must be one of created, -created, updated, -updated, id, -id")
-                }
-                sort = parsed
-            }
-            let result = try await store.list(collection: collection, page: page, perPage: perPage, sort: sort)
+            let query = try RecordListQuery(parameters: request.uri.queryParameters)
+            let result = try await store.list(collection: collection, page: query.page, perPage: query.perPage, sort: query.sort,
+                                              filters: query.filters)
             return JSONResponse.make(status: .ok, writing: result.write)
         }
         api.get("collections/:collection/records/:id") { _, context in
@@ -68,14 +62,25 @@ struct Routes: Sendable {
         }
 
         api.get("hooks") { _, _ in
-            let cronStatus = try await crons.status()
-            var response = JSONResponse.make(status: .ok, hooks.catalog.listing { cronStatus[$0] ?? [:] })
-            response.headers[AbandonedStatesSummary.field] = AbandonedStatesSummary(hooks.abandoned).headerValue
-            return response
+            try await listingResponse()
+        }
+        api.post("hooks/reload") { _, _ in
+            switch await reload(.api) {
+            case .success: return try await listingResponse()
+            case .failure(let refusal): throw APIError(.conflict, refusal.message)
+            }
         }
         registerDeliveries(on: api)
         registerCron(on: api)
         api.refuseOtherMethods()
+    }
+
+    /// The listing of every hook file, with the states the watchdog gave up in a header.
+    private func listingResponse() async throws -> Response {
+        let cronStatus = try await crons.status()
+        var response = JSONResponse.make(status: .ok, hooks.listing { cronStatus[$0] ?? [:] })
+        response.headers[AbandonedStatesSummary.field] = AbandonedStatesSummary(hooks.abandoned).headerValue
+        return response
     }
 
     /// The deliveries log (issue 4): list, one with its attempts, retry.

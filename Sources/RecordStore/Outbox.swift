@@ -14,6 +14,16 @@ enum Outbox {
     static func deliveryID(sequence: Int64, position: Int) -> Int64 {
         sequence * Int64(maxTargets) + Int64(position)
     }
+
+    /// `request` if it asks for an event (it has targets), nil if not.
+    /// - Throws: `database` for more than `maxTargets` targets.
+    static func eventRequest(_ request: OutboxRequest?) throws(StoreError) -> OutboxRequest? {
+        guard let request, !request.targets.isEmpty else { return nil }
+        guard request.targets.count <= maxTargets else {
+            throw .database("an event can have at most \(maxTargets) deliveries, not \(request.targets.count)")
+        }
+        return request
+    }
 }
 
 /// Where an event must be delivered: one delivery per handler.

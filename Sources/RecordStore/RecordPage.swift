@@ -54,6 +54,27 @@ public struct RecordPage: Sendable {
     }
 }
 
+/// The slice of a listing a request asks for, as every engine reads it: `page` below 1 counts as
+/// 1, `perPage` is clamped to 1...`RecordPage.maxPerPage`.
+struct RecordWindow {
+    let page: Int
+    let perPage: Int
+    /// Records before the page; nil when it would overflow (a page past any possible record).
+    let offset: Int?
+
+    init(page: Int, perPage: Int) {
+        self.page = max(page, 1)
+        self.perPage = min(max(perPage, 1), RecordPage.maxPerPage)
+        let (offset, overflow) = (self.page - 1).multipliedReportingOverflow(by: self.perPage)
+        self.offset = overflow ? nil : offset
+    }
+
+    /// The page of `items`, out of `total` matching records.
+    func page(_ items: [Record], total: Int) -> RecordPage {
+        RecordPage(items: items, page: page, perPage: perPage, totalItems: total, totalPages: total == 0 ? 0 : (total - 1) / perPage + 1)
+    }
+}
+
 /// Appends the decimal digits of `value`.
 private func appendDecimal(_ value: Int, to buffer: inout [UInt8]) {
     buffer.append(contentsOf: String(value).utf8)

@@ -33,6 +33,15 @@ public enum RecordSort: Sendable, Equatable {
         default: return nil
         }
     }
+
+    /// The `sort` parameter that parses to this order (`created`, `-updated`, …).
+    public var parameter: String {
+        switch self {
+        case .created(let ascending): (ascending ? "" : "-") + "created"
+        case .updated(let ascending): (ascending ? "" : "-") + "updated"
+        case .id(let ascending): (ascending ? "" : "-") + "id"
+        }
+    }
 }
 
 /// Keeps the records whose field `field` equals `value` (a scalar); a null value keeps those

@@ -2,8 +2,8 @@ import GRDB
 
 /// Everything the store can refuse or fail with. The server maps each case to an HTTP status
 /// (400 for a bad name, 404 for unknown collection, record or delivery, 409 for an existing
-/// collection, a version conflict or a delivery that cannot or should not be retried, 500 for the database), and
-/// uses `description` as the error message.
+/// collection, a version conflict or a delivery that cannot or should not be retried, 500 for the database,
+/// 503 while the database cannot be reached), and uses `description` as the error message.
 public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The name does not match `^[a-z][a-z0-9_]{0,62}$`.
     case invalidCollectionName(String)
@@ -15,8 +15,11 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
     case recordNotFound(collection: String, id: String)
     /// The record changed (or was replaced) since the version the caller read.
     case versionConflict(collection: String, id: String)
-    /// SQLite failed; the message says how.
+    /// The database failed; the message says how.
     case database(String)
+    /// The database cannot be reached (PostgreSQL down or out of reach): nothing was written,
+    /// and the same call may succeed once it is back. The message says what failed.
+    case unavailable(String)
     /// No hook delivery with that id.
     case deliveryNotFound(Int64)
     /// Only failed or dead deliveries can be sent again; this one has another status.
@@ -41,6 +44,8 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
             return "record '\(id)' in collection '\(collection)' was changed by another write; read it again and retry"
         case .database(let message):
             return "database error: \(message)"
+        case .unavailable(let message):
+            return "storage unavailable: \(message)"
         case .deliveryNotFound(let id):
             return "delivery \(id) not found"
         case .deliveryNotRetryable(let id, let status):

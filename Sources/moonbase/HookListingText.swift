@@ -25,6 +25,10 @@ enum HookListingText {
             out += "✓ \(name)  \(handlers.count) handler\(handlers.count == 1 ? "" : "s")"
                 + (routes.isEmpty ? "" : ", \(routes.count) route\(routes.count == 1 ? "" : "s")")
                 + (crons.isEmpty ? "" : ", \(crons.count) cron\(crons.count == 1 ? "" : "s")") + "\n"
+            if let refusal = file.field("last_reload") {
+                out += "    ⚠ the last reload (\(refusal.field("by")?.text ?? "?"), \(refusal.field("at")?.text ?? "?")) was refused: "
+                    + "\(refusal.field("error")?.text ?? "")\n"
+            }
             for handler in handlers {
                 let collection: String
                 switch handler.field("collection") {
@@ -48,7 +52,11 @@ enum HookListingText {
             }
             for cron in crons { out += cronLine(cron, withStats: withStats) }
         }
-        out += "\(loaded) loaded, \(failed) failed\n"
+        out += "\(loaded) loaded, \(failed) failed"
+        if let generation = files.first?.field("generation"), let at = files.first?.field("loaded_at")?.text { // a server's listing
+            out += " (generation \(generation.serializedString()), loaded at \(at))"
+        }
+        out += "\n"
         return out
     }
 

@@ -5,14 +5,21 @@ import Logging
 import LuaRuntime
 import MoonbaseJSON
 import MoonbaseModel
+import RecordStore
 
-/// `moonbase hooks test FILE`: runs the file's matching handlers, before and after, on a
+/// `moonbase hooks test FILE` (or `--all`): runs the matching handlers, before and after, on a
 /// synthetic event and prints their log lines and outcome; exits 1 if a handler failed.
 struct HooksTestCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "test", abstract: "Run a hook file's handlers on a synthetic event.")
+    static let configuration = CommandConfiguration(commandName: "test", abstract: "Run hook handlers on a synthetic event.")
 
-    @Argument(help: "The hook file, e.g. hooks/notify.lua.")
-    var file: String
+    @Argument(help: "The hook file, e.g. hooks/notify.lua (or --all).")
+    var file: String?
+
+    @Flag(help: "Every file of --hooks-dir: their matching handlers, in load order.")
+    var all = false
+
+    @Option(name: .customLong("hooks-dir"), help: "The hooks folder, with --all.")
+    var hooksDirectory = "./hooks"
 
     @Option(help: "created, updated or deleted.")
     var event: EventKind
@@ -25,6 +32,12 @@ struct HooksTestCommand: AsyncParsableCommand {
 
     @Option(name: .customLong("old-data"), help: "The record's fields before an update, as JSON (default: the same as --data).")
     var oldData: String?
+
+    @Flag(name: .customLong("with-db"), help: "Give `records` a throwaway database: the event's collection exists, the record is written as the server would.")
+    var withDatabase = false
+
+    @Option(help: "With --with-db: more collections to create first, comma-separated.")
+    var collections: String?
 
     @OptionGroup var budgets: BudgetOptions
 
@@ -40,31 +53,45 @@ struct HooksTestCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        try await withToolModules { modules in try await run(modules: modules) }
+        let store: SQLiteStore? = withDatabase ? try SQLiteStore.inMemory() : nil
+        if let store {
+            for name in Set([collection] + (collections ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
+            where !name.isEmpty {
+                _ = try await store.createCollection(name: name)
+            }
+        }
+        try await withToolModules(store: store) { modules in try await run(modules: modules, store: store) }
     }
 
     func validate() throws {
+        guard all != (file != nil) else { throw ValidationError("give one hook file, or --all for every file of --hooks-dir") }
+        if collections != nil && !withDatabase { throw ValidationError("--collections goes with --with-db") }
+        guard let file else { return }
         if (file as NSString).lastPathComponent.hasPrefix("_") {
             let module = ((file as NSString).lastPathComponent as NSString).deletingPathExtension
             throw ValidationError("\(file) is a module, not a hook file (its name starts with _): hook files load it with require(\"\(module)\"); test those instead")
         }
     }
 
-    private func run(modules: [LuaModule]) async throws {
+    private func run(modules: [LuaModule], store: (any RecordStore)?) async throws {
         let fields = try parseObject(data, option: "--data")
         let oldFields = try oldData.map { try parseObject($0, option: "--old-data") } ?? fields
-        let directory = HookDirectory(path: (file as NSString).deletingLastPathComponent.isEmpty ? "." : (file as NSString).deletingLastPathComponent)
+        let folder = file.map { ($0 as NSString).deletingLastPathComponent } ?? hooksDirectory
+        let directory = HookDirectory(path: folder.isEmpty ? "." : folder)
         var logger = Logger(label: "hooks") { StreamLogHandler.standardOutput(label: $0) }
         logger.logLevel = .debug
-        let hooks = try LoadedHooks.load(directory: directory, only: (file as NSString).lastPathComponent, states: 1,
+        let hooks = try LoadedHooks.load(directory: directory, only: file.map { ($0 as NSString).lastPathComponent }, states: 1,
                                          limits: budgets.limits, modules: modules, logger: logger)
         let catalog = hooks.catalog
         let pool = HookPool(hooks)
-        if let error = catalog.files.first?.error {
-            print("✗ \(file) failed to load: \(error)")
-            throw ExitCode(1)
-        }
+        let failed = catalog.files.filter { $0.error != nil }
+        for entry in failed { print("✗ \(entry.file) failed to load: \(entry.error ?? "")") }
+        if !failed.isEmpty { throw ExitCode(1) }
         var (hookEvent, record) = syntheticEvent(fields: fields, oldFields: oldFields)
+        if let store, event != .created {
+            // The record as it is before the write, so handlers can read it.
+            _ = try await store.insert(event == .updated ? record.withFields(oldFields) : record)
+        }
         let before = catalog.matching(.before, event.type, collection: collection)
         if let outcome = await pool.runBefore(event.type, collection: collection, { hookEvent }) {
             switch outcome {
@@ -83,24 +110,40 @@ struct HooksTestCommand: AsyncParsableCommand {
                 throw ExitCode(1)
             }
         }
+        if let store {
+            let stored: Record? = switch event {
+            case .created: try await store.insert(record).record
+            case .updated: try await store.replace(collection: collection, id: record.id, fields: record.fields, ifVersion: 1).record
+            case .deleted: try await store.delete(collection: collection, id: record.id, ifVersion: 1).record
+            }
+            if event != .deleted, let stored {
+                hookEvent.data = stored.json
+                hookEvent.timestamp = stored.updated
+            }
+        }
         let matchingAfter = catalog.matching(.after, event.type, collection: collection)
         let after = catalog.admitted(matchingAfter, data: hookEvent.data, oldData: hookEvent.oldData)
         for skipped in matchingAfter where !after.contains(skipped) {
-            print("- \(catalog.handlers[skipped].name) (line \(catalog.handlers[skipped].line)): skipped by its when/changed")
+            print("- \(label(catalog.handlers[skipped])): skipped by its when/changed")
         }
         let outcomes = await pool.deliver(hookEvent, to: after, urgent: true)
         for outcome in outcomes {
             let handler = catalog.handlers[outcome.handler]
             if let error = outcome.error {
-                print("✗ \(handler.name) (line \(handler.line)): \(error.message)")
+                print("✗ \(label(handler)): \(error.message)")
             } else {
-                print("✓ \(handler.name) (line \(handler.line))")
+                print("✓ \(label(handler))")
             }
         }
         if before.isEmpty && matchingAfter.isEmpty {
-            print("no handler of \(file) matches \(event.type.rawValue) on '\(collection)'")
+            print("no handler of \(file ?? hooksDirectory) matches \(event.type.rawValue) on '\(collection)'")
         }
         if outcomes.contains(where: { $0.error != nil }) { throw ExitCode(1) }
+    }
+
+    /// A handler as the output names it: with its file when several files run.
+    private func label(_ handler: HookHandler) -> String {
+        all ? "\(handler.file): \(handler.name) (line \(handler.line))" : "\(handler.name) (line \(handler.line))"
     }
 
     /// The event the server would build for this write (SPEC section 4): `data` is a whole record

@@ -4,7 +4,7 @@ import Logging
 import MoonbaseServer
 import RecordStore
 
-/// `moonbase serve`: the REST API on SQLite with the hooks of the hooks folder.
+/// `moonbase serve`: the REST API on SQLite (or PostgreSQL, `--database`) with the hooks of the hooks folder.
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "serve", abstract: "Serve the REST API.")
 
@@ -18,6 +18,10 @@ struct ServeCommand: AsyncParsableCommand {
 
     @Option(name: .customLong("data"), help: "Data folder (the SQLite database and the generated admin token).")
     var dataDirectory = "./moonbase_data"
+
+    @Option(name: .customLong("database"),
+            help: "Store in PostgreSQL instead of SQLite: postgres://USER[:PASS]@HOST[:PORT]/DB (env MOONBASE_DATABASE_URL).")
+    var databaseURL: String = ServeCommand.environment["MOONBASE_DATABASE_URL"] ?? ""
 
     @Option(name: .customLong("hooks-dir"), help: "Hooks folder (env MOONBASE_HOOKS_DIR).")
     var hooksDirectory = ServeCommand.environment["MOONBASE_HOOKS_DIR"] ?? "./hooks"
@@ -67,6 +71,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Flag(name: .customLong("metrics-public"), help: "Serve GET /metrics without the admin token.")
     var metricsPublic = false
 
+    @Flag(help: "Reload the hooks when a *.lua file in the hooks folder changes (kill -HUP reloads them too).")
+    var watch = false
+
     @OptionGroup var budgets: BudgetOptions
 
     func validate() throws {
@@ -81,6 +88,10 @@ struct ServeCommand: AsyncParsableCommand {
         guard hookWriteDepth >= 0 else { throw ValidationError("--hook-write-depth must be 0 (hooks cannot write) or more") }
         guard httpTimeoutMilliseconds >= 1 else { throw ValidationError("--http-timeout-ms must be at least 1") }
         guard httpMaxResponseBytes >= 1 else { throw ValidationError("--http-max-response-bytes must be at least 1") }
+        if !databaseURL.isEmpty {
+            var probe = ServerConfiguration()
+            do { try probe.useDatabase(url: databaseURL) } catch { throw ValidationError("--database: \(error)") }
+        }
     }
 
     private var retryDelays: [Duration]? {
@@ -96,6 +107,7 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.host = host
         configuration.port = port
         configuration.dataDirectory = dataDirectory
+        if !databaseURL.isEmpty { try configuration.useDatabase(url: databaseURL) }
         configuration.hooksDirectory = hooksDirectory
         configuration.adminToken = adminToken
         configuration.hookWorkers = hookWorkers
@@ -107,11 +119,12 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.hookDeliveryEnabled = !noHookDelivery
         configuration.hookWriteDepth = hookWriteDepth
         configuration.metricsPublic = metricsPublic
+        configuration.watchHooks = watch
         configuration.sync = SQLiteStore.Synchronous(rawValue: sync) ?? .normal
         configuration.deliveryConcurrency = hookConcurrency
         configuration.deliveryBacklog = hookBacklog
         configuration.outboundHTTP.defaultTimeout = .milliseconds(httpTimeoutMilliseconds)
         configuration.outboundHTTP.maxResponseBytes = httpMaxResponseBytes
-        try await MoonbaseServer(configuration: configuration, logger: logger).run()
+        try await MoonbaseServer.open(configuration: configuration, logger: logger).run()
     }
 }

@@ -36,3 +36,32 @@ import Testing
         #expect(errors["hooks/l.lua"] == "hooks/l.lua:1: route: handler must be a function (got string)")
     }
 }
+
+/// `HookCatalog.route(method:path:)`: which route answers a request.
+@Suite struct HookRouteMatchTests {
+    @Test func literalsWinParametersMatchOneSegmentOtherMethodsAreNamed() throws {
+        let folder = try HooksFolder(["r.lua": """
+            route('GET', '/', function() end)
+            route('GET', '/items/{id}', function() end)
+            route('GET', '/items/new', function() end)
+            route('POST', '/items/{id}', function() end)
+            route('DELETE', '/items/{id}/notes/{note}', function() end)
+            """])
+        defer { folder.remove() }
+        let catalog = try folder.load().catalog
+        let path = { (index: Int) in catalog.handlers[index].route?.path }
+        guard case .route(let root, let none) = catalog.route(method: "GET", path: "/") else { Issue.record("no root"); return }
+        #expect(path(root) == "/" && none.isEmpty)
+        guard case .route(let item, let params) = catalog.route(method: "GET", path: "/items/a%20b") else { Issue.record("no item"); return }
+        #expect(path(item) == "/items/{id}" && params == ["id": "a%20b"])
+        guard case .route(let new, _) = catalog.route(method: "GET", path: "/items/new") else { Issue.record("no literal"); return }
+        #expect(path(new) == "/items/new")
+        guard case .route(let note, let both) = catalog.route(method: "DELETE", path: "/items/1/notes/2") else { Issue.record("no note"); return }
+        #expect(path(note) == "/items/{id}/notes/{note}" && both == ["id": "1", "note": "2"])
+        #expect(catalog.route(method: "PUT", path: "/items/1") == .otherMethod(allowed: ["GET", "POST"]))
+        #expect(catalog.route(method: "GET", path: "/items") == .none)
+        #expect(catalog.route(method: "GET", path: "/items/1/more") == .none)
+        #expect(catalog.route(method: "GET", path: "/items//notes/2") == .none)
+        #expect(catalog.route(method: "GET", path: "/Items/1") == .none)
+    }
+}

@@ -9,9 +9,13 @@ import Testing
 
 /// `http`, `webhook` and `crypto` as hook scripts use them, against a local server.
 @Suite struct LuaModuleTests {
+    /// A wall-clock budget no loaded test machine reaches: these tests are about what the modules
+    /// do, not about time (the budget's own tests set theirs).
+    static let roomy = LuaLimits(instructions: LuaLimits.default.instructions, wallClock: .seconds(60), memoryBytes: LuaLimits.default.memoryBytes)
+
     /// Loads `source` as a hook file with the modules, delivers one `posts` create event (id
     /// `evt_1`) to its handlers and returns what they logged as "result" lines, and their outcomes.
-    func run(_ source: String, port: Int, limits: LuaLimits = .default,
+    func run(_ source: String, port: Int, limits: LuaLimits = Self.roomy,
              configuration: OutboundHTTPConfiguration = OutboundHTTPConfiguration(userAgent: "moonbase-test/1"))
         async throws -> (results: [[String: String]], outcomes: [HookOutcome]) {
         let folder = try HooksFolder(["test.lua": "local base = 'http://127.0.0.1:\(port)'\n" + source])

@@ -96,48 +96,6 @@ extension JSONObject {
         }
     }
 
-    /// `/slow` answers late; `/stall` sends its head at once and its body late (the timeout covers it).
-    @Test(arguments: [("/slow", 200), ("/stall", 300)])
-    func timeoutIsAFailure(path: String, milliseconds: Int) async throws {
-        try await withTestServer { port in
-            try await withClient { http in
-                let start = ContinuousClock.now
-                let result = await http.request(["url": .string("http://127.0.0.1:\(port)\(path)"), "timeout_ms": .int(Int64(milliseconds))])
-                #expect(result == .failure("timeout after \(milliseconds) ms"))
-                #expect(ContinuousClock.now - start < .seconds(1.5))
-            }
-        }
-    }
-
-    @Test func deadlineShorterThanTimeoutWins() async throws {
-        try await withTestServer { port in
-            try await withClient { http in
-                let start = ContinuousClock.now
-                let result = await http.request(
-                    ["url": .string("http://127.0.0.1:\(port)/slow"), "timeout_ms": 5000],
-                    deadline: start + .milliseconds(300)
-                )
-                let message = try #require(result.failureMessage)
-                #expect(message.hasPrefix("timeout after "))
-                #expect(!message.contains("5000"))
-                #expect(ContinuousClock.now - start < .seconds(1.5))
-
-                let late = await http.request(["url": .string("http://127.0.0.1:\(port)/json")], deadline: start)
-                #expect(late == .failure("timeout after 0 ms"))
-            }
-        }
-    }
-
-    @Test func connectionRefusedIsAFailure() async throws {
-        try await withClient { http in
-            // Nothing listens on port 1.
-            let start = ContinuousClock.now
-            let message = try #require(await http.request(["url": "http://127.0.0.1:1/"]).failureMessage)
-            #expect(message.hasPrefix("connection refused"))
-            #expect(ContinuousClock.now - start < .seconds(5))
-        }
-    }
-
     @Test(arguments: ["/big", "/big-chunked"])
     func oversizedResponseIsAFailure(path: String) async throws {
         try await withTestServer { port in
@@ -205,5 +163,51 @@ extension JSONValue {
     var objectValue: JSONObject? {
         if case .object(let object) = self { return object }
         return nil
+    }
+}
+
+/// The outbound client's time bounds: run on their own, after the other suites (`make test`), so
+/// a loaded machine does not fail them.
+@Suite struct OutboundHTTPTimingTests {
+    /// `/slow` answers late; `/stall` sends its head at once and its body late (the timeout covers it).
+    @Test(arguments: [("/slow", 200), ("/stall", 300)])
+    func timeoutIsAFailure(path: String, milliseconds: Int) async throws {
+        try await withTestServer { port in
+            try await withClient { http in
+                let start = ContinuousClock.now
+                let result = await http.request(["url": .string("http://127.0.0.1:\(port)\(path)"), "timeout_ms": .int(Int64(milliseconds))])
+                #expect(result == .failure("timeout after \(milliseconds) ms"))
+                #expect(ContinuousClock.now - start < .seconds(1.5))
+            }
+        }
+    }
+
+    @Test func deadlineShorterThanTimeoutWins() async throws {
+        try await withTestServer { port in
+            try await withClient { http in
+                let start = ContinuousClock.now
+                let result = await http.request(
+                    ["url": .string("http://127.0.0.1:\(port)/slow"), "timeout_ms": 5000],
+                    deadline: start + .milliseconds(300)
+                )
+                let message = try #require(result.failureMessage)
+                #expect(message.hasPrefix("timeout after "))
+                #expect(!message.contains("5000"))
+                #expect(ContinuousClock.now - start < .seconds(1.5))
+
+                let late = await http.request(["url": .string("http://127.0.0.1:\(port)/json")], deadline: start)
+                #expect(late == .failure("timeout after 0 ms"))
+            }
+        }
+    }
+
+    @Test func connectionRefusedIsAFailure() async throws {
+        try await withClient { http in
+            // Nothing listens on port 1.
+            let start = ContinuousClock.now
+            let message = try #require(await http.request(["url": "http://127.0.0.1:1/"]).failureMessage)
+            #expect(message.hasPrefix("connection refused"))
+            #expect(ContinuousClock.now - start < .seconds(5))
+        }
     }
 }

@@ -12,20 +12,24 @@ import Testing
         var output: String
     }
 
-    static func moonbase(_ arguments: [String], in directory: String? = nil) async throws -> Run {
-        try await run(CrashTests.binary, arguments, in: directory)
+    static func moonbase(_ arguments: [String], in directory: String? = nil, environment: [String: String]? = nil) async throws -> Run {
+        try await run(CrashTests.binary, arguments, in: directory, environment: environment)
     }
 
-    /// Runs `executable` with `arguments` (in `directory`) and collects its output and status.
-    static func run(_ executable: String, _ arguments: [String], in directory: String? = nil) async throws -> Run {
-        try await offCooperativeThreads { try runWaiting(executable, arguments, in: directory) }
+    /// Runs `executable` with `arguments` (in `directory`, with `environment` in place of this
+    /// process's if given) and collects its output and status.
+    static func run(_ executable: String, _ arguments: [String], in directory: String? = nil,
+                    environment: [String: String]? = nil) async throws -> Run {
+        try await offCooperativeThreads { try runWaiting(executable, arguments, in: directory, environment: environment) }
     }
 
-    private static func runWaiting(_ executable: String, _ arguments: [String], in directory: String?) throws -> Run {
+    private static func runWaiting(_ executable: String, _ arguments: [String], in directory: String?,
+                                   environment: [String: String]?) throws -> Run {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
         if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
+        if let environment { process.environment = environment }
         let pipe = Pipe()
         process.standardOutput = pipe
         process.standardError = pipe

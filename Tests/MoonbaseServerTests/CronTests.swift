@@ -1,5 +1,6 @@
 import Foundation
 import HookHost
+import HostModules
 import Hummingbird
 import HummingbirdTesting
 import Logging
@@ -180,6 +181,39 @@ import Testing
         }
     }
 
+    @Test func aReloadStartsNewCronsStopsGoneOnesAndFollowsAChangedSchedule() async throws {
+        let clock = ManualClock()
+        let logs = LogCapture()
+        try await withServer(hooks: ["tick.lua": Self.tick], logs: logs, configure: { $0.clock = clock }) { client, server in
+            await server.waitForCronRuns()
+            let folder = server.hooks.directory.path
+            try Self.tick.replacingOccurrences(of: "@every 1m", with: "@every 2m").write(toFile: folder + "/tick.lua", atomically: true, encoding: .utf8)
+            try #"cron("other", "@every 1m", function(event) log.info("other", {scheduled_at = event.scheduled_at}) end)"#
+                .write(toFile: folder + "/other.lua", atomically: true, encoding: .utf8)
+            guard case .success = await server.reloadHooks(by: .api) else { Issue.record("reload refused"); return }
+            #expect(try await listed(client, "tick")?["next_run"] == "2027-01-15T08:02:00.000Z")
+            #expect(try await listed(client, "other")?["next_run"] == "2027-01-15T08:01:00.000Z")
+            clock.advance(by: 60_000)
+            #expect(await eventually { logs.lines("other").count == 1 })
+            try await Task.sleep(for: .milliseconds(50))
+            #expect(logs.lines("tick").isEmpty, "the old schedule's slot is gone")
+            clock.advance(by: 60_000)
+            #expect(await eventually { logs.lines("tick").count == 1 && logs.lines("other").count == 2 })
+            await server.waitForCronRuns()
+            #expect(logs.lines("tick").first?.metadata["scheduled_at"] == "2027-01-15T08:02:00.000Z")
+
+            try FileManager.default.removeItem(atPath: folder + "/other.lua")
+            guard case .success = await server.reloadHooks(by: .api) else { Issue.record("reload refused"); return }
+            #expect(try await listed(client, "other") == nil)
+            clock.advance(by: 60_000)
+            try await Task.sleep(for: .milliseconds(100))
+            await server.waitForCronRuns()
+            #expect(logs.lines("other").count == 2, "a removed cron runs no more")
+            let gone = try await client.send(.post, "/api/v1/hooks/cron/other/run")
+            #expect(gone.status == .notFound && gone.body?["error"] == "no cron hook named 'other' (loaded: tick)")
+        }
+    }
+
     @Test func aRunByHandIsRecordedAndLeavesTheScheduleAlone() async throws {
         let clock = ManualClock()
         let logs = LogCapture()
@@ -248,10 +282,11 @@ import Testing
         let logs = LogCapture()
         let data = (folder.path as NSString).deletingLastPathComponent + "/data"
         let store = try SQLiteStore(directory: data)
-        let pool = HookPool(try folder.load(states: 2, logs: logs))
+        let hooks = try HookGenerations(HookLoading(directory: HookDirectory(path: folder.path), states: 2, limits: .default,
+                                                    modules: standardModules, logger: logs.logger))
         let clock = ManualClock()
         let schedulers = (0..<2).map { _ in
-            CronScheduler(store: store, hooks: pool, clock: clock, retrySchedule: [.seconds(1)], metrics: ServerMetrics(node: "n", version: "0").factory,
+            CronScheduler(store: store, hooks: hooks, clock: clock, retrySchedule: [.seconds(1)], metrics: ServerMetrics(node: "n", version: "0").factory,
                           logger: logs.logger)
         }
         let group = ServiceGroup(services: schedulers, logger: logs.logger)
@@ -270,6 +305,6 @@ import Testing
         #expect(try await store.cronRuns(DeliveryFilter()).count == 3)
         await group.triggerGracefulShutdown()
         try await running.value
-        await pool.shutdown()
+        await hooks.shutdown()
     }
 }

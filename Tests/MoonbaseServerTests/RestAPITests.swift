@@ -128,4 +128,37 @@ import Testing
             #expect(try await client.send(.get, "/api/v1/collections/nope/records").status == .notFound)
         }
     }
+
+    @Test func listingFiltersByFieldEquality() async throws {
+        try await withServer { client, _ in
+            try await client.createCollection("orders")
+            for body in [#"{"status":"paid","n":1,"vip":true}"#, #"{"status":"paid","n":2}"#, #"{"status":"open","n":"2"}"#,
+                         #"{"status":"open, \"late\"","n":3,"note":null}"#] {
+                _ = try await client.send(.post, "/api/v1/collections/orders/records", json: body)
+            }
+            func ns(_ query: String) async throws -> [JSONValue?] {
+                let page = try await client.send(.get, "/api/v1/collections/orders/records?\(query)")
+                #expect(page.status == .ok, "\(query): \(String(describing: page.body))")
+                guard case .array(let items)? = page.body?["items"] else { return [] }
+                return items.map { $0["n"] }
+            }
+            #expect(try await ns("filter[status]=paid") == [1, 2])
+            #expect(try await ns("filter%5Bstatus%5D=%22paid%22&sort=-created") == [2, 1], "encoded brackets, a quoted string")
+            #expect(try await ns("filter[n]=2") == [2], "a number matches the number")
+            #expect(try await ns("filter[n]=%222%22") == ["2"], "a quoted string matches the string")
+            #expect(try await ns("filter[vip]=true") == [1])
+            #expect(try await ns("filter[vip]=null") == [2, "2", 3], "null: null or missing")
+            #expect(try await ns("filter[status]=open,%20%22late%22") == [3], "text that is not JSON is itself")
+            #expect(try await ns("filter[status]=paid&filter[n]=1") == [1])
+            #expect(try await ns("filter[status]=shipped") == [])
+            #expect(try await ns("_=123&x") == [1, 2, "2", 3], "unknown parameters are ignored")
+            for (bad, message) in [("filter[]=1", "filter[FIELD]=VALUE"), ("filter[a]=%7B%7D", "a value is a string"),
+                                   ("filter[n]=1&filter[n]=2", "filter[n] is given more than once"),
+                                   ("page=1&page=2", "page is given more than once"), ("filter[a%22b]=1", "no double quote")] {
+                let response = try await client.send(.get, "/api/v1/collections/orders/records?\(bad)")
+                #expect(response.status == .badRequest, "\(bad)")
+                #expect(response.body?["error"]?.string?.contains(message) == true, "\(bad): \(String(describing: response.body))")
+            }
+        }
+    }
 }

@@ -32,7 +32,7 @@ func withServer(hooks files: [String: String] = [:], limits: LuaLimits = .defaul
     configuration.hookWorkers = 2
     configuration.limits = limits
     configure(&configuration)
-    let server = try MoonbaseServer(configuration: configuration, logger: logs.logger)
+    let server = try await MoonbaseServer.open(configuration: configuration, logger: logs.logger)
     try await server.application().test(.router) { client in
         try await body(client, server)
     }

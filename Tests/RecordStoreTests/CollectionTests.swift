@@ -4,8 +4,8 @@ import MoonbaseJSON
 
 @Suite("Collections")
 struct CollectionTests {
-    @Test func createListAndDelete() async throws {
-        let store = try SQLiteStore.inMemory()
+    @Test(arguments: Engine.allCases) func createListAndDelete(engine: Engine) async throws {
+        let store = try await makeStore(engine, collections: [])
         #expect(try await store.collections().isEmpty)
 
         let posts = try await store.createCollection(name: "posts")
@@ -41,15 +41,15 @@ struct CollectionTests {
         #expect(store.collectionExists(name))
     }
 
-    @Test func duplicateNameIsRefused() async throws {
-        let store = try SQLiteStore.inMemory()
+    @Test(arguments: Engine.allCases) func duplicateNameIsRefused(engine: Engine) async throws {
+        let store = try await makeStore(engine, collections: [])
         let first = try await store.createCollection(name: "posts")
         #expect(await storeError { try await store.createCollection(name: "posts") } == .collectionExists("posts"))
         #expect(try await store.collections() == [first])
     }
 
-    @Test func deletingACollectionDeletesItsRecordsOnly() async throws {
-        let store = try await makeStore(collections: ["posts", "comments"])
+    @Test(arguments: Engine.allCases) func deletingACollectionDeletesItsRecordsOnly(engine: Engine) async throws {
+        let store = try await makeStore(engine, collections: ["posts", "comments"])
         for i in 0..<3 { try await insert(store, "posts", ["n": .int(Int64(i))]) }
         let comment = try await insert(store, "comments", ["text": .string("hi")])
 

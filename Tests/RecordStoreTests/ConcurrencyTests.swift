@@ -35,8 +35,8 @@ struct ConcurrencyTests {
         }
     }
 
-    @Test func concurrentReplacesOfOneVersionHaveOneWinner() async throws {
-        let store = try await makeStore()
+    @Test(arguments: Engine.allCases) func concurrentReplacesOfOneVersionHaveOneWinner(engine: Engine) async throws {
+        let store = try await makeStore(engine)
         let record = try await insert(store, "posts", ["n": .int(0)])
 
         let outcomes = await withTaskGroup(of: Bool.self) { group in
@@ -53,8 +53,8 @@ struct ConcurrencyTests {
         #expect(try await store.record(collection: "posts", id: record.id).version == 2)
     }
 
-    @Test func refusedWriteInABatchDoesNotSpoilTheOthers() async throws {
-        let store = try await makeStore()
+    @Test(arguments: Engine.allCases) func refusedWriteInABatchDoesNotSpoilTheOthers(engine: Engine) async throws {
+        let store = try await makeStore(engine)
         let existing = try await insert(store, "posts", ["n": .int(0)])
 
         // Half the tasks insert fresh records, half try to reuse an id; run together they

@@ -15,7 +15,7 @@ import Testing
     }
 
     @Test func aSlotIsClaimedOnceAndRunsByHandAlways() async throws {
-        let store = try await makeStore()
+        let store = try SQLiteStore.inMemory()
         let histories = try await store.startCrons([("nightly", "@daily"), ("often", "@every 1m")], now: 1000)
         #expect(histories["nightly"] == CronHistory(schedule: "@daily", since: 1000, lastSlot: nil, lastRun: nil, lastError: nil))
         let first = try #require(try await store.claimCronRun(claim("nightly", slot: 86_400_000)))
@@ -32,7 +32,7 @@ import Testing
     }
 
     @Test func attemptsAreRecordedLikeDeliveries() async throws {
-        let store = try await makeStore()
+        let store = try SQLiteStore.inMemory()
         _ = try await store.startCrons([("nightly", "@daily")], now: 0)
         let run = try #require(try await store.claimCronRun(claim("nightly", slot: 60_000, attempts: 2)))
         try await store.recordCronAttempts([outcome(run, attempt: 1, error: "boom", status: .failed, next: 70_000)])
@@ -59,7 +59,7 @@ import Testing
     }
 
     @Test func theLogFiltersAndPurges() async throws {
-        let store = try await makeStore()
+        let store = try SQLiteStore.inMemory()
         _ = try await store.startCrons([("a", "@every 1m"), ("b", "@every 1m")], now: 0)
         var runs: [CronRun] = []
         for slot in 1...4 { runs.append(try #require(try await store.claimCronRun(claim(slot % 2 == 0 ? "a" : "b", slot: Int64(slot) * 60_000)))) }

@@ -3,6 +3,7 @@ import Testing
 import MoonbaseJSON
 import MoonbaseModel
 @testable import RecordStore
+import MoonbaseTestSupport
 
 /// An outcome of attempt `attempt` of `delivery`: succeeded when `error` is nil.
 func outcome(_ delivery: Delivery, attempt: Int, error: String? = nil, status: DeliveryStatus? = nil,
@@ -18,8 +19,8 @@ func nextMillisecond() {
 
 @Suite("Outbox: deliveries log")
 struct DeliveryLogTests {
-    @Test func recordAttemptsUpdatesTheDeliveryAndLogsEveryAttempt() async throws {
-        let store = try await makeStore()
+    @Test(arguments: Engine.allCases) func recordAttemptsUpdatesTheDeliveryAndLogsEveryAttempt(engine: Engine) async throws {
+        let store = try await makeStore(engine)
         let written = try await insertWithEvent(store, handlers: ["h1", "h2"], maxAttempts: 3)
         let (first, second) = (written.deliveries[0], written.deliveries[1])
 
@@ -51,15 +52,15 @@ struct DeliveryLogTests {
         #expect(ok.count == 1 && ok[0].succeeded && ok[0].error == nil)
     }
 
-    @Test func recordAttemptsIgnoresUnknownDeliveries() async throws {
-        let store = try await makeStore()
+    @Test(arguments: Engine.allCases) func recordAttemptsIgnoresUnknownDeliveries(engine: Engine) async throws {
+        let store = try await makeStore(engine)
         let written = try await insertWithEvent(store)
         let delivery = written.deliveries[0]
         let unknown = AttemptOutcome(deliveryID: 9999, attempt: 1, started: Timestamp.now(), durationMilliseconds: 1,
                                      error: nil, status: .succeeded, nextAttemptAt: nil)
         try await store.recordAttempts([outcome(delivery, attempt: 1), unknown])
         #expect(try await store.delivery(id: delivery.id).status == .succeeded)
-        #expect(try store.outboxRowCounts() == (1, 0, 0), "a first success stays in the event's row")
+        try expectSQLiteRows(store, (1, 0, 0), "a first success stays in the event's row")
         #expect(await storeError { try await store.attempts(deliveryID: 9999) } == .deliveryNotFound(9999))
         #expect(await storeError { try await store.delivery(id: 9999) } == .deliveryNotFound(9999))
         // Nothing to record is not an error.
@@ -69,8 +70,8 @@ struct DeliveryLogTests {
         #expect(try await store.attempts(deliveryID: delivery.id).count == 1)
     }
 
-    @Test func unfinishedDeliveriesAreThePendingAndFailedOnesInCommitOrder() async throws {
-        let store = try await makeStore()
+    @Test(arguments: Engine.allCases) func unfinishedDeliveriesAreThePendingAndFailedOnesInCommitOrder(engine: Engine) async throws {
+        let store = try await makeStore(engine)
         // Five events with two deliveries each; one of them settled per event, in varied ways.
         var written: [(record: Record, event: OutboxEvent, deliveries: [Delivery])] = []
         for i in 0..<5 {
@@ -82,7 +83,7 @@ struct DeliveryLogTests {
             outcome(d[1][1], attempt: 1, error: "e", next: 1),                // failed
             outcome(d[2][0], attempt: 1, error: "e", status: .dead),          // dead
         ])
-        #expect(try store.outboxRowCounts() == (5, 2, 2), "rows only for the failed and the dead one")
+        try expectSQLiteRows(store, (5, 2, 2), "rows only for the failed and the dead one")
 
         let unfinished = try await store.unfinishedDeliveries()
         let expected = [d[0][1], d[1][0], d[1][1], d[2][1], d[3][0], d[3][1], d[4][0], d[4][1]].map(\.id)
@@ -95,8 +96,8 @@ struct DeliveryLogTests {
         #expect(try await store.unfinishedDeliveries().map(\.delivery.id) == expected)
     }
 
-    @Test func unfinishedDeliveriesCanBeReadInPartsFromASequenceOn() async throws {
-        let store = try await makeStore()
+    @Test(arguments: Engine.allCases) func unfinishedDeliveriesCanBeReadInPartsFromASequenceOn(engine: Engine) async throws {
+        let store = try await makeStore(engine)
         var d: [[Delivery]] = []
         for i in 0..<8 {
             d.append(try await insertWithEvent(store, "posts", ["n": .int(Int64(i))], handlers: ["x", "y"], maxAttempts: 5).deliveries)
@@ -123,8 +124,8 @@ struct DeliveryLogTests {
         #expect(tail.deliveries.map(\.delivery.id) == [d[6][0].id, d[6][1].id, d[7][0].id, d[7][1].id] && tail.next == nil)
     }
 
-    @Test func successesOfOneEventRecordedTogetherEachKeepTheirTiming() async throws {
-        let store = try await makeStore()
+    @Test(arguments: Engine.allCases) func successesOfOneEventRecordedTogetherEachKeepTheirTiming(engine: Engine) async throws {
+        let store = try await makeStore(engine)
         let written = try await insertWithEvent(store, handlers: ["a", "b", "c"])
         let (a, b, c) = (written.deliveries[0], written.deliveries[1], written.deliveries[2])
         func success(_ delivery: Delivery, _ started: String, _ milliseconds: Double) -> AttemptOutcome {
@@ -159,14 +160,14 @@ struct DeliveryLogTests {
         #expect(SuccessTimings([], created: created) == SuccessTimings())
     }
 
-    @Test func aFirstSuccessLeavesNoRowAndIsListedAsSucceeded() async throws {
-        let store = try await makeStore()
+    @Test(arguments: Engine.allCases) func aFirstSuccessLeavesNoRowAndIsListedAsSucceeded(engine: Engine) async throws {
+        let store = try await makeStore(engine)
         let written = try await insertWithEvent(store, handlers: ["a", "b"], maxAttempts: 3)
         let (a, b) = (written.deliveries[0], written.deliveries[1])
         nextMillisecond()
         try await store.recordAttempts([AttemptOutcome(deliveryID: a.id, attempt: 1, started: "2026-01-02T03:04:05.678Z",
                                                  durationMilliseconds: 0.25, error: nil, status: .succeeded, nextAttemptAt: nil)])
-        #expect(try store.outboxRowCounts() == (1, 0, 0))
+        try expectSQLiteRows(store, (1, 0, 0))
 
         let succeeded = try await store.delivery(id: a.id)
         #expect(succeeded.status == .succeeded && succeeded.attempts == 1 && succeeded.maxAttempts == 3)
@@ -188,19 +189,19 @@ struct DeliveryLogTests {
         #expect(try await store.unfinishedDeliveries().isEmpty)
         #expect(try await store.deliveries(DeliveryFilter(status: .succeeded)).map(\.id) == [b.id, a.id])
         #expect(try await store.attempts(deliveryID: a.id).map(\.durationMilliseconds) == [0.25], "each keeps its own timing")
-        #expect(try store.outboxRowCounts() == (1, 0, 0))
+        try expectSQLiteRows(store, (1, 0, 0))
         // Ids that the event's row does not have.
         for id in [written.event.sequence * 1000 + 2, written.event.sequence * 1000 + 999, -1] {
             #expect(await storeError { try await store.delivery(id: id) } == .deliveryNotFound(id))
         }
     }
 
-    @Test func aFailureMovesItsDeliveryToARowOfItsOwn() async throws {
-        let store = try await makeStore()
+    @Test(arguments: Engine.allCases) func aFailureMovesItsDeliveryToARowOfItsOwn(engine: Engine) async throws {
+        let store = try await makeStore(engine)
         let written = try await insertWithEvent(store, handlers: ["ok", "flaky", "later"], maxAttempts: 2)
         let d = written.deliveries
         try await store.recordAttempts([outcome(d[0], attempt: 1), outcome(d[1], attempt: 1, error: "boom", next: 77)])
-        #expect(try store.outboxRowCounts() == (1, 1, 1))
+        try expectSQLiteRows(store, (1, 1, 1))
         let failed = try await store.delivery(id: d[1].id)
         #expect(failed.status == .failed && failed.attempts == 1 && failed.maxAttempts == 2 && failed.nextAttemptAt == 77)
         #expect(failed.handler == "flaky" && failed.eventID == written.event.id && failed.created == d[1].created)
@@ -212,17 +213,17 @@ struct DeliveryLogTests {
         let retried = try await store.delivery(id: d[1].id)
         #expect(retried.status == .succeeded && retried.attempts == 2 && retried.lastError == nil)
         #expect(try await store.attempts(deliveryID: d[1].id).map(\.succeeded) == [false, true])
-        #expect(try store.outboxRowCounts() == (1, 1, 1))
+        try expectSQLiteRows(store, (1, 1, 1))
         #expect(try await store.unfinishedDeliveries().map(\.delivery.id) == [d[2].id])
         // A first attempt recorded twice, or a second one of a delivery without a row, changes nothing.
         try await store.recordAttempts([outcome(d[1], attempt: 1, error: "again"), outcome(d[2], attempt: 2, error: "x")])
         #expect(try await store.delivery(id: d[1].id) == retried)
         #expect(try await store.delivery(id: d[2].id) == d[2])
-        #expect(try store.outboxRowCounts() == (1, 1, 1))
+        try expectSQLiteRows(store, (1, 1, 1))
     }
 
-    @Test func requeueRules() async throws {
-        let store = try await makeStore()
+    @Test(arguments: Engine.allCases) func requeueRules(engine: Engine) async throws {
+        let store = try await makeStore(engine)
         let written = try await insertWithEvent(store, handlers: ["pending", "succeeded", "failed", "dead"], maxAttempts: 2)
         let d = written.deliveries
         try await store.recordAttempts([
@@ -256,8 +257,8 @@ struct DeliveryLogTests {
 
     /// A dead create must not be sent again over a later update that reached the same handler,
     /// unless forced; the other handler, and the other record, are no reason to refuse.
-    @Test func requeueRefusesStaleDataUnlessForced() async throws {
-        let store = try await makeStore()
+    @Test(arguments: Engine.allCases) func requeueRefusesStaleDataUnlessForced(engine: Engine) async throws {
+        let store = try await makeStore(engine)
         let created = try await insertWithEvent(store, handlers: ["search", "audit"])
         let other = try await insertWithEvent(store, handlers: ["search"])
         try await store.recordAttempts([outcome(created.deliveries[0], attempt: 1, error: "down", status: .dead),
@@ -296,8 +297,8 @@ struct DeliveryLogTests {
         #expect(try await store.unfinishedDeliveries().first { $0.delivery.id == search.id }?.delivery.redelivered == true)
     }
 
-    @Test func purgeDeletesOnlyOldEventsWhoseDeliveriesAllSucceededInBatches() async throws {
-        let store = try await makeStore()
+    @Test(arguments: Engine.allCases) func purgeDeletesOnlyOldEventsWhoseDeliveriesAllSucceededInBatches(engine: Engine) async throws {
+        let store = try await makeStore(engine)
         // Old: 5 events whose deliveries all succeed, 1 that succeeded at its second attempt, and
         // 1 event with one succeeded, one dead delivery.
         var oldSucceeded: [Delivery] = []
@@ -325,16 +326,16 @@ struct DeliveryLogTests {
         nextMillisecond()
         let recent = try await insertWithEvent(store)
         try await store.recordAttempts([outcome(recent.deliveries[0], attempt: 1)])
-        #expect(try store.outboxRowCounts() == (10, 3, 3), "rows and attempt rows only for the failed attempts")
+        try expectSQLiteRows(store, (10, 3, 3), "rows and attempt rows only for the failed attempts")
 
         #expect(try await store.purgeSucceeded(before: cutoff, batchSize: 4) == 4)
-        #expect(try store.outboxRowCounts() == (6, 3, 3))
+        try expectSQLiteRows(store, (6, 3, 3))
         #expect(try await store.purgeSucceeded(before: cutoff, batchSize: 4) == 2)
         #expect(try await store.purgeSucceeded(before: cutoff, batchSize: 4) == 0)
         #expect(try await store.purgeSucceeded(before: cutoff, batchSize: 0) == 0)
 
         // Left: the mixed event (its dead delivery keeps it, and its succeeded one), pending, failed, and the recent one.
-        #expect(try store.outboxRowCounts() == (4, 2, 2))
+        try expectSQLiteRows(store, (4, 2, 2))
         for delivery in oldSucceeded {
             #expect(await storeError { try await store.delivery(id: delivery.id) } == .deliveryNotFound(delivery.id))
         }
@@ -356,12 +357,12 @@ struct DeliveryLogTests {
         let newest = try await insertWithEvent(store)
         try await store.recordAttempts([outcome(newest.deliveries[0], attempt: 1)])
         #expect(try await store.purgeSucceeded(before: end, batchSize: 100) == 1)
-        #expect(try store.outboxRowCounts() == (4, 2, 2))
+        try expectSQLiteRows(store, (4, 2, 2))
         #expect(try await insertWithEvent(store).event.sequence > newest.event.sequence)
     }
 
-    @Test func deliveriesFiltersAndLimit() async throws {
-        let store = try await makeStore(collections: ["posts", "notes"])
+    @Test(arguments: Engine.allCases) func deliveriesFiltersAndLimit(engine: Engine) async throws {
+        let store = try await makeStore(engine, collections: ["posts", "notes"])
         var all: [Delivery] = []
         for i in 0..<6 {
             all += try await insertWithEvent(store, i % 2 == 0 ? "posts" : "notes", ["n": .int(Int64(i))],
@@ -392,8 +393,8 @@ struct DeliveryLogTests {
         #expect(try await store.deliveries(DeliveryFilter(collection: "posts", limit: 3)).count == 3)
     }
 
-    @Test func jsonShapes() async throws {
-        let store = try await makeStore()
+    @Test(arguments: Engine.allCases) func jsonShapes(engine: Engine) async throws {
+        let store = try await makeStore(engine)
         let written = try await insertWithEvent(store, handlers: ["h"], maxAttempts: 2)
         let delivery = written.deliveries[0]
         try await store.recordAttempts([AttemptOutcome(deliveryID: delivery.id, attempt: 1, started: "2026-01-02T03:04:05.678Z",
@@ -421,12 +422,38 @@ struct DeliveryLogTests {
         #expect(succeeded.json["status"] == "succeeded" && succeeded.json["error"] == .null)
     }
 
-    @Test func reopenedStoreTakesUpHalfSucceededEvents() async throws {
+    /// Attempts of one delivery recorded in one call apply in order; a first attempt recorded
+    /// twice counts once, and an unknown delivery changes nothing.
+    @Test(arguments: Engine.allCases) func attemptsOfOneDeliveryInOneCallApplyInOrder(engine: Engine) async throws {
+        let store = try await makeStore(engine)
+        let written = try await insertWithEvent(store, handlers: ["a", "b"], maxAttempts: 3)
+        let (a, b) = (written.deliveries[0], written.deliveries[1])
+        var unknown = b
+        unknown.id = b.id + 500
+        try await store.recordAttempts([
+            outcome(a, attempt: 1, error: "first", next: 7), outcome(b, attempt: 1), outcome(a, attempt: 2),
+            outcome(b, attempt: 1, error: "again"), outcome(unknown, attempt: 1),
+        ])
+        let first = try await store.delivery(id: a.id)
+        #expect(first.status == .succeeded && first.attempts == 2 && first.lastError == nil && first.nextAttemptAt == nil)
+        #expect(try await store.attempts(deliveryID: a.id).map(\.succeeded) == [false, true])
+        let second = try await store.delivery(id: b.id)
+        #expect(second.status == .succeeded && second.attempts == 1, "the repeated first attempt was ignored")
+        #expect(try await store.attempts(deliveryID: b.id).map(\.succeeded) == [true])
+        #expect(await storeError { try await store.delivery(id: unknown.id) } == .deliveryNotFound(unknown.id))
+    }
+
+    @Test(arguments: Engine.allCases) func reopenedStoreTakesUpHalfSucceededEvents(engine: Engine) async throws {
         try await withTemporaryDirectory { directory in
+            let database = engine == .postgres ? try await PostgresTestDatabase.create() : nil
+            func open() async throws -> any RecordStore {
+                guard let database else { return try SQLiteStore(directory: directory) }
+                return try await PostgresStore.open(database, logger: PostgresTestDatabase.logger, maxConnections: 2)
+            }
             let written: (record: Record, event: OutboxEvent, deliveries: [Delivery])
             let lastSequence: Int64
             do {
-                let store = try SQLiteStore(directory: directory)
+                let store = try await open()
                 _ = try await store.createCollection(name: "posts")
                 written = try await insertWithEvent(store, "posts", ["title": "kept", "nested": ["a": [1, 2]]],
                                               handlers: ["a", "b", "c"], maxAttempts: 3)
@@ -435,8 +462,9 @@ struct DeliveryLogTests {
                 try await store.recordAttempts([outcome(written.deliveries[1], attempt: 1, error: "e", next: 42)])
                 let last = try await store.delete(collection: "posts", id: written.record.id, ifVersion: 1, outbox: outbox())
                 lastSequence = try #require(last.event).sequence
+                await (store as? PostgresStore)?.close()
             }
-            let store = try SQLiteStore(directory: directory)
+            let store = try await open()
             #expect(try await store.event(sequence: written.event.sequence) == written.event)
             let unfinished = try await store.unfinishedDeliveries()
             #expect(unfinished.map(\.delivery.id) == [written.deliveries[1].id, written.deliveries[2].id, lastSequence * 1000])

@@ -4,8 +4,8 @@ import Testing
 
 @Suite("Filters")
 struct FilterTests {
-    @Test func filtersKeepRecordsWhoseFieldsEqualTheValues() async throws {
-        let store = try await makeStore()
+    @Test(arguments: Engine.allCases) func filtersKeepRecordsWhoseFieldsEqualTheValues(engine: Engine) async throws {
+        let store = try await makeStore(engine)
         try await insert(store, "posts", ["author": "ada", "draft": true, "views": 10, "score": 1.5])
         let second = try await insert(store, "posts", ["author": "ada", "draft": false, "views": 3])
         try await insert(store, "posts", ["author": "bob", "draft": false, "views": 10, "my field": "x"])
@@ -22,6 +22,34 @@ struct FilterTests {
         let page = try await store.list(collection: "posts", page: 1, perPage: 1, sort: .created(ascending: false),
                                   filters: [try #require(RecordFilter(field: "author", value: "ada"))])
         #expect(page.items.map(\.id) == [second.id] && page.totalPages == 2)
+    }
+
+    /// The engines agree on SQLite's reading of JSON: `true` is 1 and `false` is 0, numbers
+    /// compare by value (3 = 3.0), a string never equals a number, and JSON null is null.
+    @Test(arguments: Engine.allCases) func filtersCompareAsSQLiteReadsJSON(engine: Engine) async throws {
+        let store = try await makeStore(engine)
+        try await insert(store, "posts", ["v": true])
+        try await insert(store, "posts", ["v": 1])
+        try await insert(store, "posts", ["v": 1.0])
+        try await insert(store, "posts", ["v": "1"])
+        try await insert(store, "posts", ["v": false])
+        try await insert(store, "posts", ["v": 0])
+        try await insert(store, "posts", ["v": .null])
+        try await insert(store, "posts", ["v": 3])
+        try await insert(store, "posts", ["v": ["nested": 1]])
+        func count(_ value: JSONValue) async throws -> Int {
+            try await store.list(collection: "posts", page: 1, perPage: 10, sort: .default,
+                                 filters: [try #require(RecordFilter(field: "v", value: value))]).totalItems
+        }
+        #expect(try await count(true) == 3)
+        #expect(try await count(1) == 3)
+        #expect(try await count(1.0) == 3)
+        #expect(try await count("1") == 1)
+        #expect(try await count(false) == 2)
+        #expect(try await count(0) == 2)
+        #expect(try await count(3.0) == 1)
+        #expect(try await count(.null) == 1)
+        #expect(try await count("nested") == 0)
     }
 
     @Test func filtersRefuseWhatTheyCannotCompare() {

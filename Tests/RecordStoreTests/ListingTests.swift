@@ -5,8 +5,8 @@ import MoonbaseModel
 
 @Suite("Listing")
 struct ListingTests {
-    @Test func paginationMath() async throws {
-        let store = try await makeStore()
+    @Test(arguments: Engine.allCases) func paginationMath(engine: Engine) async throws {
+        let store = try await makeStore(engine)
         var inserted: [String] = []
         for i in 0..<45 {
             inserted.append(try await insert(store, "posts", ["n": .int(Int64(i))]).id)
@@ -40,8 +40,8 @@ struct ListingTests {
         #expect(try await store.list(collection: "posts", page: 1, perPage: 44, sort: .default).totalPages == 2)
     }
 
-    @Test func perPageAndPageAreClamped() async throws {
-        let store = try await makeStore()
+    @Test(arguments: Engine.allCases) func perPageAndPageAreClamped(engine: Engine) async throws {
+        let store = try await makeStore(engine)
         for i in 0..<3 { try await insert(store, "posts", ["n": .int(Int64(i))]) }
 
         let tooSmall = try await store.list(collection: "posts", page: 1, perPage: 0, sort: .default)
@@ -55,8 +55,8 @@ struct ListingTests {
         #expect(try await store.list(collection: "posts", page: -3, perPage: 2, sort: .default).page == 1)
     }
 
-    @Test func emptyCollection() async throws {
-        let store = try await makeStore()
+    @Test(arguments: Engine.allCases) func emptyCollection(engine: Engine) async throws {
+        let store = try await makeStore(engine)
         let page = try await store.list(collection: "posts", page: 1, perPage: 30, sort: .default)
         #expect(page.items.isEmpty && page.totalItems == 0 && page.totalPages == 0 && page.page == 1)
 
@@ -66,8 +66,8 @@ struct ListingTests {
                 == #"{"items":[],"page":1,"per_page":30,"total_items":0,"total_pages":0}"#)
     }
 
-    @Test func pageJSON() async throws {
-        let store = try await makeStore()
+    @Test(arguments: Engine.allCases) func pageJSON(engine: Engine) async throws {
+        let store = try await makeStore(engine)
         let a = try await insert(store, "posts", ["title": .string("a")])
         let b = try await insert(store, "posts", ["title": .string("b")])
         let page = try await store.list(collection: "posts", page: 1, perPage: 30, sort: .default)
@@ -84,8 +84,8 @@ struct ListingTests {
 
     /// Four records with chosen timestamps and ids, inserted in the order r0…r3. Ties on `created`
     /// (r0, r2) and on `updated` (r1, r2) must fall back to insertion order.
-    private static func sortFixture() async throws -> (SQLiteStore, [String]) {
-        let store = try await makeStore()
+    private static func sortFixture(_ engine: Engine) async throws -> (any RecordStore, [String]) {
+        let store = try await makeStore(engine)
         let specs: [(id: String, created: String, updated: String)] = [
             ("bbbbbbbbbbbbbbb", "2020-01-02T00:00:00.000Z", "2020-01-09T00:00:00.000Z"),
             ("ddddddddddddddd", "2020-01-01T00:00:00.000Z", "2020-01-05T00:00:00.000Z"),
@@ -99,19 +99,19 @@ struct ListingTests {
         return (store, specs.map(\.id))
     }
 
-    private static func order(_ store: SQLiteStore, _ sort: RecordSort, _ ids: [String]) async throws -> [Int] {
+    private static func order(_ store: any RecordStore, _ sort: RecordSort, _ ids: [String]) async throws -> [Int] {
         try await store.list(collection: "posts", page: 1, perPage: 30, sort: sort).items.map { ids.firstIndex(of: $0.id)! }
     }
 
-    @Test func sortByCreated() async throws {
-        let (store, ids) = try await Self.sortFixture()
+    @Test(arguments: Engine.allCases) func sortByCreated(engine: Engine) async throws {
+        let (store, ids) = try await Self.sortFixture(engine)
         #expect(try await Self.order(store, .created(ascending: true), ids) == [1, 0, 2, 3])
         #expect(try await Self.order(store, .created(ascending: false), ids) == [3, 2, 0, 1])
         #expect(try await Self.order(store, .default, ids) == [1, 0, 2, 3])
     }
 
-    @Test func sortByUpdated() async throws {
-        let (store, ids) = try await Self.sortFixture()
+    @Test(arguments: Engine.allCases) func sortByUpdated(engine: Engine) async throws {
+        let (store, ids) = try await Self.sortFixture(engine)
         #expect(try await Self.order(store, .updated(ascending: true), ids) == [1, 2, 3, 0])
         #expect(try await Self.order(store, .updated(ascending: false), ids) == [0, 3, 2, 1])
 
@@ -123,14 +123,14 @@ struct ListingTests {
         #expect(try await Self.order(store, .created(ascending: true), ids) == [1, 0, 2, 3])
     }
 
-    @Test func sortByID() async throws {
-        let (store, ids) = try await Self.sortFixture()
+    @Test(arguments: Engine.allCases) func sortByID(engine: Engine) async throws {
+        let (store, ids) = try await Self.sortFixture(engine)
         #expect(try await Self.order(store, .id(ascending: true), ids) == [2, 0, 3, 1])
         #expect(try await Self.order(store, .id(ascending: false), ids) == [1, 3, 0, 2])
     }
 
-    @Test func sortsPageWithoutGapsOrRepeats() async throws {
-        let store = try await makeStore()
+    @Test(arguments: Engine.allCases) func sortsPageWithoutGapsOrRepeats(engine: Engine) async throws {
+        let store = try await makeStore(engine)
         for i in 0..<25 { try await insert(store, "posts", ["n": .int(Int64(i))]) }
         for sort: RecordSort in [.created(ascending: true), .created(ascending: false), .updated(ascending: true),
                                  .updated(ascending: false), .id(ascending: true), .id(ascending: false)] {

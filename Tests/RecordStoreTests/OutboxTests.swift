@@ -13,7 +13,7 @@ func outbox(_ handlers: [String] = ["h1"], maxAttempts: Int = 1, id: String = UU
 
 /// Inserts a record with an event delivered to `handlers`; returns its deliveries.
 @discardableResult
-func insertWithEvent(_ store: SQLiteStore, _ collection: String = "posts", _ fields: JSONObject = ["n": 1],
+func insertWithEvent(_ store: any RecordStore, _ collection: String = "posts", _ fields: JSONObject = ["n": 1],
                      handlers: [String] = ["h1"], maxAttempts: Int = 1) async throws -> (record: Record, event: OutboxEvent, deliveries: [Delivery]) {
     let written = try await store.insert(Record.new(collection: collection, fields: fields),
                                    outbox: outbox(handlers, maxAttempts: maxAttempts))
@@ -22,8 +22,8 @@ func insertWithEvent(_ store: SQLiteStore, _ collection: String = "posts", _ fie
 
 @Suite("Outbox: writes record their event")
 struct OutboxWriteTests {
-    @Test func theDepthOfAHookMadeWriteIsKeptWithItsEvent() async throws {
-        let store = try await makeStore()
+    @Test(arguments: Engine.allCases) func theDepthOfAHookMadeWriteIsKeptWithItsEvent(engine: Engine) async throws {
+        let store = try await makeStore(engine)
         let request = OutboxRequest(eventID: "ev-deep", targets: [DeliveryTarget(handler: "h", maxAttempts: 1)], depth: 2)
         let written = try await store.insert(Record.new(collection: "posts", fields: [:]), outbox: request)
         let event = try #require(written.event)
@@ -32,8 +32,8 @@ struct OutboxWriteTests {
         #expect(try await store.unfinishedDeliveries().map(\.event.depth) == [2], "start-up takes it up with its depth")
     }
 
-    @Test func insertRecordsCreatedEventAndOnePendingDeliveryPerTarget() async throws {
-        let store = try await makeStore()
+    @Test(arguments: Engine.allCases) func insertRecordsCreatedEventAndOnePendingDeliveryPerTarget(engine: Engine) async throws {
+        let store = try await makeStore(engine)
         let request = OutboxRequest(eventID: "ev-1", targets: [
             DeliveryTarget(handler: "a.lua:notify", maxAttempts: 3), DeliveryTarget(handler: "b.lua:index", maxAttempts: 0),
         ])
@@ -63,11 +63,11 @@ struct OutboxWriteTests {
             #expect(try await store.delivery(id: delivery.id) == delivery)
         }
         #expect(written.deliveries.map(\.id) == [event.sequence * 1000, event.sequence * 1000 + 1])
-        #expect(try store.outboxRowCounts() == (1, 0, 0), "the deliveries live in the event's row")
+        try expectSQLiteRows(store, (1, 0, 0), "the deliveries live in the event's row")
     }
 
-    @Test func replaceRecordsUpdatedEventWithOldData() async throws {
-        let store = try await makeStore()
+    @Test(arguments: Engine.allCases) func replaceRecordsUpdatedEventWithOldData(engine: Engine) async throws {
+        let store = try await makeStore(engine)
         let created = try await insertWithEvent(store, "posts", ["title": "v1"])
         let written = try await store.replace(collection: "posts", id: created.record.id, fields: ["title": "v2", "extra": true],
                                         ifVersion: 1, outbox: outbox(["h1", "h2"], id: "ev-update"))
@@ -85,8 +85,8 @@ struct OutboxWriteTests {
         #expect(written.deliveries.allSatisfy { $0.status == .pending && $0.eventSequence == event.sequence })
     }
 
-    @Test func deleteRecordsDeletedEventWithTheRecordAsItWas() async throws {
-        let store = try await makeStore()
+    @Test(arguments: Engine.allCases) func deleteRecordsDeletedEventWithTheRecordAsItWas(engine: Engine) async throws {
+        let store = try await makeStore(engine)
         let created = try await insertWithEvent(store, "posts", ["title": "bye", "tags": ["a", "b"]])
         let before = Timestamp.now()
         let written = try await store.delete(collection: "posts", id: created.record.id, ifVersion: 1, outbox: outbox(id: "ev-del"))
@@ -102,8 +102,8 @@ struct OutboxWriteTests {
         #expect(written.deliveries.count == 1 && written.deliveries[0].recordID == created.record.id)
     }
 
-    @Test func sequencesFollowCommitOrder() async throws {
-        let store = try await makeStore()
+    @Test(arguments: Engine.allCases) func sequencesFollowCommitOrder(engine: Engine) async throws {
+        let store = try await makeStore(engine)
         var sequences: [Int64] = []
         let a = try await insertWithEvent(store)
         sequences.append(a.event.sequence)
@@ -117,11 +117,11 @@ struct OutboxWriteTests {
         #expect(try await store.unfinishedDeliveries().map(\.event.sequence) == sequences)
     }
 
-    @Test func refusedWritesRecordNoEvent() async throws {
-        let store = try await makeStore()
+    @Test(arguments: Engine.allCases) func refusedWritesRecordNoEvent(engine: Engine) async throws {
+        let store = try await makeStore(engine)
         let existing = try await insertWithEvent(store)
         let id = existing.record.id
-        #expect(try store.outboxRowCounts() == (1, 0, 0))
+        try expectSQLiteRows(store, (1, 0, 0))
 
         // Version conflicts, on replace and delete.
         #expect(await storeError { try await store.replace(collection: "posts", id: id, fields: ["n": 9], ifVersion: 7, outbox: outbox()) }
@@ -141,7 +141,7 @@ struct OutboxWriteTests {
             Issue.record("a taken id must be refused")
         }
 
-        #expect(try store.outboxRowCounts() == (1, 0, 0))
+        try expectSQLiteRows(store, (1, 0, 0))
         #expect(try await store.record(collection: "posts", id: id) == existing.record)
         #expect(try await store.list(collection: "posts", page: 1, perPage: 10, sort: .default).totalItems == 1)
         // Refusals may leave gaps in the sequence, never reuse or disorder.
@@ -152,7 +152,7 @@ struct OutboxWriteTests {
 
     @Test func rolledBackTransactionTakesTheEventWithIt() async throws {
         struct Boom: Error {}
-        let store = try await makeStore()
+        let store = try await makeSQLiteStore()
         let record = Record.new(collection: "posts", fields: ["n": 1])
         let operation = try store.insertOperation(record, outbox: outbox(["h1", "h2"]))
         // The record, its event and its deliveries are written, then the transaction fails.
@@ -165,7 +165,7 @@ struct OutboxWriteTests {
         }
         #expect(error != nil)
         #expect(await storeError { try await store.record(collection: "posts", id: record.id) } == .recordNotFound(collection: "posts", id: record.id))
-        #expect(try store.outboxRowCounts() == (0, 0, 0))
+        try expectSQLiteRows(store, (0, 0, 0))
         // The handler set it stored went with it: the id it had is another set's now, and the
         // store did not remember it for the first.
         let other = try await insertWithEvent(store, handlers: ["x"])
@@ -176,7 +176,7 @@ struct OutboxWriteTests {
     }
 
     @Test func anEventRowHoldsIntegersForWhatTheServerMade() async throws {
-        let store = try await makeStore()
+        let store = try await makeSQLiteStore()
         let targets = DeliveryTargets([DeliveryTarget(handler: "a.lua:notify:record.created:posts", maxAttempts: 3)])
         var written: [WriteResult] = []
         for _ in 0..<3 {
@@ -203,8 +203,8 @@ struct OutboxWriteTests {
         }
     }
 
-    @Test func valuesTheServerDidNotMakeAreKeptAsGiven() async throws {
-        let store = try await makeStore()
+    @Test(arguments: Engine.allCases) func valuesTheServerDidNotMakeAreKeptAsGiven(engine: Engine) async throws {
+        let store = try await makeStore(engine)
         let record = Record(id: "r", collection: "posts", created: "yesterday", updated: "yesterday", version: 1, fields: [:])
         let written = try await store.insert(record, outbox: outbox(["h", "k"], id: "evt_not-one-of-ours"))
         let event = try #require(written.event)
@@ -217,14 +217,14 @@ struct OutboxWriteTests {
                            nextAttemptAt: nil),
             outcome(k, attempt: 1),
         ])
-        #expect(try store.outboxRowCounts() == (1, 1, 0))
+        try expectSQLiteRows(store, (1, 1, 0))
         #expect(try await store.attempts(deliveryID: h.id).map { [$0.started, "\($0.durationMilliseconds)"] } == [["just now", "2.0"]])
         #expect(try await store.deliveries(DeliveryFilter(status: .succeeded)).map(\.id) == [k.id, h.id])
         #expect(try await store.unfinishedDeliveries().isEmpty)
     }
 
-    @Test func noOutboxOrNoTargetsWritesNothingMore() async throws {
-        let store = try await makeStore()
+    @Test(arguments: Engine.allCases) func noOutboxOrNoTargetsWritesNothingMore(engine: Engine) async throws {
+        let store = try await makeStore(engine)
         let plain = try await store.insert(Record.new(collection: "posts", fields: ["n": 1]), outbox: nil)
         #expect(plain.event == nil && plain.deliveries.isEmpty)
         let empty = try await store.insert(Record.new(collection: "posts", fields: ["n": 2]),
@@ -239,17 +239,17 @@ struct OutboxWriteTests {
         let old = try await store.insert(Record.new(collection: "posts", fields: [:])).record
         _ = try await store.replace(collection: "posts", id: old.id, fields: ["x": 1], ifVersion: 1).record
         _ = try await store.delete(collection: "posts", id: old.id, ifVersion: 2).record
-        #expect(try store.outboxRowCounts() == (0, 0, 0))
+        try expectSQLiteRows(store, (0, 0, 0))
         // "unused" really was not used.
         _ = try await store.insert(Record.new(collection: "posts", fields: [:]), outbox: outbox(id: "unused"))
     }
 
-    @Test func concurrentWritesEachRecordOneEventAndThreeDeliveries() async throws {
+    @Test(arguments: Engine.allCases) func concurrentWritesEachRecordOneEventAndThreeDeliveries(engine: Engine) async throws {
         try await withTemporaryDirectory { directory in
-            let store = try SQLiteStore(directory: directory)
+            let store: any RecordStore = engine == .sqlite ? try SQLiteStore(directory: directory) : try await makeStore(engine, collections: [])
             _ = try await store.createCollection(name: "posts")
             let n = 300
-            let before = store.writeStatistics
+            let before = try writeStatistics(store)
             let results = try await withThrowingTaskGroup(of: WriteResult.self) { group in
                 for i in 0..<n {
                     group.addTask {
@@ -262,7 +262,7 @@ struct OutboxWriteTests {
                 for try await result in group { all.append(result) }
                 return all
             }
-            let after = store.writeStatistics
+            let after = try writeStatistics(store)
             #expect(after.writes - before.writes == n)
             #expect(after.transactions - before.transactions < n)  // group commit still works
 
@@ -273,7 +273,7 @@ struct OutboxWriteTests {
             #expect(Set(events.map(\.id)) == Set((0..<n).map { "event-\($0)" }))
             #expect(results.allSatisfy { $0.deliveries.map(\.handler) == ["a", "b", "c"] })
             #expect(Set(results.flatMap(\.deliveries).map(\.id)).count == 3 * n)
-            #expect(try store.outboxRowCounts() == (n, 0, 0))
+            try expectSQLiteRows(store, (n, 0, 0))
 
             // Commit order: the deliveries of one event come together, events by sequence.
             let unfinished = try await store.unfinishedDeliveries()
@@ -287,8 +287,8 @@ struct OutboxWriteTests {
         }
     }
 
-    @Test func refusedWriteInABatchDoesNotSpoilTheOthersEvents() async throws {
-        let store = try await makeStore()
+    @Test(arguments: Engine.allCases) func refusedWriteInABatchDoesNotSpoilTheOthersEvents(engine: Engine) async throws {
+        let store = try await makeStore(engine)
         let existing = try await insertWithEvent(store)
         let outcomes = await withTaskGroup(of: Bool.self) { group in
             for i in 0..<100 {
@@ -311,26 +311,26 @@ struct OutboxWriteTests {
             return stored
         }
         #expect(outcomes == 66)
-        #expect(try store.outboxRowCounts() == (67, 0, 0))
+        try expectSQLiteRows(store, (67, 0, 0))
         #expect(try await store.list(collection: "posts", page: 1, perPage: 500, sort: .default).totalItems == 67)
     }
 
-    @Test func deletingACollectionKeepsItsEvents() async throws {
-        let store = try await makeStore(collections: ["posts", "notes"])
+    @Test(arguments: Engine.allCases) func deletingACollectionKeepsItsEvents(engine: Engine) async throws {
+        let store = try await makeSQLiteStore(collections: ["posts", "notes"])
         let post = try await insertWithEvent(store, "posts", ["n": 1], handlers: ["h1", "h2"])
         let deleted = try await store.delete(collection: "posts", id: post.record.id, ifVersion: 1, outbox: outbox())
         try await insertWithEvent(store, "notes")
         try await store.deleteCollection(name: "posts")
 
-        #expect(try store.outboxRowCounts() == (3, 0, 0))
+        try expectSQLiteRows(store, (3, 0, 0))
         #expect(try await store.event(sequence: post.event.sequence) == post.event)
         #expect(try await store.event(sequence: try #require(deleted.event).sequence) == deleted.event)
         #expect(try await store.deliveries(DeliveryFilter(collection: "posts")).count == 3)
         #expect(try await store.unfinishedDeliveries().filter { $0.event.collection == "posts" }.count == 3)
     }
 
-    @Test func anEventKeepsTheVersionItCarriesWhenItsRecordChangesLater() async throws {
-        let store = try await makeStore(collections: ["posts", "notes"])
+    @Test(arguments: Engine.allCases) func anEventKeepsTheVersionItCarriesWhenItsRecordChangesLater(engine: Engine) async throws {
+        let store = try await makeSQLiteStore(collections: ["posts", "notes"])
         // The stored event refers to its record until the record changes: each later write,
         // with an event or without, and deleting the collection, must leave it its own version.
         let created = try await insertWithEvent(store, "posts", ["title": "v1", "n": .null])
@@ -353,11 +353,11 @@ struct OutboxWriteTests {
         #expect(unfinished.map(\.data) == [created.record.json, updatedEvent.data, empty.record.json, note.record.json])
     }
 
-    @Test func targetsPastTheEventRowsSixtyFourHaveRowsFromTheStart() async throws {
-        let store = try await makeStore()
+    @Test(arguments: Engine.allCases) func targetsPastTheEventRowsSixtyFourHaveRowsFromTheStart(engine: Engine) async throws {
+        let store = try await makeStore(engine)
         let handlers = (0..<70).map { "h\($0)" }
         let written = try await insertWithEvent(store, handlers: handlers, maxAttempts: 2)
-        #expect(try store.outboxRowCounts() == (1, 6, 0))
+        try expectSQLiteRows(store, (1, 6, 0))
         #expect(try await store.unfinishedDeliveries().map(\.delivery) == written.deliveries)
         #expect(try await store.deliveries(DeliveryFilter(limit: 1000)) == Array(written.deliveries.reversed()))
         // First attempts: the one past 64 fails, the others succeed, in and out of the event's row.
@@ -367,25 +367,24 @@ struct OutboxWriteTests {
         #expect(try await store.deliveries(DeliveryFilter(status: .succeeded, limit: 1000)).count == 69)
         #expect(try await store.delivery(id: written.deliveries[69].id).status == .succeeded)
         #expect(try await store.attempts(deliveryID: failing.id).map(\.error) == ["e"])
-        #expect(try store.outboxRowCounts() == (1, 6, 1))
+        try expectSQLiteRows(store, (1, 6, 1))
 
         let tooMany = OutboxRequest(eventID: "e", targets: (0...1000).map { DeliveryTarget(handler: "h\($0)", maxAttempts: 1) })
         #expect(await storeError { try await store.insert(Record.new(collection: "posts", fields: [:]), outbox: tooMany) }
                 == .database("an event can have at most 1000 deliveries, not 1001"))
-        #expect(try store.outboxRowCounts() == (1, 6, 1))
+        try expectSQLiteRows(store, (1, 6, 1))
     }
 
-    @Test func unknownEventIsADatabaseError() async throws {
-        let store = try await makeStore()
+    @Test(arguments: Engine.allCases) func unknownEventIsADatabaseError(engine: Engine) async throws {
+        let store = try await makeStore(engine)
         #expect(await storeError { try await store.event(sequence: 42) } == .database("event 42 not found"))
     }
 }
 
 @Suite struct CommittedEventsTests {
-    @Test func committedEventsAreAnnouncedOnceEachInCommitOrder() async throws {
+    @Test(arguments: Engine.allCases) func committedEventsAreAnnouncedOnceEachInCommitOrder(engine: Engine) async throws {
         let sink = RecordingSink()
-        let store = try SQLiteStore.inMemory(events: sink)
-        _ = try await store.createCollection(name: "posts")
+        let store = try await makeStore(engine, events: sink)
         let refused = Record(id: "x", collection: "nope", created: Timestamp.now(), updated: Timestamp.now(), version: 1, fields: [:])
         await withTaskGroup(of: Void.self) { group in
             for i in 0..<200 {

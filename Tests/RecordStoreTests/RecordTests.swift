@@ -21,8 +21,8 @@ struct RecordTests {
         "unicode": .string("héllo wörld 😀 — ünïcödé"),
     ]
 
-    @Test func crudRoundTripKeepsValuesAndOrder() async throws {
-        let store = try await makeStore()
+    @Test(arguments: Engine.allCases) func crudRoundTripKeepsValuesAndOrder(engine: Engine) async throws {
+        let store = try await makeStore(engine)
         let draft = Record.new(collection: "posts", fields: Self.sampleFields)
         #expect(draft.id.count == 15)
         #expect(draft.version == 1)
@@ -65,8 +65,8 @@ struct RecordTests {
         #expect(try await store.list(collection: "posts", page: 1, perPage: 30, sort: .default).totalItems == 0)
     }
 
-    @Test func systemFieldsInInputAreDropped() async throws {
-        let store = try await makeStore()
+    @Test(arguments: Engine.allCases) func systemFieldsInInputAreDropped(engine: Engine) async throws {
+        let store = try await makeStore(engine)
         let input: JSONObject = [
             "id": .string("mine"), "title": .string("x"), "collection": .string("other"), "created": .string("1999"),
             "updated": .int(5), "body": .string("y"),
@@ -91,8 +91,8 @@ struct RecordTests {
         #expect(draft.withFields(["id": .string("x"), "a": .int(1)]).fields.keys == ["a"])
     }
 
-    @Test func jsonShapeAndDirectWriterAgree() async throws {
-        let store = try await makeStore()
+    @Test(arguments: Engine.allCases) func jsonShapeAndDirectWriterAgree(engine: Engine) async throws {
+        let store = try await makeStore(engine)
         let record = try await insert(store, "posts", Self.sampleFields)
 
         let json = record.json
@@ -116,8 +116,8 @@ struct RecordTests {
         #expect(try parseObject(emptyBuffer).keys == ["id", "collection", "created", "updated"])
     }
 
-    @Test func staleVersionsAreRefused() async throws {
-        let store = try await makeStore()
+    @Test(arguments: Engine.allCases) func staleVersionsAreRefused(engine: Engine) async throws {
+        let store = try await makeStore(engine)
         let original = try await insert(store, "posts", ["title": .string("v1")])
         let updated = try await store.replace(collection: "posts", id: original.id, fields: ["title": .string("v2")], ifVersion: 1).record
         #expect(updated.version == 2)
@@ -134,8 +134,8 @@ struct RecordTests {
         #expect(try await store.delete(collection: "posts", id: original.id, ifVersion: 2).record == updated)
     }
 
-    @Test func unknownCollectionsAndRecordsAreReported() async throws {
-        let store = try await makeStore()
+    @Test(arguments: Engine.allCases) func unknownCollectionsAndRecordsAreReported(engine: Engine) async throws {
+        let store = try await makeStore(engine)
         let missing = Record.new(collection: "nope", fields: ["a": .int(1)])
         #expect(await storeError { try await store.insert(missing).record } == .collectionNotFound("nope"))
         #expect(await storeError { try await store.record(collection: "nope", id: "abc") } == .collectionNotFound("nope"))
@@ -154,8 +154,8 @@ struct RecordTests {
                 == .recordNotFound(collection: "posts", id: "abc"))
     }
 
-    @Test func duplicateIDIsRefusedWithoutHarm() async throws {
-        let store = try await makeStore()
+    @Test(arguments: Engine.allCases) func duplicateIDIsRefusedWithoutHarm(engine: Engine) async throws {
+        let store = try await makeStore(engine)
         let first = try await insert(store, "posts", ["n": .int(1)])
         let clash = Record(id: first.id, collection: "posts", created: first.created, updated: first.updated,
                            version: 1, fields: ["n": .int(2)])

@@ -1,6 +1,6 @@
 import Foundation
 import FuzzerDriver
-import JSONFuzzChecks
+import FuzzChecks
 
 // JSON → Lua → JSON is the identity (see `FuzzChecks.luaBridge`), on one state for the whole run:
 // each input leaves its stack as it found it.

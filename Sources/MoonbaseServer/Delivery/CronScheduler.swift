@@ -17,61 +17,64 @@ import Synchronization
 /// it starts no more runs and lets the running ones finish until cancelled; an unfinished run
 /// stays pending in the store for the next start.
 actor CronScheduler: Service {
-    /// A registered cron and its handler's place in the catalog.
+    /// A registered cron as the current generation has it.
     struct Cron: Sendable {
-        let index: Int
         let cron: HookCron
         let file: String
         let line: Int
         let maxAttempts: Int
     }
 
-    /// Where runs are claimed and recorded (the deliveries API reads them from here too).
-    nonisolated let store: any CronStore
-    private let hooks: HookPool
+    /// Where runs are claimed and recorded (the deliveries API reads them from here too); nil
+    /// for an engine without cron storage, which serves no cron hooks.
+    nonisolated let store: (any CronStore)?
+    private let hooks: HookGenerations
     private let clock: any DeliveryClock
     private let retrySchedule: [Int64]
     private let logger: Logger
     private let factory: any MetricsFactory
-    /// By name.
-    nonisolated let crons: [String: Cron]
+    /// By name, from the current generation (see `adopt`).
+    private var crons: [String: Cron]
     /// Each cron's next slot, for the listing (read from any thread).
     private nonisolated let nextRuns = Mutex<[String: Int64]>([:])
-    /// The slot loops, cancelled at shutdown.
-    private var timers: [Task<Void, Never>] = []
+    /// Each cron's slot loop, by name, cancelled when its cron goes or at shutdown.
+    private var loops: [String: Task<Void, Never>] = [:]
     /// Failed runs waiting for their retry time, by run id.
     private var retryTimers: [Int64: Task<Void, Never>] = [:]
     private var running = 0
     private var idleWaiters: [CheckedContinuation<Void, Never>] = []
+    private var isStarted = false
     private var stopping = false
     /// Opens once the scheduler has started (taken up what was left, caught up).
     private let started = Latch(count: 1)
 
-    init(store: any CronStore, hooks: HookPool, clock: any DeliveryClock, retrySchedule: [Duration], metrics: any MetricsFactory,
-         logger: Logger) {
+    init(store: (any CronStore)?, hooks: HookGenerations, clock: any DeliveryClock, retrySchedule: [Duration],
+         metrics: any MetricsFactory, logger: Logger) {
         self.store = store
         self.hooks = hooks
         self.clock = clock
         self.retrySchedule = retrySchedule.isEmpty ? [0] : retrySchedule.map(\.milliseconds)
         self.logger = logger
         factory = metrics
-        let catalog = hooks.catalog
-        crons = Dictionary(uniqueKeysWithValues: catalog.cronHandlers.compactMap { index -> (String, Cron)? in
+        crons = Self.crons(in: hooks.catalog)
+    }
+
+    /// The cron hooks of `catalog`, by name.
+    private static func crons(in catalog: HookCatalog) -> [String: Cron] {
+        Dictionary(uniqueKeysWithValues: catalog.cronHandlers.compactMap { index -> (String, Cron)? in
             let handler = catalog.handlers[index]
             guard let cron = handler.cron else { return nil }
-            return (cron.name, Cron(index: index, cron: cron, file: handler.file, line: handler.line, maxAttempts: handler.retries + 1))
+            return (cron.name, Cron(cron: cron, file: handler.file, line: handler.line, maxAttempts: handler.retries + 1))
         })
     }
 
     // MARK: Service
 
     nonisolated func run() async throws {
-        if !crons.isEmpty {
-            do {
-                try await start()
-            } catch {
-                logger.error("cannot start the cron hooks", metadata: ["error": .string("\(error)")])
-            }
+        do {
+            try await start()
+        } catch {
+            logger.error("cannot start the cron hooks", metadata: ["error": .string("\(error)")])
         }
         started.open()
         try? await gracefulShutdown()
@@ -80,10 +83,15 @@ actor CronScheduler: Service {
 
     /// Takes up the unfinished runs, catches up missed slots, and starts each cron's slot loop.
     private func start() async throws {
-        let now = clock.now()
+        isStarted = true
+        guard let store else {
+            if !crons.isEmpty {
+                logger.warning("cron hooks are not run: this store keeps no cron runs (they need the SQLite store in this version)",
+                               metadata: ["crons": .string(crons.keys.sorted().joined(separator: ","))])
+            }
+            return
+        }
         let unfinished = try await store.unfinishedCronRuns()
-        let histories = try await store.startCrons(crons.values.sorted { $0.index < $1.index }.map { ($0.cron.name, $0.cron.schedule.text) },
-                                                   now: now)
         if !unfinished.isEmpty { logger.info("taking up unfinished cron runs", metadata: ["count": .stringConvertible(unfinished.count)]) }
         for run in unfinished {
             if let due = run.nextAttemptAt, run.status == .failed {
@@ -92,40 +100,71 @@ actor CronScheduler: Service {
                 launch(run)
             }
         }
-        for cron in crons.values.sorted(by: { $0.index < $1.index }) {
-            if let history = histories[cron.cron.name] {
+        try await schedule(crons.values.sorted { $0.cron.name < $1.cron.name }, store, catchingUp: true)
+    }
+
+    /// Notes `list` in the store and starts their slot loops; at start (`catchingUp`), first runs
+    /// the latest slot each `catch_up` cron missed while the server was down.
+    private func schedule(_ list: [Cron], _ store: any CronStore, catchingUp: Bool) async throws {
+        if list.isEmpty { return }
+        let now = clock.now()
+        let histories = try await store.startCrons(list.map { ($0.cron.name, $0.cron.schedule.text) }, now: now)
+        for cron in list {
+            if catchingUp, let history = histories[cron.cron.name] {
                 let known = max(history.since, history.lastSlot ?? history.since)
                 if let missed = cron.cron.schedule.latest(atOrBefore: now, after: known) {
                     let metadata = metadata(cron).merging(["slot": .string(Timestamp.format(millisecondsSince1970: missed))]) { $1 }
                     if cron.cron.catchUp {
                         logger.info("catching up a cron run missed while the server was down", metadata: metadata)
-                        await claimAndRun(cron, slot: missed)
+                        await claimAndRun(cron.cron.name, slot: missed)
                     } else {
                         logger.info("skipping a cron run missed while the server was down (catch_up = false)", metadata: metadata)
                     }
                 }
             }
             // Known at once for the listing, before the loop's task gets going.
-            nextRuns.withLock { $0[cron.cron.name] = cron.cron.schedule.next(after: now) }
-            timers.append(Task { await self.loop(cron, after: now) })
+            let (name, schedule) = (cron.cron.name, cron.cron.schedule)
+            nextRuns.withLock { $0[name] = schedule.next(after: now) }
+            loops[name]?.cancel()
+            loops[name] = Task { await self.loop(name, schedule, after: now) }
+        }
+    }
+
+    /// Follows the current generation after a reload: a cron that is gone stops, a new one or
+    /// one whose schedule changed starts from now (a reload misses no slot: nothing to catch up),
+    /// the others keep their loop.
+    func adopt() async {
+        let fresh = Self.crons(in: hooks.catalog)
+        let old = crons
+        crons = fresh
+        guard isStarted, !stopping, let store else { return }
+        for (name, cron) in old where fresh[name]?.cron.schedule != cron.cron.schedule {
+            loops.removeValue(forKey: name)?.cancel()
+            _ = nextRuns.withLock { $0.removeValue(forKey: name) }
+        }
+        let added = fresh.values.filter { old[$0.cron.name]?.cron.schedule != $0.cron.schedule }.sorted { $0.cron.name < $1.cron.name }
+        do {
+            try await schedule(added, store, catchingUp: false)
+        } catch {
+            logger.error("cannot start the reloaded cron hooks", metadata: ["error": .string("\(error)")])
         }
     }
 
     /// Starts no more runs, and waits for the running ones until the task is cancelled.
     private func stop() async {
         stopping = true
-        for timer in timers + retryTimers.values { timer.cancel() }
-        timers = []
+        for timer in Array(loops.values) + retryTimers.values { timer.cancel() }
+        loops = [:]
         retryTimers = [:]
         // Polled so that cancellation (past the shutdown grace) ends the wait at once.
         while running > 0, (try? await Task.sleep(for: .milliseconds(20))) != nil {}
     }
 
-    /// Sleeps until each slot of `cron` after `after`, claims it and runs it.
-    private func loop(_ cron: Cron, after: Int64) async {
+    /// Sleeps until each slot of `schedule` after `after`, claims it and runs it.
+    private func loop(_ name: String, _ schedule: CronSchedule, after: Int64) async {
         var after = after
-        while !Task.isCancelled, let slot = cron.cron.schedule.next(after: after) {
-            nextRuns.withLock { $0[cron.cron.name] = slot }
+        while !Task.isCancelled, let slot = schedule.next(after: after) {
+            nextRuns.withLock { $0[name] = slot }
             do {
                 try await clock.sleep(until: slot)
             } catch {
@@ -133,14 +172,16 @@ actor CronScheduler: Service {
             }
             if Task.isCancelled || stopping { return }
             after = slot
-            await claimAndRun(cron, slot: slot)
+            await claimAndRun(name, slot: slot)
         }
     }
 
     // MARK: Runs
 
-    /// Claims `slot` of `cron` and runs it, unless someone else claimed it first.
-    private func claimAndRun(_ cron: Cron, slot: Int64) async {
+    /// Claims `slot` of cron `name` and runs it, unless someone else claimed it first (or the
+    /// cron is gone meanwhile).
+    private func claimAndRun(_ name: String, slot: Int64) async {
+        guard let cron = crons[name], let store else { return }
         do {
             if let run = try await store.claimCronRun(claim(cron, slot: slot, scheduledAt: slot)) {
                 launch(run)
@@ -154,8 +195,10 @@ actor CronScheduler: Service {
 
     /// `POST /api/v1/hooks/cron/{name}/run`: a run now, recorded like any; the cron's next slot
     /// stays as it was. Nil for an unknown name.
+    /// - Throws: `StoreError.database` on an engine without cron storage.
     func runNow(_ name: String) async throws -> CronRun? {
         guard let cron = crons[name] else { return nil }
+        guard let store else { throw StoreError.database("cron hooks need the SQLite store in this version") }
         let now = clock.now()
         guard let run = try await store.claimCronRun(claim(cron, slot: nil, scheduledAt: now)) else { return nil }
         logger.info("cron run asked for by hand", metadata: metadata(cron).merging(["run_id": .stringConvertible(run.id)]) { $1 })
@@ -195,13 +238,17 @@ actor CronScheduler: Service {
         let startedAt = Timestamp.now()
         let error: String?
         var duration = Duration.zero
-        if let cron = crons[run.name] {
-            let outcome = await hooks.runCron(cron.index, event: event)
+        // The run finishes in the generation it started in, however a reload goes meanwhile.
+        let generation = hooks.acquire()
+        let catalog = generation.catalog
+        if let index = catalog.cronHandlers.first(where: { catalog.handlers[$0].cron?.name == run.name }) {
+            let outcome = await generation.pool.runCron(index, event: event)
             error = outcome.error?.message
             duration = outcome.duration
         } else {
             error = "cron \(run.name) is no longer registered"
         }
+        generation.release()
         let now = clock.now()
         let status: DeliveryStatus = error == nil ? .succeeded : number < run.maxAttempts ? .failed : .dead
         let nextAttempt = status == .failed ? now + retrySchedule[min(number - 1, retrySchedule.count - 1)] : nil
@@ -210,7 +257,7 @@ actor CronScheduler: Service {
                                      nextAttemptAt: nextAttempt)
         Counter(label: "moonbase_cron_runs_total", dimensions: [("cron", run.name), ("outcome", status.rawValue)], factory: factory).increment()
         do {
-            try await store.recordCronAttempts([outcome])
+            try await store?.recordCronAttempts([outcome])
         } catch {
             // Unrecorded, the run stays pending in the store: the next start runs it again.
             logger.error("cannot record a cron run", metadata: ["cron": .string(run.name), "error": .string("\(error)")])
@@ -253,7 +300,7 @@ actor CronScheduler: Service {
         let payload: JSONObject = ["type": "hook.failed", "id": .string(run.eventID), "delivery": .object(run.json), "event": .object(event)]
         running += 1
         Task {
-            await hooks.deliverFailure(payload)
+            await hooks.withCurrent { await $0.pool.deliverFailure(payload) }
             finishedDeadLetter()
         }
     }
@@ -267,7 +314,7 @@ actor CronScheduler: Service {
 
     /// The listing's view of each cron, by name: `next_run`, `last_run`, `last_error`.
     func status() async throws -> [String: JSONObject] {
-        let histories = try await store.cronHistories()
+        let histories = try await store?.cronHistories() ?? [:]
         let next = nextRuns.withLock { $0 }
         var result: [String: JSONObject] = [:]
         for name in crons.keys {
@@ -295,6 +342,9 @@ actor CronScheduler: Service {
         idleWaiters = []
         for waiter in waiters { waiter.resume() }
     }
+
+    /// The names of the crons of the current generation.
+    var names: [String] { crons.keys.sorted() }
 
     private nonisolated func metadata(_ cron: Cron) -> Logger.Metadata {
         ["cron": .string(cron.cron.name), "file": .string(cron.file), "line": .stringConvertible(cron.line),

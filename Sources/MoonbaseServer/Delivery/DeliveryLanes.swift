@@ -122,7 +122,8 @@ struct DeliveryLanes<Event> {
     /// Waits before the 1st, 2nd, … retry (ms); the last one repeats.
     private let retrySchedule: [Int64]
     /// The handlers with `order = "collection"`: usually none, so most events skip the split.
-    private let collectionOrdered: Set<HandlerID>
+    /// A reload may change it; deliveries already in their lanes stay there.
+    var collectionOrdered: Set<HandlerID>
 
     /// Every lane that has a group, in commit order from its head.
     private var lanes: [LaneID: Deque<Group>] = [:]
@@ -246,6 +247,17 @@ struct DeliveryLanes<Event> {
         guard let lane = waiting[deliveryID], let due = lanes[lane]?.first?.deliveries[0].retryAt, due <= now else { return }
         waiting[deliveryID] = nil
         ready.append(lane)
+    }
+
+    /// The deliveries of `handlers` that wait for their retry time become ready now (their
+    /// handlers are gone, so they end at once); returns their ids.
+    mutating func wakeWaiting(of handlers: Set<HandlerID>) -> [Int64] {
+        let woken = waiting.filter { $0.value.handler.map(handlers.contains) ?? false }
+        for (id, lane) in woken {
+            waiting[id] = nil
+            ready.append(lane)
+        }
+        return Array(woken.keys)
     }
 
     /// A delivery put back to pending by hand: if it waits for its retry time, it runs now in

@@ -21,12 +21,14 @@ actor DeliveryScheduler: Service {
     typealias Lanes = DeliveryLanes<OutboxEvent>
 
     let store: any RecordStore
-    let hooks: HookPool
+    let hooks: HookGenerations
     private let clock: any DeliveryClock
     let logger: Logger
     /// Attempts by outcome and handler durations, for `/metrics`.
     nonisolated let metrics: HookMetrics
     var handlers: DeliveryHandlers
+    /// The hook generation `handlers` is mapped to.
+    private var mappedGeneration: Int
     private var lanes: Lanes
     /// The lanes' actions not yet carried out (kept to reuse its storage).
     private var actions: [Lanes.Action] = []
@@ -34,7 +36,7 @@ actor DeliveryScheduler: Service {
     private nonisolated var backlog: CommittedEvents.Backlog { committed.backlog }
     private let syncWaiters: SyncWaiters
     /// The keys of the `async = false` handlers by catalog position; empty when there are none.
-    private let syncKeys: [String?]
+    private var syncKeys: [String?]
     private let running = RunningJobs<OutboxEvent>()
     private var jobCount = 0
     /// A read of the store's backlog is under way: the inbox waits until it is done.
@@ -47,17 +49,19 @@ actor DeliveryScheduler: Service {
     /// Opens once the last running job is recorded, after graceful shutdown.
     private var drained: Latch?
 
-    init(store: any RecordStore, hooks: HookPool, clock: any DeliveryClock, retrySchedule: [Duration], maxJobs: Int,
+    init(store: any RecordStore, hooks: HookGenerations, clock: any DeliveryClock, retrySchedule: [Duration], maxJobs: Int,
          committed: CommittedEvents, metrics: HookMetrics, logger: Logger) {
         self.store = store
         self.metrics = metrics
         self.hooks = hooks
         self.clock = clock
         self.logger = logger
-        handlers = DeliveryHandlers(hooks.catalog)
+        let generation = hooks.current
+        handlers = DeliveryHandlers(generation.catalog)
+        mappedGeneration = generation.number
         lanes = Lanes(maxRunning: maxJobs, retrySchedule: retrySchedule.map(\.milliseconds), collectionOrdered: handlers.collectionOrdered)
         self.committed = committed
-        syncKeys = handlers.syncKeysByCatalogIndex(catalogSize: hooks.catalog.handlers.count)
+        syncKeys = handlers.syncKeysByCatalogIndex(catalogSize: generation.catalog.handlers.count)
         syncWaiters = SyncWaiters(syncKeys: Set(syncKeys.compactMap { $0 }))
     }
 
@@ -203,6 +207,27 @@ actor DeliveryScheduler: Service {
         await withCheckedContinuation { idleWaiters.append($0) }
     }
 
+    // MARK: Reloads
+
+    /// Maps the handlers to the current hook generation, if it is new: pending deliveries follow
+    /// their handler's key, and those of a handler that is gone, waiting for a retry, end now.
+    func adopt() {
+        adopt(hooks.current)
+        perform()
+    }
+
+    private func adopt(_ generation: HookGeneration) {
+        guard generation.number > mappedGeneration else { return }
+        mappedGeneration = generation.number
+        let gone = handlers.remap(to: generation.catalog)
+        lanes.collectionOrdered = handlers.collectionOrdered
+        syncKeys = handlers.syncKeysByCatalogIndex(catalogSize: generation.catalog.handlers.count)
+        syncWaiters.update(syncKeys: Set(syncKeys.compactMap { $0 }))
+        if !gone.isEmpty {
+            for id in lanes.wakeWaiting(of: gone) { retryTimers.removeValue(forKey: id)?.cancel() }
+        }
+    }
+
     // MARK: Running
 
     /// Starts what is ready and carries out the lanes' actions. `recorded`: the attempts just
@@ -229,24 +254,30 @@ actor DeliveryScheduler: Service {
         jobCount += 1
         let number = jobCount
         running.add(job, number: number)
+        // The job runs in the current generation, whatever reload comes while it runs.
+        let generation = hooks.acquire()
+        adopt(generation)
         let (work, urgent) = hookWork(job)
-        let (hooks, syncWaiters, syncKeys) = (hooks, syncWaiters, syncKeys)
+        let (handlers, syncWaiters, syncKeys) = (handlers, syncWaiters, syncKeys)
         Task {
             let startedAt = Timestamp.now()
-            let outcomes = await hooks.deliver(work, urgent: urgent) { position, outcome in
+            let outcomes = await generation.pool.deliver(work, urgent: urgent) { position, outcome in
                 // Lets a request waiting for this handler go before the event's later handlers run.
                 if !syncKeys.isEmpty, let key = syncKeys[outcome.handler] { syncWaiters.handled(eventID: work[position].event.id, handler: key) }
             }
-            await finished(job, number: number, outcomes: outcomes, startedAt: startedAt)
+            generation.release()
+            await finished(job, number: number, outcomes: outcomes, startedAt: startedAt, in: generation, handlers: handlers)
         }
     }
 
-    private func finished(_ job: Lanes.Job, number: Int, outcomes: [[HookOutcome]], startedAt: String) async {
+    /// `handlers`: as they were mapped when the job started, to `generation`.
+    private func finished(_ job: Lanes.Job, number: Int, outcomes: [[HookOutcome]], startedAt: String, in generation: HookGeneration,
+                          handlers: DeliveryHandlers) async {
         let now = clock.now()
-        let results = attemptResults(job, outcomes)
+        let results = attemptResults(job, outcomes, handlers)
         let verdicts = lanes.verdicts(job, results, now: now)
-        metrics.finished(outcomes, verdicts)
-        let records = attemptRecords(job, outcomes, verdicts, startedAt: startedAt)
+        metrics.finished(outcomes, verdicts, in: generation)
+        let records = attemptRecords(job, outcomes, verdicts, startedAt: startedAt, handlers)
         do {
             try await store.recordAttempts(records)
         } catch {
@@ -254,14 +285,14 @@ actor DeliveryScheduler: Service {
             logger.error("cannot record hook deliveries", metadata: ["error": .string("\(error)")])
         }
         running.remove(number: number)
-        if !syncKeys.isEmpty { releaseSyncWaitersOfGoneHandlers(job, results) }
+        if !syncKeys.isEmpty { releaseSyncWaitersOfGoneHandlers(job, results, handlers) }
         lanes.finished(job, verdicts, now: now, into: &actions)
         perform(recorded: records)
         await refillIfSpilled()
     }
 
     /// A handler the worker could not run was never counted down by it.
-    private func releaseSyncWaitersOfGoneHandlers(_ job: Lanes.Job, _ results: [AttemptResult]) {
+    private func releaseSyncWaitersOfGoneHandlers(_ job: Lanes.Job, _ results: [AttemptResult], _ handlers: DeliveryHandlers) {
         var position = 0
         for group in job.groups {
             for delivery in group.deliveries {

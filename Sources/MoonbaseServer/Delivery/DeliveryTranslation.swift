@@ -42,18 +42,19 @@ extension DeliveryScheduler {
 
     /// The outcome of the delivery at `position` in its group; nil if its handler did not run.
     /// It is usually at the same position (the handlers run in the group's order).
-    private func outcome(of delivery: LaneDelivery, at position: Int, in outcomes: [HookOutcome]) -> HookOutcome? {
+    private func outcome(of delivery: LaneDelivery, at position: Int, in outcomes: [HookOutcome], _ handlers: DeliveryHandlers) -> HookOutcome? {
         guard let index = handlers[delivery.handler].catalogIndex else { return nil }
         return position < outcomes.count && outcomes[position].handler == index ? outcomes[position] : outcomes.first { $0.handler == index }
     }
 
-    /// How each delivery of `job` went, in the order of its groups' deliveries.
-    func attemptResults(_ job: Lanes.Job, _ outcomes: [[HookOutcome]]) -> [AttemptResult] {
+    /// How each delivery of `job` went, in the order of its groups' deliveries (`handlers`: as
+    /// mapped when the job started).
+    func attemptResults(_ job: Lanes.Job, _ outcomes: [[HookOutcome]], _ handlers: DeliveryHandlers) -> [AttemptResult] {
         var results: [AttemptResult] = []
         results.reserveCapacity(job.groups.reduce(0) { $0 + $1.deliveries.count })
         for (group, outcomes) in zip(job.groups, outcomes) {
             for (position, delivery) in group.deliveries.enumerated() {
-                let outcome = outcome(of: delivery, at: position, in: outcomes)
+                let outcome = outcome(of: delivery, at: position, in: outcomes, handlers)
                 results.append(outcome.map { $0.error == nil ? .succeeded : .failed } ?? .handlerGone)
             }
         }
@@ -61,7 +62,8 @@ extension DeliveryScheduler {
     }
 
     /// The attempts of `job` as the store records them.
-    func attemptRecords(_ job: Lanes.Job, _ outcomes: [[HookOutcome]], _ verdicts: [AttemptVerdict], startedAt: String) -> [AttemptOutcome] {
+    func attemptRecords(_ job: Lanes.Job, _ outcomes: [[HookOutcome]], _ verdicts: [AttemptVerdict], startedAt: String,
+                        _ handlers: DeliveryHandlers) -> [AttemptOutcome] {
         var records: [AttemptOutcome] = []
         records.reserveCapacity(verdicts.count)
         for (group, outcomes) in zip(job.groups, outcomes) {
@@ -73,9 +75,9 @@ extension DeliveryScheduler {
                 case .dead: (.dead, nil)
                 }
                 let (id, attempt) = (delivery.id, delivery.attempts + 1)
-                guard let outcome = outcome(of: delivery, at: position, in: outcomes) else {
+                guard let outcome = outcome(of: delivery, at: position, in: outcomes, handlers) else {
                     records.append(AttemptOutcome(deliveryID: id, attempt: attempt, started: startedAt, durationMilliseconds: 0,
-                                                  error: "handler \(handlers[delivery.handler].key) is no longer registered",
+                                                  error: "handler no longer loaded: \(handlers[delivery.handler].key)",
                                                   status: status, nextAttemptAt: next))
                     continue
                 }
@@ -112,7 +114,7 @@ extension DeliveryScheduler {
             let payload: JSONObject = [
                 "type": "hook.failed", "id": .string(event.id), "delivery": .object(failed), "event": .object(event.json),
             ]
-            await hooks.deliverFailure(payload)
+            await hooks.withCurrent { await $0.pool.deliverFailure(payload) }
         }
     }
 }

@@ -10,17 +10,23 @@ final class SyncWaiters: Sendable {
     }
 
     /// Keys of the after-handlers with `async = false`: usually none, so most writes skip the
-    /// table without looking at their handlers.
-    private let syncKeys: Set<String>
+    /// table without looking at their handlers. A reload changes them.
+    private let syncKeys: Mutex<Set<String>>
     private let latches = Mutex<[Key: Latch]>([:])
 
     init(syncKeys: Set<String>) {
-        self.syncKeys = syncKeys
+        self.syncKeys = Mutex(syncKeys)
+    }
+
+    /// The `async = false` handlers of a new generation.
+    func update(syncKeys keys: Set<String>) {
+        syncKeys.withLock { $0 = keys }
     }
 
     /// Before a write: a latch the request can wait on until the `async = false` handlers among
     /// `handlers` (the write's handler keys) have run on the event `eventID`; nil when there are none.
     func expect(eventID: String, handlers: some Sequence<String>) -> Latch? {
+        let syncKeys = syncKeys.withLock { $0 }
         if syncKeys.isEmpty { return nil }
         let waited = handlers.filter { syncKeys.contains($0) }
         if waited.isEmpty { return nil }

@@ -91,8 +91,8 @@ final class ServerMetrics: Sendable {
 
     /// The exposition: counters kept elsewhere (the hook host's `stats`, the backlog's) are
     /// brought up to date first.
-    func scrape(hooks: HookMetrics, stats: [HookHandlerStats], backlog: (held: Int, spills: Int)) -> [UInt8] {
-        hooks.export(stats)
+    func scrape(hooks: HookMetrics, generations: [HookGeneration], backlog: (held: Int, spills: Int)) -> [UInt8] {
+        hooks.export(generations)
         exportedSpills.withLock { exported in
             spills.increment(by: backlog.spills - exported)
             exported = backlog.spills
@@ -104,16 +104,17 @@ final class ServerMetrics: Sendable {
 
 /// The hooks' series: each handler's calls, errors and duration, labelled with the listing's
 /// handler name and file; the deliveries' attempts by outcome, retries asked for, dead letters.
+/// A handler's series outlive reloads: each generation's counters are added to the same series
+/// (same labels), and a retired generation's are exported a last time once it is freed.
 final class HookMetrics: Sendable {
-    /// By catalog index.
-    private let handlers: [Handler]
+    private let factory: PrometheusMetricsFactory
+    /// The handlers' series of each live generation, by generation number.
+    private let generations = Mutex<[Int: GenerationSeries]>([:])
     private let succeeded: Counter
     private let failed: Counter
     private let dead: Counter
     private let retried: Counter
     private let deadLetters: Counter
-    /// The hook host's counters as last exported, by catalog index.
-    private let exported: Mutex<[(calls: Int, errors: Int)]>
 
     private struct Handler: Sendable {
         let calls: Counter
@@ -122,15 +123,27 @@ final class HookMetrics: Sendable {
         let duration: Timer?
     }
 
-    init(catalog: HookCatalog, metrics: ServerMetrics) {
-        let factory = metrics.factory
-        handlers = catalog.handlers.map { handler in
-            let labels = [("handler", handler.name), ("file", handler.file)]
-            return Handler(calls: Counter(label: "moonbase_hook_handler_calls_total", dimensions: labels, factory: factory),
-                           errors: Counter(label: "moonbase_hook_handler_errors_total", dimensions: labels, factory: factory),
-                           duration: handler.phase == .after
-                               ? Timer(label: "moonbase_hook_handler_duration_seconds", dimensions: labels, factory: factory) : nil)
+    /// One generation's handlers, by catalog index, and its counters as last exported. It keeps
+    /// the catalog (its counters), never the generation: metrics must not keep Lua states alive.
+    private struct GenerationSeries: Sendable {
+        weak var generation: HookGeneration?
+        let catalog: HookCatalog
+        let handlers: [Handler]
+        var exported: [(calls: Int, errors: Int)]
+
+        /// Adds what the catalog counted since the last export.
+        mutating func export() {
+            for (index, stat) in zip(handlers.indices, catalog.statsSnapshot()) {
+                handlers[index].calls.increment(by: stat.calls - exported[index].calls)
+                handlers[index].errors.increment(by: stat.errors - exported[index].errors)
+                exported[index] = (stat.calls, stat.errors)
+            }
         }
+    }
+
+    init(metrics: ServerMetrics) {
+        let factory = metrics.factory
+        self.factory = factory
         func deliveries(_ status: String) -> Counter {
             Counter(label: "moonbase_deliveries_total", dimensions: [("status", status)], factory: factory)
         }
@@ -139,23 +152,60 @@ final class HookMetrics: Sendable {
         dead = deliveries("dead")
         retried = deliveries("retried")
         deadLetters = Counter(label: "moonbase_delivery_dead_letters_total", factory: factory)
-        exported = Mutex(Array(repeating: (0, 0), count: handlers.count))
     }
 
-    /// Adds to the calls and errors series what the hook host counted since the last scrape.
-    func export(_ stats: [HookHandlerStats]) {
-        exported.withLock { exported in
-            for (index, stat) in zip(handlers.indices, stats) {
-                handlers[index].calls.increment(by: stat.calls - exported[index].calls)
-                handlers[index].errors.increment(by: stat.errors - exported[index].errors)
-                exported[index] = (stat.calls, stat.errors)
+    private func series(of generation: HookGeneration) -> GenerationSeries {
+        let factory = factory
+        let handlers = generation.catalog.handlers.map { handler in
+            let labels = [("handler", handler.name), ("file", handler.file)]
+            return Handler(calls: Counter(label: "moonbase_hook_handler_calls_total", dimensions: labels, factory: factory),
+                           errors: Counter(label: "moonbase_hook_handler_errors_total", dimensions: labels, factory: factory),
+                           duration: handler.phase == .after
+                               ? Timer(label: "moonbase_hook_handler_duration_seconds", dimensions: labels, factory: factory) : nil)
+        }
+        return GenerationSeries(generation: generation, catalog: generation.catalog, handlers: handlers,
+                                exported: Array(repeating: (0, 0), count: handlers.count))
+    }
+
+    /// Exports, a last time, the generations that are gone (freed, or not among `live` when
+    /// given), and forgets them.
+    private static func exportGone(_ generations: inout [Int: GenerationSeries], live: Set<Int>?) {
+        for (number, var entry) in generations where entry.generation == nil || !(live?.contains(number) ?? true) {
+            entry.export()
+            generations[number] = nil
+        }
+    }
+
+    /// Counts `generation`'s handlers from now on (at start-up and after each reload), so that
+    /// its calls are exported even if it is gone before the next scrape; returns its series.
+    func track(_ generation: HookGeneration) {
+        _ = handlers(of: generation)
+    }
+
+    private func handlers(of generation: HookGeneration) -> [Handler] {
+        generations.withLock { generations in
+            if generations[generation.number] == nil {
+                Self.exportGone(&generations, live: nil) // keeps the catalogs of freed generations few
+                generations[generation.number] = series(of: generation)
             }
+            return generations[generation.number]!.handlers
+        }
+    }
+
+    /// Adds to the calls and errors series what the hook host counted since the last scrape, in
+    /// every generation that is `live` or was until now (for the last time).
+    func export(_ live: [HookGeneration]) {
+        generations.withLock { generations in
+            for generation in live where generations[generation.number] == nil { generations[generation.number] = series(of: generation) }
+            Self.exportGone(&generations, live: Set(live.map(\.number)))
+            for number in generations.keys { generations[number]!.export() }
         }
     }
 
     /// A delivery job's outcomes (each handler that ran, with its duration) and the verdicts on
     /// its deliveries.
-    func finished(_ outcomes: [[HookOutcome]], _ verdicts: [AttemptVerdict]) {
+    func finished(_ outcomes: [[HookOutcome]], _ verdicts: [AttemptVerdict], in generation: HookGeneration) {
+        let handlers = handlers(of: generation)
         for group in outcomes {
             for outcome in group where handlers.indices.contains(outcome.handler) {
                 handlers[outcome.handler].duration?.recordNanoseconds(outcome.duration.nanoseconds)

@@ -63,10 +63,7 @@ final class OutboxTables: Sendable {
     /// - Throws: `database` for more than `Outbox.maxTargets` targets.
     func prepare(_ request: OutboxRequest?, type: RecordEventType, collection: String, recordID: String,
                  timestamp: @autoclosure () -> String) throws(StoreError) -> PendingEvent? {
-        guard let request, !request.targets.isEmpty else { return nil }
-        guard request.targets.count <= Outbox.maxTargets else {
-            throw .database("an event can have at most \(Outbox.maxTargets) deliveries, not \(request.targets.count)")
-        }
+        guard let request = try Outbox.eventRequest(request) else { return nil }
         let created = Timestamp.currentMilliseconds()
         let timestamp = timestamp()
         let idParts = EventID.parts(request.eventID)

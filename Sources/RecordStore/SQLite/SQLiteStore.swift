@@ -228,9 +228,7 @@ public final class SQLiteStore: RecordStore {
     public func list(collection: String, page: Int, perPage: Int, sort: RecordSort,
                      filters: [RecordFilter]) async throws(StoreError) -> RecordPage {
         guard collectionExists(collection) else { throw .collectionNotFound(collection) }
-        let page = max(page, 1)
-        let perPage = min(max(perPage, 1), RecordPage.maxPerPage)
-        let (offset, overflow) = (page - 1).multipliedReportingOverflow(by: perPage)
+        let window = RecordWindow(page: page, perPage: perPage)
         return try mappingErrors {
             // One read transaction, so the total and the items agree.
             try writer.read { db in
@@ -239,16 +237,15 @@ public final class SQLiteStore: RecordStore {
                 let total = try Int.fetchOne(db.cachedStatement(sql: filters.isEmpty ? SQL.countRecords : SQL.countFiltered(filters)),
                                              arguments: arguments) ?? 0
                 var items: [MoonbaseModel.Record] = []
-                if !overflow && offset < total {
-                    items.reserveCapacity(min(perPage, total - offset))
+                if let offset = window.offset, offset < total {
+                    items.reserveCapacity(min(window.perPage, total - offset))
                     let cursor = try Row.fetchCursor(db.cachedStatement(sql: SQL.listRecords(sort, filters: filters)),
-                                                     arguments: arguments + [perPage, offset])
+                                                     arguments: arguments + [window.perPage, offset])
                     while let row = try cursor.next() {
                         items.append(try Self.decodeRecord(row, collection: collection))
                     }
                 }
-                let totalPages = total == 0 ? 0 : (total - 1) / perPage + 1
-                return RecordPage(items: items, page: page, perPage: perPage, totalItems: total, totalPages: totalPages)
+                return window.page(items, total: total)
             }
         }
     }

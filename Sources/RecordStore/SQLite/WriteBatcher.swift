@@ -131,40 +131,16 @@ private protocol QueuedOperation: Sendable {
 }
 
 private final class Ticket<Value: Sendable>: QueuedOperation {
-    typealias Outcome = Result<Value, StoreError>
-
     let operation: WriteBatcher.Operation<Value>
-    /// Resumed with the outcome.
-    let continuation: CheckedContinuation<Outcome, Never>
-    /// Told of a successful outcome once committed, before the caller resumes.
-    let onCommit: (@Sendable (Value) -> Void)?
-    /// The outcome, kept here between `run` and the end of the transaction.
-    let outcome = Mutex<Outcome?>(nil)
+    let ticket: CommitTicket<Value>
 
-    init(_ operation: @escaping WriteBatcher.Operation<Value>, continuation: CheckedContinuation<Outcome, Never>,
+    init(_ operation: @escaping WriteBatcher.Operation<Value>, continuation: CheckedContinuation<Result<Value, StoreError>, Never>,
          onCommit: (@Sendable (Value) -> Void)?) {
         self.operation = operation
-        self.continuation = continuation
-        self.onCommit = onCommit
+        ticket = CommitTicket(continuation: continuation, onCommit: onCommit)
     }
 
-    func run(_ db: Database) throws {
-        let result: Outcome
-        do {
-            result = .success(try operation(db))
-        } catch let refused as StoreError {
-            result = .failure(refused)
-        }
-        outcome.withLock { $0 = result }
-    }
-
-    func committed() {
-        let result = outcome.withLock { $0 } ?? .failure(.database("the write was not performed"))
-        if let onCommit, case .success(let value) = result { onCommit(value) }
-        continuation.resume(returning: result)
-    }
-
-    func fail(_ error: StoreError) {
-        continuation.resume(returning: .failure(error))
-    }
+    func run(_ db: Database) throws { try ticket.run { try operation(db) } }
+    func committed() { ticket.committed() }
+    func fail(_ error: StoreError) { ticket.fail(error) }
 }

@@ -1,0 +1,86 @@
+import Logging
+import MoonbaseJSON
+import MoonbaseModel
+import PostgresNIO
+
+/// The outbox's tables on PostgreSQL: storing an event with its deliveries, and reading
+/// deliveries, attempts and events back as `Delivery`, `DeliveryAttempt` and `OutboxEvent`.
+enum PostgresOutbox {
+    /// Stores `event` (with its record's `data` and `oldData`) and one pending delivery per
+    /// target, in one statement; returns its sequence, the next of `hook_event_sequence`.
+    static func store(_ event: PendingEvent, data: JSONObject, oldData: JSONObject?, _ connection: PostgresConnection,
+                      _ logger: Logger) async throws -> Int64 {
+        let created = Timestamp.format(millisecondsSince1970: event.created)
+        let dataText = String(decoding: data.serialized(), as: UTF8.self)
+        let oldDataText = oldData.map { String(decoding: $0.serialized(), as: UTF8.self) }
+        let handlers = event.targets.targets.map(\.handler)
+        let maxAttempts = event.targets.targets.map { Int64($0.maxAttempts) }
+        let rows = try await connection.query("""
+            WITH event AS (
+                INSERT INTO hook_events (sequence, id, type, collection, record_id, timestamp, depth, created, data, old_data)
+                VALUES (nextval('hook_event_sequence'), \(event.id), \(event.type.rawValue), \(event.collection), \(event.recordID),
+                        \(event.timestamp), \(Int64(event.depth)), \(created), \(dataText)::json, \(oldDataText)::json)
+                RETURNING sequence
+            )
+            INSERT INTO hook_deliveries (id, event_sequence, handler, collection, record_id, status, max_attempts, created, updated)
+            SELECT event.sequence * \(Int64(Outbox.maxTargets)) + target.position - 1, event.sequence, target.handler,
+                   \(event.collection), \(event.recordID), 'pending', target.max_attempts, \(created), \(created)
+            FROM event, unnest(\(handlers)::text[], \(maxAttempts)::bigint[]) WITH ORDINALITY AS target(handler, max_attempts, position)
+            RETURNING event_sequence
+            """, logger: logger)
+        var sequence: Int64?
+        for try await stored in rows.decode(Int64.self) { sequence = stored }
+        guard let sequence else { throw CorruptOutbox(problem: "an event was stored without its deliveries") }
+        return sequence
+    }
+
+    // MARK: - Reading
+
+    /// The columns `delivery(_:)` reads, from `hook_deliveries d JOIN hook_events e`.
+    static let deliveryColumns = """
+        d.id, d.event_sequence, e.id, d.handler, d.collection, d.record_id, d.status, d.attempts, d.max_attempts,
+        d.next_attempt_at, d.last_error, d.created, d.updated, d.redelivered
+        """
+    static let deliveryColumnCount = 14
+    /// The columns `event(_:from:)` reads, from `hook_events e`.
+    static let eventColumns = "e.sequence, e.id, e.type, e.collection, e.record_id, e.timestamp, e.depth, e.data::text, e.old_data::text"
+
+    static func delivery(_ row: PostgresRandomAccessRow) throws -> Delivery {
+        let status = try row[6].decode(String.self)
+        guard let status = DeliveryStatus(rawValue: status) else { throw CorruptOutbox(problem: "unknown delivery status '\(status)'") }
+        return Delivery(id: try row[0].decode(Int64.self), eventSequence: try row[1].decode(Int64.self), eventID: try row[2].decode(String.self),
+                        handler: try row[3].decode(String.self), collection: try row[4].decode(String.self),
+                        recordID: try row[5].decode(String.self), status: status, attempts: Int(try row[7].decode(Int64.self)),
+                        maxAttempts: Int(try row[8].decode(Int64.self)), nextAttemptAt: try row[9].decode(Int64?.self),
+                        lastError: try row[10].decode(String?.self), created: try row[11].decode(String.self),
+                        updated: try row[12].decode(String.self), redelivered: try row[13].decode(Bool.self))
+    }
+
+    /// An event from `eventColumns`, starting at column `start`.
+    static func event(_ row: PostgresRandomAccessRow, from start: Int = 0) throws -> OutboxEvent {
+        let sequence = try row[start].decode(Int64.self)
+        let typeName = try row[start + 2].decode(String.self)
+        guard let type = RecordEventType(rawValue: typeName) else { throw CorruptOutbox(problem: "unknown event type '\(typeName)'") }
+        func object(_ text: String?) throws -> JSONObject? {
+            guard let text else { return nil }
+            guard case .object(let object) = try JSONValue.parse(Array(text.utf8)) else {
+                throw CorruptOutbox(problem: "the data of event \(sequence) is not a JSON object")
+            }
+            return object
+        }
+        guard let data = try object(try row[start + 7].decode(String.self)) else { throw CorruptOutbox(problem: "event \(sequence) has no data") }
+        return OutboxEvent(sequence: sequence, event: RecordEvent(
+            id: try row[start + 1].decode(String.self), type: type, collection: try row[start + 3].decode(String.self),
+            recordID: try row[start + 4].decode(String.self), data: data, oldData: try object(try row[start + 8].decode(String?.self)),
+            timestamp: try row[start + 5].decode(String.self), depth: Int(try row[start + 6].decode(Int64.self))))
+    }
+
+    /// Every delivery the query finds (shaped by `deliveryColumns`).
+    static func deliveries(_ query: PostgresQuery, on client: PostgresClient, _ logger: Logger) async throws -> [Delivery] {
+        var result: [Delivery] = []
+        for try await row in try await client.query(query, logger: logger) {
+            result.append(try delivery(row.makeRandomAccess()))
+        }
+        return result
+    }
+}

@@ -1,0 +1,205 @@
+import Logging
+import MoonbaseModel
+import PostgresNIO
+
+// The outbox side of `PostgresStore`: writes go through the writer (sharing its transactions),
+// reads through the pool, the rows read back by `PostgresOutbox`.
+
+extension PostgresStore {
+    // MARK: - Delivery state
+
+    /// Records finished attempts in one transaction (see `RecordStore.recordAttempts`). As on
+    /// SQLite, a first attempt counts only while its delivery was never tried, a later one only
+    /// once it was; unknown ids change nothing. Every attempt gets a row in `hook_attempts`.
+    ///
+    /// One statement records them all (one more for each repeat of a delivery in `outcomes`, so
+    /// that its attempts apply in order, as on SQLite).
+    public func recordAttempts(_ outcomes: [AttemptOutcome]) async throws(StoreError) {
+        var rounds: [[AttemptOutcome]] = []
+        var seen: [Int64: Int] = [:]
+        for outcome in outcomes where outcome.deliveryID >= 0 {
+            let round = seen[outcome.deliveryID, default: 0]
+            seen[outcome.deliveryID] = round + 1
+            if round == rounds.count { rounds.append([]) }
+            rounds[round].append(outcome)
+        }
+        guard !rounds.isEmpty else { return }
+        let work = rounds
+        let now = Timestamp.now()
+        let logger = logger
+        try await writer.perform { connection in
+            for round in work {
+                // Arrays cannot hold NULL here: a flag says which next times and errors there are.
+                let failed = round.map { $0.error != nil }
+                let hasNext = round.map { $0.error != nil && $0.nextAttemptAt != nil }
+                try await connection.query("""
+                    WITH outcome AS (
+                        SELECT * FROM unnest(\(round.map(\.deliveryID))::bigint[], \(round.map(\.status.rawValue))::text[],
+                                             \(round.map { Int64($0.attempt) })::bigint[], \(failed)::boolean[], \(hasNext)::boolean[],
+                                             \(round.map { $0.nextAttemptAt ?? 0 })::bigint[], \(round.map { $0.error ?? "" })::text[],
+                                             \(round.map(\.started))::text[], \(round.map(\.durationMilliseconds))::float8[])
+                            AS o(id, status, attempt, failed, has_next, next_attempt_at, error, started, duration_ms)
+                    ), recorded AS (
+                        UPDATE hook_deliveries d
+                        SET status = o.status, attempts = o.attempt, updated = \(now),
+                            next_attempt_at = CASE WHEN o.has_next THEN o.next_attempt_at END,
+                            last_error = CASE WHEN o.failed THEN o.error END
+                        FROM outcome o
+                        WHERE d.id = o.id AND CASE WHEN o.attempt = 1 THEN d.status = 'pending' AND d.attempts = 0 ELSE d.attempts > 0 END
+                        RETURNING d.id, o.attempt, o.failed, o.started, o.duration_ms, o.error
+                    )
+                    INSERT INTO hook_attempts (delivery_id, attempt, succeeded, started, duration_ms, error)
+                    SELECT id, attempt, NOT failed, started, duration_ms, CASE WHEN failed THEN error END FROM recorded
+                    """, logger: logger)
+            }
+        }
+    }
+
+    /// A failed or dead delivery goes back to pending (see `RecordStore.requeue`).
+    public func requeue(deliveryID: Int64, force: Bool) async throws(StoreError) -> Delivery {
+        let now = Timestamp.now()
+        let logger = logger
+        return try await writer.perform { connection in
+            let rows = try await connection.query("""
+                SELECT status, event_sequence, handler, collection, record_id FROM hook_deliveries WHERE id = \(deliveryID) FOR UPDATE
+                """, logger: logger)
+            var found: (String, Int64, String, String, String)?
+            for try await row in rows.decode((String, Int64, String, String, String).self) { found = row }
+            guard let (statusName, sequence, handler, collection, recordID) = found else { throw StoreError.deliveryNotFound(deliveryID) }
+            let status = DeliveryStatus(rawValue: statusName) ?? .pending
+            guard status == .failed || status == .dead else { throw StoreError.deliveryNotRetryable(id: deliveryID, status: status) }
+            // The newest later delivery of the same record to the same handler that succeeded.
+            var newer: Int64?
+            for try await id in try await connection.query("""
+                SELECT id FROM hook_deliveries
+                WHERE collection = \(collection) AND record_id = \(recordID) AND handler = \(handler) AND event_sequence > \(sequence)
+                  AND status = 'succeeded'
+                ORDER BY event_sequence DESC, id LIMIT 1
+                """, logger: logger).decode(Int64.self) {
+                newer = id
+            }
+            if let newer, !force { throw StoreError.staleRedelivery(id: deliveryID, newer: newer) }
+            let requeued = try await connection.query("""
+                WITH requeued AS (
+                    UPDATE hook_deliveries
+                    SET status = 'pending', next_attempt_at = NULL, max_attempts = greatest(max_attempts, attempts + 1),
+                        updated = \(now), redelivered = \(newer != nil)
+                    WHERE id = \(deliveryID) RETURNING *
+                )
+                SELECT \(unescaped: PostgresOutbox.deliveryColumns) FROM requeued d JOIN hook_events e ON e.sequence = d.event_sequence
+                """, logger: logger)
+            for try await row in requeued { return try PostgresOutbox.delivery(row.makeRandomAccess()) }
+            throw CorruptOutbox(problem: "delivery \(deliveryID) vanished while requeued")
+        }
+    }
+
+    /// Deletes old events whose deliveries all succeeded (see `RecordStore.purgeSucceeded`); the
+    /// newest event always stays, as on SQLite. Their deliveries and attempts go with them.
+    /// - Throws: `database` if `cutoff` is not a timestamp as `Timestamp` writes them.
+    public func purgeSucceeded(before cutoff: String, batchSize: Int) async throws(StoreError) -> Int {
+        guard batchSize > 0 else { return 0 }
+        guard Timestamp.milliseconds(cutoff) != nil else { throw .database("'\(cutoff)' is not a timestamp") }
+        let logger = logger
+        return try await writer.perform { connection in
+            try await connection.query("""
+                DELETE FROM hook_events WHERE sequence IN (
+                    SELECT e.sequence FROM hook_events e
+                    WHERE e.sequence < (SELECT max(sequence) FROM hook_events)
+                      AND NOT EXISTS (SELECT 1 FROM hook_deliveries d WHERE d.event_sequence = e.sequence
+                                      AND (d.status <> 'succeeded' OR d.updated COLLATE "C" >= \(cutoff)))
+                    ORDER BY e.sequence LIMIT \(Int64(batchSize))
+                ) RETURNING sequence
+                """, logger: logger).collect().count
+        }
+    }
+
+    // MARK: - Reading the outbox
+
+    public func unfinishedDeliveries(from: Int64, events limit: Int) async throws(StoreError) -> UnfinishedDeliveries {
+        let limit = max(limit, 1)
+        return try await read { client, logger in
+            // One more than asked: the first past the limit is where to go on from.
+            var sequences: [Int64] = []
+            for try await sequence in try await client.query("""
+                SELECT DISTINCT event_sequence FROM hook_deliveries
+                WHERE status IN ('pending', 'failed') AND event_sequence >= \(from)
+                ORDER BY 1 LIMIT \(Int64(limit) < Int64.max ? Int64(limit) + 1 : Int64.max)
+                """, logger: logger).decode(Int64.self) {
+                sequences.append(sequence)
+            }
+            let taken = Array(sequences.prefix(limit))
+            let next = sequences.count > limit ? sequences[limit] : nil
+            guard !taken.isEmpty else { return ([], next) }
+            var result: [(delivery: Delivery, event: OutboxEvent)] = []
+            var events: [Int64: OutboxEvent] = [:]
+            let rows = try await client.query("""
+                SELECT \(unescaped: PostgresOutbox.deliveryColumns), \(unescaped: PostgresOutbox.eventColumns)
+                FROM hook_deliveries d JOIN hook_events e ON e.sequence = d.event_sequence
+                WHERE d.event_sequence = ANY(\(taken)::bigint[]) AND d.status IN ('pending', 'failed')
+                ORDER BY d.id
+                """, logger: logger)
+            for try await row in rows {
+                let columns = row.makeRandomAccess()
+                let delivery = try PostgresOutbox.delivery(columns)
+                let event = try events[delivery.eventSequence] ?? PostgresOutbox.event(columns, from: PostgresOutbox.deliveryColumnCount)
+                events[delivery.eventSequence] = event
+                result.append((delivery, event))
+            }
+            return (result, next)
+        }
+    }
+
+    public func deliveries(_ filter: DeliveryFilter) async throws(StoreError) -> [Delivery] {
+        if filter.status == .running { return [] } // never stored
+        let limit = Int64(min(max(filter.limit, 1), 1000))
+        return try await read { client, logger in
+            try await PostgresOutbox.deliveries("""
+                SELECT \(unescaped: PostgresOutbox.deliveryColumns)
+                FROM hook_deliveries d JOIN hook_events e ON e.sequence = d.event_sequence
+                WHERE (\(filter.status?.rawValue)::text IS NULL OR d.status = \(filter.status?.rawValue))
+                  AND (\(filter.handler)::text IS NULL OR d.handler = \(filter.handler))
+                  AND (\(filter.collection)::text IS NULL OR d.collection = \(filter.collection))
+                ORDER BY d.id DESC LIMIT \(limit)
+                """, on: client, logger)
+        }
+    }
+
+    public func delivery(id: Int64) async throws(StoreError) -> Delivery {
+        let found = try await read { client, logger in
+            try await PostgresOutbox.deliveries("""
+                SELECT \(unescaped: PostgresOutbox.deliveryColumns)
+                FROM hook_deliveries d JOIN hook_events e ON e.sequence = d.event_sequence WHERE d.id = \(id)
+                """, on: client, logger).first
+        }
+        guard let found else { throw .deliveryNotFound(id) }
+        return found
+    }
+
+    public func attempts(deliveryID: Int64) async throws(StoreError) -> [DeliveryAttempt] {
+        let delivery = try await delivery(id: deliveryID)
+        return try await read { client, logger in
+            var result: [DeliveryAttempt] = []
+            let rows = try await client.query("""
+                SELECT attempt, succeeded, started, duration_ms, error FROM hook_attempts WHERE delivery_id = \(deliveryID) ORDER BY attempt, id
+                """, logger: logger)
+            for try await (attempt, succeeded, started, duration, error) in rows.decode((Int64, Bool, String, Double, String?).self) {
+                result.append(DeliveryAttempt(deliveryID: deliveryID, eventID: delivery.eventID, handler: delivery.handler, attempt: Int(attempt),
+                                              succeeded: succeeded, started: started, durationMilliseconds: duration, error: error))
+            }
+            return result
+        }
+    }
+
+    public func event(sequence: Int64) async throws(StoreError) -> OutboxEvent {
+        let found = try await read { client, logger -> OutboxEvent? in
+            for try await row in try await client.query("""
+                SELECT \(unescaped: PostgresOutbox.eventColumns) FROM hook_events e WHERE e.sequence = \(sequence)
+                """, logger: logger) {
+                return try PostgresOutbox.event(row.makeRandomAccess())
+            }
+            return nil
+        }
+        guard let found else { throw .database("event \(sequence) not found") }
+        return found
+    }
+}

@@ -1,0 +1,52 @@
+import Foundation
+import Logging
+import PostgresNIO
+import RecordStore
+
+/// Databases on the test PostgreSQL server, whose URL `make test` (through
+/// `scripts/with-postgres.sh`) exports as `MOONBASE_TEST_POSTGRES_URL`. Each store gets a new
+/// database of its own, so tests run in parallel. Without the URL, or when the server does not
+/// answer, a test that needs it fails: it never skips.
+public enum PostgresTestDatabase {
+    public static let urlVariable = "MOONBASE_TEST_POSTGRES_URL"
+
+    /// The server, from the environment.
+    public static func server() throws -> PostgresLocation {
+        guard let url = ProcessInfo.processInfo.environment[urlVariable], !url.isEmpty else {
+            throw MissingPostgres(reason: "\(urlVariable) is not set: run the tests with `make test` or scripts/with-postgres.sh")
+        }
+        return try PostgresLocation(url: url)
+    }
+
+    /// A new, empty database on the test server; where it is.
+    public static func create() async throws -> PostgresLocation {
+        var location = try server()
+        let name = "moonbase_test_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
+        let configuration = PostgresConnection.Configuration(host: location.host, port: location.port, username: location.username,
+                                                             password: location.password, database: location.database, tls: .disable)
+        let connection: PostgresConnection
+        do {
+            connection = try await PostgresConnection.connect(on: PostgresClient.defaultEventLoopGroup.any(), configuration: configuration,
+                                                              id: 0, logger: logger).get()
+        } catch {
+            throw MissingPostgres(reason: "the test PostgreSQL server at \(location) does not answer: \(String(reflecting: error))")
+        }
+        defer { Task { try? await connection.close() } }
+        try await connection.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name)"), logger: logger)
+        location.database = name
+        return location
+    }
+
+    /// A store on a new database.
+    public static func makeStore(events: (any CommittedEventSink)? = nil) async throws -> PostgresStore {
+        try await PostgresStore.open(try await create(), events: events, logger: logger, maxConnections: 2)
+    }
+
+    public static let logger = Logger(label: "moonbase-tests") { _ in SwiftLogNoOpLogHandler() }
+}
+
+/// The test PostgreSQL server is missing or does not answer.
+public struct MissingPostgres: Error, CustomStringConvertible {
+    public let reason: String
+    public var description: String { reason }
+}

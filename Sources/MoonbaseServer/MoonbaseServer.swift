@@ -137,7 +137,8 @@ public struct MoonbaseServer: Sendable {
                                        retrySchedule: configuration.retrySchedule, maxJobs: configuration.deliveryConcurrency,
                                        committed: committed, metrics: HookMetrics(metrics: metrics), logger: logger)
         deliveries.metrics.track(hooks.current)
-        // Cron runs are claimed and kept in the store: an engine without cron storage serves none.
+        // Cron runs are claimed and kept in the store (both engines are `CronStore`s): an engine
+        // without cron storage would serve none.
         crons = CronScheduler(store: store as? any CronStore, hooks: hooks, clock: configuration.clock,
                               retrySchedule: configuration.retrySchedule, metrics: metrics.factory, logger: logger)
         writes = RecordWrites(store: store, hooks: hooks, deliveries: deliveries, afterHooksEnabled: configuration.afterHooksEnabled,

@@ -214,6 +214,28 @@ import Testing
         }
     }
 
+    @Test func cronRunsOnPostgres() async throws {
+        let clock = ManualClock()
+        let logs = LogCapture()
+        let database = try await PostgresTestDatabase.create()
+        try await withServer(hooks: ["tick.lua": Self.tick], logs: logs, configure: {
+            $0.database = database
+            $0.clock = clock
+        }) { client, server in
+            #expect(server.store is PostgresStore)
+            await server.waitForCronRuns()
+            clock.advance(by: 60_000)
+            #expect(await eventually { logs.lines("tick").count == 1 })
+            let answer = try await client.send(.post, "/api/v1/hooks/cron/tick/run")
+            #expect(answer.status == .accepted)
+            #expect(await eventually { logs.lines("tick").count == 2 })
+            await server.waitForCronRuns()
+            let logged = try await runs(client)
+            #expect(logged.map { $0["status"] } == ["succeeded", "succeeded"] && logged.map { $0["manual"] } == [.bool(true), .bool(false)])
+            #expect(try await listed(client, "tick")?["last_run"] == .string(at(clock)))
+        }
+    }
+
     @Test func aRunByHandIsRecordedAndLeavesTheScheduleAlone() async throws {
         let clock = ManualClock()
         let logs = LogCapture()

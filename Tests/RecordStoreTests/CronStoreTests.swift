@@ -14,8 +14,14 @@ import Testing
                        status: status, nextAttemptAt: next)
     }
 
-    @Test func aSlotIsClaimedOnceAndRunsByHandAlways() async throws {
-        let store = try SQLiteStore.inMemory()
+    /// A fresh store of `engine`, as a cron store.
+    private func cronStore(_ engine: Engine) async throws -> any CronStore & RecordStore {
+        try #require(try await makeStore(engine) as? any CronStore & RecordStore)
+    }
+
+    @Test(arguments: Engine.allCases)
+    func aSlotIsClaimedOnceAndRunsByHandAlways(engine: Engine) async throws {
+        let store = try await cronStore(engine)
         let histories = try await store.startCrons([("nightly", "@daily"), ("often", "@every 1m")], now: 1000)
         #expect(histories["nightly"] == CronHistory(schedule: "@daily", since: 1000, lastSlot: nil, lastRun: nil, lastError: nil))
         let first = try #require(try await store.claimCronRun(claim("nightly", slot: 86_400_000)))
@@ -31,8 +37,9 @@ import Testing
         #expect(try await store.unfinishedCronRuns().map(\.id) == [first.id, often.id, byHand.id, again.id])
     }
 
-    @Test func attemptsAreRecordedLikeDeliveries() async throws {
-        let store = try SQLiteStore.inMemory()
+    @Test(arguments: Engine.allCases)
+    func attemptsAreRecordedLikeDeliveries(engine: Engine) async throws {
+        let store = try await cronStore(engine)
         _ = try await store.startCrons([("nightly", "@daily")], now: 0)
         let run = try #require(try await store.claimCronRun(claim("nightly", slot: 60_000, attempts: 2)))
         try await store.recordCronAttempts([outcome(run, attempt: 1, error: "boom", status: .failed, next: 70_000)])
@@ -58,8 +65,9 @@ import Testing
         #expect(try await store.cronRun(id: 999) == nil)
     }
 
-    @Test func theLogFiltersAndPurges() async throws {
-        let store = try SQLiteStore.inMemory()
+    @Test(arguments: Engine.allCases)
+    func theLogFiltersAndPurges(engine: Engine) async throws {
+        let store = try await cronStore(engine)
         _ = try await store.startCrons([("a", "@every 1m"), ("b", "@every 1m")], now: 0)
         var runs: [CronRun] = []
         for slot in 1...4 { runs.append(try #require(try await store.claimCronRun(claim(slot % 2 == 0 ? "a" : "b", slot: Int64(slot) * 60_000)))) }

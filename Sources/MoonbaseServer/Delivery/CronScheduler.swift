@@ -86,7 +86,7 @@ actor CronScheduler: Service {
         isStarted = true
         guard let store else {
             if !crons.isEmpty {
-                logger.warning("cron hooks are not run: this store keeps no cron runs (they need the SQLite store in this version)",
+                logger.warning("cron hooks are not run: this store keeps no cron runs (its engine implements no CronStore)",
                                metadata: ["crons": .string(crons.keys.sorted().joined(separator: ","))])
             }
             return
@@ -198,7 +198,7 @@ actor CronScheduler: Service {
     /// - Throws: `StoreError.database` on an engine without cron storage.
     func runNow(_ name: String) async throws -> CronRun? {
         guard let cron = crons[name] else { return nil }
-        guard let store else { throw StoreError.database("cron hooks need the SQLite store in this version") }
+        guard let store else { throw StoreError.database("cron hooks are not run: this store keeps no cron runs") }
         let now = clock.now()
         guard let run = try await store.claimCronRun(claim(cron, slot: nil, scheduledAt: now)) else { return nil }
         logger.info("cron run asked for by hand", metadata: metadata(cron).merging(["run_id": .stringConvertible(run.id)]) { $1 })

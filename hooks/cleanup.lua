@@ -8,7 +8,7 @@
 -- environment say what to clean.
 -- Collections: sessions (without it the run logs a warning and does nothing).
 local BATCH = 100      -- records read per page
-local MAX_DELETES = 500 -- per run, to stay well within the budgets; the rest goes the next night
+local MAX_DELETES = 200 -- per run, to stay well within the budgets; the rest goes the next night
 
 -- `scheduled_at` minus `days`, as records' `created` are written (both ISO-8601 UTC, which sort
 -- as text). os.time and os.date("*t") read and write the same fields, so the day arithmetic

@@ -179,11 +179,22 @@ public final class HookGenerations: Sendable {
         return await task.value
     }
 
+    /// Gives the memory of generations freed since the last reload back to the system. Each
+    /// generation's states grow on worker threads of their own, so glibc spreads them over its
+    /// per-thread arenas, and keeps what they free there: without this, a server reloaded a hundred
+    /// times holds half as much memory again as after the first reload, though nothing leaks.
+    private static func returnFreedMemory() {
+        #if os(Linux)
+        _ = mallocTrim(0)
+        #endif
+    }
+
     private func performReload(by trigger: HookReloadTrigger) async -> Result<HookGeneration, HookReloadRefusal> {
         let started = ContinuousClock.now
         let loading = loading
         // The states are handed over once made, and only then touched here.
         let loaded = await Self.offThread { () -> Result<UncheckedSendable<LoadedHooks>, HookReloadRefusal> in
+            Self.returnFreedMemory()
             do {
                 return .success(UncheckedSendable(try Self.load(try loading.directory.discover(), loading)))
             } catch {
@@ -279,3 +290,9 @@ public final class HookGenerations: Sendable {
         for generation in live { await generation.pool.shutdown() }
     }
 }
+
+#if os(Linux)
+/// glibc's `malloc_trim` (in `malloc.h`, which the Glibc module leaves out).
+@_silgen_name("malloc_trim")
+private func mallocTrim(_ pad: Int) -> CInt
+#endif

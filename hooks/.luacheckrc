@@ -13,6 +13,7 @@ stds.moonbase = {
     "before_record_update",
     "collectgarbage",
     coroutine = { fields = { "close", "create", "isyieldable", "resume", "running", "status", "wrap", "yield" } },
+    "cron",
     crypto = { fields = { "base64_decode", "base64_encode", "hex_encode", "hmac_sha256", "sha256" } },
     debug = { fields = { "traceback" } },
     "error",

@@ -56,6 +56,14 @@ enum HookAPI {
         parameters: ["method " + HookRoute.methods.map { "\"\($0)\"" }.joined(separator: "|"), "path string",
                      "handler fun(req: RouteRequest): RouteResponse|table|nil", "options? RouteOptions"])
 
+    /// `cron(name, schedule, handler [, options])`.
+    static let cron = LuaSignature(
+        summary: "Runs `handler` on a schedule, in UTC: 5 fields (\"*/5 * * * *\": minute hour day-of-month month day-of-week), "
+            + "@hourly, @daily, @weekly, @monthly, @yearly, or @every N with s, m or h (\"@every 30s\"). "
+            + "Each run is recorded in the deliveries log, retried with `retries`, and runs once even with several nodes. "
+            + "`name` (letters, digits, - _ .) is unique among all hook files.",
+        parameters: ["name string", "schedule string", "handler fun(event: CronEvent)", "options? CronOptions"])
+
     /// The tables handlers get, and the options classes.
     static var classes: [LuaClass] {
         func options(_ phase: HookPhase) -> [String] {
@@ -89,6 +97,17 @@ enum HookAPI {
             LuaClass("RouteResponse", "A route's answer.", fields: [
                 "status? integer Default 200.", "json? any Sent as JSON.", "body? string Sent as text/plain unless headers say otherwise.",
                 "headers? table<string, string>",
+            ]),
+            LuaClass("CronEvent", "A run of a cron hook.", fields: [
+                #"type "cron""#, "id string Unique id of the run, the same on every retry (an idempotency key).",
+                "name string The cron's name.",
+                "scheduled_at string ISO-8601 UTC with milliseconds: the slot this run is for (for a run by hand, when it was asked for).",
+                "timestamp string ISO-8601 UTC with milliseconds, when the run was claimed.",
+                "attempt integer 1 on the first attempt, 2 on the first retry, …",
+            ]),
+            LuaClass("CronOptions", "Options of a cron hook.", fields: [
+                "retries? integer How often a failing run is tried again, 0 to 100 (default 0).",
+                "catch_up? boolean A run missed while the server was down runs once at start (default true); false skips it.",
             ]),
             LuaClass("RouteOptions", "Options of a route.", fields: [
                 optionDescriptions["name"]!, "public? boolean true: no admin token needed (default false).",

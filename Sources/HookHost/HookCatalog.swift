@@ -146,8 +146,12 @@ public final class HookCatalog: Sendable {
         stats.withLock { $0 }
     }
 
-    /// The listing of SPEC section 10, one entry per discovered file in load order.
-    public func listing() -> JSONValue {
+    /// The `cron` hooks, in load order.
+    public var cronHandlers: [Int] { handlers.indices.filter { handlers[$0].phase == .cron } }
+
+    /// The listing of SPEC section 10, one entry per discovered file in load order. `cronStatus`
+    /// adds what the server knows of a cron hook (by name): its next and last run.
+    public func listing(cronStatus: (String) -> JSONObject = { _ in [:] }) -> JSONValue {
         let stats = statsSnapshot()
         return .array(files.map { file in
             var entry: JSONObject = [
@@ -156,7 +160,8 @@ public final class HookCatalog: Sendable {
             if let error = file.error { entry["error"] = .string(error) }
             entry["functions"] = .array(file.functions.map { .string($0) })
             let routes = file.handlerIndices.filter { handlers[$0].phase == .route }
-            entry["handlers"] = .array(file.handlerIndices.filter { handlers[$0].phase != .route }.map { index in
+            let crons = file.handlerIndices.filter { handlers[$0].phase == .cron }
+            entry["handlers"] = .array(file.handlerIndices.filter { handlers[$0].phase != .route && handlers[$0].phase != .cron }.map { index in
                 let handler = handlers[index]
                 var listed: JSONObject = [
                     "name": .string(handler.name), "event": .string(handler.eventLabel),
@@ -175,6 +180,19 @@ public final class HookCatalog: Sendable {
                 return .object(listed)
             })
             if !routes.isEmpty { entry["routes"] = .array(routes.map { .object(listedRoute($0, stats[$0])) }) }
+            if !crons.isEmpty {
+                entry["crons"] = .array(crons.map { index in
+                    let handler = handlers[index]
+                    var listed: JSONObject = [
+                        "name": .string(handler.name), "schedule": .string(handler.cron?.schedule.text ?? ""),
+                        "line": .int(Int64(handler.line)), "retries": .int(Int64(handler.retries)),
+                        "catch_up": .bool(handler.cron?.catchUp ?? true),
+                        "calls": .int(Int64(stats[index].calls)), "errors": .int(Int64(stats[index].errors)),
+                    ]
+                    for (key, value) in cronStatus(handler.name) { listed[key] = value }
+                    return .object(listed)
+                })
+            }
             return .object(entry)
         })
     }

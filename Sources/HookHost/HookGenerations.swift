@@ -268,10 +268,10 @@ public final class HookGenerations: Sendable {
 
     /// The listing of SPEC sections 10 and 13: the current generation's, each entry with
     /// `generation` and `loaded_at`, and the file that made the last reload be refused with
-    /// `last_reload`.
-    public func listing() -> JSONValue {
+    /// `last_reload`. `cronStatus` adds what the server knows of a cron (see `HookCatalog.listing`).
+    public func listing(cronStatus: (String) -> JSONObject = { _ in [:] }) -> JSONValue {
         let (current, refusal) = state.withLock { ($0.current, $0.refusal) }
-        guard case .array(let entries) = current.catalog.listing() else { return .array([]) }
+        guard case .array(let entries) = current.catalog.listing(cronStatus: cronStatus) else { return .array([]) }
         return .array(entries.map { entry in
             guard case .object(var object) = entry else { return entry }
             object["generation"] = .int(Int64(current.number))

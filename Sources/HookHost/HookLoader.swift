@@ -28,6 +28,8 @@ public struct LoadedHooks {
         var handlers: [HookHandler] = []
         /// The routes of the files loaded so far, by identity: a later file may not take one.
         var routeOwners: [String: String] = [:]
+        /// The cron names of the files loaded so far, likewise.
+        var cronOwners: [String: String] = [:]
         for (fileIndex, file) in files.enumerated() {
             let loads = runtimes.map { $0.loads[fileIndex] }
             var entry = HookFileEntry(file: file.displayPath, module: file.module, status: .loaded, error: nil,
@@ -43,6 +45,11 @@ public struct LoadedHooks {
             }).first {
                 entry.status = .failed
                 entry.error = "\(file.displayPath):\(route.registeredAt): route: \(route.handler.collectionLabel) is already defined by \(owner)"
+            } else if let (cron, owner) = loads[0].handlers.lazy.compactMap({ loaded in
+                loaded.handler.cron.flatMap { cron in cronOwners[cron.name].map { (loaded, $0) } }
+            }).first {
+                entry.status = .failed
+                entry.error = "\(file.displayPath):\(cron.registeredAt): cron: '\(cron.handler.name)' is already defined by \(owner)"
             }
             if entry.status == .failed {
                 entry.functions = []
@@ -62,7 +69,9 @@ public struct LoadedHooks {
                         copy += 1
                         handler.key = "\(base)#\(copy)"
                     }
-                    if let route = handler.route { routeOwners[route.identity] = "\(file.displayPath):\(loads[0].handlers[position].registeredAt)" }
+                    let owner = "\(file.displayPath):\(loads[0].handlers[position].registeredAt)"
+                    if let route = handler.route { routeOwners[route.identity] = owner }
+                    if let cron = handler.cron { cronOwners[cron.name] = owner }
                     handlers.append(handler)
                     for (runtime, load) in zip(runtimes, loads) { runtime.refs.append(load.handlers[position].ref) }
                 }

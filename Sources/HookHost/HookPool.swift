@@ -153,6 +153,21 @@ public final class HookPool: Sendable {
         }
     }
 
+    /// Runs cron hook `index` (a catalog index) with its run's event and says how it went (a
+    /// worker given up by the watchdog fails it with the watchdog's error).
+    public func runCron(_ index: Int, event: JSONObject) async -> HookOutcome {
+        await withCheckedContinuation { continuation in
+            let reply = JobReply(()) { _, error in continuation.resume(returning: HookOutcome(handler: index, error: error, duration: .zero)) }
+            queue.push(urgent: false) { worker in
+                worker.track(reply)
+                worker.runtime.runCron(index, event: event) { outcome in
+                    reply.answer { _ in continuation.resume(returning: outcome) }
+                    worker.untrack(reply)
+                }
+            }
+        }
+    }
+
     /// The states the watchdog gave up, oldest first.
     public var abandoned: [AbandonedState] { watchdog?.abandoned ?? [] }
 

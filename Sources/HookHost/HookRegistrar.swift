@@ -2,11 +2,11 @@ import LuaRuntime
 import MoonbaseJSON
 
 /// The registration API of SPEC sections 3 and 14 for one file in one Lua state: the globals
-/// `on_record_create` … `before_record_delete`, `route` and `reject`, collecting handlers as the file's
+/// `on_record_create` … `before_record_delete`, `route`, `cron` and `reject`, collecting handlers as the file's
 /// top-level code registers them (they are kept only if the whole file loads).
 final class Registrar {
     let file: HookFile
-    private(set) var pending: [LoadedHandler] = []
+    var pending: [LoadedHandler] = []
     /// Set once the file's top-level code has run: registering from a handler is an error.
     var closed = false
 
@@ -19,6 +19,7 @@ final class Registrar {
             (function.rawValue, { arguments in self.register(function, &arguments) })
         }
         functions.append(("route", { arguments in self.registerRoute(&arguments) }))
+        functions.append(("cron", { arguments in self.registerCron(&arguments) }))
         functions.append(("reject", Registrar.reject))
         return state.makeTable(functions: functions)
     }
@@ -44,12 +45,7 @@ final class Registrar {
         case .failure(let error): return .error("\(name): \(error.message)")
         }
         guard let async = Registrar.flag(options, "async", default: true) else { return .error("\(name): option 'async' must be a boolean") }
-        var retries: Int64 = 0
-        switch options["retries"] {
-        case nil: break
-        case .int(let value)? where (0...100).contains(value): retries = value
-        default: return .error("\(name): option 'retries' must be an integer from 0 to 100")
-        }
+        guard let retries = Registrar.retries(options) else { return .error("\(name): option 'retries' must be an integer from 0 to 100") }
         var order = DeliveryOrder.record
         if let value = options["order"] {
             guard case .string(let text) = value, let parsed = DeliveryOrder(rawValue: text) else {
@@ -65,7 +61,7 @@ final class Registrar {
         let line = arguments.definitionLine(position) ?? arguments.callerLine
         var handler = HookHandler(
             name: handlerName ?? anonymousName(line: line), phase: function.phase, event: function.event,
-            collections: collections, line: line, async: function.phase == .after ? async : false, retries: Int(retries),
+            collections: collections, line: line, async: function.phase == .after ? async : false, retries: retries,
             file: file.displayPath)
         handler.order = order
         handler.condition = condition
@@ -103,12 +99,21 @@ final class Registrar {
         return .results(0)
     }
 
-    private func anonymousName(line: Int) -> String {
+    func anonymousName(line: Int) -> String {
         "anonymous@\(file.displayPath.split(separator: "/").last.map(String.init) ?? file.displayPath):\(line)"
     }
 
+    /// `options.retries` (0 when absent); nil when it is no integer from 0 to 100.
+    static func retries(_ options: JSONObject) -> Int? {
+        switch options["retries"] {
+        case nil: 0
+        case .int(let value)? where (0...100).contains(value): Int(value)
+        default: nil
+        }
+    }
+
     /// `options[key]` as a boolean, `fallback` when it is absent; nil when it is no boolean.
-    private static func flag(_ options: JSONObject, _ key: String, default fallback: Bool) -> Bool? {
+    static func flag(_ options: JSONObject, _ key: String, default fallback: Bool) -> Bool? {
         switch options[key] {
         case nil: fallback
         case .bool(let value)?: value
@@ -117,7 +122,7 @@ final class Registrar {
     }
 
     /// The options table at `index` (none: empty) with only `allowed` keys, and its `name`.
-    private static func options(_ arguments: LuaArguments, at index: Int32,
+    static func options(_ arguments: LuaArguments, at index: Int32,
                                 allowed: Set<String>) -> Result<(JSONObject, name: String?), RegistrationError> {
         var options = JSONObject()
         if !arguments.isNil(index) {

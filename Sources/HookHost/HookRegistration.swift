@@ -1,13 +1,14 @@
 import MoonbaseModel
 
 /// Whether a handler runs before the write (and may change or refuse it), after it, when a
-/// delivery to an after-handler has failed for good (`on_hook_failed`), or answers HTTP
-/// requests (`route`).
+/// delivery to an after-handler has failed for good (`on_hook_failed`), answers HTTP
+/// requests (`route`) or runs on a schedule (`cron`).
 public enum HookPhase: String, Sendable {
     case before
     case after
     case failure
     case route
+    case cron
 }
 
 /// Which deliveries of one after-handler run one at a time, in commit order.
@@ -41,6 +42,8 @@ public struct HookHandler: Sendable, Equatable {
     public var condition: HookCondition?
     /// Routes only: the method and path it answers.
     public var route: HookRoute?
+    /// Cron hooks only: when it runs, and whether a missed run is caught up.
+    public var cron: HookCron?
     /// Names the handler across restarts, in the deliveries log: file, name, event and
     /// collections (made unique within the file by the loader).
     public internal(set) var key: String = ""
@@ -53,13 +56,15 @@ public struct HookHandler: Sendable, Equatable {
         case .after: event?.rawValue ?? "*"
         case .failure: "hook.failed"
         case .route: "route"
+        case .cron: "cron"
         }
     }
 
     /// How the listing names the collections: one name, a comma list, or `*` (for a route: its
-    /// method and path).
+    /// method and path; for a cron hook: its schedule).
     public var collectionLabel: String {
         if let route { return route.method + " " + route.path }
+        if let cron { return cron.schedule.text }
         return collections?.joined(separator: ",") ?? "*"
     }
 }
@@ -99,7 +104,7 @@ enum RegistrationFunction: String, CaseIterable {
         switch phase {
         case .after: ["name", "async", "retries", "order", "when", "changed"]
         case .before: ["name", "when", "changed"]
-        case .failure, .route: ["name"]
+        case .failure, .route, .cron: ["name"]
         }
     }
 }

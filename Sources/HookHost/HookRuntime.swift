@@ -147,6 +147,14 @@ public final class HookRuntime {
         continueAfter(run, .failedDelivery, at: handlers.startIndex, table: state.push(payload), base: base)
     }
 
+    /// Runs cron hook `index` with `event` (`{type = "cron", id, name, scheduled_at, timestamp,
+    /// attempt}`); `completion` hears how it went, on this runtime's thread.
+    public func runCron(_ index: Int, event: JSONObject, completion: @escaping (HookOutcome) -> Void) {
+        let base = state.top
+        let run = AfterRun(handlers: [index], context: nil, afterEach: completion, completion: {})
+        continueAfter(run, .cron, at: 0, table: state.push(event), base: base)
+    }
+
     /// The handlers of one event from `start` on. `resumed` is the outcome of the handler at
     /// `start` if it waited and has just been resumed, `started` when that handler was called.
     /// (`subject` is passed apart from `run`: kept in it, it would be copied on every event.)
@@ -343,6 +351,7 @@ public final class HookRuntime {
         case .record(let event): metadata = handlerMetadata(index, event)
         case .failedDelivery: metadata = handlerMetadata(index).merging(["event": .string("hook.failed")]) { $1 }
         case .route: metadata = handlerMetadata(index).merging(["route": .string(catalog.handlers[index].collectionLabel)]) { $1 }
+        case .cron: metadata = handlerMetadata(index).merging(["event": "cron", "schedule": .string(catalog.handlers[index].collectionLabel)]) { $1 }
         }
         metadata["error"] = .string(error.message)
         if let traceback = error.traceback { metadata["traceback"] = .string(traceback) }
@@ -413,6 +422,8 @@ private enum RunSubject {
     case failedDelivery
     /// An HTTP request to a route.
     case route
+    /// A cron hook's run.
+    case cron
 }
 
 /// A route's call in progress.

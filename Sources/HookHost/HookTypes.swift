@@ -54,6 +54,7 @@ public struct HookTypes: Sendable {
             out += "\n" + render(function.signature, declaring: function.rawValue)
         }
         out += "\n" + render(HookAPI.route, declaring: "route")
+        out += "\n" + render(HookAPI.cron, declaring: "cron")
         out += "\n" + render(HookAPI.reject, declaring: "reject")
         for module in modules {
             out += "\n---\(module.summary)\n\(module.name) = {}\n"

@@ -66,12 +66,7 @@ public enum Timestamp {
             }
             guard let year = number(0, 4), let month = number(5, 2), let day = number(8, 2), let hour = number(11, 2),
                   let minute = number(14, 2), let second = number(17, 2), let millis = number(20, 3) else { return nil }
-            // Howard Hinnant's `days_from_civil`, the inverse of `civilDate`.
-            let y = month <= 2 ? year - 1 : year
-            let era = (y >= 0 ? y : y - 399) / 400
-            let yearOfEra = y - era * 400
-            let dayOfYear = (153 * (month > 2 ? month - 3 : month + 9) + 2) / 5 + day - 1
-            let days = era * 146_097 + yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear - 719_468
+            let days = daysSince1970(year: year, month: month, day: day)
             let ms = ((days * 24 + hour) * 60 + minute) * 60_000 + second * 1000 + millis
             // Formatting it back rejects what only looks like a timestamp.
             return format(millisecondsSince1970: ms) == timestamp ? ms : nil
@@ -83,8 +78,18 @@ public enum Timestamp {
         return r < 0 ? (q - 1, r + b) : (q, r)
     }
 
+    /// A proleptic Gregorian date to days since the epoch (Howard Hinnant's `days_from_civil`,
+    /// the inverse of `civilDate`); `day` may run past the month's end.
+    public static func daysSince1970(year: Int64, month: Int64, day: Int64) -> Int64 {
+        let y = month <= 2 ? year - 1 : year
+        let era = (y >= 0 ? y : y - 399) / 400
+        let yearOfEra = y - era * 400
+        let dayOfYear = (153 * (month > 2 ? month - 3 : month + 9) + 2) / 5 + day - 1
+        return era * 146_097 + yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear - 719_468
+    }
+
     /// Days since the epoch to a proleptic Gregorian date (Howard Hinnant's `civil_from_days`).
-    private static func civilDate(daysSince1970: Int64) -> (year: Int64, month: Int64, day: Int64) {
+    public static func civilDate(daysSince1970: Int64) -> (year: Int64, month: Int64, day: Int64) {
         let z = daysSince1970 + 719_468
         let era = (z >= 0 ? z : z - 146_096) / 146_097
         let dayOfEra = z - era * 146_097

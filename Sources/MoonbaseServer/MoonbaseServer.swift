@@ -74,6 +74,8 @@ public struct MoonbaseServer: Sendable {
     public let hooks: HookGenerations
     public let adminToken: String
     let deliveries: DeliveryScheduler
+    /// Runs the `cron` hooks.
+    let crons: CronScheduler
     let writes: RecordWrites
     /// The client behind `http` and `webhook`, shut down with the server.
     let outbound: OutboundHTTP
@@ -135,6 +137,10 @@ public struct MoonbaseServer: Sendable {
                                        retrySchedule: configuration.retrySchedule, maxJobs: configuration.deliveryConcurrency,
                                        committed: committed, metrics: HookMetrics(metrics: metrics), logger: logger)
         deliveries.metrics.track(hooks.current)
+        // Cron runs are claimed and kept in the store (both engines are `CronStore`s): an engine
+        // without cron storage would serve none.
+        crons = CronScheduler(store: store as? any CronStore, hooks: hooks, clock: configuration.clock,
+                              retrySchedule: configuration.retrySchedule, metrics: metrics.factory, logger: logger)
         writes = RecordWrites(store: store, hooks: hooks, deliveries: deliveries, afterHooksEnabled: configuration.afterHooksEnabled,
                               syncLimit: configuration.limits.wallClock * 2)
         records.connect(writes)
@@ -157,7 +163,7 @@ public struct MoonbaseServer: Sendable {
         registerDashboard(on: router)
         let api = router.group("api/v1").add(middleware: AuthMiddleware(token: adminToken))
         let reload = { @Sendable (trigger: HookReloadTrigger) in await reloadHooks(by: trigger) }
-        Routes(store: store, hooks: hooks, writes: writes, deliveries: deliveries, reload: reload, maxBodyBytes: configuration.maxBodyBytes)
+        Routes(store: store, hooks: hooks, writes: writes, deliveries: deliveries, crons: crons, reload: reload, maxBodyBytes: configuration.maxBodyBytes)
             .register(on: api)
         // Added last, a middleware reaches only the paths no route above has (the router's 404s).
         router.add(middleware: LuaRoutes(hooks: hooks, auth: AuthMiddleware(token: adminToken), maxBodyBytes: configuration.maxBodyBytes))
@@ -181,9 +187,10 @@ public struct MoonbaseServer: Sendable {
             }
             await closed.wait()
         }
-        let purger = RetentionPurger(store: store, retention: configuration.retention, clock: configuration.clock, logger: logger)
+        let purger = RetentionPurger(store: store, retention: configuration.retention, clock: configuration.clock, logger: logger,
+                                     crons: crons.store)
         // Without delivery the scheduler never runs: events stay in the store for a later start.
-        return store.upkeep + (configuration.hookDeliveryEnabled ? [hookWorkers, deliveries, purger] : [hookWorkers, purger])
+        return store.upkeep + (configuration.hookDeliveryEnabled ? [hookWorkers, deliveries, crons, purger] : [hookWorkers, purger])
     }
 
     /// The application with its services, which logs one line once it listens; for serving and
@@ -215,6 +222,7 @@ public struct MoonbaseServer: Sendable {
         if case .success(let generation) = result {
             deliveries.metrics.track(generation)
             await deliveries.adopt()
+            await crons.adopt()
         }
         return result
     }
@@ -222,6 +230,11 @@ public struct MoonbaseServer: Sendable {
     /// The most events whose deliveries waited in memory at once (tests and diagnostics): at most
     /// `deliveryBacklog`.
     public var peakDeliveryBacklog: Int { deliveries.peakBacklog }
+
+    /// Returns once the cron scheduler has started and no cron run is under way (tests).
+    public func waitForCronRuns() async {
+        await crons.waitUntilIdle()
+    }
 
     /// Returns once no delivery is running or ready to run.
     public func waitForDeliveries() async {

@@ -9,6 +9,7 @@ struct Routes: Sendable {
     let hooks: HookGenerations
     let writes: RecordWrites
     let deliveries: DeliveryScheduler
+    let crons: CronScheduler
     /// Loads the hooks again (SPEC section 13).
     let reload: @Sendable (HookReloadTrigger) async -> Result<HookGeneration, HookReloadRefusal>
     let maxBodyBytes: Int
@@ -61,21 +62,23 @@ struct Routes: Sendable {
         }
 
         api.get("hooks") { _, _ in
-            listingResponse()
+            try await listingResponse()
         }
         api.post("hooks/reload") { _, _ in
             switch await reload(.api) {
-            case .success: return listingResponse()
+            case .success: return try await listingResponse()
             case .failure(let refusal): throw APIError(.conflict, refusal.message)
             }
         }
         registerDeliveries(on: api)
+        registerCron(on: api)
         api.refuseOtherMethods()
     }
 
     /// The listing of every hook file, with the states the watchdog gave up in a header.
-    private func listingResponse() -> Response {
-        var response = JSONResponse.make(status: .ok, hooks.listing())
+    private func listingResponse() async throws -> Response {
+        let cronStatus = try await crons.status()
+        var response = JSONResponse.make(status: .ok, hooks.listing { cronStatus[$0] ?? [:] })
         response.headers[AbandonedStatesSummary.field] = AbandonedStatesSummary(hooks.abandoned).headerValue
         return response
     }
@@ -94,19 +97,24 @@ struct Routes: Sendable {
                 onlyRunning = status == .running
                 filter.status = onlyRunning ? .pending : status
             }
-            filter.handler = query["hook"].map(String.init).flatMap { $0.isEmpty ? nil : handlerKey(for: $0) }
+            let hook = query["hook"].map(String.init).flatMap { $0.isEmpty ? nil : $0 }
+            filter.handler = hook.map(handlerKey(for:))
             filter.collection = query["collection"].map(String.init).flatMap { $0.isEmpty ? nil : $0 }
+            let kind = try deliveryKind(query["kind"])
             let running = deliveries.runningDeliveries
-            let items = try await store.deliveries(filter).filter { !onlyRunning || running.contains($0.id) }
-            return JSONResponse.make(status: .ok, .array(items.map { .object(listed($0, running: running)) }))
+            let items = kind == .cron ? [] : try await store.deliveries(filter).filter { !onlyRunning || running.contains($0.id) }
+            let runs = kind == .record || onlyRunning ? [] : try await cronRuns(filter, hook: hook)
+            return JSONResponse.make(status: .ok, .array(newestFirst(items.map { listed($0, running: running) }, runs, limit: filter.limit)))
         }
         api.get("hooks/deliveries/:id") { _, context in
+            if let run = try cronRunID(context) { return try await cronRunWithAttempts(run) }
             let id = try deliveryID(context)
             var item = listed(try await store.delivery(id: id), running: deliveries.runningDeliveries)
             item["attempt_log"] = .array(try await store.attempts(deliveryID: id).map { .object($0.json) })
             return JSONResponse.make(status: .ok, .object(item))
         }
         api.post("hooks/deliveries/:id/retry") { request, context in
+            if let run = try cronRunID(context) { return try await retryCronRun(run) }
             let id = try deliveryID(context)
             let force = try boolean(request.uri.queryParameters["force"], name: "force")
             if deliveries.runningDeliveries.contains(id) { throw APIError(.conflict, "delivery \(id) is running") }
@@ -123,7 +131,8 @@ struct Routes: Sendable {
     }
 
     private func listed(_ delivery: Delivery, running: Set<Int64>) -> JSONObject {
-        var item = delivery.json
+        var item: JSONObject = ["kind": "record"]
+        for (key, value) in delivery.json { item[key] = value }
         if running.contains(delivery.id) { item["status"] = "running" }
         return item
     }

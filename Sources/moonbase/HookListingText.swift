@@ -20,8 +20,11 @@ enum HookListingText {
             guard case .array(let handlers)? = file.field("handlers") else { continue }
             var routes: [JSONValue] = []
             if case .array(let listed)? = file.field("routes") { routes = listed }
+            var crons: [JSONValue] = []
+            if case .array(let listed)? = file.field("crons") { crons = listed }
             out += "✓ \(name)  \(handlers.count) handler\(handlers.count == 1 ? "" : "s")"
-                + (routes.isEmpty ? "" : ", \(routes.count) route\(routes.count == 1 ? "" : "s")") + "\n"
+                + (routes.isEmpty ? "" : ", \(routes.count) route\(routes.count == 1 ? "" : "s")")
+                + (crons.isEmpty ? "" : ", \(crons.count) cron\(crons.count == 1 ? "" : "s")") + "\n"
             if let refusal = file.field("last_reload") {
                 out += "    ⚠ the last reload (\(refusal.field("by")?.text ?? "?"), \(refusal.field("at")?.text ?? "?")) was refused: "
                     + "\(refusal.field("error")?.text ?? "")\n"
@@ -47,6 +50,7 @@ enum HookListingText {
                 if route.field("public") == .bool(true) { line += "  (public)" }
                 out += line + (withStats ? stats(of: route) : "") + "\n"
             }
+            for cron in crons { out += cronLine(cron, withStats: withStats) }
         }
         out += "\(loaded) loaded, \(failed) failed"
         if let generation = files.first?.field("generation"), let at = files.first?.field("loaded_at")?.text { // a server's listing
@@ -63,6 +67,19 @@ enum HookListingText {
         let states = abandoned.count == 1 ? "1 Lua state" : "\(abandoned.count) Lua states"
         return "⚠ \(states) given up by the watchdog (a handler busy past twice the wall-clock budget; see its last error) "
             + "hold\(abandoned.count == 1 ? "s" : "") \(megabytes) MiB until the server restarts"
+    }
+
+    /// A cron: name, schedule and line; from a server, its next and last run and last error.
+    private static func cronLine(_ cron: JSONValue, withStats: Bool) -> String {
+        var line = "    \(pad(cron.field("name")?.text ?? "?", 28)) \(pad("cron", 24)) \(pad(cron.field("schedule")?.text ?? "?", 16)) "
+            + "line \(number(cron.field("line")))"
+        if cron.field("catch_up") == .bool(false) { line += "  (catch_up = false)" }
+        if withStats {
+            line += "  calls \(number(cron.field("calls"))) errors \(number(cron.field("errors")))"
+            line += "\n      next run \(cron.field("next_run")?.text ?? "-")  last run \(cron.field("last_run")?.text ?? "-")"
+            if let error = cron.field("last_error")?.text { line += "\n      last error: \(error)" }
+        }
+        return line + "\n"
     }
 
     /// A handler's or route's counters (and a route's mean time), and its last error on a line of its own.

@@ -30,6 +30,9 @@ struct HooksDeliveriesCommand: AsyncParsableCommand {
     @Option(help: "Only deliveries of this collection.")
     var collection: String?
 
+    @Option(help: "record (deliveries to record hooks) or cron (cron runs); both by default.")
+    var kind: String?
+
     @Option(help: "How many at most.")
     var limit = 50
 
@@ -40,7 +43,7 @@ struct HooksDeliveriesCommand: AsyncParsableCommand {
 
     func run() async throws {
         var query = ["limit=\(limit)"]
-        for (name, value) in [("status", status), ("hook", hook), ("collection", collection)] {
+        for (name, value) in [("status", status), ("hook", hook), ("collection", collection), ("kind", kind)] {
             if let value { query.append(name + "=" + (value.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? value)) }
         }
         let listing = try await ServerRequest.send("GET", "/api/v1/hooks/deliveries?" + query.joined(separator: "&"), base: server.url, token: server.resolvedToken)
@@ -57,8 +60,11 @@ struct HooksDeliveriesCommand: AsyncParsableCommand {
                 case nil: "?"
                 }
             }
-            var line = "\(text("id"))  \(text("status"))  attempt \(text("attempts"))/\(text("max_attempts"))  "
-                + "\(text("handler"))  \(text("collection"))/\(text("record_id"))"
+            // A cron run has no record: the slot it ran for (or `by hand`) stands there.
+            let subject = item.field("kind") == "cron"
+                ? "cron " + (item.field("manual") == .bool(true) ? "by hand at " : "slot ") + text("scheduled_at")
+                : "\(text("collection"))/\(text("record_id"))"
+            var line = "\(text("id"))  \(text("status"))  attempt \(text("attempts"))/\(text("max_attempts"))  \(text("handler"))  \(subject)"
             if let error = item.field("last_error")?.text { line += "\n    \(error)" }
             print(line)
         }
@@ -70,13 +76,19 @@ struct HooksDeliveriesCommand: AsyncParsableCommand {
 struct HooksRetryCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "retry", abstract: "Send a failed or dead delivery again.")
 
-    @Argument(help: "The delivery's id.")
-    var id: Int64
+    @Argument(help: "The delivery's id (a number, or cron-N for a cron run).")
+    var id: String
 
     @Flag(help: "Send it even though a later delivery of its record to the same handler has succeeded (the handler sees event.redelivered = true).")
     var force = false
 
     @OptionGroup var server: ServerOptions
+
+    func validate() throws {
+        guard Int64(id) != nil || (id.hasPrefix("cron-") && Int64(id.dropFirst(5)) != nil) else {
+            throw ValidationError("the id is a number, or cron-N for a cron run (got '\(id)')")
+        }
+    }
 
     func run() async throws {
         let path = "/api/v1/hooks/deliveries/\(id)/retry" + (force ? "?force=true" : "")

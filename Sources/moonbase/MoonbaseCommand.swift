@@ -18,7 +18,7 @@ struct HooksCommand: AsyncParsableCommand {
         commandName: "hooks",
         abstract: "List, try out and start hook files; editor types; deliveries.",
         subcommands: [HooksListCommand.self, HooksTestCommand.self, HooksNewCommand.self, HooksTypesCommand.self,
-                      HooksDeliveriesCommand.self, HooksRetryCommand.self, HooksReloadCommand.self]
+                      HooksDeliveriesCommand.self, HooksRetryCommand.self, HooksReloadCommand.self, HooksRunCommand.self]
     )
 }
 

@@ -33,6 +33,8 @@ on_record_create("orders", function(e)
 end, {name = "charge"})
 
 on_record_create("orders", function(e) log.info("order seen") end, {name = "audit"})
+
+cron("nightly_report", "@daily", function(e) log.info("report") end)
 """,
     # Server text with markup in it must show as text, never become markup.
     "webhooks.lua": """
@@ -184,8 +186,13 @@ def run(port, checks):
         checks.append(("the others stay dead", sorted(text.split("\t")[4] for text in deliveries(driver).values()) == ["dead", "dead", "succeeded"]))
         checks.append(("the node is named", f"127.0.0.1:{port}" in driver.find_element("id", "node").text))
 
+        # The cron, with its schedule, next and last run; its run (asked for by hand) is a delivery.
+        cron_row = eventually("the cron", lambda: driver.find_element("css selector", '#crons tr[data-cron="nightly_report"]').text)
+        checks.append(("the cron shows its schedule and runs", "@daily" in cron_row and "hooks/orders.lua" in cron_row
+                       and re.search(r"\d{4}-\d\d-\d\d 00:00:00", cron_row) is not None))
         Select(driver.find_element("id", "filter-hook")).select_by_value("")
-        eventually("every delivery listed", lambda: len(deliveries(driver)) == 6)
+        rows = eventually("every delivery listed", lambda: (lambda r: len(r) == 7 and r)(deliveries(driver)))
+        checks.append(("the cron run is listed", "nightly_report" in rows.get("cron-1", "") and "succeeded" in rows.get("cron-1", "")))
         os.makedirs(os.path.dirname(SCREENSHOT), exist_ok=True)
         driver.set_window_size(1280, driver.execute_script("return document.documentElement.scrollHeight") + 120)
         driver.save_screenshot(SCREENSHOT)
@@ -213,6 +220,8 @@ def main():
             request(port, "POST", "/api/v1/collections/orders/records", {"n": n})
         eventually("three dead deliveries in the API", lambda: len(request(
             port, "GET", "/api/v1/hooks/deliveries?status=dead&hook=charge")[1]) == 3)
+        request(port, "POST", "/api/v1/hooks/cron/nightly_report/run")
+        eventually("the cron run in the API", lambda: request(port, "GET", "/api/v1/hooks/deliveries/cron-1")[1]["status"] == "succeeded")
         run(port, checks)
     except Exception:
         traceback.print_exc()

@@ -12,7 +12,7 @@ import Testing
 
     @Test func everyRegistrationGlobalIsDeclared() throws {
         let definitions = HookTypes.definitions(modules: [])
-        for global in RegistrationFunction.allCases.map(\.rawValue) + ["route", "reject"] {
+        for global in RegistrationFunction.allCases.map(\.rawValue) + ["route", "cron", "reject"] {
             #expect(definitions.contains("function \(global)("), "\(global)")
         }
     }

@@ -12,10 +12,10 @@ import Testing
 
     @Test func everyShippedFileLoads() throws {
         let hooks = try LoadedHooks.load(directory: HookDirectory(path: Self.hooksPath), states: 1, logger: LogCapture().logger)
-        #expect(hooks.catalog.files.map(\.file) == ["hooks/audit.lua", "hooks/counters.lua", "hooks/notifications.lua", "hooks/order_paid.lua",
+        #expect(hooks.catalog.files.map(\.file) == ["hooks/audit.lua", "hooks/cleanup.lua", "hooks/counters.lua", "hooks/notifications.lua", "hooks/order_paid.lua",
                                                     "hooks/payments.lua", "hooks/search.lua", "hooks/validate.lua", "hooks/webhooks.lua"])
         #expect(hooks.catalog.files.allSatisfy { $0.status == .loaded })
-        #expect(hooks.catalog.handlers.map(\.name) == ["audit", "count_posts_per_author", "on_new_post", "on_user_update", "deletion_notice",
+        #expect(hooks.catalog.handlers.map(\.name) == ["audit", "cleanup_sessions", "count_posts_per_author", "on_new_post", "on_user_update", "deletion_notice",
                                                        "notify_order_paid", "receive_payment", "sync_search_index", "require_title_and_slug", "keep_title_on_update",
                                                        "send_order_to_fulfillment"])
     }

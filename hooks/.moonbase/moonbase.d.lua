@@ -54,6 +54,20 @@
 ---@field body? string Sent as text/plain unless headers say otherwise.
 ---@field headers? table<string, string>
 
+---A run of a cron hook.
+---@class CronEvent
+---@field type "cron"
+---@field id string Unique id of the run, the same on every retry (an idempotency key).
+---@field name string The cron's name.
+---@field scheduled_at string ISO-8601 UTC with milliseconds: the slot this run is for (for a run by hand, when it was asked for).
+---@field timestamp string ISO-8601 UTC with milliseconds, when the run was claimed.
+---@field attempt integer 1 on the first attempt, 2 on the first retry, …
+
+---Options of a cron hook.
+---@class CronOptions
+---@field retries? integer How often a failing run is tried again, 0 to 100 (default 0).
+---@field catch_up? boolean A run missed while the server was down runs once at start (default true); false skips it.
+
 ---Options of a route.
 ---@class RouteOptions
 ---@field name? string Names the handler in the listing and the deliveries log (keep it stable: pending deliveries follow it).
@@ -166,6 +180,13 @@ function on_hook_failed(handler, options) end
 ---@param handler fun(req: RouteRequest): RouteResponse|table|nil
 ---@param options? RouteOptions
 function route(method, path, handler, options) end
+
+---Runs `handler` on a schedule, in UTC: 5 fields ("*/5 * * * *": minute hour day-of-month month day-of-week), @hourly, @daily, @weekly, @monthly, @yearly, or @every N with s, m or h ("@every 30s"). Each run is recorded in the deliveries log, retried with `retries`, and runs once even with several nodes. `name` (letters, digits, - _ .) is unique among all hook files.
+---@param name string
+---@param schedule string
+---@param handler fun(event: CronEvent)
+---@param options? CronOptions
+function cron(name, schedule, handler, options) end
 
 ---Refuses the write from a before-hook: nothing is stored and the client gets `status` (default 422) with {"error": message}.
 ---@param message string

@@ -56,7 +56,9 @@ enum DashboardPage {
         </section>
         <section>
           <h2>Cron schedules</h2>
-          <p class="muted">Not available: this version has no cron hooks.</p>
+          <div class="scroll"><table id="crons">
+            <thead><tr><th>Cron</th><th>File</th><th>Schedule</th><th>Next run</th><th>Last run</th><th class="num">Calls</th><th class="num">Errors</th><th>Last error</th></tr></thead><tbody></tbody>
+          </table></div>
         </section>
         <section>
           <h2>Nodes</h2>

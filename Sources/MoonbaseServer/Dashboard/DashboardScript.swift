@@ -119,6 +119,20 @@ enum DashboardScript {
       }
     }
 
+    function renderCrons(listing) {
+      if (unchanged("crons", listing)) return;
+      const when = (text) => (text ? text.replace("T", " ").slice(0, 19) : "–");
+      fill("crons", listing.flatMap((file) => (file.crons || []).map((cron) => el("tr", { "data-cron": cron.name },
+        el("td", { class: "key", text: cron.name }),
+        el("td", { class: "key", text: file.file }),
+        el("td", { class: "key", text: cron.schedule }),
+        el("td", { title: cron.next_run || "", text: when(cron.next_run) }),
+        el("td", { title: cron.last_run || "", text: when(cron.last_run) }),
+        el("td", { class: "num calls", text: String(cron.calls) }),
+        el("td", { class: "num errors", text: String(cron.errors) }),
+        el("td", { class: "message error", text: cron.last_error || "" })))), "No cron hooks.");
+    }
+
     function renderDeliveries(items) {
       if (unchanged("deliveries", items)) return;
       fill("deliveries", items.map((item) => {
@@ -133,8 +147,9 @@ enum DashboardScript {
         return el("tr", { "data-delivery": String(item.id) },
           el("td", { class: "num", text: String(item.id) }),
           el("td", { class: "key", title: item.handler, text: name }),
-          el("td", { text: item.collection }),
-          el("td", { class: "key", text: item.record_id }),
+          el("td", { text: item.kind === "cron" ? "cron" : item.collection }),
+          // A cron run has no record: the slot it ran for stands there.
+          el("td", { class: "key", title: item.scheduled_at || "", text: item.kind === "cron" ? item.scheduled_at.replace("T", " ").slice(0, 19) : item.record_id }),
           el("td", { class: "delivery-status" }, status(item.status)),
           el("td", { class: "num", text: item.attempts + " / " + item.max_attempts }),
           el("td", { class: "message error", text: item.last_error || "" }),
@@ -174,6 +189,7 @@ enum DashboardScript {
         const [listing, deliveries, samples] = await Promise.all([json("/api/v1/hooks"), json(deliveriesQuery()), metrics()]);
         renderFiles(listing);
         renderHandlers(listing, samples);
+        renderCrons(listing);
         renderDeliveries(deliveries);
         renderNodes(samples);
         $("problem").hidden = true;

@@ -4,13 +4,15 @@ import RecordStore
 import ServiceLifecycle
 
 /// Every minute, deletes the events whose deliveries all succeeded longer than `retention`
-/// ago, in batches; an event with a pending, failed or dead delivery is never purged. Runs until
-/// graceful shutdown.
+/// ago, in batches; an event with a pending, failed or dead delivery is never purged. Succeeded
+/// cron runs go the same way. Runs until graceful shutdown.
 struct RetentionPurger: Service {
     let store: any RecordStore
     let retention: Duration
     let clock: any DeliveryClock
     let logger: Logger
+    /// Where cron runs are kept, purged with the same retention.
+    var crons: (any CronStore)?
     /// How often it purges.
     static let interval: Duration = .seconds(60)
     /// Events deleted in one store write at most: a write holds the others back meanwhile.
@@ -30,6 +32,11 @@ struct RetentionPurger: Service {
         do {
             while true {
                 let batch = try await store.purgeSucceeded(before: cutoff, batchSize: Self.batchSize)
+                purged += batch
+                if batch < Self.batchSize { break }
+            }
+            while let crons {
+                let batch = try await crons.purgeSucceededCronRuns(before: cutoff, batchSize: Self.batchSize)
                 purged += batch
                 if batch < Self.batchSize { break }
             }

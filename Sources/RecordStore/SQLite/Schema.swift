@@ -236,6 +236,11 @@ enum Schema {
                 END;
                 """)
         }
+        migrator.registerMigration("v6: cron runs") { db in
+            // Cron hooks: the claimed runs (one per name and slot), their attempts, and what is
+            // known of each cron (see `CronSQL`).
+            try CronSQL.createTables(db)
+        }
         return migrator
     }
 

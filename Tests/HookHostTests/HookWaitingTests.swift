@@ -13,26 +13,30 @@ import Testing
         LuaFunction("sleep") { arguments in
             let milliseconds = arguments.integer(1) ?? 0
             let context = arguments.context as? HookCallContext
+            if milliseconds == 301 { sleeping.add(1, ordering: .relaxed) }
             return .suspend(LuaSuspension { _ in
                 try? await Task.sleep(for: .milliseconds(milliseconds))
                 return .values([.string(context?.eventID ?? "none")])
             })
         },
     ])
+    /// How many `host.sleep(301)` calls have begun (for the test that must know its handler waits).
+    static let sleeping = Atomic<Int>(0)
     /// A wall clock long enough that a machine busy with other tests cannot run it out.
     static let roomy = LuaLimits(instructions: 50_000_000, wallClock: .seconds(120), memoryBytes: 64 << 20)
 
     @Test func aWaitingHandlerDoesNotHoldUpOthersAndTheChainGoesOnInOrder() async throws {
         let folder = try HooksFolder(["chain.lua": """
             local order = {}
-            on_record_create("posts", function(e) order[#order + 1] = "a" .. e.data.n; host.sleep(e.data.n == 1 and 300 or 0); order[#order + 1] = "b" .. e.data.n end)
+            on_record_create("posts", function(e) order[#order + 1] = "a" .. e.data.n; host.sleep(e.data.n == 1 and 301 or 0); order[#order + 1] = "b" .. e.data.n end)
             on_record_create("posts", function(e) order[#order + 1] = "c" .. e.data.n end)
             on_record_update("posts", function(e) error(table.concat(order, ",")) end)
             """])
         defer { folder.remove() }
         let pool = HookPool(try folder.load(states: 1, limits: Self.roomy, modules: [Self.host]))
+        let before = Self.sleeping.load(ordering: .relaxed)
         async let slow = pool.deliver(event(data: ["n": 1]), to: [0, 1], urgent: false)
-        try await Task.sleep(for: .milliseconds(50))
+        while Self.sleeping.load(ordering: .relaxed) == before { try await Task.sleep(for: .milliseconds(5)) } // the first now waits
         let quick = await pool.deliver(event(data: ["n": 2]), to: [0, 1], urgent: false)
         #expect(quick.map(\.handler) == [0, 1])
         #expect(await slow.map(\.handler) == [0, 1])

@@ -187,6 +187,12 @@ struct PersistenceTests {
             let file = directory + "/moonbase.sqlite"
             func size() throws -> Int { try #require(FileManager.default.attributesOfItem(atPath: file)[.size] as? Int) }
             let before = try size()
+            // The checkpointer is the store's upkeep, which the server runs as a service.
+            #expect(store.upkeep.count == 1)
+            let upkeep = Task { try await withThrowingDiscardingTaskGroup { group in
+                for service in store.upkeep { group.addTask { try await service.run() } }
+            } }
+            defer { upkeep.cancel() }
             for n in 0..<500 { try await insert(store, "posts", ["n": .int(Int64(n)), "text": .string(String(repeating: "x", count: 200))]) }
             // A few thousand WAL frames: far from the writer's checkpoint, so only the checkpointer
             // copies them into the database file, within a few of its ticks.

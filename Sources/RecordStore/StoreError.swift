@@ -17,8 +17,9 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
     case versionConflict(collection: String, id: String)
     /// The database failed; the message says how.
     case database(String)
-    /// The database cannot be reached (PostgreSQL down or out of reach): nothing was written,
-    /// and the same call may succeed once it is back. The message says what failed.
+    /// The database cannot be reached or written (PostgreSQL down or out of reach; SQLite's disk
+    /// full or its folder read-only): nothing was written, and the same call may succeed once it
+    /// is back. The message says what failed.
     case unavailable(String)
     /// No hook delivery with that id.
     case deliveryNotFound(Int64)
@@ -58,12 +59,18 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
 }
 
 extension StoreError {
+    /// SQLite's answers for a disk that is full or failing, or a data folder made read-only: the
+    /// write did not happen (SQLite rolls it back), and it may succeed once there is room again.
+    static let storageTrouble: [ResultCode] = [.SQLITE_FULL, .SQLITE_READONLY, .SQLITE_IOERR, .SQLITE_CANTOPEN]
+
     /// Wraps any error that is not already a `StoreError`. GRDB's `DatabaseError` carries SQLite's
     /// own message, which is the useful part; its full description also repeats the SQL.
     init(wrapping error: any Error) {
         switch error {
         case let storeError as StoreError:
             self = storeError
+        case let dbError as DatabaseError where Self.storageTrouble.contains(dbError.resultCode):
+            self = .unavailable(dbError.message ?? "\(dbError.resultCode)")
         case let dbError as DatabaseError:
             self = .database(dbError.message ?? "\(dbError.resultCode)")
         default:

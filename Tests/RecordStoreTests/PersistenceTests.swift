@@ -205,6 +205,37 @@ struct PersistenceTests {
         }
     }
 
+    /// A full disk (SQLite's `max_page_count` stands in for one): writes are refused as
+    /// `unavailable` (503 over HTTP) with nothing half-written, reads go on, and writes succeed
+    /// again once there is room.
+    @Test func aFullDiskRefusesWritesKeepsReadsAndRecovers() async throws {
+        try await withTemporaryDirectory { directory in
+            let store = try SQLiteStore(directory: directory)
+            _ = try await store.createCollection(name: "posts")
+            let kept = try await insert(store, "posts", ["n": 0])
+            let pages = try await store.writer.write { db in try Int.fetchOne(db, sql: "PRAGMA page_count") ?? 0 }
+            _ = try await store.writer.writeWithoutTransaction { db in try Int.fetchOne(db, sql: "PRAGMA max_page_count = \(pages)") }
+            var refusal: StoreError?
+            for n in 1...200 where refusal == nil {
+                do throws(StoreError) {
+                    _ = try await store.insert(Record.new(collection: "posts", fields: ["n": .int(Int64(n)), "text": .string(String(repeating: "x", count: 2000))]),
+                                               outbox: OutboxRequest(eventID: "ev\(n)", targets: [DeliveryTarget(handler: "h", maxAttempts: 1)]))
+                } catch {
+                    refusal = error
+                }
+            }
+            guard case .unavailable(let message)? = refusal else { Issue.record("no refusal: \(String(describing: refusal))"); return }
+            #expect(message.contains("full"), "\(message)")
+            let page = try await store.list(collection: "posts", page: 1, perPage: 500, sort: .default)
+            #expect(try await store.record(collection: "posts", id: kept.id) == kept, "reads go on")
+            let events = try await store.unfinishedDeliveries().count
+            #expect(events == page.totalItems - 1, "every stored record has its event, none without its record")
+            _ = try await store.writer.writeWithoutTransaction { db in try Int.fetchOne(db, sql: "PRAGMA max_page_count = 1073741823") }
+            _ = try await insert(store, "posts", ["n": 1000])
+            #expect(try await store.list(collection: "posts", page: 1, perPage: 1, sort: .default).totalItems == page.totalItems + 1)
+        }
+    }
+
     @Test func unusableDirectoryIsADatabaseError() async throws {
         try await withTemporaryDirectory { root in
             try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)

@@ -71,15 +71,27 @@ public enum FuzzChecks {
     private static func isBool(_ number: NSNumber) -> Bool { String(cString: number.objCType) == "c" }
 
     /// A leading byte-order mark, a `,` before a closing bracket outside strings, a NUL byte
-    /// (Foundation reads up to it and ignores the rest): Foundation accepts these, RFC 8259 does not.
+    /// (Foundation reads up to it and ignores the rest): Foundation accepts these, RFC 8259 does
+    /// not. And an exponent of five digits or more, which Foundation's parser lets overflow (it
+    /// reads `7e203685722` as 2) where Moonbase refuses a number out of range.
     static func foundationIsLenient(_ bytes: [UInt8]) -> Bool {
         if bytes.starts(with: [0xEF, 0xBB, 0xBF]) || bytes.contains(0) { return true }
-        var inString = false, escaped = false, lastSignificant: UInt8 = 0
+        var inString = false, escaped = false, lastSignificant: UInt8 = 0, exponentDigits: Int?
         for byte in bytes {
             if inString {
                 if escaped { escaped = false } else if byte == UInt8(ascii: "\\") { escaped = true } else if byte == UInt8(ascii: "\"") { inString = false }
                 continue
             }
+            if let digits = exponentDigits {
+                if (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) {
+                    if digits + 1 >= 5 { return true }
+                    exponentDigits = digits + 1
+                    continue
+                }
+                if digits == 0 && (byte == UInt8(ascii: "+") || byte == UInt8(ascii: "-")) { continue }
+                exponentDigits = nil
+            }
+            if byte == UInt8(ascii: "e") || byte == UInt8(ascii: "E") { exponentDigits = 0 }
             switch byte {
             case UInt8(ascii: " "), UInt8(ascii: "\t"), UInt8(ascii: "\n"), UInt8(ascii: "\r"): continue
             case UInt8(ascii: "]"), UInt8(ascii: "}"): if lastSignificant == UInt8(ascii: ",") { return true }

@@ -8,37 +8,49 @@ import Testing
 /// Handlers that wait for the host (as `http.request` does) without holding their state's thread.
 @Suite struct HookWaitingTests {
     /// `host.sleep(ms)` waits that long off the thread and returns the event's depth and id
-    /// as the handler's context saw them.
+    /// as the handler's context saw them. `host.hold()` waits off the thread until the test
+    /// releases it (`held`, `released`), so a test can order events without timing them.
     static let host = LuaModule(name: "host", functions: [
         LuaFunction("sleep") { arguments in
             let milliseconds = arguments.integer(1) ?? 0
             let context = arguments.context as? HookCallContext
-            if milliseconds == 301 { sleeping.add(1, ordering: .relaxed) }
             return .suspend(LuaSuspension { _ in
                 try? await Task.sleep(for: .milliseconds(milliseconds))
                 return .values([.string(context?.eventID ?? "none")])
             })
         },
+        LuaFunction("hold") { _ in
+            held.add(1, ordering: .relaxed)
+            return .suspend(LuaSuspension { _ in
+                while !released.load(ordering: .relaxed) { try? await Task.sleep(for: .milliseconds(5)) }
+                return .values([])
+            })
+        },
     ])
-    /// How many `host.sleep(301)` calls have begun (for the test that must know its handler waits).
-    static let sleeping = Atomic<Int>(0)
+    /// How many `host.hold()` calls have begun, and whether they may end (one test uses them).
+    static let held = Atomic<Int>(0)
+    static let released = Atomic<Bool>(false)
     /// A wall clock long enough that a machine busy with other tests cannot run it out.
     static let roomy = LuaLimits(instructions: 50_000_000, wallClock: .seconds(120), memoryBytes: 64 << 20)
 
     @Test func aWaitingHandlerDoesNotHoldUpOthersAndTheChainGoesOnInOrder() async throws {
         let folder = try HooksFolder(["chain.lua": """
             local order = {}
-            on_record_create("posts", function(e) order[#order + 1] = "a" .. e.data.n; host.sleep(e.data.n == 1 and 301 or 0); order[#order + 1] = "b" .. e.data.n end)
+            on_record_create("posts", function(e)
+              order[#order + 1] = "a" .. e.data.n
+              if e.data.n == 1 then host.hold() else host.sleep(0) end
+              order[#order + 1] = "b" .. e.data.n
+            end)
             on_record_create("posts", function(e) order[#order + 1] = "c" .. e.data.n end)
             on_record_update("posts", function(e) error(table.concat(order, ",")) end)
             """])
         defer { folder.remove() }
         let pool = HookPool(try folder.load(states: 1, limits: Self.roomy, modules: [Self.host]))
-        let before = Self.sleeping.load(ordering: .relaxed)
         async let slow = pool.deliver(event(data: ["n": 1]), to: [0, 1], urgent: false)
-        while Self.sleeping.load(ordering: .relaxed) == before { try await Task.sleep(for: .milliseconds(5)) } // the first now waits
+        while Self.held.load(ordering: .relaxed) == 0 { try await Task.sleep(for: .milliseconds(5)) } // the first now waits
         let quick = await pool.deliver(event(data: ["n": 2]), to: [0, 1], urgent: false)
         #expect(quick.map(\.handler) == [0, 1])
+        Self.released.store(true, ordering: .relaxed)
         #expect(await slow.map(\.handler) == [0, 1])
         let report = await pool.deliver(event(.updated), to: [2], urgent: true)
         #expect(report.first?.error?.message.hasSuffix("a1,a2,b2,c2,b1,c1") == true,

@@ -6,7 +6,8 @@ ran: an upper bound on the lag to the handler's start), and whether every slot r
     python3 Benchmarks/cron.py [BINARY] [SECONDS] [SCHEDULES]   (default .build/release/moonbase, 10, 1000)
 
 Slots are counted per cron between its first and last run: each second must appear once."""
-import datetime, http.client, json, os, shutil, socket, statistics, subprocess, sys, tempfile, time
+import datetime, json, os, shutil, sys, tempfile, time
+from bench_support import connect, free_port, start
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 binary = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, ".build/release/moonbase")
@@ -21,28 +22,16 @@ hooks = os.path.join(work, "hooks")
 os.makedirs(hooks)
 with open(os.path.join(hooks, "ticks.lua"), "w") as f:
     f.write(f'for i = 1, {count} do cron("tick" .. i, "@every 1s", function(event) end) end\n')
-with socket.socket() as s:
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-server = subprocess.Popen([binary, "serve", "--port", str(port), "--data", os.path.join(work, "data"), "--hooks-dir", hooks,
-                           "--admin-token", "bench", "--log-level", "warning"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+port = free_port()
+server = start(binary, port, os.path.join(work, "data"), hooks)
 try:
     time.sleep(seconds + 2)
     server.send_signal(15)
     server.wait()
     # Read the runs back from a server without the hooks (so no more run).
     os.rename(os.path.join(hooks, "ticks.lua"), os.path.join(hooks, "ticks.off"))
-    server = subprocess.Popen([binary, "serve", "--port", str(port), "--data", os.path.join(work, "data"), "--hooks-dir", hooks,
-                               "--admin-token", "bench", "--log-level", "warning"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    conn = None
-    for _ in range(500):
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-            conn.request("GET", "/api/v1/health")
-            conn.getresponse().read()
-            break
-        except OSError:
-            time.sleep(0.02)
+    server = start(binary, port, os.path.join(work, "data"), hooks)
+    conn = connect(port)
     lags, runs, duplicates, gaps, failed = [], 0, 0, 0, 0
     for i in range(1, count + 1):
         conn.request("GET", f"/api/v1/hooks/deliveries?kind=cron&hook=tick{i}&limit=1000", headers={"Authorization": "Bearer bench"})

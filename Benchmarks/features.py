@@ -10,7 +10,8 @@
 
 Each pair runs alternately, ROUNDS rounds of SECONDS seconds (wrk -t1 -c32), and the figure is
 the ratio of the medians; the goals are printed beside them."""
-import http.client, os, re, shutil, socket, statistics, subprocess, sys, tempfile, threading, time
+import http.client, os, re, shutil, statistics, subprocess, sys, tempfile, threading, time
+from bench_support import connect, free_port, start
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 binary = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, ".build/release/moonbase")
@@ -19,11 +20,6 @@ seconds = int(sys.argv[3]) if len(sys.argv) > 3 else 5
 work = tempfile.mkdtemp(prefix="moonbase-features-")
 servers = []
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 def serve(name, hooks, *flags):
     folder = os.path.join(work, name)
     os.makedirs(os.path.join(folder, "hooks"))
@@ -31,18 +27,11 @@ def serve(name, hooks, *flags):
         with open(os.path.join(folder, "hooks", file), "w") as f:
             f.write(source)
     port = free_port()
-    servers.append(subprocess.Popen([binary, "serve", "--port", str(port), "--data", os.path.join(folder, "data"),
-                                     "--hooks-dir", os.path.join(folder, "hooks"), "--admin-token", "bench",
-                                     "--log-level", "warning", *flags], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-    for _ in range(500):
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-            conn.request("POST", "/api/v1/collections", body='{"name":"posts"}', headers={"Authorization": "Bearer bench"})
-            conn.getresponse().read()
-            return port
-        except OSError:
-            time.sleep(0.02)
-    raise SystemExit(f"{name} did not start")
+    servers.append(start(binary, port, os.path.join(folder, "data"), os.path.join(folder, "hooks"), *flags))
+    conn = connect(port, timeout=10)
+    conn.request("POST", "/api/v1/collections", body='{"name":"posts"}', headers={"Authorization": "Bearer bench"})
+    conn.getresponse().read()
+    return port
 
 post = os.path.join(work, "post.lua")
 with open(post, "w") as f:

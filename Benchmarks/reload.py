@@ -11,16 +11,12 @@ process's resident set (VmRSS) after the 1st and after the 100th reload. Under l
 steady run and of a run with reloads, side by side on one server, failed requests, and whether
 every stored record was delivered exactly once to the after-hook (its calls in /metrics, which
 count across generations, against the collection's total)."""
-import http.client, json, os, shutil, signal, socket, statistics, subprocess, sys, tempfile, time
+import json, os, shutil, signal, statistics, subprocess, sys, tempfile, time
+from bench_support import connect, free_port, start
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 binary = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, ".build/release/moonbase")
 rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 20
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 def rss_kib(pid):
     with open(f"/proc/{pid}/status") as f:
@@ -33,19 +29,9 @@ def run(name, make_hooks):
     hooks = os.path.join(work, "hooks")
     make_hooks(hooks)
     port = free_port()
-    server = subprocess.Popen([binary, "serve", "--port", str(port), "--data", os.path.join(work, "data"),
-                               "--hooks-dir", hooks, "--admin-token", "bench", "--log-level", "warning"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = start(binary, port, os.path.join(work, "data"), hooks)
     try:
-        conn = None
-        for _ in range(500):
-            try:
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-                conn.request("GET", "/api/v1/health")
-                conn.getresponse().read()
-                break
-            except OSError:
-                time.sleep(0.01)
+        conn = connect(port, timeout=10)
         headers = {"Authorization": "Bearer bench"}
 
         def generation():
@@ -57,12 +43,12 @@ def run(name, make_hooks):
         times, memory = [], {}
         for n in range(1, max(rounds, 300) + 1):
             before = generation()
-            start = time.perf_counter()
+            began = time.perf_counter()
             server.send_signal(signal.SIGHUP)
             while generation() == before:
                 pass
             if n <= rounds:
-                times.append((time.perf_counter() - start) * 1000)
+                times.append((time.perf_counter() - began) * 1000)
             if n in (1, 100, 300):
                 memory[n] = rss_kib(server.pid)
         print(f"{name}: {files} files, HUP to serving median {statistics.median(times):.1f} ms "
@@ -123,13 +109,10 @@ def under_load(seconds=10):
     with open(os.path.join(hooks, "count.lua"), "w") as f:
         f.write('function counted(event) end\non_record_create("posts", counted, {name = "counted"})\n')
     port = free_port()
-    server = subprocess.Popen([binary, "serve", "--port", str(port), "--data", os.path.join(work, "data"),
-                               "--hooks-dir", hooks, "--admin-token", "bench", "--log-level", "warning"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = start(binary, port, os.path.join(work, "data"), hooks)
     try:
-        time.sleep(1)
         headers = {"Authorization": "Bearer bench"}
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        conn = connect(port)
         conn.request("POST", "/api/v1/collections", body='{"name":"posts"}', headers=headers)
         conn.getresponse().read()
         steady_p99, steady_failed, steady_requests = wrk_run(port, seconds, work)

@@ -54,8 +54,17 @@ public struct ServerConfiguration: Sendable {
     public var metricsPublic = false
     /// The time deliveries are scheduled by (tests drive it by hand).
     public var clock: any DeliveryClock = SystemDeliveryClock()
+    /// This node's name among the nodes sharing a PostgreSQL database (`serve --node-id`); nil:
+    /// `host:port`. See `node`.
+    public var nodeID: String?
+    /// How long a node's claim on a delivery lasts without being renewed (PostgreSQL): another
+    /// node takes up the deliveries of a node that died after this long.
+    public var deliveryLease: Duration = .seconds(30)
 
     public init() {}
+
+    /// This node's name: `nodeID`, or `host:port`.
+    public var node: String { nodeID ?? "\(host):\(port)" }
 
     /// Stores in the PostgreSQL database `url` names (`postgres://USER[:PASS]@HOST[:PORT]/DB`).
     /// - Throws: `DatabaseURLError` saying what is wrong with the URL.
@@ -117,7 +126,7 @@ public struct MoonbaseServer: Sendable {
     }
 
     private static func metrics(_ configuration: ServerConfiguration) -> ServerMetrics {
-        ServerMetrics(node: "\(configuration.host):\(configuration.port)", version: version)
+        ServerMetrics(node: configuration.node, version: version)
     }
 
     private init(configuration: ServerConfiguration, logger: Logger, store: any RecordStore, committed: CommittedEvents,
@@ -198,13 +207,13 @@ public struct MoonbaseServer: Sendable {
     public func application() -> some ApplicationProtocol {
         let catalog = hooks.catalog
         let (logger, metrics) = (logger, metrics)
-        let (host, port) = (configuration.host, configuration.port)
+        let (host, port, nodeID) = (configuration.host, configuration.port, configuration.nodeID)
         return Application(
             router: router(),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "moonbase"),
             services: services,
             onServerRunning: { channel in
-                if port == 0, let bound = channel.localAddress?.port { metrics.identify(node: "\(host):\(bound)") }
+                if port == 0, nodeID == nil, let bound = channel.localAddress?.port { metrics.identify(node: "\(host):\(bound)") }
                 logger.info("moonbase ready", metadata: [
                     "address": .string("\(host):\(channel.localAddress?.port ?? 0)"),
                     "hook_files_loaded": .stringConvertible(catalog.loadedCount),

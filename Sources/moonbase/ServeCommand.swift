@@ -74,6 +74,12 @@ struct ServeCommand: AsyncParsableCommand {
     @Flag(help: "Reload the hooks when a *.lua file in the hooks folder changes (kill -HUP reloads them too).")
     var watch = false
 
+    @Option(name: .customLong("node-id"), help: "This node's name among nodes sharing a PostgreSQL database (default: host:port).")
+    var nodeID: String?
+
+    @Option(name: .customLong("delivery-lease-ms"), help: "How long a node's claim on a delivery lasts unrenewed (PostgreSQL): a dead node's deliveries are taken up after it.")
+    var deliveryLeaseMilliseconds = Int(ServerConfiguration().deliveryLease.components.seconds * 1000)
+
     @OptionGroup var budgets: BudgetOptions
 
     func validate() throws {
@@ -88,6 +94,10 @@ struct ServeCommand: AsyncParsableCommand {
         guard hookWriteDepth >= 0 else { throw ValidationError("--hook-write-depth must be 0 (hooks cannot write) or more") }
         guard httpTimeoutMilliseconds >= 1 else { throw ValidationError("--http-timeout-ms must be at least 1") }
         guard httpMaxResponseBytes >= 1 else { throw ValidationError("--http-max-response-bytes must be at least 1") }
+        guard deliveryLeaseMilliseconds >= 100 else { throw ValidationError("--delivery-lease-ms must be at least 100") }
+        if let nodeID, nodeID.isEmpty || nodeID.count > 200 {
+            throw ValidationError("--node-id must be 1 to 200 characters")
+        }
         if !databaseURL.isEmpty {
             var probe = ServerConfiguration()
             do { try probe.useDatabase(url: databaseURL) } catch { throw ValidationError("--database: \(error)") }
@@ -125,6 +135,8 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.deliveryBacklog = hookBacklog
         configuration.outboundHTTP.defaultTimeout = .milliseconds(httpTimeoutMilliseconds)
         configuration.outboundHTTP.maxResponseBytes = httpMaxResponseBytes
+        configuration.nodeID = nodeID
+        configuration.deliveryLease = .milliseconds(deliveryLeaseMilliseconds)
         try await MoonbaseServer.open(configuration: configuration, logger: logger).run()
     }
 }

@@ -102,6 +102,7 @@ enum PostgresSchema {
             CREATE INDEX hook_attempts_by_delivery ON hook_attempts (delivery_id, attempt);
             """),
         (2, "cron runs", PostgresCron.migration),
+        (4, "nodes", PostgresNodes.migration),
     ]
 
     /// The statements of a migration's SQL: each ends with `;` at the end of a line.

@@ -1,0 +1,60 @@
+import Logging
+import PostgresNIO
+
+// The node side of `PostgresStore` (see `NodeRegistry`): one row per node in `nodes`, its
+// heartbeat stamped by the database's clock, so the nodes' clocks do not matter. A heartbeat is
+// one statement with no event to order, so it takes a pool connection rather than a place in the
+// writer's group commit (where a slow group would delay it).
+
+extension PostgresStore: NodeRegistry {
+    public func recordHeartbeat(_ node: NodeHeartbeat) async throws(StoreError) {
+        try await read { client, logger in
+            _ = try await client.query("""
+                INSERT INTO nodes (id, address, started, version, hooks_digest, heartbeat_at)
+                VALUES (\(node.id), \(node.address), \(node.started), \(node.version), \(node.hooksDigest), now())
+                ON CONFLICT (id) DO UPDATE SET address = excluded.address, started = excluded.started, version = excluded.version,
+                    hooks_digest = excluded.hooks_digest, heartbeat_at = excluded.heartbeat_at
+                """, logger: logger)
+        }
+    }
+
+    public func liveNodes(within window: Duration) async throws(StoreError) -> [LiveNode] {
+        let seconds = Double(window.components.seconds) + Double(window.components.attoseconds) / 1e18
+        return try await read { client, logger in
+            var nodes: [LiveNode] = []
+            let rows = try await client.query("""
+                SELECT id, address, started, version, hooks_digest,
+                       to_char(heartbeat_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
+                FROM nodes WHERE heartbeat_at > now() - make_interval(secs => \(seconds)) ORDER BY id COLLATE "C"
+                """, logger: logger)
+            for try await (id, address, started, version, digest, heartbeat) in rows.decode((String, String, String, String, String, String).self) {
+                nodes.append(LiveNode(node: NodeHeartbeat(id: id, address: address, started: started, version: version, hooksDigest: digest),
+                                      heartbeat: heartbeat))
+            }
+            return nodes
+        }
+    }
+
+    public func removeNode(id: String) async throws(StoreError) {
+        try await read { client, logger in
+            _ = try await client.query("DELETE FROM nodes WHERE id = \(id)", logger: logger)
+        }
+    }
+}
+
+/// The nodes table on PostgreSQL.
+enum PostgresNodes {
+    /// Migration 4.
+    static let migration = """
+        -- One row per node that has sent a heartbeat; a node deletes its own at graceful shutdown,
+        -- and one that died is left out of listings once its heartbeat is old.
+        CREATE TABLE nodes (
+            id           text PRIMARY KEY,
+            address      text NOT NULL,
+            started      text NOT NULL,   -- ISO-8601, as the node wrote it
+            version      text NOT NULL,
+            hooks_digest text NOT NULL,
+            heartbeat_at timestamptz NOT NULL  -- the database's now(), never a node's clock
+        );
+        """
+}

@@ -9,8 +9,11 @@ import Synchronization
 /// judged by it too, so the nodes' own clocks do not matter. SQLite serves one process per data
 /// folder (it is locked), so its only node is itself, kept in memory.
 public protocol NodeRegistry: Sendable {
-    /// Records that `node` is alive now (inserting it, or updating every field of its row).
-    func recordHeartbeat(_ node: NodeHeartbeat) async throws(StoreError)
+    /// Records that `node` is alive now (inserting it, or updating every field of its row);
+    /// returns what its row said before, nil if it had none. A row another process wrote since
+    /// this node's last heartbeat (another `started`) means two nodes share the id.
+    @discardableResult
+    func recordHeartbeat(_ node: NodeHeartbeat) async throws(StoreError) -> NodeHeartbeat?
     /// The nodes whose last heartbeat is less than `window` old, by id (bytewise).
     func liveNodes(within window: Duration) async throws(StoreError) -> [LiveNode]
     /// Forgets a node (its graceful shutdown): it is no longer listed, whatever the window.
@@ -57,8 +60,9 @@ public final class LocalNodeRegistry: NodeRegistry {
 
     public init() {}
 
-    public func recordHeartbeat(_ node: NodeHeartbeat) async throws(StoreError) {
-        nodes.withLock { $0[node.id] = (node, .now, Timestamp.now()) }
+    @discardableResult
+    public func recordHeartbeat(_ node: NodeHeartbeat) async throws(StoreError) -> NodeHeartbeat? {
+        nodes.withLock { $0.updateValue((node, .now, Timestamp.now()), forKey: node.id)?.node }
     }
 
     public func liveNodes(within window: Duration) async throws(StoreError) -> [LiveNode] {

@@ -100,6 +100,27 @@ import Testing
         }
     }
 
+    /// Two nodes given one `--node-id` overwrite each other's row: they say so (once each).
+    @Test func twoNodesWithOneIDSaySo() async throws {
+        let database = try await PostgresTestDatabase.create()
+        let logs = LogCapture()
+        let twin = { @Sendable (configuration: inout ServerConfiguration) in
+            configuration.database = database
+            configuration.nodeID = "twin"
+            configuration.nodeHeartbeat = .milliseconds(100)
+        }
+        let message = "another node has this node's id: give each node its own --node-id"
+        try await withServer(logs: logs, configure: twin) { _, _ in
+            try await Task.sleep(for: .milliseconds(300))
+            #expect(logs.lines(message).isEmpty, "a node alone keeps its row")
+            try await withServer(logs: logs, configure: twin) { _, _ in
+                #expect(await eventually { logs.lines(message).count == 2 })
+                #expect(logs.lines(message).allSatisfy { $0.level == .error && $0.metadata["node"] == "twin" })
+            }
+        }
+        #expect(logs.lines(message).count == 2, "once per node")
+    }
+
     @Test func theAgreedHooksAreTheMostNodesOrElseTheEldestNodes() {
         func node(_ id: String, _ digest: String, started: String) -> LiveNode {
             LiveNode(node: NodeHeartbeat(id: id, address: id, started: started, version: "0", hooksDigest: digest), heartbeat: started)

@@ -18,9 +18,9 @@ import Testing
         let nodes = try await registry(engine)
         #expect(try await nodes.liveNodes(within: .seconds(60)).isEmpty)
         let before = Timestamp.currentMilliseconds()
-        try await nodes.recordHeartbeat(Self.beat("b"))
-        try await nodes.recordHeartbeat(Self.beat("a"))
-        try await nodes.recordHeartbeat(Self.beat("b", digest: "d2", address: "127.0.0.1:2"))
+        #expect(try await nodes.recordHeartbeat(Self.beat("b")) == nil, "no row before")
+        #expect(try await nodes.recordHeartbeat(Self.beat("a")) == nil)
+        #expect(try await nodes.recordHeartbeat(Self.beat("b", digest: "d2", address: "127.0.0.1:2")) == Self.beat("b"), "the row as it was")
         let live = try await nodes.liveNodes(within: .seconds(60))
         #expect(live.map(\.node) == [Self.beat("a"), Self.beat("b", digest: "d2", address: "127.0.0.1:2")], "one row per node, by id")
         for node in live {

@@ -31,12 +31,21 @@ struct NodePresence: Service {
         _ = await cancelWhenGracefulShutdown { await identity.settled.wait() }
         if Task.isShuttingDownGracefully || Task.isCancelled { return }
         var compared: String?
-        var (joined, failing) = (false, false)
+        var (joined, failing, shared) = (false, false, false)
         repeat {
             let beat = NodeHeartbeat(id: identity.name, address: identity.address, started: started, version: MoonbaseServer.version,
                                      hooksDigest: hooks.current.hooksDigest)
             do {
-                try await registry.recordHeartbeat(beat)
+                let before = try await registry.recordHeartbeat(beat)
+                // Since this node's last heartbeat, another process wrote its row: two nodes have
+                // one id (a first heartbeat may find the row of this node's previous run).
+                if joined, !shared, let before, before.started != beat.started {
+                    shared = true
+                    logger.error("another node has this node's id: give each node its own --node-id", metadata: [
+                        "node": .string(beat.id), "address": .string(beat.address),
+                        "other_address": .string(before.address), "other_started": .string(before.started),
+                    ])
+                }
                 if failing { logger.notice("node heartbeat recorded again", metadata: ["node": .string(beat.id)]) }
                 failing = false
                 if !joined {

@@ -7,14 +7,26 @@ import PostgresNIO
 // writer's group commit (where a slow group would delay it).
 
 extension PostgresStore: NodeRegistry {
-    public func recordHeartbeat(_ node: NodeHeartbeat) async throws(StoreError) {
+    @discardableResult
+    public func recordHeartbeat(_ node: NodeHeartbeat) async throws(StoreError) -> NodeHeartbeat? {
         try await read { client, logger in
-            _ = try await client.query("""
+            // Every part of the statement sees the table as it was before: `previous` is the old row.
+            let rows = try await client.query("""
+                WITH previous AS (SELECT address, started, version, hooks_digest FROM nodes WHERE id = \(node.id))
                 INSERT INTO nodes (id, address, started, version, hooks_digest, heartbeat_at)
                 VALUES (\(node.id), \(node.address), \(node.started), \(node.version), \(node.hooksDigest), now())
                 ON CONFLICT (id) DO UPDATE SET address = excluded.address, started = excluded.started, version = excluded.version,
                     hooks_digest = excluded.hooks_digest, heartbeat_at = excluded.heartbeat_at
+                RETURNING (SELECT address FROM previous), (SELECT started FROM previous), (SELECT version FROM previous),
+                    (SELECT hooks_digest FROM previous)
                 """, logger: logger)
+            var before: NodeHeartbeat?
+            for try await (address, started, version, digest) in rows.decode((String?, String?, String?, String?).self) {
+                if let address, let started, let version, let digest {
+                    before = NodeHeartbeat(id: node.id, address: address, started: started, version: version, hooksDigest: digest)
+                }
+            }
+            return before
         }
     }
 

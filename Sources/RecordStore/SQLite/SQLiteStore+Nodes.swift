@@ -2,7 +2,8 @@
 // only node is this one, kept in memory (`LocalNodeRegistry`); nothing is written to the database.
 
 extension SQLiteStore: NodeRegistry {
-    public func recordHeartbeat(_ node: NodeHeartbeat) async throws(StoreError) {
+    @discardableResult
+    public func recordHeartbeat(_ node: NodeHeartbeat) async throws(StoreError) -> NodeHeartbeat? {
         try await nodes.recordHeartbeat(node)
     }
 

@@ -77,7 +77,8 @@ import Testing
         let node = { @Sendable (id: String) in { @Sendable (configuration: inout ServerConfiguration) in
             configuration.database = database
             configuration.nodeID = id
-            configuration.nodeHeartbeat = .milliseconds(500)
+            // The first heartbeat is at once; a long window keeps a node listed however slow a loaded machine is.
+            configuration.nodeHeartbeat = .seconds(10)
         } }
         try await withServer(hooks: ["a.lua": Self.hook], configure: node("a")) { a, server in
             try await withServer(hooks: ["a.lua": Self.hook], configure: node("b")) { b, _ in

@@ -57,7 +57,10 @@ struct PostgresServerTests {
             { configuration in
                 configuration.database = database
                 configuration.nodeID = name
-                configuration.retrySchedule = [.seconds(1)]
+                // Long enough that a loaded machine checks a's failure before the retry; the
+                // request's wait (twice the hook time limit) outlasts the retry.
+                configuration.retrySchedule = [.seconds(3)]
+                configuration.limits.wallClock = .seconds(10)
             }
         }
         try await withServer(hooks: hooks, logs: logs, configure: node("a")) { a, _ in

@@ -38,7 +38,7 @@ struct CollectionTests {
     func validNamesAreAccepted(name: String) async throws {
         let store = try SQLiteStore.inMemory()
         #expect(try await store.createCollection(name: name).name == name)
-        #expect(try await store.collectionExists(name))
+        #expect(store.collectionExists(name))
     }
 
     @Test(arguments: Engine.allCases) func duplicateNameIsRefused(engine: Engine) async throws {

@@ -119,8 +119,9 @@ public struct MoonbaseServer: Sendable {
         let committed = CommittedEvents(capacity: configuration.deliveryBacklog, logger: logger)
         let metrics = Self.metrics(configuration)
         let store = try await PostgresStore.open(database, events: configuration.hookDeliveryEnabled ? committed : nil,
-                                                 commits: { metrics.committed(operations: $0) }, logger: logger)
-        logger.info("storing in PostgreSQL", metadata: ["database": .string(database.description)])
+                                                 commits: { metrics.committed(operations: $0) }, logger: logger,
+                                                 node: configuration.node, lease: configuration.deliveryLease)
+        logger.info("storing in PostgreSQL", metadata: ["database": .string(database.description), "node": .string(configuration.node)])
         return try MoonbaseServer(configuration: configuration, logger: logger, store: store, committed: committed, metrics: metrics,
                                   dataFolder: nil)
     }
@@ -199,7 +200,9 @@ public struct MoonbaseServer: Sendable {
         let purger = RetentionPurger(store: store, retention: configuration.retention, clock: configuration.clock, logger: logger,
                                      crons: crons.store)
         // Without delivery the scheduler never runs: events stay in the store for a later start.
-        return store.upkeep + (configuration.hookDeliveryEnabled ? [hookWorkers, deliveries, crons, purger] : [hookWorkers, purger])
+        // The claimer stops before the scheduler, which then gives the node's claims back.
+        let claimer: [any Service] = store.deliveryClaims.map { [DeliveryClaimer(scheduler: deliveries, claims: $0, logger: logger)] } ?? []
+        return store.upkeep + (configuration.hookDeliveryEnabled ? [hookWorkers, deliveries] + claimer + [crons, purger] : [hookWorkers, purger])
     }
 
     /// The application with its services, which logs one line once it listens; for serving and

@@ -15,11 +15,14 @@ public protocol DeliveryClaims: Sendable {
     /// How long a claim lasts unrenewed.
     var lease: Duration { get }
     /// Claims, in commit order, up to `limit` unfinished deliveries that no live node holds and
-    /// whose lane no other node holds, with their events.
+    /// whose lane no other node holds, with their events. When it returns, every event this
+    /// node committed before the claim has reached its `CommittedEventSink`, so the caller can
+    /// put the claimed deliveries among them in commit order.
     func claim(limit: Int) async throws(StoreError) -> [(delivery: Delivery, event: OutboxEvent)]
     /// Extends the lease of every unfinished delivery this node holds.
     func renew() async throws(StoreError)
-    /// Gives up this node's claims on unfinished deliveries (it is stopping), so that other
-    /// nodes take them up at once rather than once the lease has run out.
-    func release() async throws(StoreError)
+    /// Gives up this node's claims on the unfinished deliveries `ids`, or on all of them (nil:
+    /// it is stopping), so that other nodes take them up at once rather than once the lease has
+    /// run out.
+    func release(_ ids: [Int64]?) async throws(StoreError)
 }

@@ -106,7 +106,6 @@ struct PostgresServerTests {
         let copied = try await CommandLineTests.moonbase(["copy-data", "--data", data, "--database", url])
         #expect(copied.status == 0, "\(copied.output)")
         #expect(copied.output.contains("posts: 3 records") && copied.output.contains("copied 3 records in 1 collections"), "\(copied.output)")
-        #expect(!copied.output.contains(password) || password.isEmpty)
         let again = try await CommandLineTests.moonbase(["copy-data", "--data", data], environment: ["MOONBASE_DATABASE_URL": url])
         #expect(again.status == 0 && again.output.contains("3 were there already"), "\(again.output)")
 

@@ -129,7 +129,7 @@ struct PostgresClaimsTests {
         try await Self.expireLeases(of: "a", in: a)
         try await a.renew()
         #expect(try await b.claim(limit: 100).isEmpty, "renewed before another node claimed it")
-        try await a.release()
+        try await a.release(nil)
         #expect(try await b.claim(limit: 100).map(\.delivery.id) == [created.deliveries.id(at: 0)])
         #expect(try await a.unfinishedDeliveries().isEmpty)
         await Self.close(stores)

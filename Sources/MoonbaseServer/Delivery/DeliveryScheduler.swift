@@ -87,7 +87,7 @@ actor DeliveryScheduler: Service {
         if lanes.running > 0 { logger.warning("hooks still running at shutdown; they run again at the next start") }
         if let claims = store.deliveryClaims {
             do {
-                try await claims.release()
+                try await claims.release(nil)
             } catch {
                 logger.warning("cannot give up this node's hook deliveries: other nodes take them up once its lease runs out",
                                metadata: ["error": .string("\(error)")])
@@ -203,9 +203,14 @@ actor DeliveryScheduler: Service {
             drainInbox()
             throw error
         }
-        if !claimed.isEmpty {
-            logger.debug("claimed hook deliveries", metadata: ["count": .stringConvertible(claimed.count)])
+        if !claimed.isEmpty && backlog.spilledFrom != nil {
+            // The backlog filled up meanwhile: an event of this node's left in the store may come
+            // before a claimed delivery in its lane. Give them back; a later pass takes them again.
+            commitUnfinished([], inbox: backlog.takeInbox())
+            try await claims.release(claimed.map(\.delivery.id))
+            return
         }
+        if !claimed.isEmpty { logger.debug("claimed hook deliveries", metadata: ["count": .stringConvertible(claimed.count)]) }
         commitUnfinished(claimed, inbox: backlog.takeInbox())
     }
 

@@ -17,7 +17,8 @@ extension PostgresStore {
     public func recordAttempts(_ outcomes: [AttemptOutcome]) async throws(StoreError) {
         var rounds: [[AttemptOutcome]] = []
         var seen: [Int64: Int] = [:]
-        for outcome in outcomes where outcome.deliveryID >= 0 {
+        // By id: transactions that change several deliveries lock them in one order.
+        for outcome in outcomes.sorted(by: { ($0.deliveryID, $0.attempt) < ($1.deliveryID, $1.attempt) }) where outcome.deliveryID >= 0 {
             let round = seen[outcome.deliveryID, default: 0]
             seen[outcome.deliveryID] = round + 1
             if round == rounds.count { rounds.append([]) }

@@ -20,8 +20,12 @@ public enum RecordCopy {
         }
     }
 
-    /// Copies `source` into `target`, a page of records at a time (written concurrently, so an
-    /// engine with group commit shares transactions among them). `progress` hears of each
+    /// Records written at once: enough for group commit to share transactions among them, few
+    /// enough that the reads of a rerun's refusals do not queue for long for a connection.
+    static let concurrency = 32
+
+    /// Copies `source` into `target`, a page of records at a time (written `concurrency` at once,
+    /// so an engine with group commit shares transactions among them). `progress` hears of each
     /// collection once it is copied, with its count of records.
     public static func copy(from source: any RecordStore, to target: any RecordStore,
                             progress: (String, Int) -> Void = { _, _ in }) async throws(StoreError) -> Summary {
@@ -35,9 +39,13 @@ public enum RecordCopy {
                 let items = try await source.list(collection: collection.name, page: page, perPage: RecordPage.maxPerPage,
                                                   sort: .default).items
                 if items.isEmpty { break }
-                let outcome = try await insert(items, into: target)
-                summary.records += outcome.inserted
-                summary.skipped += outcome.skipped
+                var start = 0
+                while start < items.count {
+                    let outcome = try await insert(items[start..<min(start + concurrency, items.count)], into: target)
+                    summary.records += outcome.inserted
+                    summary.skipped += outcome.skipped
+                    start += concurrency
+                }
                 copied += items.count
                 page += 1
             }
@@ -47,7 +55,7 @@ public enum RecordCopy {
     }
 
     /// Inserts `records` concurrently; one the target already has is skipped.
-    private static func insert(_ records: [Record], into target: any RecordStore) async throws(StoreError) -> (inserted: Int, skipped: Int) {
+    private static func insert(_ records: ArraySlice<Record>, into target: any RecordStore) async throws(StoreError) -> (inserted: Int, skipped: Int) {
         let results = await withTaskGroup(of: Result<Bool, StoreError>.self) { group in
             for record in records {
                 group.addTask {

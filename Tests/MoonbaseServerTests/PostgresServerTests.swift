@@ -41,7 +41,7 @@ struct PostgresServerTests {
     }
 
     /// Two nodes on one database: node b's update of a record whose delivery node a still holds
-    /// (failing once, retried a second later) is not run by b; it runs after a's, in commit order,
+    /// (failed once, waiting for its retry) is not run by b; it runs after a's, in commit order,
     /// and b's `async = false` request answers only once it has run, on whichever node.
     @Test func aLanesDeliveriesRunInOrderAcrossNodesAndSyncWritesWaitWhereverTheyRun() async throws {
         let logs = LogCapture()
@@ -57,24 +57,32 @@ struct PostgresServerTests {
             { configuration in
                 configuration.database = database
                 configuration.nodeID = name
-                // Long enough that a loaded machine checks a's failure before the retry; the
-                // request's wait (twice the hook time limit) outlasts the retry.
-                configuration.retrySchedule = [.seconds(3)]
-                configuration.limits.wallClock = .seconds(10)
+                // The failed create waits for a retry by hand, however slow the machine.
+                configuration.retrySchedule = [.seconds(600)]
+                configuration.limits.wallClock = .seconds(15)
             }
+        }
+        @Sendable func deliveries(_ client: any TestClientProtocol, _ query: String) async throws -> [JSONValue] {
+            guard case .array(let items)? = try await client.send(.get, "/api/v1/hooks/deliveries?\(query)").body else { return [] }
+            return items
         }
         try await withServer(hooks: hooks, logs: logs, configure: node("a")) { a, _ in
             try await withServer(hooks: hooks, logs: logs, configure: node("b")) { b, _ in
                 try await a.createCollection("posts")
                 let created = try await a.send(.post, "/api/v1/collections/posts/records", json: #"{"title":"One"}"#)
                 let id = try #require(created.body?["id"]?.string)
-                // Node a's create delivery has failed once: it holds the record's lane until its retry.
-                #expect(try await eventually {
-                    guard case .array(let failed)? = try await a.send(.get, "/api/v1/hooks/deliveries?status=failed").body else { return false }
-                    return !failed.isEmpty
-                })
-                #expect(logs.lines("event").isEmpty)
-                let updated = try await b.send(.patch, "/api/v1/collections/posts/records/\(id)", json: #"{"title":"Two"}"#)
+                // Node a's create delivery has failed once: it holds the record's lane.
+                #expect(try await eventually { try await deliveries(a, "status=failed").count == 1 })
+                guard case .int(let failed)? = try await deliveries(a, "status=failed").first?["id"] else {
+                    Issue.record("no failed delivery listed")
+                    return
+                }
+                async let update = b.send(.patch, "/api/v1/collections/posts/records/\(id)", json: #"{"title":"Two"}"#)
+                #expect(try await eventually { try await deliveries(a, "status=pending").count == 1 }, "b's update is stored")
+                try await Task.sleep(for: .milliseconds(500)) // passes run meanwhile: none may run the update
+                #expect(logs.lines("event").isEmpty, "the update waits behind the create")
+                #expect(try await a.send(.post, "/api/v1/hooks/deliveries/\(failed)/retry").status == .accepted)
+                let updated = try await update
                 #expect(updated.status == .ok)
                 let events = logs.lines("event").map { [$0.metadata["type"], $0.metadata["title"]] }
                 #expect(events == [["record.created", "One"], ["record.updated", "Two"]],

@@ -88,6 +88,9 @@ final class DeliveryBacklog<Element: Sendable>: Sendable {
         state.withLock { ($0.inbox.count + $0.queued, $0.spills) }
     }
 
+    /// Whether committed events wait in the inbox for the scheduler to take them.
+    var inboxIsEmpty: Bool { state.withLock { $0.inbox.isEmpty } }
+
     /// The first event left in the store, while some are.
     var spilledFrom: Int64? { state.withLock { $0.spilledFrom } }
 

@@ -398,9 +398,10 @@ actor DeliveryScheduler: Service {
         perform()
     }
 
-    /// Nothing running, ready, or left in the store to read back.
+    /// Nothing running, ready, waiting in the inbox (a handler's own write may have put an event
+    /// there just before it finished), or left in the store to read back.
     private var isIdle: Bool {
-        lanes.isIdle && !refilling && backlog.spilledFrom == nil
+        lanes.isIdle && !refilling && backlog.inboxIsEmpty && backlog.spilledFrom == nil
     }
 
     private func notifyIfIdle() {

@@ -3,6 +3,8 @@
 
 - (pgbench) PostgreSQL alone: `pgbench -c32 -j2 -n` with a script inserting the same 10-field JSON
   document into a `jsonb` table (`bench_docs`, made for it);
+- (serial) PostgreSQL alone on one connection, 16 such inserts per transaction (`pgbench -c1`): the
+  shape of Moonbase's writes, which one connection per node commits in groups; its rate is inserts/s;
 - (pg1)  Moonbase, one node on PostgreSQL, no hooks;
 - (pg2)  Moonbase, two nodes sharing one database, the 32 connections split 16 + 16 (two wrk);
 - (hooks) Moonbase, one node on PostgreSQL with 10 no-op after-hooks;
@@ -15,9 +17,16 @@ the figures are medians. Beside each rate: failed requests (non-2xx and socket e
 failed transactions) and the CPU each side used during the run, in % of the machine's cores (100 %
 = all of them), read from /proc: the case's moonbase processes; the PostgreSQL server (postmaster,
 its live children, and through its cutime/cstime the children that ended, i.e. pgbench's
-backends); and the load generator (wrk or pgbench, from getrusage of this script's children).
+backends); and the load generator (wrk or pgbench, from getrusage of this script's children). Then
+the CPU time per create (or insert) of Moonbase and PostgreSQL together, the load generator left
+out: on a busy machine it moves less than the rates. For Moonbase on PostgreSQL, also the mean
+writes per transaction (group commit), from /metrics.
 
-    python3 Benchmarks/postgres.py [BINARY] [SECONDS] [ROUNDS]   (default .build/release/moonbase, 10, 3)
+    python3 Benchmarks/postgres.py [BINARY] [SECONDS] [ROUNDS] [BASELINE]
+                                   (default .build/release/moonbase, 10, 3, none)
+
+With BASELINE, another build of moonbase (e.g. the commit before a change), its (pg1) and (hooks)
+run in the same rounds as (pg1b) and (hooksb), to measure a change before and after.
 
 Unless MOONBASE_TEST_POSTGRES_URL names a cluster already, the script runs itself under
 `scripts/with-postgres.sh` with MOONBASE_POSTGRES_DURABLE=1: a throwaway cluster with
@@ -37,7 +46,9 @@ if not os.environ.get("MOONBASE_TEST_POSTGRES_URL"):
 binary = os.path.abspath(sys.argv[1]) if len(sys.argv) > 1 else os.path.join(ROOT, ".build/release/moonbase")
 seconds = int(sys.argv[2]) if len(sys.argv) > 2 else 10
 rounds = int(sys.argv[3]) if len(sys.argv) > 3 else 3
+baseline = os.path.abspath(sys.argv[4]) if len(sys.argv) > 4 else None
 CONNECTIONS = 32
+GROUP = 16  # inserts per transaction in (serial), about Moonbase's groups at 32 connections
 TICKS = os.sysconf("SC_CLK_TCK")
 CORES = os.cpu_count()
 AUTH = {"Authorization": "Bearer bench"}
@@ -88,7 +99,7 @@ def client_seconds():
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
 
-def serve(case, hooks=0, *flags):
+def serve(case, hooks=0, *flags, build=binary):
     """A moonbase node of `case` on a free port; its first node makes the collection."""
     folder = os.path.join(work, f"{case}-{len(servers.get(case, []))}")
     os.makedirs(os.path.join(folder, "hooks"))
@@ -96,7 +107,7 @@ def serve(case, hooks=0, *flags):
         with open(os.path.join(folder, "hooks", f"noop_{i:02}.lua"), "w") as f:
             f.write("on_record_create('posts', function(event) end)\n")
     port = free_port()
-    server = start(binary, port, os.path.join(folder, "data"), os.path.join(folder, "hooks"), *flags)
+    server = start(build, port, os.path.join(folder, "data"), os.path.join(folder, "hooks"), *flags)
     server.port = port
     conn = connect(port, timeout=10)
     if not servers.get(case):  # the others read it from the database they share when they start
@@ -134,18 +145,31 @@ def run_wrk(case):
     answered = sum(int(re.search(r"(\d+) requests in", out).group(1)) for out in outputs)
     return rate, sum(failed(out) for out in outputs), answered
 
-def run_pgbench(_case):
-    out = subprocess.run([f"{pg_bin}/pgbench", "-c", str(CONNECTIONS), "-j2", "-T", str(seconds), "-n", "-f", insert,
-                          "pgbench"], env=pg_env, capture_output=True, text=True)
+def run_pgbench(case):
+    """(inserts/s, failed, inserts): 32 connections of one insert each, or (serial) one of 16."""
+    clients, script, inserts = (CONNECTIONS, insert, 1) if case == "pgbench" else (1, grouped, GROUP)
+    out = subprocess.run([f"{pg_bin}/pgbench", "-c", str(clients), f"-j{min(clients, 2)}", "-T", str(seconds), "-n",
+                          "-f", script, "pgbench"], env=pg_env, capture_output=True, text=True)
     if out.returncode != 0 or not (m := re.search(r"tps = ([\d.]+) \(without initial", out.stdout)):
         raise SystemExit(f"pgbench failed:\n{out.stdout}\n{out.stderr}")
     errors = re.search(r"number of failed transactions: (\d+)", out.stdout)
     done = re.search(r"number of transactions actually processed: (\d+)", out.stdout)
-    return float(m.group(1)), int(errors.group(1)) if errors else 0, int(done.group(1))
+    return float(m.group(1)) * inserts, int(errors.group(1)) if errors else 0, int(done.group(1)) * inserts
 
-def wait_for_deliveries():
-    """Until the hooks node has made every call it owes (10 per stored record), at most 2 minutes."""
-    port = servers["hooks"][0].port
+def commit_batches(case):
+    """(writes, transactions) the case's nodes committed so far (moonbase_store_commit_batch_size)."""
+    writes = transactions = 0
+    for node in servers.get(case, []) if case.startswith(("pg", "hooks")) else []:
+        conn = connect(node.port, timeout=30)
+        conn.request("GET", "/metrics", headers=AUTH)
+        text = conn.getresponse().read().decode()
+        writes += float(re.search(r"^moonbase_store_commit_batch_size_sum ([\d.e+]+)", text, re.M).group(1))
+        transactions += float(re.search(r"^moonbase_store_commit_batch_size_count ([\d.e+]+)", text, re.M).group(1))
+    return writes, transactions
+
+def wait_for_deliveries(case):
+    """Until the case's node has made every call it owes (10 per stored record), at most 2 minutes."""
+    port = servers[case][0].port
     began = time.monotonic()
     while time.monotonic() - began < 120:
         owed = 10 * get(port, "/api/v1/collections/posts/records?per_page=1")["total_items"]
@@ -158,9 +182,12 @@ if shutil.which("wrk") is None:
     subprocess.run(["apt-get", "update", "-qq"], check=True)
     subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=True, capture_output=True)
 
-labels = {"pgbench": "PostgreSQL alone: pgbench -c32 -j2, INSERT jsonb", "pg1": "Moonbase on PostgreSQL, one node",
+labels = {"pgbench": "PostgreSQL alone: pgbench -c32 -j2, INSERT jsonb",
+          "serial": f"PostgreSQL alone: pgbench -c1, {GROUP} INSERTs per tx", "pg1": "Moonbase on PostgreSQL, one node",
           "pg2": "Moonbase on PostgreSQL, two nodes (16 + 16)", "hooks": "one node, 10 no-op after-hooks",
           "sqlite": "Moonbase on SQLite, one node"}
+if baseline:
+    labels |= {"pg1b": "(pg1) with BASELINE", "hooksb": "(hooks) with BASELINE"}
 cases = list(labels)
 results = {case: [] for case in cases}  # (rate, failed, answered, moonbase %, postgres %, client %)
 drains = []
@@ -172,7 +199,10 @@ try:
     insert = os.path.join(work, "insert.sql")
     with open(insert, "w") as f:
         f.write(f"INSERT INTO bench_docs (doc) VALUES ('{DOCUMENT}'::jsonb);\n")
-    for name in ("pgbench", "pg1", "pg2", "hooks"):
+    grouped = os.path.join(work, "grouped.sql")
+    with open(grouped, "w") as f:
+        f.write("BEGIN;\n" + f"INSERT INTO bench_docs (doc) VALUES ('{DOCUMENT}'::jsonb);\n" * GROUP + "COMMIT;\n")
+    for name in ("pgbench", "pg1", "pg2", "hooks") + (("pg1b", "hooksb") if baseline else ()):
         psql("postgres", f"CREATE DATABASE {name}")
     psql("pgbench", "CREATE TABLE bench_docs (id bigserial PRIMARY KEY, doc jsonb NOT NULL)")
     serve("pg1", 0, "--database", database_url("pg1"))
@@ -180,6 +210,9 @@ try:
     serve("pg2", 0, "--database", database_url("pg2"), "--node-id", "node-b")
     serve("hooks", 10, "--database", database_url("hooks"))
     serve("sqlite")
+    if baseline:
+        serve("pg1b", 0, "--database", database_url("pg1b"), build=baseline)
+        serve("hooksb", 10, "--database", database_url("hooksb"), build=baseline)
 
     print(f"creates of a 10-field JSON document, {CONNECTIONS} connections, {rounds} rounds of {seconds} s per case, "
           f"medians; PostgreSQL {subprocess.run([f'{pg_bin}/postgres', '--version'], capture_output=True, text=True).stdout.split()[2]}"
@@ -189,17 +222,20 @@ try:
         for turn in range(len(cases)):
             case = cases[(turn + round) % len(cases)]
             pids = [server.pid for server in servers.get(case, [])]
+            alone = case in ("pgbench", "serial")
             settled = postgres_children()
+            batches = commit_batches(case)
             before = (sum(ticks(pid) for pid in pids), postgres_ticks(), client_seconds(), time.monotonic())
-            rate, failures, answered = (run_pgbench if case == "pgbench" else run_wrk)(case)
+            rate, failures, answered = (run_pgbench if alone else run_wrk)(case)
             ended = time.monotonic()
-            after = (sum(ticks(pid) for pid in pids), postgres_ticks(settled if case == "pgbench" else None),
-                     client_seconds())
+            after = (sum(ticks(pid) for pid in pids), postgres_ticks(settled if alone else None), client_seconds())
             elapsed = (ended - before[3]) * CORES / 100
+            writes, transactions = (a - b for a, b in zip(commit_batches(case), batches))
             results[case].append((rate, failures, answered, (after[0] - before[0]) / TICKS / elapsed,
-                                  (after[1] - before[1]) / TICKS / elapsed, (after[2] - before[2]) / elapsed))
-            if case == "hooks":  # its deliveries finish before the next case runs
-                drains.append(wait_for_deliveries())
+                                  (after[1] - before[1]) / TICKS / elapsed, (after[2] - before[2]) / elapsed,
+                                  writes / transactions if transactions else None))
+            if case.startswith("hooks"):  # its deliveries finish before the next case runs
+                drains.append(wait_for_deliveries(case))
 
     problems = []
     for case in cases:
@@ -211,18 +247,22 @@ try:
             answered = sum(r[2] - r[1] for r in results[case])
             if stored < answered:
                 problems.append(f"({case}) {stored} records stored < {answered} creates answered")
-            if case == "hooks" and (calls := hook_calls(servers[case][0].port)) != 10 * stored:
+            if case.startswith("hooks") and (calls := hook_calls(servers[case][0].port)) != 10 * stored:
                 problems.append(f"({case}) {calls} hook calls for {stored} records, expected {10 * stored}")
 
-    print(f"\n{'case':<52} {'per s':>8} {'failed':>6}   CPU % of {CORES} cores: moonbase postgres client")
+    print(f"\n{'case':<52} {'per s':>8} {'failed':>6}   CPU % of {CORES} cores: moonbase postgres client"
+          f"   writes/tx  CPU µs/op")
     rate = {}
     for case in cases:
         rows = results[case]
         rate[case] = statistics.median(r[0] for r in rows)
         failures = sum(r[1] for r in rows)
         moonbase, postgres, client = (statistics.median(r[i] for r in rows) for i in (3, 4, 5))
+        groups = [r[6] for r in rows if r[6] is not None]
         print(f"({case}) {labels[case]:<{50 - len(case)}} {rate[case]:>8.0f} {failures:>6}   "
-              f"{'-' if case == 'pgbench' else f'{moonbase:.0f}':>27} {postgres:>8.0f} {client:>6.0f}")
+              f"{'-' if case in ('pgbench', 'serial') else f'{moonbase:.0f}':>27} {postgres:>8.0f} {client:>6.0f}"
+              f"   {f'{statistics.median(groups):.1f}' if groups else '-':>9}"
+              f"  {(moonbase + postgres) / 100 * CORES / rate[case] * 1e6:>9.0f}")
         if failures:
             problems.append(f"({case}) {failures} failed")
     print(f"after-hooks' deliveries done {max(drains):.1f} s at most after a run of (hooks) ended")
@@ -235,7 +275,12 @@ try:
     goal("(hooks)/(pg1): 10 no-op after-hooks against none", f"{rate['hooks'] / rate['pg1']:.2f}", ">= 0.8",
          rate["hooks"] / rate["pg1"] >= 0.8)
     goal("failed requests and checks", str(len(problems)), "0", not problems)
+    if baseline:
+        print(f"  against BASELINE: (pg1)/(pg1b) {rate['pg1'] / rate['pg1b']:.2f}, (hooks)/(hooksb) "
+              f"{rate['hooks'] / rate['hooksb']:.2f}; BASELINE's goals: (pg1b)/(pgbench) {rate['pg1b'] / rate['pgbench']:.2f}, "
+              f"(hooksb)/(pg1b) {rate['hooksb'] / rate['pg1b']:.2f}")
     print(f"  (pg2)/(pg1): two nodes against one {rate['pg2'] / rate['pg1']:.2f}; "
+          f"(pg1)/(serial): one node against one connection's grouped inserts {rate['pg1'] / rate['serial']:.2f}; "
           f"(pg1)/(sqlite): PostgreSQL against SQLite {rate['pg1'] / rate['sqlite']:.2f}")
     for problem in problems:
         print(problem, file=sys.stderr)

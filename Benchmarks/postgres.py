@@ -3,6 +3,8 @@
 
 - (pgbench) PostgreSQL alone: `pgbench -c32 -j2 -n` with a script inserting the same 10-field JSON
   document into a `jsonb` table (`bench_docs`, made for it);
+- (shape) the same pgbench, with Moonbase's own create statement into its `records` table (a
+  database a Moonbase node migrated): what PostgreSQL's side of a create costs, Moonbase left out;
 - (serial) PostgreSQL alone on one connection, 16 such inserts per transaction (`pgbench -c1`): the
   shape of Moonbase's writes, which one connection per node commits in groups; its rate is inserts/s;
 - (pg1)  Moonbase, one node on PostgreSQL, no hooks;
@@ -147,9 +149,10 @@ def run_wrk(case):
 
 def run_pgbench(case):
     """(inserts/s, failed, inserts): 32 connections of one insert each, or (serial) one of 16."""
-    clients, script, inserts = (CONNECTIONS, insert, 1) if case == "pgbench" else (1, grouped, GROUP)
+    clients, script, inserts, database = {"pgbench": (CONNECTIONS, insert, 1, "pgbench"), "shape": (CONNECTIONS, shaped, 1, "shape"),
+                                          "serial": (1, grouped, GROUP, "pgbench")}[case]
     out = subprocess.run([f"{pg_bin}/pgbench", "-c", str(clients), f"-j{min(clients, 2)}", "-T", str(seconds), "-n",
-                          "-f", script, "pgbench"], env=pg_env, capture_output=True, text=True)
+                          "-f", script, database], env=pg_env, capture_output=True, text=True)
     if out.returncode != 0 or not (m := re.search(r"tps = ([\d.]+) \(without initial", out.stdout)):
         raise SystemExit(f"pgbench failed:\n{out.stdout}\n{out.stderr}")
     errors = re.search(r"number of failed transactions: (\d+)", out.stdout)
@@ -159,7 +162,7 @@ def run_pgbench(case):
 def commit_batches(case):
     """(writes, transactions) the case's nodes committed so far (moonbase_store_commit_batch_size)."""
     writes = transactions = 0
-    for node in servers.get(case, []) if case.startswith(("pg", "hooks")) else []:
+    for node in servers.get(case, []) if case.startswith(("pg", "hooks")) and case != "pgbench" else []:
         conn = connect(node.port, timeout=30)
         conn.request("GET", "/metrics", headers=AUTH)
         text = conn.getresponse().read().decode()
@@ -183,6 +186,7 @@ if shutil.which("wrk") is None:
     subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=True, capture_output=True)
 
 labels = {"pgbench": "PostgreSQL alone: pgbench -c32 -j2, INSERT jsonb",
+          "shape": "the same, Moonbase's INSERT into its records table",
           "serial": f"PostgreSQL alone: pgbench -c1, {GROUP} INSERTs per tx", "pg1": "Moonbase on PostgreSQL, one node",
           "pg2": "Moonbase on PostgreSQL, two nodes (16 + 16)", "hooks": "one node, 10 no-op after-hooks",
           "sqlite": "Moonbase on SQLite, one node"}
@@ -202,9 +206,16 @@ try:
     grouped = os.path.join(work, "grouped.sql")
     with open(grouped, "w") as f:
         f.write("BEGIN;\n" + f"INSERT INTO bench_docs (doc) VALUES ('{DOCUMENT}'::jsonb);\n" * GROUP + "COMMIT;\n")
-    for name in ("pgbench", "pg1", "pg2", "hooks") + (("pg1b", "hooksb") if baseline else ()):
+    shaped = os.path.join(work, "shaped.sql")
+    with open(shaped, "w") as f:  # PostgresStore's insert of a create without an event, values inline
+        f.write("INSERT INTO records (collection, id, created, updated, version, data) SELECT 'posts', gen_random_uuid()::text, "
+                "'2026-12-03T12:00:00.000Z', '2026-12-03T12:00:00.000Z', 1, "
+                f"'{DOCUMENT}'::json WHERE EXISTS (SELECT 1 FROM collections WHERE name = 'posts') "
+                "ON CONFLICT (collection, id) DO NOTHING RETURNING 1;\n")
+    for name in ("pgbench", "shape", "pg1", "pg2", "hooks") + (("pg1b", "hooksb") if baseline else ()):
         psql("postgres", f"CREATE DATABASE {name}")
     psql("pgbench", "CREATE TABLE bench_docs (id bigserial PRIMARY KEY, doc jsonb NOT NULL)")
+    serve("shape", 0, "--database", database_url("shape"))  # idle: it made the tables (shape)'s pgbench fills
     serve("pg1", 0, "--database", database_url("pg1"))
     serve("pg2", 0, "--database", database_url("pg2"), "--node-id", "node-a")
     serve("pg2", 0, "--database", database_url("pg2"), "--node-id", "node-b")
@@ -222,7 +233,7 @@ try:
         for turn in range(len(cases)):
             case = cases[(turn + round) % len(cases)]
             pids = [server.pid for server in servers.get(case, [])]
-            alone = case in ("pgbench", "serial")
+            alone = case in ("pgbench", "shape", "serial")
             settled = postgres_children()
             batches = commit_batches(case)
             before = (sum(ticks(pid) for pid in pids), postgres_ticks(), client_seconds(), time.monotonic())
@@ -260,7 +271,7 @@ try:
         moonbase, postgres, client = (statistics.median(r[i] for r in rows) for i in (3, 4, 5))
         groups = [r[6] for r in rows if r[6] is not None]
         print(f"({case}) {labels[case]:<{50 - len(case)}} {rate[case]:>8.0f} {failures:>6}   "
-              f"{'-' if case in ('pgbench', 'serial') else f'{moonbase:.0f}':>27} {postgres:>8.0f} {client:>6.0f}"
+              f"{'-' if case in ('pgbench', 'shape', 'serial') else f'{moonbase:.0f}':>27} {postgres:>8.0f} {client:>6.0f}"
               f"   {f'{statistics.median(groups):.1f}' if groups else '-':>9}"
               f"  {(moonbase + postgres) / 100 * CORES / rate[case] * 1e6:>9.0f}")
         if failures:

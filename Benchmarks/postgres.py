@@ -261,7 +261,7 @@ try:
             if case.startswith("hooks") and (calls := hook_calls(servers[case][0].port)) != 10 * stored:
                 problems.append(f"({case}) {calls} hook calls for {stored} records, expected {10 * stored}")
 
-    print(f"\n{'case':<52} {'per s':>8} {'failed':>6}   CPU % of {CORES} cores: moonbase postgres client"
+    print(f"\n{'case':<58} {'per s':>8} {'failed':>6}   CPU % of {CORES} cores: moonbase postgres client"
           f"   writes/tx  CPU µs/op")
     rate = {}
     for case in cases:
@@ -270,7 +270,7 @@ try:
         failures = sum(r[1] for r in rows)
         moonbase, postgres, client = (statistics.median(r[i] for r in rows) for i in (3, 4, 5))
         groups = [r[6] for r in rows if r[6] is not None]
-        print(f"({case}) {labels[case]:<{50 - len(case)}} {rate[case]:>8.0f} {failures:>6}   "
+        print(f"({case}) {labels[case]:<{56 - len(case)}} {rate[case]:>8.0f} {failures:>6}   "
               f"{'-' if case in ('pgbench', 'shape', 'serial') else f'{moonbase:.0f}':>27} {postgres:>8.0f} {client:>6.0f}"
               f"   {f'{statistics.median(groups):.1f}' if groups else '-':>9}"
               f"  {(moonbase + postgres) / 100 * CORES / rate[case] * 1e6:>9.0f}")

@@ -43,6 +43,8 @@ let package = Package(
         .target(name: "HookHost", dependencies: [
             "LuaRuntime", "MoonbaseJSON", "MoonbaseModel", .product(name: "Logging", package: "swift-log"),
             .product(name: "DequeModule", package: "swift-collections"),
+            // SHA-256 for the hooks folder's digest, which tells nodes apart that serve other hooks.
+            .product(name: "Crypto", package: "swift-crypto"),
         ]),
         // The Lua host modules: `http` (AsyncHTTPClient), `crypto`, `webhook` (swift-crypto), and
         // `records` over the store protocol. They know hooks only for the calling handler's event.

@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import LuaRuntime
 
@@ -37,16 +38,48 @@ public struct HookDirectory: Sendable {
     /// Regular `*.lua` files directly in the folder, in bytewise order of their names; names
     /// starting with `_` (shared modules) or `.` are skipped, subfolders are not scanned.
     public func discover() throws -> [HookFile] {
-        let manager = FileManager.default
         guard exists else {
             throw HookDirectoryError(message: "hooks folder '\(path)' does not exist")
         }
+        return try luaFileNames { !$0.hasPrefix("_") }.map(readFile)
+    }
+
+    /// Regular `*.lua` files directly in the folder whose names `include` admits (never those
+    /// starting with `.`), in bytewise order.
+    private func luaFileNames(_ include: (String) -> Bool) throws -> [String] {
+        let manager = FileManager.default
         let names = try manager.contentsOfDirectory(atPath: path).filter { name in
-            guard name.hasSuffix(".lua"), !name.hasPrefix("_"), !name.hasPrefix(".") else { return false }
+            guard name.hasSuffix(".lua"), !name.hasPrefix("."), include(name) else { return false }
             let attributes = try? manager.attributesOfItem(atPath: path + "/" + name)
             return attributes?[.type] as? FileAttributeType == .typeRegular
         }
-        return names.sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }.map(readFile)
+        return names.sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }
+    }
+
+    /// A SHA-256 (64 lowercase hex digits) over what loading `files` reads: their names and
+    /// contents, and those of the folder's `_` modules, which they may `require` (read now).
+    /// Nodes compare it to tell whether they serve the same hooks: it changes with any byte of
+    /// such a file, or one added, removed or renamed, and with nothing else (not modification
+    /// times, not the folder's path or name). No folder, or an empty one, has the digest of no files.
+    public func digest(of files: [HookFile]) -> String {
+        var entries = files.map { (name: $0.module + ".lua", source: $0.readError == nil ? $0.source : nil) }
+        let modules = (try? luaFileNames { $0.hasPrefix("_") }) ?? []
+        entries += modules.map { name in (name, FileManager.default.contents(atPath: path + "/" + name).map { Array($0) }) }
+        entries.sort { Array($0.name.utf8).lexicographicallyPrecedes(Array($1.name.utf8)) }
+        var hash = SHA256()
+        // Each part is preceded by its length, so no two different folders hash the same bytes.
+        func part(_ bytes: some Collection<UInt8>) {
+            withUnsafeBytes(of: UInt64(bytes.count).bigEndian) { hash.update(bufferPointer: $0) }
+            hash.update(data: Array(bytes))
+        }
+        for entry in entries {
+            part(Array(entry.name.utf8))
+            // An unreadable file is not the same as an empty one.
+            hash.update(data: [entry.source == nil ? 0 : 1])
+            part(entry.source ?? [])
+        }
+        let digits = Array("0123456789abcdef".utf8)
+        return String(decoding: hash.finalize().flatMap { [digits[Int($0 >> 4)], digits[Int($0 & 15)]] }, as: UTF8.self)
     }
 
     /// One hook file of the folder by name, whatever its name (for `moonbase hooks test`).

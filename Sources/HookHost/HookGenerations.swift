@@ -24,14 +24,17 @@ public final class HookGeneration: Sendable {
     public let loadedAt: String
     /// The files' sources by listed path, to tell at the next reload which files changed.
     let sources: [String: [UInt8]]
+    /// The digest of the files it was loaded from (`HookDirectory.digest`), which nodes compare.
+    public let hooksDigest: String
     private let leases = Mutex<(count: Int, retired: Bool)>((0, false))
     /// Called once when it is retired and its last lease is returned.
     private let onDrained = Mutex<(@Sendable () -> Void)?>(nil)
 
     public var catalog: HookCatalog { pool.catalog }
 
-    init(number: Int, hooks: LoadedHooks) {
+    init(number: Int, hooks: LoadedHooks, digest: String) {
         self.number = number
+        hooksDigest = digest
         pool = HookPool(hooks)
         loadedAt = Timestamp.now()
         sources = Dictionary(hooks.runtimes[0].files.map { ($0.displayPath, $0.source) }, uniquingKeysWith: { first, _ in first })
@@ -121,7 +124,8 @@ public final class HookGenerations: Sendable {
             loading.logger.warning("no hooks folder: serving without hooks", metadata: ["hooks_dir": .string(loading.directory.path)])
             files = []
         }
-        state = Mutex(State(current: HookGeneration(number: 1, hooks: try Self.load(files, loading))))
+        state = Mutex(State(current: HookGeneration(number: 1, hooks: try Self.load(files, loading),
+                                                    digest: loading.directory.digest(of: files))))
     }
 
     private static func load(_ files: [HookFile], _ loading: HookLoading) throws -> LoadedHooks {
@@ -193,22 +197,23 @@ public final class HookGenerations: Sendable {
         let started = ContinuousClock.now
         let loading = loading
         // The states are handed over once made, and only then touched here.
-        let loaded = await Self.offThread { () -> Result<UncheckedSendable<LoadedHooks>, HookReloadRefusal> in
+        let loaded = await Self.offThread { () -> Result<UncheckedSendable<(hooks: LoadedHooks, digest: String)>, HookReloadRefusal> in
             Self.returnFreedMemory()
             do {
-                return .success(UncheckedSendable(try Self.load(try loading.directory.discover(), loading)))
+                let files = try loading.directory.discover()
+                return .success(UncheckedSendable((try Self.load(files, loading), loading.directory.digest(of: files))))
             } catch {
                 return .failure(HookReloadRefusal(file: nil, message: "\(error)", at: Timestamp.now(), by: trigger))
             }
         }
         let current = current
-        let result = loaded.flatMap { loaded -> Result<LoadedHooks, HookReloadRefusal> in
-            let hooks = loaded.value
+        let result = loaded.flatMap { loaded -> Result<(hooks: LoadedHooks, digest: String), HookReloadRefusal> in
+            let hooks = loaded.value.hooks
             let wasLoaded = Set(current.catalog.files.filter { $0.status == .loaded }.map(\.file))
             if let broken = hooks.catalog.files.first(where: { $0.status == .failed && wasLoaded.contains($0.file) }) {
                 return .failure(HookReloadRefusal(file: broken.file, message: broken.error ?? "failed to load", at: Timestamp.now(), by: trigger))
             }
-            return .success(hooks)
+            return .success(loaded.value)
         }
         switch result {
         case .failure(let refusal):
@@ -218,8 +223,8 @@ public final class HookGenerations: Sendable {
                 "generation": .stringConvertible(current.number),
             ])
             return .failure(refusal)
-        case .success(let hooks):
-            let generation = HookGeneration(number: current.number + 1, hooks: hooks)
+        case .success(let (hooks, digest)):
+            let generation = HookGeneration(number: current.number + 1, hooks: hooks, digest: digest)
             let old = state.withLock { state in
                 let old = state.current
                 state.current = generation

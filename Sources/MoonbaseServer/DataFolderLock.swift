@@ -59,6 +59,8 @@ public enum ServerError: Error, CustomStringConvertible {
     case portInUse(host: String, port: Int)
     /// A PostgreSQL configuration was given to the synchronous initializer, which cannot connect.
     case needsAsyncOpen(PostgresLocation)
+    /// A data folder to read has no database.
+    case noDatabase(path: String)
 
     public var description: String {
         switch self {
@@ -71,6 +73,8 @@ public enum ServerError: Error, CustomStringConvertible {
             "port \(port) on \(host) is already in use (another server?); choose another with --port"
         case .needsAsyncOpen(let database):
             "a server on PostgreSQL (\(database)) is made with MoonbaseServer.open(configuration:logger:)"
+        case .noDatabase(let path):
+            "no Moonbase database at \(path): give the data folder of a server that ran on SQLite with --data"
         }
     }
 }

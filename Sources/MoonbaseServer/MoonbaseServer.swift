@@ -4,6 +4,7 @@ import HostModules
 import Hummingbird
 import Logging
 import LuaRuntime
+import MoonbaseModel
 import NIOCore
 import RecordStore
 import ServiceLifecycle
@@ -60,6 +61,9 @@ public struct ServerConfiguration: Sendable {
     /// How long a node's claim on a delivery lasts without being renewed (PostgreSQL): another
     /// node takes up the deliveries of a node that died after this long.
     public var deliveryLease: Duration = .seconds(30)
+    /// How often this node records its heartbeat in the store (`GET /api/v1/nodes`); a node is
+    /// listed while its last heartbeat is less than three of these old.
+    public var nodeHeartbeat: Duration = .seconds(5)
 
     public init() {}
 
@@ -77,6 +81,8 @@ public struct ServerConfiguration: Sendable {
 public struct MoonbaseServer: Sendable {
     /// Moonbase's version, as `moonbase --version` and the `User-Agent` of hook requests show it.
     public static let version = "0.1.0"
+    /// The response header naming the node that answered (every response has it).
+    public static let nodeHeader = "Moonbase-Node"
 
     public let store: any RecordStore
     /// The current generation of hooks, which every use asks for (SPEC section 13).
@@ -94,6 +100,10 @@ public struct MoonbaseServer: Sendable {
     let metrics: ServerMetrics
     /// Held from before the SQLite store opens until the server stops; nil on PostgreSQL.
     let dataFolder: DataFolderLock?
+    /// This node's name and address, in every response's `Moonbase-Node`.
+    let identity: NodeIdentity
+    /// This node's heartbeat in the store, and the listing of the live nodes.
+    let presence: NodePresence
 
     /// Opens the SQLite store, loads the hooks and resolves the admin token (generated and
     /// logged once when there is none). A configuration naming a PostgreSQL database needs
@@ -119,8 +129,9 @@ public struct MoonbaseServer: Sendable {
         let committed = CommittedEvents(capacity: configuration.deliveryBacklog, logger: logger)
         let metrics = Self.metrics(configuration)
         let store = try await PostgresStore.open(database, events: configuration.hookDeliveryEnabled ? committed : nil,
-                                                 commits: { metrics.committed(operations: $0) }, logger: logger)
-        logger.info("storing in PostgreSQL", metadata: ["database": .string(database.description)])
+                                                 commits: { metrics.committed(operations: $0) }, logger: logger,
+                                                 node: configuration.node, lease: configuration.deliveryLease)
+        logger.info("storing in PostgreSQL", metadata: ["database": .string(database.description), "node": .string(configuration.node)])
         return try MoonbaseServer(configuration: configuration, logger: logger, store: store, committed: committed, metrics: metrics,
                                   dataFolder: nil)
     }
@@ -153,6 +164,10 @@ public struct MoonbaseServer: Sendable {
         writes = RecordWrites(store: store, hooks: hooks, deliveries: deliveries, afterHooksEnabled: configuration.afterHooksEnabled,
                               syncLimit: configuration.limits.wallClock * 2)
         records.connect(writes)
+        identity = NodeIdentity(configuration)
+        // Both engines keep nodes; any other store is a node on its own.
+        presence = NodePresence(registry: store as? any NodeRegistry ?? LocalNodeRegistry(), hooks: hooks, identity: identity,
+                                started: Timestamp.now(), interval: configuration.nodeHeartbeat, logger: logger)
         let (token, generated) = try AdminToken.resolve(given: configuration.adminToken, dataDirectory: configuration.dataDirectory)
         adminToken = token
         if generated {
@@ -167,12 +182,14 @@ public struct MoonbaseServer: Sendable {
     public func router() -> Router<BasicRequestContext> {
         let router = Router()
         router.add(middleware: HTTPMetricsMiddleware(metrics: metrics))
+        router.add(middleware: NodeHeaderMiddleware(identity: identity))
         router.add(middleware: ErrorMiddleware())
         registerMetrics(on: router)
         registerDashboard(on: router)
         let api = router.group("api/v1").add(middleware: AuthMiddleware(token: adminToken))
         let reload = { @Sendable (trigger: HookReloadTrigger) in await reloadHooks(by: trigger) }
-        Routes(store: store, hooks: hooks, writes: writes, deliveries: deliveries, crons: crons, reload: reload, maxBodyBytes: configuration.maxBodyBytes)
+        Routes(store: store, hooks: hooks, writes: writes, deliveries: deliveries, crons: crons, nodes: presence, reload: reload,
+               maxBodyBytes: configuration.maxBodyBytes)
             .register(on: api)
         // Added last, a middleware reaches only the paths no route above has (the router's 404s).
         router.add(middleware: LuaRoutes(hooks: hooks, auth: AuthMiddleware(token: adminToken), maxBodyBytes: configuration.maxBodyBytes))
@@ -182,7 +199,8 @@ public struct MoonbaseServer: Sendable {
     /// The long-running parts, run as services under the application. On graceful shutdown the
     /// group stops them in reverse: the purger, then the scheduler (letting running jobs finish),
     /// then the hook workers and the outbound client they use, then the store's upkeep (SQLite's
-    /// checkpointer), which the others may still need.
+    /// checkpointer), which the others may still need. The node's heartbeat stops first: the node
+    /// leaves the registry as it starts to shut down.
     var services: [any Service] {
         let (hooks, outbound) = (hooks, outbound)
         let hookWorkers = ClosureService {
@@ -199,21 +217,27 @@ public struct MoonbaseServer: Sendable {
         let purger = RetentionPurger(store: store, retention: configuration.retention, clock: configuration.clock, logger: logger,
                                      crons: crons.store)
         // Without delivery the scheduler never runs: events stay in the store for a later start.
-        return store.upkeep + (configuration.hookDeliveryEnabled ? [hookWorkers, deliveries, crons, purger] : [hookWorkers, purger])
+        // The claimer stops before the scheduler, which then gives the node's claims back.
+        let claimer: [any Service] = store.deliveryClaims.map { [DeliveryClaimer(scheduler: deliveries, claims: $0, logger: logger)] } ?? []
+        return store.upkeep + (configuration.hookDeliveryEnabled ? [hookWorkers, deliveries] + claimer + [crons, purger] : [hookWorkers, purger])
+            + [presence]
     }
 
     /// The application with its services, which logs one line once it listens; for serving and
     /// for `app.test`.
     public func application() -> some ApplicationProtocol {
         let catalog = hooks.catalog
-        let (logger, metrics) = (logger, metrics)
+        let (logger, metrics, identity) = (logger, metrics, identity)
         let (host, port, nodeID) = (configuration.host, configuration.port, configuration.nodeID)
         return Application(
             router: router(),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "moonbase"),
             services: services,
             onServerRunning: { channel in
-                if port == 0, nodeID == nil, let bound = channel.localAddress?.port { metrics.identify(node: "\(host):\(bound)") }
+                if port == 0, let bound = channel.localAddress?.port {
+                    identity.listening(on: bound)
+                    if nodeID == nil { metrics.identify(node: identity.name) }
+                }
                 logger.info("moonbase ready", metadata: [
                     "address": .string("\(host):\(channel.localAddress?.port ?? 0)"),
                     "hook_files_loaded": .stringConvertible(catalog.loadedCount),

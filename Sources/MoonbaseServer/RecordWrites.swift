@@ -21,7 +21,7 @@ struct RecordWrites: RecordWriting {
 
     /// `depth` counts the hook-made writes that led to this one (0: a request from outside).
     func create(collection: String, body: JSONObject, depth: Int = 0) async throws -> Record {
-        guard store.collectionExists(collection) else { throw StoreError.collectionNotFound(collection) }
+        guard try await store.collectionExists(collection) else { throw StoreError.collectionNotFound(collection) }
         var record = Record.new(collection: collection, fields: body)
         var eventID = WriteEventID()
         if let outcome = await runBefore(.created, collection: collection, {
@@ -30,7 +30,7 @@ struct RecordWrites: RecordWriting {
             record = record.withFields(try decide(outcome))
         }
         let outbox = outbox(&eventID, .created, collection, depth: depth) { (record.json, nil) }
-        return try await waitingForSyncHandlers(outbox) { try await store.insert(record, outbox: outbox).record }
+        return try await waitingForSyncHandlers(outbox) { try await store.insert(record, outbox: outbox) }
     }
 
     func update(collection: String, id: String, patch: JSONObject, depth: Int = 0) async throws -> Record {
@@ -47,7 +47,7 @@ struct RecordWrites: RecordWriting {
             }
             let outbox = outbox(&eventID, .updated, collection, depth: depth) { (old.withFields(fields).json, old.json) }
             return try await waitingForSyncHandlers(outbox) {
-                try await store.replace(collection: collection, id: id, fields: fields, ifVersion: old.version, outbox: outbox).record
+                try await store.replace(collection: collection, id: id, fields: fields, ifVersion: old.version, outbox: outbox)
             }
         }
     }
@@ -63,7 +63,7 @@ struct RecordWrites: RecordWriting {
             }
             let outbox = outbox(&eventID, .deleted, collection, depth: depth) { (old.json, old.json) }
             return try await waitingForSyncHandlers(outbox) {
-                try await store.delete(collection: collection, id: id, ifVersion: old.version, outbox: outbox).record
+                try await store.delete(collection: collection, id: id, ifVersion: old.version, outbox: outbox)
             }
         }
     }
@@ -81,18 +81,21 @@ struct RecordWrites: RecordWriting {
 
     /// Runs the write; its event reaches the scheduler from the store, in commit order. When
     /// some matching handler has `async = false`, returns only once those have run (at most
-    /// `syncLimit`).
-    private func waitingForSyncHandlers(_ outbox: OutboxRequest?, _ write: () async throws -> Record) async throws -> Record {
+    /// `syncLimit`), wherever they ran.
+    private func waitingForSyncHandlers(_ outbox: OutboxRequest?, _ write: () async throws -> WriteResult) async throws -> Record {
         let latch = outbox.flatMap { deliveries.expectSync(eventID: $0.eventID, handlers: $0.targets) }
-        let record: Record
+        let result: WriteResult
         do {
-            record = try await write()
+            result = try await write()
         } catch {
             if let outbox, latch != nil { deliveries.cancelSync(eventID: outbox.eventID, handlers: outbox.targets) }
             throw error
         }
-        await latch?.wait(atMost: syncLimit)
-        return record
+        if let latch {
+            if !result.deliveries.elsewhere.isEmpty { deliveries.follow(elsewhere: result.deliveries, for: syncLimit) }
+            await latch.wait(atMost: syncLimit)
+        }
+        return result.record
     }
 
     /// Runs the before-handlers in the current generation (see `HookPool.runBefore`). A write no
@@ -192,7 +195,8 @@ private final class TargetsCache: Sendable {
     /// One target per handler; nil for none.
     private static func build(_ handlers: [Int], _ catalog: HookCatalog) -> DeliveryTargets? {
         handlers.isEmpty ? nil : DeliveryTargets(handlers.map { index in
-            DeliveryTarget(handler: catalog.handlers[index].key, maxAttempts: catalog.handlers[index].retries + 1)
+            DeliveryTarget(handler: catalog.handlers[index].key, maxAttempts: catalog.handlers[index].retries + 1,
+                           keepsCollectionOrder: catalog.handlers[index].order == .collection)
         })
     }
 }

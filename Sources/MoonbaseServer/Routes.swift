@@ -10,6 +10,8 @@ struct Routes: Sendable {
     let writes: RecordWrites
     let deliveries: DeliveryScheduler
     let crons: CronScheduler
+    /// This node's heartbeat, and the other nodes'.
+    let nodes: NodePresence
     /// Loads the hooks again (SPEC section 13).
     let reload: @Sendable (HookReloadTrigger) async -> Result<HookGeneration, HookReloadRefusal>
     let maxBodyBytes: Int
@@ -72,13 +74,24 @@ struct Routes: Sendable {
         }
         registerDeliveries(on: api)
         registerCron(on: api)
+        api.get("nodes") { _, _ in JSONResponse.make(status: .ok, try await nodes.listing()) }
         api.refuseOtherMethods()
     }
 
-    /// The listing of every hook file, with the states the watchdog gave up in a header.
+    /// The listing of every hook file, each entry with the `node` that answers, with the states
+    /// the watchdog gave up in a header.
     private func listingResponse() async throws -> Response {
         let cronStatus = try await crons.status()
-        var response = JSONResponse.make(status: .ok, hooks.listing { cronStatus[$0] ?? [:] })
+        let node = JSONValue.string(nodes.identity.name)
+        var listing = hooks.listing { cronStatus[$0] ?? [:] }
+        if case .array(let files) = listing {
+            listing = .array(files.map { file in
+                guard case .object(var entry) = file else { return file }
+                entry["node"] = node
+                return .object(entry)
+            })
+        }
+        var response = JSONResponse.make(status: .ok, listing)
         response.headers[AbandonedStatesSummary.field] = AbandonedStatesSummary(hooks.abandoned).headerValue
         return response
     }

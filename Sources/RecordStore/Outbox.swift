@@ -32,10 +32,14 @@ public struct DeliveryTarget: Sendable, Equatable {
     public var handler: String
     /// How many attempts the delivery gets in all (1 = no retry); values below 1 count as 1.
     public var maxAttempts: Int
+    /// The handler's deliveries run in commit order per collection, not per record
+    /// (`order = "collection"`): engines that hand deliveries to several nodes keep that order.
+    public var keepsCollectionOrder: Bool
 
-    public init(handler: String, maxAttempts: Int) {
+    public init(handler: String, maxAttempts: Int, keepsCollectionOrder: Bool = false) {
         self.handler = handler
         self.maxAttempts = maxAttempts
+        self.keepsCollectionOrder = keepsCollectionOrder
     }
 }
 
@@ -48,7 +52,9 @@ public struct DeliveryTargets: Sendable {
     let stored: String
 
     public init(_ targets: [DeliveryTarget]) {
-        self.targets = targets.map { DeliveryTarget(handler: $0.handler, maxAttempts: max($0.maxAttempts, 1)) }
+        self.targets = targets.map {
+            DeliveryTarget(handler: $0.handler, maxAttempts: max($0.maxAttempts, 1), keepsCollectionOrder: $0.keepsCollectionOrder)
+        }
         stored = JSONValue.array(self.targets.map { .array([.string($0.handler), .int(Int64($0.maxAttempts))]) }).serializedString()
     }
 }
@@ -182,17 +188,28 @@ public struct NewDeliveries: RandomAccessCollection, Sendable {
     public let targets: [DeliveryTarget]
     /// The deliveries' `created` and `updated`.
     public let created: String
+    /// Positions of the deliveries this node did not claim (on an engine shared by several
+    /// nodes, see `DeliveryClaims`): an earlier delivery of their lane was held by another node,
+    /// so whichever node claims them later runs them. Empty on an engine with one node.
+    public let elsewhere: [Int]
 
     /// No deliveries (a write without an event).
     static let none = NewDeliveries(eventSequence: 0, eventID: "", collection: "", recordID: "", targets: [], created: "")
 
-    init(eventSequence: Int64, eventID: String, collection: String, recordID: String, targets: [DeliveryTarget], created: String) {
+    init(eventSequence: Int64, eventID: String, collection: String, recordID: String, targets: [DeliveryTarget], created: String,
+         elsewhere: [Int] = []) {
         self.eventSequence = eventSequence
         self.eventID = eventID
         self.collection = collection
         self.recordID = recordID
         self.targets = targets
         self.created = created
+        self.elsewhere = elsewhere
+    }
+
+    /// Whether this node runs the delivery at `position` (it claimed it with the write).
+    public func isHere(_ position: Int) -> Bool {
+        elsewhere.isEmpty || !elsewhere.contains(position)
     }
 
     public var startIndex: Int { 0 }

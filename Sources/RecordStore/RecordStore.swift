@@ -26,9 +26,10 @@ public protocol RecordStore: Sendable {
     /// Deletes a collection and all its records.
     /// - Throws: `collectionNotFound`, `database`.
     func deleteCollection(name: String) async throws(StoreError)
-    /// Whether a collection exists, answered from memory, so hot paths refuse an unknown
-    /// collection without a query.
-    func collectionExists(_ name: String) -> Bool
+    /// Whether a collection exists, answered from memory where it can be, so hot paths pay no
+    /// query for it (PostgreSQL asks the database about a name it has not seen: another node
+    /// may have made it).
+    func collectionExists(_ name: String) async throws(StoreError) -> Bool
 
     // MARK: Records
 
@@ -63,8 +64,8 @@ public protocol RecordStore: Sendable {
     /// `cutoff` (ISO-8601), oldest first, with their deliveries and attempts. Returns how many
     /// were deleted: call again while it returns `batchSize`.
     func purgeSucceeded(before cutoff: String, batchSize: Int) async throws(StoreError) -> Int
-    /// Deliveries not finished yet (pending, failed) with their events, by delivery id (commit
-    /// order), of the events from sequence `from` on, about `limit` events at most. `next` is the
+    /// This node's deliveries not finished yet (pending, failed; with `deliveryClaims`, those
+    /// it claimed) with their events, by delivery id (commit order), of the events from sequence `from` on, about `limit` events at most. `next` is the
     /// sequence to go on from, or nil when everything from `from` on was read.
     func unfinishedDeliveries(from: Int64, events limit: Int) async throws(StoreError) -> UnfinishedDeliveries
     /// Deliveries matching `filter`, newest first, at most `filter.limit` (clamped to 1...1000).
@@ -78,6 +79,10 @@ public protocol RecordStore: Sendable {
     /// One stored event.
     /// - Throws: `database` if there is none (purged, or never stored).
     func event(sequence: Int64) async throws(StoreError) -> OutboxEvent
+
+    /// How this engine shares deliveries among nodes; nil for an engine with one node (SQLite),
+    /// whose unfinished deliveries are all its own.
+    var deliveryClaims: (any DeliveryClaims)? { get }
 
     // MARK: Upkeep
 
@@ -125,6 +130,8 @@ public protocol CommittedEventSink: Sendable {
 }
 
 extension RecordStore {
+    public var deliveryClaims: (any DeliveryClaims)? { nil }
+
     /// `write(.insert(record), outbox:)`.
     public func insert(_ record: Record, outbox: OutboxRequest? = nil) async throws(StoreError) -> WriteResult {
         try await write(.insert(record), outbox: outbox)

@@ -33,11 +33,13 @@ struct HooksListCommand: AsyncParsableCommand {
     func run() async throws {
         let listing: JSONValue
         var abandoned: AbandonedStatesSummary?
+        var node: String?
         if let url {
             let response: HTTPURLResponse?
             (listing, response) = try await ServerRequest.exchange("GET", "/api/v1/hooks", base: url,
                                                                    token: AdminToken.forClient(given: token, dataDirectory: dataDirectory))
             abandoned = response?.value(forHTTPHeaderField: AbandonedStatesSummary.headerName).flatMap(AbandonedStatesSummary.init(headerValue:))
+            node = response?.value(forHTTPHeaderField: MoonbaseServer.nodeHeader)
         } else {
             var logger = Logger(label: "moonbase")
             logger.logLevel = .critical // failures are part of the listing itself
@@ -50,6 +52,7 @@ struct HooksListCommand: AsyncParsableCommand {
         if !json, let abandoned, abandoned.count > 0 {
             print(HookListingText.abandonedLine(abandoned))
         }
+        if !json, let node { print("answered by node \(node)") }
         if case .array(let files) = listing, files.contains(where: { $0.field("status") == "failed" }) {
             throw ExitCode(1)
         }

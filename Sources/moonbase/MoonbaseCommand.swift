@@ -9,7 +9,7 @@ struct MoonbaseCommand: AsyncParsableCommand {
         commandName: "moonbase",
         abstract: "A records backend with drop-in Lua hooks.",
         version: MoonbaseServer.version,
-        subcommands: [ServeCommand.self, HooksCommand.self]
+        subcommands: [ServeCommand.self, HooksCommand.self, CopyDataCommand.self]
     )
 }
 

@@ -1,6 +1,7 @@
 import Foundation
 import HummingbirdTesting
 import MoonbaseJSON
+import MoonbaseModel
 import MoonbaseServer
 import MoonbaseTestSupport
 import RecordStore
@@ -37,6 +38,81 @@ struct PostgresServerTests {
                 return items.count == 3
             })
         }
+    }
+
+    /// Two nodes on one database: node b's update of a record whose delivery node a still holds
+    /// (failing once, retried a second later) is not run by b; it runs after a's, in commit order,
+    /// and b's `async = false` request answers only once it has run, on whichever node.
+    @Test func aLanesDeliveriesRunInOrderAcrossNodesAndSyncWritesWaitWhereverTheyRun() async throws {
+        let logs = LogCapture()
+        let database = try await PostgresTestDatabase.create()
+        let hooks = ["ordered.lua": """
+            -- One handler for both writes: a record's deliveries to it keep commit order.
+            on_any_event(function(e)
+              if e.type == "record.created" and e.attempt == 1 then error("first try fails") end
+              log.info("event", {type = e.type, title = e.data.title, attempt = e.attempt})
+            end, {retries = 2, async = false})
+            """]
+        @Sendable func node(_ name: String) -> (inout ServerConfiguration) -> Void {
+            { configuration in
+                configuration.database = database
+                configuration.nodeID = name
+                // Long enough that a loaded machine checks a's failure before the retry; the
+                // request's wait (twice the hook time limit) outlasts the retry.
+                configuration.retrySchedule = [.seconds(3)]
+                configuration.limits.wallClock = .seconds(10)
+            }
+        }
+        try await withServer(hooks: hooks, logs: logs, configure: node("a")) { a, _ in
+            try await withServer(hooks: hooks, logs: logs, configure: node("b")) { b, _ in
+                try await a.createCollection("posts")
+                let created = try await a.send(.post, "/api/v1/collections/posts/records", json: #"{"title":"One"}"#)
+                let id = try #require(created.body?["id"]?.string)
+                // Node a's create delivery has failed once: it holds the record's lane until its retry.
+                #expect(try await eventually {
+                    guard case .array(let failed)? = try await a.send(.get, "/api/v1/hooks/deliveries?status=failed").body else { return false }
+                    return !failed.isEmpty
+                })
+                #expect(logs.lines("event").isEmpty)
+                let updated = try await b.send(.patch, "/api/v1/collections/posts/records/\(id)", json: #"{"title":"Two"}"#)
+                #expect(updated.status == .ok)
+                let events = logs.lines("event").map { [$0.metadata["type"], $0.metadata["title"]] }
+                #expect(events == [["record.created", "One"], ["record.updated", "Two"]],
+                        "the update ran after the create's retry, before b answered: \(events)")
+            }
+        }
+    }
+
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: CrashTests.binary)))
+    func copyDataMovesASQLiteFoldersRecordsIntoPostgres() async throws {
+        let folder = try HooksFolder([:])
+        defer { folder.remove() }
+        let data = folder.path + "/../data"
+        let database = try await PostgresTestDatabase.create()
+        let password = database.password?.addingPercentEncoding(withAllowedCharacters: .urlPasswordAllowed) ?? ""
+        let url = "postgres://\(database.username):\(password)@\(database.host):\(database.port)/\(database.database)"
+
+        let nothing = try await CommandLineTests.moonbase(["copy-data", "--data", data, "--database", url])
+        #expect(nothing.status != 0 && nothing.output.contains("no Moonbase database at"), "\(nothing.output)")
+        let noURL = try await CommandLineTests.moonbase(["copy-data", "--data", data], environment: [:])
+        #expect(noURL.status != 0 && noURL.output.contains("--database"), "\(noURL.output)")
+
+        var ids: [String] = []
+        do {
+            let sqlite = try SQLiteStore(directory: data)
+            _ = try await sqlite.createCollection(name: "posts")
+            for n in 1...3 { ids.append(try await sqlite.insert(Record.new(collection: "posts", fields: ["n": .int(Int64(n))])).record.id) }
+        }
+        let copied = try await CommandLineTests.moonbase(["copy-data", "--data", data, "--database", url])
+        #expect(copied.status == 0, "\(copied.output)")
+        #expect(copied.output.contains("posts: 3 records") && copied.output.contains("copied 3 records in 1 collections"), "\(copied.output)")
+        let again = try await CommandLineTests.moonbase(["copy-data", "--data", data], environment: ["MOONBASE_DATABASE_URL": url])
+        #expect(again.status == 0 && again.output.contains("3 were there already"), "\(again.output)")
+
+        let postgres = try await PostgresStore.open(database, logger: PostgresTestDatabase.logger, maxConnections: 1)
+        let page = try await postgres.list(collection: "posts", page: 1, perPage: 10, sort: .default)
+        #expect(page.items.map(\.id) == ids)
+        await postgres.close()
     }
 
     @Test func theDatabaseGoingAwayAnswers503AndServiceResumesWhenItIsBack() async throws {

@@ -22,6 +22,14 @@ public enum PostgresTestDatabase {
     public static func create() async throws -> PostgresLocation {
         var location = try server()
         let name = "moonbase_test_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
+        _ = try await strings(location, "CREATE DATABASE \(name)")
+        location.database = name
+        return location
+    }
+
+    /// The first column of what `sql` returns on a connection of its own to `location`, as text
+    /// (for tests that look at a database behind the server's back).
+    public static func strings(_ location: PostgresLocation, _ sql: String) async throws -> [String] {
         let configuration = PostgresConnection.Configuration(host: location.host, port: location.port, username: location.username,
                                                              password: location.password, database: location.database, tls: .disable)
         let connection: PostgresConnection
@@ -32,9 +40,20 @@ public enum PostgresTestDatabase {
             throw MissingPostgres(reason: "the test PostgreSQL server at \(location) does not answer: \(String(reflecting: error))")
         }
         defer { Task { try? await connection.close() } }
-        try await connection.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name)"), logger: logger)
-        location.database = name
-        return location
+        var values: [String] = []
+        for try await row in try await connection.query(PostgresQuery(unsafeSQL: sql), logger: logger) {
+            values.append(try row.decode(String.self))
+        }
+        return values
+    }
+
+    /// `location` as the URL `serve --database` takes, password included (the location's
+    /// description leaves it out).
+    public static func url(_ location: PostgresLocation) -> String {
+        let allowed = CharacterSet.urlUserAllowed.subtracting(CharacterSet(charactersIn: ":@/"))
+        let user = location.username.addingPercentEncoding(withAllowedCharacters: allowed) ?? location.username
+        let password = location.password.map { ":" + ($0.addingPercentEncoding(withAllowedCharacters: allowed) ?? $0) } ?? ""
+        return "postgres://\(user)\(password)@\(location.host):\(location.port)/\(location.database)"
     }
 
     /// A store on a new database.

@@ -5,9 +5,14 @@ import NIOCore
 /// Runs `body` with the port of a fresh test server on 127.0.0.1 (the endpoints hooks call in
 /// tests: JSON, echo, webhook receiver, pauses, slow, oversized, redirects), then stops the server.
 public func withTestServer(_ body: @Sendable (Int) async throws -> Void) async throws {
+    try await withHTTPServer(router: testRouter(), body)
+}
+
+/// Runs `body` with the port of a server on 127.0.0.1 answering with `router`, then stops it.
+public func withHTTPServer(router: Router<BasicRequestContext>, _ body: @Sendable (Int) async throws -> Void) async throws {
     let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
     let app = Application(
-        router: testRouter(),
+        router: router,
         configuration: .init(address: .hostname("127.0.0.1", port: 0)),
         onServerRunning: { channel in portContinuation.yield(channel.localAddress?.port ?? 0) }
     )

@@ -15,12 +15,12 @@ struct CollectionTests {
 
         #expect(try await store.collections().map(\.name) == ["authors", "posts"])  // by name
         #expect(try await store.collections() == [authors, posts])
-        #expect(store.collectionExists("posts"))
-        #expect(!store.collectionExists("comments"))
+        #expect(try await store.collectionExists("posts"))
+        #expect(try await !store.collectionExists("comments"))
 
         try await store.deleteCollection(name: "posts")
         #expect(try await store.collections() == [authors])
-        #expect(!store.collectionExists("posts"))
+        #expect(try await !store.collectionExists("posts"))
         #expect(await storeError { try await store.deleteCollection(name: "posts") } == .collectionNotFound("posts"))
     }
 

@@ -134,6 +134,6 @@ struct ConcurrencyTests {
         #expect(try await view.delete(collection: "posts", id: record.id, ifVersion: 2).record == replaced)
         #expect(try await view.list(collection: "posts", page: 1, perPage: 30, sort: .default).totalItems == 0)
         try await view.deleteCollection(name: "posts")
-        #expect(!view.collectionExists("posts"))
+        #expect(try await !view.collectionExists("posts"))
     }
 }

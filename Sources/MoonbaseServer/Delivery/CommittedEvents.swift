@@ -21,6 +21,7 @@ final class CommittedEvents: CommittedEventSink {
     }
 
     func committed(_ event: OutboxEvent, _ deliveries: NewDeliveries) {
+        if deliveries.elsewhere.count == deliveries.count { return } // all for other nodes to claim
         switch backlog.accept((event, deliveries), sequence: event.sequence) {
         case .drain:
             wake.yield()

@@ -85,6 +85,14 @@ actor DeliveryScheduler: Service {
             await drained.wait()
         }
         if lanes.running > 0 { logger.warning("hooks still running at shutdown; they run again at the next start") }
+        if let claims = store.deliveryClaims {
+            do {
+                try await claims.release(nil)
+            } catch {
+                logger.warning("cannot give up this node's hook deliveries: other nodes take them up once its lease runs out",
+                               metadata: ["error": .string("\(error)")])
+            }
+        }
     }
 
     // MARK: Committed events
@@ -97,12 +105,7 @@ actor DeliveryScheduler: Service {
 
     private func drainInbox() {
         if refilling { return } // the refill drains once it has taken the older events
-        let now = clock.now()
-        for (element, _) in backlog.takeInbox() {
-            let (event, deliveries) = element
-            lanes.commit(event, collection: event.collection, recordID: event.recordID, laneDeliveries(deliveries), now: now, into: &actions)
-        }
-        perform()
+        commitUnfinished([], inbox: backlog.takeInbox())
     }
 
     /// Reads events left in the store, in commit order, while there is room for them; once the
@@ -153,19 +156,62 @@ actor DeliveryScheduler: Service {
     }
 
     /// Commits deliveries read from the store (by delivery id: an event's are together);
-    /// returns how many.
-    private func commitUnfinished(_ unfinished: [(delivery: Delivery, event: OutboxEvent)]) -> Int {
+    /// returns how many. With `inbox` (events committed here meanwhile), commits its events
+    /// among them by sequence: a lane's events go in in commit order, whichever way they came.
+    @discardableResult
+    private func commitUnfinished(_ unfinished: [(delivery: Delivery, event: OutboxEvent)],
+                                  inbox: ArraySlice<(element: (OutboxEvent, NewDeliveries), sequence: Int64)> = []) -> Int {
         let now = clock.now()
+        var inbox = inbox
+        func commitInbox(before sequence: Int64) {
+            while let (element, eventSequence) = inbox.first, eventSequence < sequence {
+                lanes.commit(element.0, collection: element.0.collection, recordID: element.0.recordID, laneDeliveries(element.1),
+                             now: now, into: &actions)
+                inbox.removeFirst()
+            }
+        }
         var start = unfinished.startIndex
         while start < unfinished.endIndex {
             let event = unfinished[start].event
             let end = unfinished[start...].firstIndex { $0.event.sequence != event.sequence } ?? unfinished.endIndex
+            commitInbox(before: event.sequence)
             lanes.commit(event, collection: event.collection, recordID: event.recordID, unfinished[start..<end].map { laneDelivery($0.delivery) },
                          now: now, into: &actions)
             start = end
         }
+        commitInbox(before: .max)
         perform()
         return unfinished.count
+    }
+
+    // MARK: Claims (nodes sharing a database)
+
+    /// Takes up deliveries that no live node holds (see `DeliveryClaims`), as many as the backlog
+    /// has room for, and only while nothing of this node's waits in the store (a claimed
+    /// delivery may follow one of those in its lane).
+    func claimUnheld(from claims: any DeliveryClaims) async throws(StoreError) {
+        guard !refilling, !stopping, backlog.spilledFrom == nil, let room = backlog.roomToRefill else { return }
+        drainInbox()
+        // The inbox waits meanwhile: events committed here during the claim are merged in below.
+        refilling = true
+        defer { refilling = false }
+        let claimed: [(delivery: Delivery, event: OutboxEvent)]
+        do {
+            claimed = try await claims.claim(limit: room)
+        } catch {
+            refilling = false
+            drainInbox()
+            throw error
+        }
+        if !claimed.isEmpty && backlog.spilledFrom != nil {
+            // The backlog filled up meanwhile: an event of this node's left in the store may come
+            // before a claimed delivery in its lane. Give them back; a later pass takes them again.
+            commitUnfinished([], inbox: backlog.takeInbox())
+            try await claims.release(claimed.map(\.delivery.id))
+            return
+        }
+        if !claimed.isEmpty { logger.debug("claimed hook deliveries", metadata: ["count": .stringConvertible(claimed.count)]) }
+        commitUnfinished(claimed, inbox: backlog.takeInbox())
     }
 
     // MARK: Requests
@@ -178,6 +224,35 @@ actor DeliveryScheduler: Service {
     nonisolated func expectSync(eventID: String, handlers: [DeliveryTarget]) -> Latch? {
         syncWaiters.expect(eventID: eventID, handlers: handlers.lazy.map(\.handler))
     }
+
+    /// After a write whose `async = false` handlers may run on other nodes (see
+    /// `NewDeliveries.elsewhere`): watches those deliveries in the store, for at most `limit`,
+    /// and lets the request go once each has been tried (succeeded, failed or dead).
+    nonisolated func follow(elsewhere deliveries: NewDeliveries, for limit: Duration) {
+        let (store, syncWaiters) = (store, syncWaiters)
+        let watched = deliveries.elsewhere.filter { syncWaiters.isWaiting(eventID: deliveries.eventID, handler: deliveries.targets[$0].handler) }
+        guard !watched.isEmpty else { return }
+        Task {
+            let deadline = ContinuousClock.now + limit
+            var left = watched
+            while !left.isEmpty, ContinuousClock.now < deadline {
+                try? await Task.sleep(for: Self.followInterval)
+                var waiting: [Int] = []
+                for position in left {
+                    let delivery = try? await store.delivery(id: deliveries.id(at: position))
+                    if let delivery, delivery.status != .pending || delivery.attempts > 0 {
+                        syncWaiters.handled(eventID: deliveries.eventID, handler: delivery.handler)
+                    } else {
+                        waiting.append(position)
+                    }
+                }
+                left = waiting
+            }
+        }
+    }
+
+    /// How often `follow(elsewhere:for:)` looks at the store.
+    static let followInterval: Duration = .milliseconds(20)
 
     /// The write for `eventID` was refused: nobody will run its handlers.
     nonisolated func cancelSync(eventID: String, handlers: [DeliveryTarget]) {
@@ -333,11 +408,5 @@ actor DeliveryScheduler: Service {
         let waiters = idleWaiters
         idleWaiters = []
         for waiter in waiters { waiter.resume() }
-    }
-}
-
-extension Duration {
-    var milliseconds: Int64 {
-        components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000
     }
 }

@@ -7,9 +7,9 @@ import RecordStore
 // lanes, lane jobs into hook pool work, outcomes into stored attempts, dead deliveries into
 // `hook.failed` events. The lanes themselves know none of these types.
 extension DeliveryScheduler {
-    /// A just-committed event's deliveries, all first attempts.
+    /// A just-committed event's deliveries that this node runs, all first attempts.
     func laneDeliveries(_ deliveries: NewDeliveries) -> [LaneDelivery] {
-        deliveries.indices.map { position in
+        deliveries.indices.filter(deliveries.isHere).map { position in
             let target = deliveries.targets[position]
             return LaneDelivery(id: deliveries.id(at: position), handler: handlers.id(forKey: target.handler), attempts: 0,
                                 maxAttempts: target.maxAttempts, retryAt: nil)

@@ -43,6 +43,11 @@ final class SyncWaiters: Sendable {
         for latch in cancelled { latch.open() }
     }
 
+    /// Whether a request waits for the handler with key `handler` to run on the event `eventID`.
+    func isWaiting(eventID: String, handler: String) -> Bool {
+        latches.withLock { $0[Key(eventID: eventID, handler: handler)] != nil }
+    }
+
     /// The handler with key `handler` is done with the event `eventID` (run, or found gone).
     func handled(eventID: String, handler: String) {
         latches.withLock { $0.removeValue(forKey: Key(eventID: eventID, handler: handler)) }?.countDown()

@@ -7,31 +7,49 @@ import PostgresNIO
 /// deliveries, attempts and events back as `Delivery`, `DeliveryAttempt` and `OutboxEvent`.
 enum PostgresOutbox {
     /// Stores `event` (with its record's `data` and `oldData`) and one pending delivery per
-    /// target, in one statement; returns its sequence, the next of `hook_event_sequence`.
-    static func store(_ event: PendingEvent, data: JSONObject, oldData: JSONObject?, _ connection: PostgresConnection,
-                      _ logger: Logger) async throws -> Int64 {
+    /// target, in one statement; returns its sequence, the next of `hook_event_sequence`, and the
+    /// positions of the deliveries left for another node. A delivery is claimed for `node` unless
+    /// its lane has an unfinished delivery that `node` does not hold (see `DeliveryClaims`).
+    static func store(_ event: PendingEvent, data: JSONObject, oldData: JSONObject?, node: String, leaseMilliseconds: Int64,
+                      _ connection: PostgresConnection, _ logger: Logger) async throws -> (sequence: Int64, elsewhere: [Int]) {
         let created = Timestamp.format(millisecondsSince1970: event.created)
         let dataText = String(decoding: data.serialized(), as: UTF8.self)
         let oldDataText = oldData.map { String(decoding: $0.serialized(), as: UTF8.self) }
-        let handlers = event.targets.targets.map(\.handler)
-        let maxAttempts = event.targets.targets.map { Int64($0.maxAttempts) }
+        let targets = event.targets.targets
         let rows = try await connection.query("""
             WITH event AS (
                 INSERT INTO hook_events (sequence, id, type, collection, record_id, timestamp, depth, created, data, old_data)
                 VALUES (nextval('hook_event_sequence'), \(event.id), \(event.type.rawValue), \(event.collection), \(event.recordID),
                         \(event.timestamp), \(Int64(event.depth)), \(created), \(dataText)::json, \(oldDataText)::json)
                 RETURNING sequence
+            ), target AS (
+                SELECT t.*, NOT EXISTS (
+                    SELECT 1 FROM hook_deliveries p
+                    WHERE p.status IN ('pending', 'failed') AND p.handler = t.handler AND p.collection = \(event.collection)
+                      AND (t.collection_ordered OR p.record_id = \(event.recordID))
+                      AND (p.claimed_by IS DISTINCT FROM \(node) OR p.lease_until < \(unescaped: PostgresClaims.now))
+                ) AS claimed
+                FROM unnest(\(targets.map(\.handler))::text[], \(targets.map { Int64($0.maxAttempts) })::bigint[],
+                            \(targets.map(\.keepsCollectionOrder))::boolean[])
+                     WITH ORDINALITY AS t(handler, max_attempts, collection_ordered, position)
             )
-            INSERT INTO hook_deliveries (id, event_sequence, handler, collection, record_id, status, max_attempts, created, updated)
+            INSERT INTO hook_deliveries (id, event_sequence, handler, collection, record_id, status, max_attempts, created, updated,
+                                         collection_ordered, claimed_by, lease_until)
             SELECT event.sequence * \(Int64(Outbox.maxTargets)) + target.position - 1, event.sequence, target.handler,
-                   \(event.collection), \(event.recordID), 'pending', target.max_attempts, \(created), \(created)
-            FROM event, unnest(\(handlers)::text[], \(maxAttempts)::bigint[]) WITH ORDINALITY AS target(handler, max_attempts, position)
-            RETURNING event_sequence
+                   \(event.collection), \(event.recordID), 'pending', target.max_attempts, \(created), \(created),
+                   target.collection_ordered, CASE WHEN target.claimed THEN \(node) END,
+                   CASE WHEN target.claimed THEN \(unescaped: PostgresClaims.now) + \(leaseMilliseconds) END
+            FROM event, target
+            RETURNING event_sequence, id - event_sequence * \(Int64(Outbox.maxTargets)), claimed_by IS NOT NULL
             """, logger: logger)
         var sequence: Int64?
-        for try await stored in rows.decode(Int64.self) { sequence = stored }
+        var elsewhere: [Int] = []
+        for try await (stored, position, claimed) in rows.decode((Int64, Int64, Bool).self) {
+            sequence = stored
+            if !claimed { elsewhere.append(Int(position)) }
+        }
         guard let sequence else { throw CorruptOutbox(problem: "an event was stored without its deliveries") }
-        return sequence
+        return (sequence, elsewhere.sorted())
     }
 
     // MARK: - Reading
@@ -73,6 +91,21 @@ enum PostgresOutbox {
             id: try row[start + 1].decode(String.self), type: type, collection: try row[start + 3].decode(String.self),
             recordID: try row[start + 4].decode(String.self), data: data, oldData: try object(try row[start + 8].decode(String?.self)),
             timestamp: try row[start + 5].decode(String.self), depth: Int(try row[start + 6].decode(Int64.self))))
+    }
+
+    /// Every delivery with its event that `rows` hold (shaped by `deliveryColumns, eventColumns`),
+    /// each event read once.
+    static func deliveriesWithEvents(_ rows: PostgresRowSequence) async throws -> [(delivery: Delivery, event: OutboxEvent)] {
+        var result: [(delivery: Delivery, event: OutboxEvent)] = []
+        var events: [Int64: OutboxEvent] = [:]
+        for try await row in rows {
+            let columns = row.makeRandomAccess()
+            let delivery = try delivery(columns)
+            let event = try events[delivery.eventSequence] ?? event(columns, from: deliveryColumnCount)
+            events[delivery.eventSequence] = event
+            result.append((delivery, event))
+        }
+        return result
     }
 
     /// Every delivery the query finds (shaped by `deliveryColumns`).

@@ -8,8 +8,8 @@ import PostgresNIO
 /// event's row, events referring to their record) pay for SQLite's single writer and are left
 /// out. Records keep their fields in `json` (the text as written, so key order is kept; filters
 /// compare fields as `jsonb`); an event keeps its record's data itself; every
-/// delivery is a row from the write on, so the next slice can claim pending ones across nodes
-/// (`claimed_by`, `lease_until`, `FOR UPDATE SKIP LOCKED`) without a new layout.
+/// delivery is a row from the write on, claimed by one node at a time (`claimed_by`,
+/// `lease_until`; see `PostgresClaims`).
 ///
 /// Timestamps are text as `Timestamp` writes them (so they sort as text, compared with
 /// `COLLATE "C"`, byte by byte, as SQLite does); `next_attempt_at` and `lease_until` are
@@ -102,6 +102,17 @@ enum PostgresSchema {
             CREATE INDEX hook_attempts_by_delivery ON hook_attempts (delivery_id, attempt);
             """),
         (2, "cron runs", PostgresCron.migration),
+        (3, "delivery claims across nodes", """
+            -- A handler with `order = "collection"`: its lane is the collection, not the record.
+            ALTER TABLE hook_deliveries ADD COLUMN collection_ordered boolean NOT NULL DEFAULT false;
+            -- The lane checks of writes and claims look at unfinished deliveries only.
+            CREATE INDEX hook_deliveries_unfinished_lanes ON hook_deliveries (handler, collection, record_id)
+                WHERE status IN ('pending', 'failed');
+            -- A node renewing its leases, or taking up its own claims at start.
+            CREATE INDEX hook_deliveries_claimed ON hook_deliveries (claimed_by, event_sequence)
+                WHERE status IN ('pending', 'failed');
+            """),
+        (4, "nodes", PostgresNodes.migration),
     ]
 
     /// The statements of a migration's SQL: each ends with `;` at the end of a line.

@@ -17,7 +17,8 @@ extension PostgresStore {
     public func recordAttempts(_ outcomes: [AttemptOutcome]) async throws(StoreError) {
         var rounds: [[AttemptOutcome]] = []
         var seen: [Int64: Int] = [:]
-        for outcome in outcomes where outcome.deliveryID >= 0 {
+        // By id: transactions that change several deliveries lock them in one order.
+        for outcome in outcomes.sorted(by: { ($0.deliveryID, $0.attempt) < ($1.deliveryID, $1.attempt) }) where outcome.deliveryID >= 0 {
             let round = seen[outcome.deliveryID, default: 0]
             seen[outcome.deliveryID] = round + 1
             if round == rounds.count { rounds.append([]) }
@@ -56,8 +57,9 @@ extension PostgresStore {
     }
 
     /// A failed or dead delivery goes back to pending (see `RecordStore.requeue`).
+    /// The node that requeues it claims it (it runs it next).
     public func requeue(deliveryID: Int64, force: Bool) async throws(StoreError) -> Delivery {
-        let now = Timestamp.now()
+        let (now, node, lease) = (Timestamp.now(), node, lease.milliseconds)
         let logger = logger
         return try await writer.perform { connection in
             let rows = try await connection.query("""
@@ -83,7 +85,8 @@ extension PostgresStore {
                 WITH requeued AS (
                     UPDATE hook_deliveries
                     SET status = 'pending', next_attempt_at = NULL, max_attempts = greatest(max_attempts, attempts + 1),
-                        updated = \(now), redelivered = \(newer != nil)
+                        updated = \(now), redelivered = \(newer != nil),
+                        claimed_by = \(node), lease_until = \(unescaped: PostgresClaims.now) + \(lease)
                     WHERE id = \(deliveryID) RETURNING *
                 )
                 SELECT \(unescaped: PostgresOutbox.deliveryColumns) FROM requeued d JOIN hook_events e ON e.sequence = d.event_sequence
@@ -115,14 +118,16 @@ extension PostgresStore {
 
     // MARK: - Reading the outbox
 
+    /// This node's claims (see `DeliveryClaims`); the others' are theirs, and unclaimed ones are
+    /// for `claim`.
     public func unfinishedDeliveries(from: Int64, events limit: Int) async throws(StoreError) -> UnfinishedDeliveries {
-        let limit = max(limit, 1)
+        let (limit, node) = (max(limit, 1), node)
         return try await read { client, logger in
             // One more than asked: the first past the limit is where to go on from.
             var sequences: [Int64] = []
             for try await sequence in try await client.query("""
                 SELECT DISTINCT event_sequence FROM hook_deliveries
-                WHERE status IN ('pending', 'failed') AND event_sequence >= \(from)
+                WHERE status IN ('pending', 'failed') AND claimed_by = \(node) AND event_sequence >= \(from)
                 ORDER BY 1 LIMIT \(Int64(limit) < Int64.max ? Int64(limit) + 1 : Int64.max)
                 """, logger: logger).decode(Int64.self) {
                 sequences.append(sequence)
@@ -130,21 +135,12 @@ extension PostgresStore {
             let taken = Array(sequences.prefix(limit))
             let next = sequences.count > limit ? sequences[limit] : nil
             guard !taken.isEmpty else { return ([], next) }
-            var result: [(delivery: Delivery, event: OutboxEvent)] = []
-            var events: [Int64: OutboxEvent] = [:]
-            let rows = try await client.query("""
+            let result = try await PostgresOutbox.deliveriesWithEvents(try await client.query("""
                 SELECT \(unescaped: PostgresOutbox.deliveryColumns), \(unescaped: PostgresOutbox.eventColumns)
                 FROM hook_deliveries d JOIN hook_events e ON e.sequence = d.event_sequence
-                WHERE d.event_sequence = ANY(\(taken)::bigint[]) AND d.status IN ('pending', 'failed')
+                WHERE d.event_sequence = ANY(\(taken)::bigint[]) AND d.status IN ('pending', 'failed') AND d.claimed_by = \(node)
                 ORDER BY d.id
-                """, logger: logger)
-            for try await row in rows {
-                let columns = row.makeRandomAccess()
-                let delivery = try PostgresOutbox.delivery(columns)
-                let event = try events[delivery.eventSequence] ?? PostgresOutbox.event(columns, from: PostgresOutbox.deliveryColumnCount)
-                events[delivery.eventSequence] = event
-                result.append((delivery, event))
-            }
+                """, logger: logger))
             return (result, next)
         }
     }

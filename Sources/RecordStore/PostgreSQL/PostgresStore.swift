@@ -14,6 +14,10 @@ import Synchronization
 /// with `unavailable` when no connection comes within `acquireTimeout`, rather than wait for the
 /// pool to give up. Migrations run at `open`, under an advisory lock (see `PostgresSchema`).
 public final class PostgresStore: RecordStore {
+    /// This node's name, which its delivery claims carry (see `DeliveryClaims`).
+    public let node: String
+    /// How long a claim lasts unrenewed.
+    public let lease: Duration
     let writer: PostgresWriter
     let client: PostgresClient
     let logger: Logger
@@ -27,13 +31,14 @@ public final class PostgresStore: RecordStore {
 
     /// Connects to `location`, brings its layout up to date and returns the store. `events` hears
     /// of every event a write stores (see `CommittedEventSink`); `commits` of the number of
-    /// writes each transaction carried (group commit), as on SQLite.
+    /// writes each transaction carried (group commit), as on SQLite. `node` names this node
+    /// among those sharing the database, `lease` how long its delivery claims last unrenewed.
     /// - Throws: `unavailable` when the server cannot be reached within `connectTimeout`,
     ///   `database` when it refuses (a wrong password, no such database) or a migration fails;
     ///   the message names the server (never the password).
     public static func open(_ location: PostgresLocation, events: (any CommittedEventSink)? = nil,
                             commits: (@Sendable (Int) -> Void)? = nil, logger: Logger,
-                            maxConnections: Int = 16, connectTimeout: Duration = .seconds(10),
+                            node: String = "local", lease: Duration = .seconds(30), maxConnections: Int = 16, connectTimeout: Duration = .seconds(10),
                             acquireTimeout: Duration = .seconds(5)) async throws(StoreError) -> PostgresStore {
         var connection = PostgresConnection.Configuration(host: location.host, port: location.port, username: location.username,
                                                           password: location.password, database: location.database, tls: .disable)
@@ -71,14 +76,17 @@ public final class PostgresStore: RecordStore {
         writerConnection.options.connectTimeout = Self.timeAmount(min(connectTimeout, acquireTimeout))
         return PostgresStore(client: PostgresClient(configuration: pool, backgroundLogger: logger),
                              writer: PostgresWriter(configuration: writerConnection, events: events, commits: commits, logger: logger),
-                             collections: names, logger: logger, acquireTimeout: acquireTimeout)
+                             collections: names, logger: logger, acquireTimeout: acquireTimeout, node: node, lease: lease)
     }
 
     private static func timeAmount(_ duration: Duration) -> TimeAmount {
         .nanoseconds(duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000)
     }
 
-    private init(client: PostgresClient, writer: PostgresWriter, collections: Set<String>, logger: Logger, acquireTimeout: Duration) {
+    private init(client: PostgresClient, writer: PostgresWriter, collections: Set<String>, logger: Logger, acquireTimeout: Duration,
+                 node: String, lease: Duration) {
+        self.node = node
+        self.lease = lease
         self.client = client
         self.writer = writer
         self.logger = logger
@@ -141,8 +149,16 @@ public final class PostgresStore: RecordStore {
         }
     }
 
-    public func collectionExists(_ name: String) -> Bool {
-        knownCollections.withLock { $0.contains(name) }
+    /// From memory for a collection this node has seen; else from the database, since another
+    /// node may have made it (then remembered).
+    public func collectionExists(_ name: String) async throws(StoreError) -> Bool {
+        if knownCollections.withLock({ $0.contains(name) }) { return true }
+        guard CollectionInfo.isValidName(name) else { return false }
+        let found = try await read { client, logger in
+            try await client.query("SELECT 1 FROM collections WHERE name = \(name)", logger: logger).collect().count == 1
+        }
+        if found { knownCollections.withLock { _ = $0.insert(name) } }
+        return found
     }
 
     public func deleteCollection(name: String) async throws(StoreError) {
@@ -157,7 +173,7 @@ public final class PostgresStore: RecordStore {
     // MARK: - Records
 
     public func record(collection: String, id: String) async throws(StoreError) -> MoonbaseModel.Record {
-        guard collectionExists(collection) else { throw .collectionNotFound(collection) }
+        guard try await collectionExists(collection) else { throw .collectionNotFound(collection) }
         let found = try await read { client, logger -> MoonbaseModel.Record? in
             let rows = try await client.query("""
                 SELECT id, created, updated, version, data::text FROM records WHERE collection = \(collection) AND id = \(id)
@@ -173,7 +189,7 @@ public final class PostgresStore: RecordStore {
 
     public func list(collection: String, page: Int, perPage: Int, sort: RecordSort,
                      filters: [RecordFilter]) async throws(StoreError) -> RecordPage {
-        guard collectionExists(collection) else { throw .collectionNotFound(collection) }
+        guard try await collectionExists(collection) else { throw .collectionNotFound(collection) }
         let window = RecordWindow(page: page, perPage: perPage)
         let query = PostgresRecordQuery.page(collection: collection, sort: sort, filters: filters,
                                              limit: window.offset == nil ? 0 : window.perPage, offset: window.offset ?? 0)
@@ -197,13 +213,13 @@ public final class PostgresStore: RecordStore {
         let request = try Outbox.eventRequest(outbox)
         switch write {
         case .insert(let record):
-            guard collectionExists(record.collection) else { throw .collectionNotFound(record.collection) }
+            guard try await collectionExists(record.collection) else { throw .collectionNotFound(record.collection) }
             return try await writer.performWrite(insertOperation(record, request))
         case .replace(let collection, let id, let fields, let version):
-            guard collectionExists(collection) else { throw .collectionNotFound(collection) }
+            guard try await collectionExists(collection) else { throw .collectionNotFound(collection) }
             return try await writer.performWrite(replaceOperation(collection: collection, id: id, fields: fields, ifVersion: version, request))
         case .delete(let collection, let id, let version):
-            guard collectionExists(collection) else { throw .collectionNotFound(collection) }
+            guard try await collectionExists(collection) else { throw .collectionNotFound(collection) }
             return try await writer.performWrite(deleteOperation(collection: collection, id: id, ifVersion: version, request))
         }
     }
@@ -234,8 +250,8 @@ public final class PostgresStore: RecordStore {
             }
             guard let event else { return WriteResult(record: stored) }
             let eventData = stored.json
-            let sequence = try await PostgresOutbox.store(event, data: eventData, oldData: nil, connection, logger)
-            return event.result(sequence: sequence, record: stored, data: eventData, oldData: nil)
+            let saved = try await self.storeEvent(event, data: eventData, oldData: nil, connection)
+            return event.result(sequence: saved.sequence, elsewhere: saved.elsewhere, record: stored, data: eventData, oldData: nil)
         }
     }
 
@@ -263,12 +279,12 @@ public final class PostgresStore: RecordStore {
             let stored = MoonbaseModel.Record(id: id, collection: collection, created: old.created, updated: updated,
                                               version: old.version + 1, fields: fields)
             let (eventData, oldData) = (stored.json, old.json)
-            let sequence = try await PostgresOutbox.store(event, data: eventData, oldData: oldData, connection, logger)
+            let saved = try await self.storeEvent(event, data: eventData, oldData: oldData, connection)
             try await connection.query("""
                 UPDATE records SET data = \(data)::json, updated = \(updated), version = version + 1
                 WHERE collection = \(collection) AND id = \(id)
                 """, logger: logger)
-            return event.result(sequence: sequence, record: stored, data: eventData, oldData: oldData)
+            return event.result(sequence: saved.sequence, elsewhere: saved.elsewhere, record: stored, data: eventData, oldData: oldData)
         }
     }
 
@@ -290,13 +306,20 @@ public final class PostgresStore: RecordStore {
             let deleted = try await Self.currentRecord(collection: collection, id: id, ifVersion: ifVersion, connection, logger)
             // `data` and `old_data` are both the record as it was.
             let data = deleted.json
-            let sequence = try await PostgresOutbox.store(event, data: data, oldData: data, connection, logger)
+            let saved = try await self.storeEvent(event, data: data, oldData: data, connection)
             try await connection.query("DELETE FROM records WHERE collection = \(collection) AND id = \(id)", logger: logger)
-            return event.result(sequence: sequence, record: deleted, data: data, oldData: data)
+            return event.result(sequence: saved.sequence, elsewhere: saved.elsewhere, record: deleted, data: data, oldData: data)
         }
     }
 
     // MARK: - Helpers
+
+    /// Stores a write's event and deliveries, claimed for this node where their lanes allow.
+    private func storeEvent(_ event: PendingEvent, data: JSONObject, oldData: JSONObject?,
+                            _ connection: PostgresConnection) async throws -> (sequence: Int64, elsewhere: [Int]) {
+        try await PostgresOutbox.store(event, data: data, oldData: oldData, node: node, leaseMilliseconds: lease.milliseconds,
+                                       connection, logger)
+    }
 
     private static func collectionStored(_ name: String, _ connection: PostgresConnection, _ logger: Logger) async throws -> Bool {
         try await connection.query("SELECT 1 FROM collections WHERE name = \(name)", logger: logger).collect().count == 1

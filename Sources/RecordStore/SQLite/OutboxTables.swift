@@ -657,9 +657,11 @@ struct PendingEvent: Sendable {
     let idPrefixID: Int64?
 
     /// What the write returns once the event is stored with `sequence`.
-    func result(sequence: Int64, record: MoonbaseModel.Record, data: JSONObject, oldData: JSONObject?) -> WriteResult {
+    /// `elsewhere`: the deliveries left for another node (see `NewDeliveries.elsewhere`).
+    func result(sequence: Int64, elsewhere: [Int] = [], record: MoonbaseModel.Record, data: JSONObject, oldData: JSONObject?) -> WriteResult {
         let deliveries = NewDeliveries(eventSequence: sequence, eventID: id, collection: collection, recordID: recordID,
-                                       targets: targets.targets, created: Timestamp.format(millisecondsSince1970: created))
+                                       targets: targets.targets, created: Timestamp.format(millisecondsSince1970: created),
+                                       elsewhere: elsewhere)
         let event = OutboxEvent(sequence: sequence, event: RecordEvent(
             id: id, type: type, collection: collection, recordID: recordID, data: data, oldData: oldData, timestamp: timestamp, depth: depth))
         return WriteResult(record: record, event: event, deliveries: deliveries)

@@ -29,6 +29,8 @@ public final class SQLiteStore: RecordStore {
     let batcher: WriteBatcher
     /// Where events and deliveries are stored and read.
     let outboxTables = OutboxTables()
+    /// This process, the data folder's one node (see `NodeRegistry`).
+    let nodes = LocalNodeRegistry()
     /// Keeps the WAL short off the writer; nil in memory.
     private let checkpointer: WALCheckpointer?
 

@@ -1,0 +1,90 @@
+import Logging
+import PostgresNIO
+
+// Deliveries shared by the nodes of one database (see `DeliveryClaims`): writes claim theirs as
+// they store them (`PostgresOutbox.store`); `claim` takes up the rest.
+
+/// The SQL the claims share.
+enum PostgresClaims {
+    /// Now, in ms since 1970, by the database's clock: leases are compared by one clock, whatever
+    /// the nodes' clocks say.
+    static let now = "(extract(epoch FROM clock_timestamp()) * 1000)::bigint"
+    /// The advisory lock claim passes run under (any 64-bit number; "mb-claim" in ASCII). One pass
+    /// at a time sees every other pass's claims, so two nodes never take deliveries of one lane.
+    static let lock: Int64 = 0x6D62_2D63_6C61_696D
+}
+
+extension PostgresStore: DeliveryClaims {
+    public var deliveryClaims: (any DeliveryClaims)? { self }
+
+    /// Takes, in commit order, unfinished deliveries held by no live node (never claimed, or
+    /// their node's lease ran out), skipping any whose lane has a delivery another node holds.
+    /// A lane's earlier unclaimed deliveries come first in the same pass (they have lower ids),
+    /// so a pass takes a lane's waiting deliveries together, in order.
+    ///
+    /// Two statements under the pass lock: the first locks the candidates (so nothing changes
+    /// them before the second, which would otherwise re-check only their ids); the second, with a
+    /// fresh snapshot, claims those that no delivery outside the candidates holds back. Then a
+    /// barrier on the writer: every event this node committed before the pass has reached the
+    /// sink by the time the claims are returned, so the scheduler can put them in commit order.
+    public func claim(limit: Int) async throws(StoreError) -> [(delivery: Delivery, event: OutboxEvent)] {
+        let (node, lease, limit) = (node, lease.milliseconds, Int64(max(limit, 1)))
+        let claimed = try await read { client, logger in
+            try await client.withTransaction(logger: logger) { connection in
+                _ = try await connection.query("SELECT pg_advisory_xact_lock(\(PostgresClaims.lock))", logger: logger)
+                var candidates: [Int64] = []
+                for try await id in try await connection.query("""
+                    SELECT id FROM hook_deliveries
+                    WHERE status IN ('pending', 'failed')
+                      AND (claimed_by IS NULL OR (claimed_by <> \(node) AND lease_until < \(unescaped: PostgresClaims.now)))
+                    ORDER BY id LIMIT \(limit) FOR UPDATE
+                    """, logger: logger).decode(Int64.self) {
+                    candidates.append(id)
+                }
+                guard !candidates.isEmpty else { return [(delivery: Delivery, event: OutboxEvent)]() }
+                return try await PostgresOutbox.deliveriesWithEvents(try await connection.query("""
+                    WITH claimed AS (
+                        UPDATE hook_deliveries d SET claimed_by = \(node), lease_until = \(unescaped: PostgresClaims.now) + \(lease)
+                        WHERE d.id = ANY(\(candidates)::bigint[]) AND NOT EXISTS (
+                            SELECT 1 FROM hook_deliveries p
+                            WHERE p.status IN ('pending', 'failed') AND p.handler = d.handler AND p.collection = d.collection
+                              AND (d.collection_ordered OR p.record_id = d.record_id) AND p.id <> d.id
+                              AND p.claimed_by IS DISTINCT FROM \(node) AND p.id <> ALL(\(candidates)::bigint[]))
+                        RETURNING d.*
+                    )
+                    SELECT \(unescaped: PostgresOutbox.deliveryColumns), \(unescaped: PostgresOutbox.eventColumns)
+                    FROM claimed d JOIN hook_events e ON e.sequence = d.event_sequence
+                    ORDER BY d.id
+                    """, logger: logger))
+            }
+        }
+        if !claimed.isEmpty { try await writer.perform { _ in } }
+        return claimed
+    }
+
+    public func renew() async throws(StoreError) {
+        let (node, lease) = (node, lease.milliseconds)
+        _ = try await read { client, logger in
+            // Rows another transaction holds are skipped, never waited for: the writer records
+            // outcomes in its own transactions, and waiting on each other deadlocked (PostgreSQL
+            // then aborts one only after a second, long enough for a short lease to run out). A
+            // skipped row is being recorded now; the next renewal takes it if it is still unfinished.
+            try await client.query("""
+                UPDATE hook_deliveries SET lease_until = \(unescaped: PostgresClaims.now) + \(lease)
+                WHERE id IN (SELECT id FROM hook_deliveries WHERE claimed_by = \(node) AND status IN ('pending', 'failed')
+                             ORDER BY id FOR UPDATE SKIP LOCKED)
+                """, logger: logger)
+        }
+    }
+
+    public func release(_ ids: [Int64]?) async throws(StoreError) {
+        let node = node
+        _ = try await read { client, logger in
+            try await client.query("""
+                UPDATE hook_deliveries SET claimed_by = NULL, lease_until = NULL
+                WHERE claimed_by = \(node) AND status IN ('pending', 'failed')
+                  AND (\(ids)::bigint[] IS NULL OR id = ANY(\(ids)::bigint[]))
+                """, logger: logger)
+        }
+    }
+}

@@ -1,0 +1,149 @@
+import Foundation
+import MoonbaseJSON
+import MoonbaseModel
+import MoonbaseTestSupport
+import Testing
+@testable import RecordStore
+
+/// Deliveries shared by nodes on one PostgreSQL database (`DeliveryClaims`): who runs what,
+/// lane by lane, and what happens when a node stops renewing its leases.
+@Suite("PostgreSQL: delivery claims across nodes")
+struct PostgresClaimsTests {
+    /// Nodes `names` on one new database with a `posts` collection.
+    static func nodes(_ names: [String]) async throws -> [PostgresStore] {
+        let location = try await PostgresTestDatabase.create()
+        var stores: [PostgresStore] = []
+        for name in names {
+            stores.append(try await PostgresStore.open(location, logger: PostgresTestDatabase.logger, node: name,
+                                                       maxConnections: 2))
+        }
+        _ = try await stores[0].createCollection(name: "posts")
+        // The others learn of the collection as a restarted node would.
+        for store in stores.dropFirst() { _ = try? await store.createCollection(name: "posts") }
+        return stores
+    }
+
+    static func close(_ stores: [PostgresStore]) async {
+        for store in stores { await store.close() }
+    }
+
+    static func update(_ store: PostgresStore, _ record: Record, _ fields: JSONObject, handlers: [String] = ["h1"],
+                       collectionOrder: Bool = false) async throws -> WriteResult {
+        let current = try await store.record(collection: record.collection, id: record.id)
+        let targets = handlers.map { DeliveryTarget(handler: $0, maxAttempts: 3, keepsCollectionOrder: collectionOrder) }
+        return try await store.replace(collection: record.collection, id: record.id, fields: fields, ifVersion: current.version,
+                                       outbox: OutboxRequest(eventID: UUID().uuidString, targets: targets))
+    }
+
+    static func create(_ store: PostgresStore, _ fields: JSONObject, handlers: [String] = ["h1"],
+                       collectionOrder: Bool = false) async throws -> WriteResult {
+        let targets = handlers.map { DeliveryTarget(handler: $0, maxAttempts: 3, keepsCollectionOrder: collectionOrder) }
+        return try await store.insert(Record.new(collection: "posts", fields: fields),
+                                      outbox: OutboxRequest(eventID: UUID().uuidString, targets: targets))
+    }
+
+    @Test func aWriteClaimsItsDeliveriesUnlessAnotherNodeHoldsTheirLane() async throws {
+        let stores = try await Self.nodes(["a", "b"])
+        let (a, b) = (stores[0], stores[1])
+        let created = try await Self.create(a, ["n": 1], handlers: ["h1", "h2"])
+        #expect(created.deliveries.elsewhere.isEmpty, "nothing else in its lanes: node a runs both")
+        #expect(try await a.unfinishedDeliveries().map(\.delivery.id) == [created.deliveries.id(at: 0), created.deliveries.id(at: 1)])
+        #expect(try await b.unfinishedDeliveries().isEmpty, "a node takes up only its own claims")
+
+        // Node b updates the record while a still holds both lanes: b runs nothing of it.
+        let updated = try await Self.update(b, created.record, ["n": 2], handlers: ["h1", "h2"])
+        #expect(updated.deliveries.elsewhere == [0, 1])
+        #expect(try await b.claim(limit: 100).isEmpty, "the lanes are a's until its deliveries finish")
+        #expect(try await b.unfinishedDeliveries().isEmpty)
+
+        // h1's lane frees up when a's delivery succeeds; h2's stays a's (it failed and will retry).
+        let held = try await a.unfinishedDeliveries().map(\.delivery)
+        try await a.recordAttempts([outcome(held[0], attempt: 1),
+                                    outcome(held[1], attempt: 1, error: "boom", next: Timestamp.currentMilliseconds() + 60_000)])
+        let claimed = try await b.claim(limit: 100)
+        #expect(claimed.map(\.delivery.id) == [updated.deliveries.id(at: 0)], "only the lane a no longer holds")
+        #expect(claimed.first?.event.event.data["n"] == .int(2))
+        #expect(try await b.unfinishedDeliveries().map(\.delivery.id) == [updated.deliveries.id(at: 0)], "now b's own")
+        #expect(try await a.claim(limit: 100).map(\.delivery.id) == [updated.deliveries.id(at: 1)],
+                "a takes h2's next delivery, behind its own failed one, and not h1's, which b holds")
+
+        // A new record's deliveries are free lanes, whoever writes it.
+        let other = try await Self.create(b, ["n": 3])
+        #expect(other.deliveries.elsewhere.isEmpty)
+        await Self.close(stores)
+    }
+
+    @Test func aNodesOwnEarlierDeliveryDoesNotHoldItsLaterOnesBack() async throws {
+        let stores = try await Self.nodes(["a"])
+        let created = try await Self.create(stores[0], ["n": 1])
+        let updated = try await Self.update(stores[0], created.record, ["n": 2])
+        #expect(updated.deliveries.elsewhere.isEmpty, "one node keeps its own lanes in order in memory")
+        #expect(try await stores[0].unfinishedDeliveries().count == 2)
+        await Self.close(stores)
+    }
+
+    @Test func collectionOrderedHandlersShareOneLanePerCollection() async throws {
+        let stores = try await Self.nodes(["a", "b"])
+        let (a, b) = (stores[0], stores[1])
+        _ = try await Self.create(a, ["n": 1], handlers: ["count", "index"], collectionOrder: true)
+        let other = try await Self.create(b, ["n": 2], handlers: ["count"], collectionOrder: true)
+        #expect(other.deliveries.elsewhere == [0], "another record, but the same collection's lane")
+        let unordered = try await Self.create(b, ["n": 3], handlers: ["count"])
+        #expect(unordered.deliveries.elsewhere.isEmpty, "per-record order: another record is another lane")
+        await Self.close(stores)
+    }
+
+    /// Runs out the leases of `node`'s claims now, as its death would once the lease has passed
+    /// (the time it takes is not what these tests are about).
+    static func expireLeases(of node: String, in store: PostgresStore) async throws {
+        _ = try await store.read { client, logger in
+            try await client.query("UPDATE hook_deliveries SET lease_until = 0 WHERE claimed_by = \(node)", logger: logger)
+        }
+    }
+
+    @Test func aDeadNodesClaimsAreTakenUpOnceItsLeaseRunsOut() async throws {
+        let stores = try await Self.nodes(["a", "b", "c"])
+        let (a, b, c) = (stores[0], stores[1], stores[2])
+        let first = try await Self.create(a, ["n": 1])
+        let second = try await Self.update(b, first.record, ["n": 2])
+        #expect(second.deliveries.elsewhere == [0])
+        #expect(try await c.claim(limit: 100).isEmpty, "a's lease is still running")
+        // Node a dies: its lease runs out. Nodes b and c claim at once; each delivery goes to one of them.
+        try await Self.expireLeases(of: "a", in: a)
+        async let fromB = b.claim(limit: 100)
+        async let fromC = c.claim(limit: 100)
+        let (byB, byC) = try await (fromB, fromC)
+        let ids = (byB + byC).map(\.delivery.id)
+        #expect(Set(ids).count == ids.count, "no delivery claimed twice: \(ids)")
+        #expect(Set(ids) == [first.deliveries.id(at: 0), second.deliveries.id(at: 0)])
+        #expect(byB.isEmpty || byC.isEmpty, "one pass took the whole lane, in order")
+        #expect(ids == ids.sorted())
+        #expect(try await a.unfinishedDeliveries().isEmpty, "a restarted under its name finds them taken")
+        await Self.close(stores)
+    }
+
+    @Test func renewedLeasesKeepClaimsAndAReleasedNodesClaimsGoAtOnce() async throws {
+        let stores = try await Self.nodes(["a", "b"])
+        let (a, b) = (stores[0], stores[1])
+        let created = try await Self.create(a, ["n": 1])
+        try await Self.expireLeases(of: "a", in: a)
+        try await a.renew()
+        #expect(try await b.claim(limit: 100).isEmpty, "renewed before another node claimed it")
+        try await a.release(nil)
+        #expect(try await b.claim(limit: 100).map(\.delivery.id) == [created.deliveries.id(at: 0)])
+        #expect(try await a.unfinishedDeliveries().isEmpty)
+        await Self.close(stores)
+    }
+
+    @Test func aRequeuedDeliveryIsClaimedByTheNodeThatRequeuedIt() async throws {
+        let stores = try await Self.nodes(["a", "b"])
+        let (a, b) = (stores[0], stores[1])
+        let created = try await Self.create(a, ["n": 1])
+        let delivery = try await a.unfinishedDeliveries()[0].delivery
+        try await a.recordAttempts([outcome(delivery, attempt: 1, error: "boom", status: .dead)])
+        _ = try await b.requeue(deliveryID: created.deliveries.id(at: 0), force: false)
+        #expect(try await b.unfinishedDeliveries().map(\.delivery.id) == [created.deliveries.id(at: 0)])
+        #expect(try await a.claim(limit: 100).isEmpty)
+        await Self.close(stores)
+    }
+}

@@ -4,6 +4,9 @@
 # loopback port, exports its URL as MOONBASE_TEST_POSTGRES_URL, runs the command, and always
 # stops the cluster and removes the folder (even when the command fails or is interrupted).
 # Exits with the command's status; fails (never skips) when the cluster cannot start.
+# Also exported: MOONBASE_TEST_POSTGRES_DATA, the cluster's data folder (its postmaster.pid names
+# the server's process). Tests run without durability (fsync off); MOONBASE_POSTGRES_DURABLE=1
+# keeps PostgreSQL's defaults instead, as benchmarks want.
 #
 #   scripts/with-postgres.sh swift test --filter RecordStoreTests
 set -euo pipefail
@@ -56,16 +59,17 @@ chown postgres: "$cluster/pwfile" 2>/dev/null || $SUDO chown postgres: "$cluster
 as_postgres "$bin/initdb" -D "$cluster/data" -U postgres --pwfile="$cluster/pwfile" -A scram-sha-256 \
   -E UTF8 --locale=C.UTF-8 >"$cluster/initdb.log" 2>&1 \
   || { cat "$cluster/initdb.log" >&2; echo "with-postgres: initdb failed" >&2; exit 1; }
-# Tests make many databases at once: room for their connections; durability is not wanted here.
-if ! as_postgres "$bin/pg_ctl" -D "$cluster/data" -l "$cluster/server.log" -w -t 60 \
-  -o "-h 127.0.0.1 -p $port -k $cluster -c max_connections=300 -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
-  start >/dev/null; then
+# Tests make many databases at once: room for their connections; durability is not wanted there.
+options="-h 127.0.0.1 -p $port -k $cluster -c max_connections=300"
+[ "${MOONBASE_POSTGRES_DURABLE:-}" = 1 ] || options="$options -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+if ! as_postgres "$bin/pg_ctl" -D "$cluster/data" -l "$cluster/server.log" -w -t 60 -o "$options" start >/dev/null; then
   cat "$cluster/server.log" >&2
   echo "with-postgres: the PostgreSQL server did not start" >&2
   exit 1
 fi
 
 export MOONBASE_TEST_POSTGRES_URL="postgres://postgres:$password@127.0.0.1:$port/postgres"
+export MOONBASE_TEST_POSTGRES_DATA="$cluster/data"
 echo "with-postgres: PostgreSQL $("$bin/postgres" --version | awk '{print $3}') at 127.0.0.1:$port" >&2
 status=0
 "$@" || status=$?

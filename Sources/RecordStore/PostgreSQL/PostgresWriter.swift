@@ -17,6 +17,10 @@ import Synchronization
 /// The connection is opened on first use and again after it breaks; while the server is away
 /// each group fails at once with `unavailable`, nothing written.
 ///
+/// The writer's task runs on its connection's event loop: each statement of a group is a round
+/// trip, and an answer then resumes the writer on the thread that read it, instead of handing it
+/// to Swift's cooperative threads and back for the next statement.
+///
 /// A simple first version: one group at a time per node. Several nodes need the sequence handed
 /// out in commit order across them (the next slice).
 final class PostgresWriter: Sendable {
@@ -29,6 +33,8 @@ final class PostgresWriter: Sendable {
     }
 
     private let configuration: PostgresConnection.Configuration
+    /// Where the connection lives and the writer runs.
+    private let executor: EventLoopTaskExecutor
     private let events: (any CommittedEventSink)?
     /// Told how many writes each committed transaction carried.
     private let commits: (@Sendable (Int) -> Void)?
@@ -41,6 +47,7 @@ final class PostgresWriter: Sendable {
     init(configuration: PostgresConnection.Configuration, events: (any CommittedEventSink)?,
          commits: (@Sendable (Int) -> Void)? = nil, logger: Logger) {
         self.configuration = configuration
+        executor = EventLoopTaskExecutor(PostgresClient.defaultEventLoopGroup.any())
         self.events = events
         self.commits = commits
         self.logger = logger
@@ -63,7 +70,7 @@ final class PostgresWriter: Sendable {
                 state.draining = true
                 return true
             }
-            if mustStart { Task { await self.drain() } }
+            if mustStart { Task(executorPreference: executor) { await self.drain() } }
         }
         return try outcome.get()
     }
@@ -143,7 +150,7 @@ final class PostgresWriter: Sendable {
         if let open = state.withLock({ $0.connection }), !open.isClosed { return open }
         let id = connectionCount.add(1, ordering: .relaxed).newValue
         let connection = try await PostgresConnection.connect(
-            on: PostgresClient.defaultEventLoopGroup.any(), configuration: configuration, id: id, logger: logger).get()
+            on: executor.loop, configuration: configuration, id: id, logger: logger).get()
         state.withLock { $0.connection = connection }
         return connection
     }
@@ -178,4 +185,16 @@ private final class PostgresTicket<Value: Sendable>: PostgresQueuedOperation {
     func run(_ connection: PostgresConnection) async throws { try await ticket.run { try await operation(connection) } }
     func committed() { ticket.committed() }
     func fail(_ error: StoreError) { ticket.fail(error) }
+}
+
+/// Runs a task's jobs on one event loop (see `PostgresWriter`).
+private final class EventLoopTaskExecutor: TaskExecutor {
+    let loop: any EventLoop
+
+    init(_ loop: any EventLoop) { self.loop = loop }
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        loop.execute { job.runSynchronously(on: self.asUnownedTaskExecutor()) }
+    }
 }

@@ -1,5 +1,5 @@
 /// Deliveries shared by several nodes (SPEC section 12): each pending delivery runs on one node
-/// at a time, the one that claimed it in the database, for as long as its lease lasts.
+/// at a time, the one that claimed it in the database, for as long as that node's lease lasts.
 ///
 /// A write claims its own deliveries for the node that made it, unless an earlier unfinished
 /// delivery of the same lane (the record's, or the collection's for `keepsCollectionOrder`, to
@@ -7,19 +7,20 @@
 /// for `claim`, which takes a delivery only once no other node holds one of its lane. So a lane's
 /// deliveries run on one node at a time, in commit order, wherever their writes were made.
 ///
-/// A node renews its leases while it runs; those of a node that died expire, and the others'
-/// `claim` takes its deliveries up (some may run twice: at least once is the promise).
+/// A node renews its lease (one for all its claims) while it runs; the lease of a node that
+/// died runs out, and the others' `claim` takes its deliveries up (some may run twice: at least
+/// once is the promise).
 public protocol DeliveryClaims: Sendable {
     /// This node's name, which its claims carry.
     var node: String { get }
-    /// How long a claim lasts unrenewed.
+    /// How long the node's lease, and so its claims, last unrenewed.
     var lease: Duration { get }
     /// Claims, in commit order, up to `limit` unfinished deliveries that no live node holds and
     /// whose lane no other node holds, with their events. When it returns, every event this
     /// node committed before the claim has reached its `CommittedEventSink`, so the caller can
     /// put the claimed deliveries among them in commit order.
     func claim(limit: Int) async throws(StoreError) -> [(delivery: Delivery, event: OutboxEvent)]
-    /// Extends the lease of every unfinished delivery this node holds.
+    /// Extends this node's lease, which all its claims last as long as.
     func renew() async throws(StoreError)
     /// Gives up this node's claims on the unfinished deliveries `ids`, or on all of them (nil:
     /// it is stopping), so that other nodes take them up at once rather than once the lease has

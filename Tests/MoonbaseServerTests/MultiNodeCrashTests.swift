@@ -29,6 +29,9 @@ import Testing
         let type: String
         /// The hot records' version: 0 when created, then 1, 2, … one per acknowledged-or-not update.
         let n: Int64?
+        /// The delivery's attempt: a retry after a failed one (the sink's answer came too late on
+        /// a starved machine) is 2 or more; a dead node's claim taken up starts again at 1.
+        let attempt: Int64
     }
 
     /// Keeps what the after-hook reports, in arrival order. Each answer waits, without CPU, so
@@ -48,7 +51,8 @@ import Testing
                       case .string(let type)? = report["type"] else { return Response(status: .badRequest) }
                 var n: Int64?
                 if case .int(let version)? = report["n"] { n = version }
-                self.reports.withLock { $0.append(Report(event: event, record: record, type: type, n: n)) }
+                guard case .int(let attempt)? = report["attempt"] else { return Response(status: .badRequest) }
+                self.reports.withLock { $0.append(Report(event: event, record: record, type: type, n: n, attempt: attempt)) }
                 try await Task.sleep(for: .milliseconds(n == nil ? 20 : 40))
                 return Response(status: .ok)
             }
@@ -117,7 +121,7 @@ import Testing
         """
         local function report(e)
           local response, err = http.request{method = "POST", url = "http://127.0.0.1:\(sinkPort)/sink",
-            json = {event = e.id, record = e.record_id, type = e.type, n = e.data.n}}
+            json = {event = e.id, record = e.record_id, type = e.type, n = e.data.n, attempt = e.attempt}}
           if not response or response.status ~= 200 then error("sink: " .. tostring(err or response.status)) end
         end
         on_record_create("posts", report)
@@ -261,7 +265,9 @@ import Testing
             let heard = sink.heard
             var seen = Set<String>()
             var repeated: [String] = []
-            for report in heard where !seen.insert(report.event).inserted { repeated.append(report.event) }
+            // A retry after a recorded failure is not a duplicate of a take-over: it is counted apart.
+            for report in heard where !seen.insert(report.event).inserted && report.attempt == 1 { repeated.append(report.event) }
+            let retried = heard.filter { $0.attempt > 1 }.count
             let claims = Set(claimed)
             let unexplained = Set(repeated).subtracting(claims)
             #expect(unexplained.isEmpty, """
@@ -269,7 +275,7 @@ import Testing
                 \(unexplained.prefix(5).map { event in "\(event) \(heard.first { $0.event == event }.map(\.type) ?? "") \(heard.indices.filter { heard[$0].event == event })" }), \
                 kills at \(killedWhenHeard)
                 """)
-            #expect(repeated.count <= claimed.count, "\(repeated.count) repeats, \(claimed.count) claims at the kills")
+            #expect(repeated.count <= claimed.count, "\(repeated.count) repeats, \(claimed.count) claims at the kills, \(retried) retries")
 
             // Each hot record's events first arrive in commit order: versions strictly increasing.
             for id in hot {

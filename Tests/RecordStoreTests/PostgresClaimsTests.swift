@@ -93,11 +93,11 @@ struct PostgresClaimsTests {
         await Self.close(stores)
     }
 
-    /// Runs out the leases of `node`'s claims now, as its death would once the lease has passed
+    /// Runs out `node`'s lease now, as its death would once the lease has passed
     /// (the time it takes is not what these tests are about).
     static func expireLeases(of node: String, in store: PostgresStore) async throws {
         _ = try await store.read { client, logger in
-            try await client.query("UPDATE hook_deliveries SET lease_until = 0 WHERE claimed_by = \(node)", logger: logger)
+            try await client.query("UPDATE delivery_leases SET lease_until = 0 WHERE node = \(node)", logger: logger)
         }
     }
 

@@ -10,7 +10,7 @@ enum PostgresOutbox {
     /// target, in one statement; returns its sequence, the next of `hook_event_sequence`, and the
     /// positions of the deliveries left for another node. A delivery is claimed for `node` unless
     /// its lane has an unfinished delivery that `node` does not hold (see `DeliveryClaims`).
-    static func store(_ event: PendingEvent, data: JSONObject, oldData: JSONObject?, node: String, leaseMilliseconds: Int64,
+    static func store(_ event: PendingEvent, data: JSONObject, oldData: JSONObject?, node: String,
                       _ connection: PostgresConnection, _ logger: Logger) async throws -> (sequence: Int64, elsewhere: [Int]) {
         let created = Timestamp.format(millisecondsSince1970: event.created)
         let dataText = String(decoding: data.serialized(), as: UTF8.self)
@@ -27,18 +27,17 @@ enum PostgresOutbox {
                     SELECT 1 FROM hook_deliveries p
                     WHERE p.status IN ('pending', 'failed') AND p.handler = t.handler AND p.collection = \(event.collection)
                       AND (t.collection_ordered OR p.record_id = \(event.recordID))
-                      AND (p.claimed_by IS DISTINCT FROM \(node) OR p.lease_until < \(unescaped: PostgresClaims.now))
+                      AND p.claimed_by IS DISTINCT FROM \(node)
                 ) AS claimed
                 FROM unnest(\(targets.map(\.handler))::text[], \(targets.map { Int64($0.maxAttempts) })::bigint[],
                             \(targets.map(\.keepsCollectionOrder))::boolean[])
                      WITH ORDINALITY AS t(handler, max_attempts, collection_ordered, position)
             )
             INSERT INTO hook_deliveries (id, event_sequence, handler, collection, record_id, status, max_attempts, created, updated,
-                                         collection_ordered, claimed_by, lease_until)
+                                         collection_ordered, claimed_by)
             SELECT event.sequence * \(Int64(Outbox.maxTargets)) + target.position - 1, event.sequence, target.handler,
                    \(event.collection), \(event.recordID), 'pending', target.max_attempts, \(created), \(created),
-                   target.collection_ordered, CASE WHEN target.claimed THEN \(node) END,
-                   CASE WHEN target.claimed THEN \(unescaped: PostgresClaims.now) + \(leaseMilliseconds) END
+                   target.collection_ordered, CASE WHEN target.claimed THEN \(node) END
             FROM event, target
             RETURNING event_sequence, id - event_sequence * \(Int64(Outbox.maxTargets)), claimed_by IS NOT NULL
             """, logger: logger)

@@ -8,11 +8,11 @@ import PostgresNIO
 /// event's row, events referring to their record) pay for SQLite's single writer and are left
 /// out. Records keep their fields in `json` (the text as written, so key order is kept; filters
 /// compare fields as `jsonb`); an event keeps its record's data itself; every
-/// delivery is a row from the write on, claimed by one node at a time (`claimed_by`,
-/// `lease_until`; see `PostgresClaims`).
+/// delivery is a row from the write on, claimed by one node at a time (`claimed_by`, valid while
+/// that node's row in `delivery_leases` is; see `PostgresClaims`).
 ///
 /// Timestamps are text as `Timestamp` writes them (so they sort as text, compared with
-/// `COLLATE "C"`, byte by byte, as SQLite does); `next_attempt_at` and `lease_until` are
+/// `COLLATE "C"`, byte by byte, as SQLite does); `next_attempt_at` and a lease's `lease_until` are
 /// milliseconds since 1970.
 enum PostgresSchema {
     /// The advisory lock key migrations run under (any 64-bit number; "moonbase" in ASCII), so
@@ -113,6 +113,17 @@ enum PostgresSchema {
                 WHERE status IN ('pending', 'failed');
             """),
         (4, "nodes", PostgresNodes.migration),
+        (5, "one lease per node", """
+            -- A node's claims last as long as its lease: renewing is one row, however many it holds.
+            CREATE TABLE delivery_leases (
+                node        text PRIMARY KEY,
+                lease_until bigint NOT NULL      -- ms since 1970, by the database's clock
+            );
+            ALTER TABLE hook_deliveries DROP COLUMN lease_until;
+            -- What a claim pass takes first: unfinished deliveries nobody holds.
+            CREATE INDEX hook_deliveries_unclaimed ON hook_deliveries (id)
+                WHERE status IN ('pending', 'failed') AND claimed_by IS NULL;
+            """),
     ]
 
     /// The statements of a migration's SQL: each ends with `;` at the end of a line.

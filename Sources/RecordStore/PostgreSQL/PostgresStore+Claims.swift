@@ -12,6 +12,14 @@ enum PostgresClaims {
     /// The advisory lock claim passes run under (any 64-bit number; "mb-claim" in ASCII). One pass
     /// at a time sees every other pass's claims, so two nodes never take deliveries of one lane.
     static let lock: Int64 = 0x6D62_2D63_6C61_696D
+
+    /// Starts or extends `node`'s lease, which every claim of the node's lasts as long as.
+    static func renewal(node: String, leaseMilliseconds: Int64) -> PostgresQuery {
+        """
+        INSERT INTO delivery_leases (node, lease_until) VALUES (\(node), \(unescaped: now) + \(leaseMilliseconds))
+        ON CONFLICT (node) DO UPDATE SET lease_until = excluded.lease_until
+        """
+    }
 }
 
 extension PostgresStore: DeliveryClaims {
@@ -28,15 +36,23 @@ extension PostgresStore: DeliveryClaims {
     /// barrier on the writer: every event this node committed before the pass has reached the
     /// sink by the time the claims are returned, so the scheduler can put them in commit order.
     public func claim(limit: Int) async throws(StoreError) -> [(delivery: Delivery, event: OutboxEvent)] {
-        let (node, lease, limit) = (node, lease.milliseconds, Int64(max(limit, 1)))
+        let (node, limit) = (node, Int64(max(limit, 1)))
         let claimed = try await read { client, logger in
             try await client.withTransaction(logger: logger) { connection in
                 _ = try await connection.query("SELECT pg_advisory_xact_lock(\(PostgresClaims.lock))", logger: logger)
                 var candidates: [Int64] = []
+                // Nobody's (an index of its own), and those of nodes whose lease ran out (by node).
                 for try await id in try await connection.query("""
                     SELECT id FROM hook_deliveries
-                    WHERE status IN ('pending', 'failed')
-                      AND (claimed_by IS NULL OR (claimed_by <> \(node) AND lease_until < \(unescaped: PostgresClaims.now)))
+                    WHERE id IN (
+                        (SELECT id FROM hook_deliveries WHERE status IN ('pending', 'failed') AND claimed_by IS NULL
+                         ORDER BY id LIMIT \(limit))
+                        UNION ALL
+                        (SELECT d.id FROM delivery_leases l
+                         JOIN hook_deliveries d ON d.claimed_by = l.node AND d.status IN ('pending', 'failed')
+                         WHERE l.node <> \(node) AND l.lease_until < \(unescaped: PostgresClaims.now)
+                         ORDER BY d.id LIMIT \(limit)))
+                      AND status IN ('pending', 'failed') AND claimed_by IS DISTINCT FROM \(node)
                     ORDER BY id LIMIT \(limit) FOR UPDATE
                     """, logger: logger).decode(Int64.self) {
                     candidates.append(id)
@@ -44,7 +60,7 @@ extension PostgresStore: DeliveryClaims {
                 guard !candidates.isEmpty else { return [(delivery: Delivery, event: OutboxEvent)]() }
                 return try await PostgresOutbox.deliveriesWithEvents(try await connection.query("""
                     WITH claimed AS (
-                        UPDATE hook_deliveries d SET claimed_by = \(node), lease_until = \(unescaped: PostgresClaims.now) + \(lease)
+                        UPDATE hook_deliveries d SET claimed_by = \(node)
                         WHERE d.id = ANY(\(candidates)::bigint[]) AND NOT EXISTS (
                             SELECT 1 FROM hook_deliveries p
                             WHERE p.status IN ('pending', 'failed') AND p.handler = d.handler AND p.collection = d.collection
@@ -62,18 +78,11 @@ extension PostgresStore: DeliveryClaims {
         return claimed
     }
 
+    /// Extends this node's lease: one row, whatever it holds.
     public func renew() async throws(StoreError) {
         let (node, lease) = (node, lease.milliseconds)
         _ = try await read { client, logger in
-            // Rows another transaction holds are skipped, never waited for: the writer records
-            // outcomes in its own transactions, and waiting on each other deadlocked (PostgreSQL
-            // then aborts one only after a second, long enough for a short lease to run out). A
-            // skipped row is being recorded now; the next renewal takes it if it is still unfinished.
-            try await client.query("""
-                UPDATE hook_deliveries SET lease_until = \(unescaped: PostgresClaims.now) + \(lease)
-                WHERE id IN (SELECT id FROM hook_deliveries WHERE claimed_by = \(node) AND status IN ('pending', 'failed')
-                             ORDER BY id FOR UPDATE SKIP LOCKED)
-                """, logger: logger)
+            try await client.query(PostgresClaims.renewal(node: node, leaseMilliseconds: lease), logger: logger)
         }
     }
 
@@ -81,7 +90,7 @@ extension PostgresStore: DeliveryClaims {
         let node = node
         _ = try await read { client, logger in
             try await client.query("""
-                UPDATE hook_deliveries SET claimed_by = NULL, lease_until = NULL
+                UPDATE hook_deliveries SET claimed_by = NULL
                 WHERE claimed_by = \(node) AND status IN ('pending', 'failed')
                   AND (\(ids)::bigint[] IS NULL OR id = ANY(\(ids)::bigint[]))
                 """, logger: logger)

@@ -59,7 +59,7 @@ extension PostgresStore {
     /// A failed or dead delivery goes back to pending (see `RecordStore.requeue`).
     /// The node that requeues it claims it (it runs it next).
     public func requeue(deliveryID: Int64, force: Bool) async throws(StoreError) -> Delivery {
-        let (now, node, lease) = (Timestamp.now(), node, lease.milliseconds)
+        let (now, node) = (Timestamp.now(), node)
         let logger = logger
         return try await writer.perform { connection in
             let rows = try await connection.query("""
@@ -86,7 +86,7 @@ extension PostgresStore {
                     UPDATE hook_deliveries
                     SET status = 'pending', next_attempt_at = NULL, max_attempts = greatest(max_attempts, attempts + 1),
                         updated = \(now), redelivered = \(newer != nil),
-                        claimed_by = \(node), lease_until = \(unescaped: PostgresClaims.now) + \(lease)
+                        claimed_by = \(node)
                     WHERE id = \(deliveryID) RETURNING *
                 )
                 SELECT \(unescaped: PostgresOutbox.deliveryColumns) FROM requeued d JOIN hook_events e ON e.sequence = d.event_sequence

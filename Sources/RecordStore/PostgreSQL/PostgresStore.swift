@@ -49,6 +49,8 @@ public final class PostgresStore: RecordStore {
                                                                 id: 0, logger: logger).get()
             do {
                 try await PostgresSchema.migrate(migrator, logger: logger)
+                // Its writes claim deliveries from now on: they need a lease behind them.
+                try await migrator.query(PostgresClaims.renewal(node: node, leaseMilliseconds: lease.milliseconds), logger: logger)
                 var found: Set<String> = []
                 for try await name in try await migrator.query("SELECT name FROM collections", logger: logger).decode(String.self) {
                     found.insert(name)
@@ -317,7 +319,7 @@ public final class PostgresStore: RecordStore {
     /// Stores a write's event and deliveries, claimed for this node where their lanes allow.
     private func storeEvent(_ event: PendingEvent, data: JSONObject, oldData: JSONObject?,
                             _ connection: PostgresConnection) async throws -> (sequence: Int64, elsewhere: [Int]) {
-        try await PostgresOutbox.store(event, data: data, oldData: oldData, node: node, leaseMilliseconds: lease.milliseconds,
+        try await PostgresOutbox.store(event, data: data, oldData: oldData, node: node,
                                        connection, logger)
     }
 

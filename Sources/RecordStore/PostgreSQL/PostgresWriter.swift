@@ -21,8 +21,9 @@ import Synchronization
 /// trip, and an answer then resumes the writer on the thread that read it, instead of handing it
 /// to Swift's cooperative threads and back for the next statement.
 ///
-/// A simple first version: one group at a time per node. Several nodes need the sequence handed
-/// out in commit order across them (the next slice).
+/// One group at a time per node. Across nodes, sequences follow commit order per record (an
+/// update or delete locks the record's row before it takes its `nextval`), which is the order
+/// deliveries keep (see `DeliveryClaims`).
 final class PostgresWriter: Sendable {
     typealias Operation<Value> = @Sendable (PostgresConnection) async throws -> Value
 

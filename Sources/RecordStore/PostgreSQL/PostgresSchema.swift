@@ -124,6 +124,11 @@ enum PostgresSchema {
             CREATE INDEX hook_deliveries_unclaimed ON hook_deliveries (id)
                 WHERE status IN ('pending', 'failed') AND claimed_by IS NULL;
             """),
+        (6, "first successes without an attempt row", """
+            -- A first attempt that succeeded: kept here rather than as a row of hook_attempts.
+            ALTER TABLE hook_deliveries ADD COLUMN first_success_started text;
+            ALTER TABLE hook_deliveries ADD COLUMN first_success_ms double precision;
+            """),
     ]
 
     /// The statements of a migration's SQL: each ends with `;` at the end of a line.

@@ -13,7 +13,11 @@ extension PostgresStore {
     /// once it was; unknown ids change nothing. Every attempt gets a row in `hook_attempts`.
     ///
     /// One statement records them all (one more for each repeat of a delivery in `outcomes`, so
-    /// that its attempts apply in order, as on SQLite).
+    /// that its attempts apply in order, as on SQLite). A first attempt that succeeds, by far the
+    /// most common, gets no attempt row: its start and duration stay on the delivery's row
+    /// (`first_success_started`, `first_success_ms`), which it updates anyway, and `attempts`
+    /// lists it from there. With ten handlers that is ten rows and twenty index entries fewer per
+    /// write.
     public func recordAttempts(_ outcomes: [AttemptOutcome]) async throws(StoreError) {
         var rounds: [[AttemptOutcome]] = []
         var seen: [Int64: Int] = [:]
@@ -44,13 +48,16 @@ extension PostgresStore {
                         UPDATE hook_deliveries d
                         SET status = o.status, attempts = o.attempt, updated = \(now),
                             next_attempt_at = CASE WHEN o.has_next THEN o.next_attempt_at END,
-                            last_error = CASE WHEN o.failed THEN o.error END
+                            last_error = CASE WHEN o.failed THEN o.error END,
+                            first_success_started = CASE WHEN o.attempt = 1 AND NOT o.failed THEN o.started END,
+                            first_success_ms = CASE WHEN o.attempt = 1 AND NOT o.failed THEN o.duration_ms END
                         FROM outcome o
                         WHERE d.id = o.id AND CASE WHEN o.attempt = 1 THEN d.status = 'pending' AND d.attempts = 0 ELSE d.attempts > 0 END
                         RETURNING d.id, o.attempt, o.failed, o.started, o.duration_ms, o.error
                     )
                     INSERT INTO hook_attempts (delivery_id, attempt, succeeded, started, duration_ms, error)
                     SELECT id, attempt, NOT failed, started, duration_ms, CASE WHEN failed THEN error END FROM recorded
+                    WHERE failed OR attempt > 1
                     """, logger: logger)
             }
         }
@@ -175,8 +182,13 @@ extension PostgresStore {
         let delivery = try await delivery(id: deliveryID)
         return try await read { client, logger in
             var result: [DeliveryAttempt] = []
+            // A first success is kept on the delivery's row (see `recordAttempts`), the rest as rows.
             let rows = try await client.query("""
-                SELECT attempt, succeeded, started, duration_ms, error FROM hook_attempts WHERE delivery_id = \(deliveryID) ORDER BY attempt, id
+                SELECT 1::bigint, true, first_success_started, first_success_ms, NULL::text FROM hook_deliveries
+                WHERE id = \(deliveryID) AND first_success_started IS NOT NULL
+                UNION ALL
+                (SELECT attempt, succeeded, started, duration_ms, error FROM hook_attempts WHERE delivery_id = \(deliveryID)
+                 ORDER BY attempt, id)
                 """, logger: logger)
             for try await (attempt, succeeded, started, duration, error) in rows.decode((Int64, Bool, String, Double, String?).self) {
                 result.append(DeliveryAttempt(deliveryID: deliveryID, eventID: delivery.eventID, handler: delivery.handler, attempt: Int(attempt),

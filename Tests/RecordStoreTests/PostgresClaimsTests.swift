@@ -27,19 +27,22 @@ struct PostgresClaimsTests {
         for store in stores { await store.close() }
     }
 
+    /// An event for `handlers`, three attempts each.
+    static func outbox(_ handlers: [String], collectionOrder: Bool) -> OutboxRequest {
+        OutboxRequest(eventID: UUID().uuidString,
+                      targets: handlers.map { DeliveryTarget(handler: $0, maxAttempts: 3, keepsCollectionOrder: collectionOrder) })
+    }
+
     static func update(_ store: PostgresStore, _ record: Record, _ fields: JSONObject, handlers: [String] = ["h1"],
                        collectionOrder: Bool = false) async throws -> WriteResult {
         let current = try await store.record(collection: record.collection, id: record.id)
-        let targets = handlers.map { DeliveryTarget(handler: $0, maxAttempts: 3, keepsCollectionOrder: collectionOrder) }
         return try await store.replace(collection: record.collection, id: record.id, fields: fields, ifVersion: current.version,
-                                       outbox: OutboxRequest(eventID: UUID().uuidString, targets: targets))
+                                       outbox: outbox(handlers, collectionOrder: collectionOrder))
     }
 
     static func create(_ store: PostgresStore, _ fields: JSONObject, handlers: [String] = ["h1"],
                        collectionOrder: Bool = false) async throws -> WriteResult {
-        let targets = handlers.map { DeliveryTarget(handler: $0, maxAttempts: 3, keepsCollectionOrder: collectionOrder) }
-        return try await store.insert(Record.new(collection: "posts", fields: fields),
-                                      outbox: OutboxRequest(eventID: UUID().uuidString, targets: targets))
+        try await store.insert(Record.new(collection: "posts", fields: fields), outbox: outbox(handlers, collectionOrder: collectionOrder))
     }
 
     @Test func aWriteClaimsItsDeliveriesUnlessAnotherNodeHoldsTheirLane() async throws {

@@ -194,24 +194,20 @@ actor DeliveryScheduler: Service {
         drainInbox()
         // The inbox waits meanwhile: events committed here during the claim are merged in below.
         refilling = true
-        defer { refilling = false }
-        let claimed: [(delivery: Delivery, event: OutboxEvent)]
-        do {
-            claimed = try await claims.claim(limit: room)
-        } catch {
-            refilling = false
-            drainInbox()
-            throw error
-        }
-        if !claimed.isEmpty && backlog.spilledFrom != nil {
-            // The backlog filled up meanwhile: an event of this node's left in the store may come
-            // before a claimed delivery in its lane. Give them back; a later pass takes them again.
-            commitUnfinished([], inbox: backlog.takeInbox())
+        var claimed: [(delivery: Delivery, event: OutboxEvent)] = []
+        var failure: StoreError?
+        do { claimed = try await claims.claim(limit: room) } catch { failure = error }
+        refilling = false
+        // The backlog filled up meanwhile: an event of this node's left in the store may come
+        // before a claimed delivery in its lane. Give them back; a later pass takes them again.
+        let giveBack = !claimed.isEmpty && backlog.spilledFrom != nil
+        commitUnfinished(giveBack ? [] : claimed, inbox: backlog.takeInbox())
+        if let failure { throw failure }
+        if giveBack {
             try await claims.release(claimed.map(\.delivery.id))
-            return
+        } else if !claimed.isEmpty {
+            logger.debug("claimed hook deliveries", metadata: ["count": .stringConvertible(claimed.count)])
         }
-        if !claimed.isEmpty { logger.debug("claimed hook deliveries", metadata: ["count": .stringConvertible(claimed.count)]) }
-        commitUnfinished(claimed, inbox: backlog.takeInbox())
     }
 
     // MARK: Requests

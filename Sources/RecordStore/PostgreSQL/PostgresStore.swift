@@ -157,7 +157,7 @@ public final class PostgresStore: RecordStore {
         if knownCollections.withLock({ $0.contains(name) }) { return true }
         guard CollectionInfo.isValidName(name) else { return false }
         let found = try await read { client, logger in
-            try await client.query("SELECT 1 FROM collections WHERE name = \(name)", logger: logger).collect().count == 1
+            try await client.query(Self.collectionRow(name), logger: logger).collect().count == 1
         }
         if found { knownCollections.withLock { _ = $0.insert(name) } }
         return found
@@ -323,8 +323,13 @@ public final class PostgresStore: RecordStore {
                                        connection, logger)
     }
 
+    /// One row if the collection `name` is stored, none if not.
+    private static func collectionRow(_ name: String) -> PostgresQuery {
+        "SELECT 1 FROM collections WHERE name = \(name)"
+    }
+
     private static func collectionStored(_ name: String, _ connection: PostgresConnection, _ logger: Logger) async throws -> Bool {
-        try await connection.query("SELECT 1 FROM collections WHERE name = \(name)", logger: logger).collect().count == 1
+        try await connection.query(collectionRow(name), logger: logger).collect().count == 1
     }
 
     /// After a guarded write matched no row: tells a stale version from a missing record or collection.

@@ -61,6 +61,9 @@ let package = Package(
             "MoonbaseJSON", "MoonbaseModel", .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "GRDBSQLite", package: "GRDB.swift"),
             .product(name: "PostgresNIO", package: "postgres-nio"),
+            // Only for its error type, which PostgresClient throws as it is.
+            .product(name: "_ConnectionPoolModule", package: "postgres-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
@@ -115,6 +118,7 @@ let package = Package(
         .testTarget(name: "RecordStoreTests", dependencies: [
             "RecordStore", "MoonbaseJSON", "MoonbaseModel", "MoonbaseTestSupport", .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "PostgresNIO", package: "postgres-nio"), .product(name: "Logging", package: "swift-log"),
+            .product(name: "_ConnectionPoolModule", package: "postgres-nio"),
         ]),
         .testTarget(name: "MoonbaseServerTests", dependencies: [
             "MoonbaseServer", "FuzzChecks", "HookHost", "HostModules", "RecordStore", "MoonbaseJSON", "MoonbaseModel", "MoonbaseTestSupport",

@@ -32,6 +32,11 @@ final class CommitTicket<Value: Sendable>: Sendable {
         outcome.withLock { $0 = result }
     }
 
+    /// Keeps an outcome found for it (its operation ran as part of a larger one).
+    func keep(_ result: Outcome) {
+        outcome.withLock { $0 = result }
+    }
+
     /// The transaction committed: hands over the kept outcome.
     func committed() {
         let result = outcome.withLock { $0 } ?? .failure(.database("the write was not performed"))

@@ -386,11 +386,21 @@ struct OutboxWriteTests {
         let sink = RecordingSink()
         let store = try await makeStore(engine, events: sink)
         let refused = Record(id: "x", collection: "nope", created: Timestamp.now(), updated: Timestamp.now(), version: 1, fields: [:])
+        var existing: [Record] = []
+        for i in 0..<20 { existing.append(try await insert(store, "posts", ["n": .int(Int64(i))])) }
+        let updated = existing
+        // Inserts, refused inserts and updates share transactions (on PostgreSQL the inserts one
+        // statement, before the rest).
         await withTaskGroup(of: Void.self) { group in
             for i in 0..<200 {
                 group.addTask {
+                    let request = OutboxRequest(eventID: "e\(i)", targets: [DeliveryTarget(handler: "h", maxAttempts: 1)])
+                    if i % 10 == 5 {
+                        _ = try? await store.replace(collection: "posts", id: updated[i / 10].id, fields: ["n": -1], ifVersion: 1, outbox: request)
+                        return
+                    }
                     let record = i % 10 == 0 ? refused : Record.new(collection: "posts", fields: ["n": .int(Int64(i))])
-                    _ = try? await store.insert(record, outbox: OutboxRequest(eventID: "e\(i)", targets: [DeliveryTarget(handler: "h", maxAttempts: 1)]))
+                    _ = try? await store.insert(record, outbox: request)
                 }
             }
         }

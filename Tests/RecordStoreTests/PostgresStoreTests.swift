@@ -4,6 +4,7 @@ import MoonbaseJSON
 import MoonbaseModel
 import MoonbaseTestSupport
 import PostgresNIO
+import _ConnectionPoolModule
 import Testing
 @testable import RecordStore
 
@@ -56,6 +57,17 @@ struct PostgresStoreTests {
         guard case .unavailable(let message)? = error else { Issue.record("not unavailable: \(String(describing: error))"); return }
         #expect(message.contains("cannot reach PostgreSQL at postgres://ada@127.0.0.1:\(port)/moon"))
         #expect(!message.contains("secret"))
+    }
+
+    /// After a minute without a connection the pool stops trying for a while and fails every
+    /// request at once: that is the server being away too (503), not a database error.
+    @Test func thePoolGivingUpIsUnavailable() {
+        for poolError in [ConnectionPoolError.connectionCreationCircuitBreakerTripped, .poolShutdown, .requestCancelled] {
+            guard case .unavailable = StoreError(postgres: poolError) else {
+                Issue.record("\(poolError) is \(StoreError(postgres: poolError))")
+                continue
+            }
+        }
     }
 
     @Test func aWrongPasswordOrDatabaseIsRefusedClearly() async throws {

@@ -1,6 +1,7 @@
 import NIOCore
 import PostgresNIO
 import Synchronization
+import _ConnectionPoolModule
 
 extension StoreError {
     /// What a PostgreSQL failure means for a caller: `unavailable` when the server could not be
@@ -34,6 +35,11 @@ extension StoreError {
             self = .database("a stored value cannot be read: \(error)")
         case is ChannelError, is IOError:
             self = .unavailable("\(error)")
+        case let poolError as ConnectionPoolError:
+            // The pool gave up making connections (after a minute of failures), is closing, or the
+            // wait was cancelled: the server is out of reach, as far as a caller can tell.
+            self = .unavailable(poolError == .connectionCreationCircuitBreakerTripped
+                                ? "the database has been unreachable for a while" : "no connection to the database")
         default:
             self = .database(String(describing: error))
         }

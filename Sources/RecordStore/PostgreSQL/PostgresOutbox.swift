@@ -23,15 +23,11 @@ enum PostgresOutbox {
                         \(event.timestamp), \(Int64(event.depth)), \(created), \(dataText)::json, \(oldDataText)::json)
                 RETURNING sequence
             ), target AS (
-                SELECT t.*, NOT EXISTS (
-                    SELECT 1 FROM hook_deliveries p
-                    WHERE p.status IN ('pending', 'failed') AND p.handler = t.handler AND p.collection = \(event.collection)
-                      AND (t.collection_ordered OR p.record_id = \(event.recordID))
-                      AND p.claimed_by IS DISTINCT FROM \(node)
-                ) AS claimed
+                SELECT t.*, NOT (\(unescaped: laneHeldElsewhere)) AS claimed
                 FROM unnest(\(targets.map(\.handler))::text[], \(targets.map { Int64($0.maxAttempts) })::bigint[],
                             \(targets.map(\.keepsCollectionOrder))::boolean[])
-                     WITH ORDINALITY AS t(handler, max_attempts, collection_ordered, position)
+                     WITH ORDINALITY AS t(handler, max_attempts, collection_ordered, position),
+                     (SELECT \(event.collection)::text AS collection, \(event.recordID)::text AS record_id, \(node)::text AS node) AS s
             )
             INSERT INTO hook_deliveries (id, event_sequence, handler, collection, record_id, status, max_attempts, created, updated,
                                          collection_ordered, claimed_by)
@@ -50,6 +46,24 @@ enum PostgresOutbox {
         guard let sequence else { throw CorruptOutbox(problem: "an event was stored without its deliveries") }
         return (sequence, elsewhere.sorted())
     }
+
+    /// True when a delivery of target `t` (columns `handler`, `collection_ordered`) for an event
+    /// of record `s` (columns `collection`, `record_id`) may not be claimed by node `s.node`: its
+    /// lane (the record, or with `collection_ordered` the collection) has an unfinished delivery
+    /// that another node holds or nobody does. Two probes of `hook_deliveries_unfinished_lanes`,
+    /// each by its full key where it can.
+    static let laneHeldElsewhere = """
+        EXISTS (SELECT 1 FROM hook_deliveries p WHERE p.status IN ('pending', 'failed') AND p.handler = t.handler
+                AND p.collection = s.collection AND p.record_id = s.record_id AND p.claimed_by IS DISTINCT FROM s.node)
+        OR (t.collection_ordered AND EXISTS (SELECT 1 FROM hook_deliveries p WHERE p.status IN ('pending', 'failed')
+                AND p.handler = t.handler AND p.collection = s.collection AND p.claimed_by IS DISTINCT FROM s.node))
+        """
+
+    /// True for the deliveries `d` of event `e`: their ids are a range of the primary key
+    /// (see `Outbox.deliveryID`).
+    static let deliveriesOfEvent = """
+        d.id >= e.sequence * \(Outbox.maxTargets) AND d.id < (e.sequence + 1) * \(Outbox.maxTargets)
+        """
 
     // MARK: - Reading
 

@@ -129,6 +129,25 @@ enum PostgresSchema {
             ALTER TABLE hook_deliveries ADD COLUMN first_success_started text;
             ALTER TABLE hook_deliveries ADD COLUMN first_success_ms double precision;
             """),
+        (7, "fewer index entries per delivery", """
+            -- An event's deliveries are the ids sequence * 1000 to sequence * 1000 + 999
+            -- (`Outbox.deliveryID`): the purge deletes them by that range of the primary key. The
+            -- foreign key, checked at every delivery inserted, goes, and with it its cascade,
+            -- which had no index to find an event's deliveries by.
+            ALTER TABLE hook_deliveries DROP CONSTRAINT hook_deliveries_event_sequence_fkey;
+            -- Nothing reads unfinished deliveries by event alone: a node reads its own through
+            -- hook_deliveries_claimed.
+            DROP INDEX hook_deliveries_unfinished;
+            -- The deliveries log by status. Succeeded ones, nearly all, are found by id; the
+            -- others are indexed, so a delivery that succeeds leaves this index rather than
+            -- entering it again.
+            DROP INDEX hook_deliveries_by_status;
+            CREATE INDEX hook_deliveries_unsettled ON hook_deliveries (status, id) WHERE status IN ('pending', 'failed', 'dead');
+            -- The stale-redelivery check of a requeue finds a record's later events here: one
+            -- entry per event instead of one per delivery.
+            DROP INDEX hook_deliveries_of_record;
+            CREATE INDEX hook_events_of_record ON hook_events (collection, record_id, sequence);
+            """),
     ]
 
     /// The statements of a migration's SQL: each ends with `;` at the end of a line.

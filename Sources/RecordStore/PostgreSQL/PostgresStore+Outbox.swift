@@ -31,35 +31,45 @@ extension PostgresStore {
         guard !rounds.isEmpty else { return }
         let work = rounds
         let now = Timestamp.now()
-        let logger = logger
-        try await writer.perform { connection in
-            for round in work {
-                // Arrays cannot hold NULL here: a flag says which next times and errors there are.
-                let failed = round.map { $0.error != nil }
-                let hasNext = round.map { $0.error != nil && $0.nextAttemptAt != nil }
-                try await connection.query("""
-                    WITH outcome AS (
-                        SELECT * FROM unnest(\(round.map(\.deliveryID))::bigint[], \(round.map(\.status.rawValue))::text[],
-                                             \(round.map { Int64($0.attempt) })::bigint[], \(failed)::boolean[], \(hasNext)::boolean[],
-                                             \(round.map { $0.nextAttemptAt ?? 0 })::bigint[], \(round.map { $0.error ?? "" })::text[],
-                                             \(round.map(\.started))::text[], \(round.map(\.durationMilliseconds))::float8[])
-                            AS o(id, status, attempt, failed, has_next, next_attempt_at, error, started, duration_ms)
-                    ), recorded AS (
-                        UPDATE hook_deliveries d
-                        SET status = o.status, attempts = o.attempt, updated = \(now),
-                            next_attempt_at = CASE WHEN o.has_next THEN o.next_attempt_at END,
-                            last_error = CASE WHEN o.failed THEN o.error END,
-                            first_success_started = CASE WHEN o.attempt = 1 AND NOT o.failed THEN o.started END,
-                            first_success_ms = CASE WHEN o.attempt = 1 AND NOT o.failed THEN o.duration_ms END
-                        FROM outcome o
-                        WHERE d.id = o.id AND CASE WHEN o.attempt = 1 THEN d.status = 'pending' AND d.attempts = 0 ELSE d.attempts > 0 END
-                        RETURNING d.id, o.attempt, o.failed, o.started, o.duration_ms, o.error
-                    )
-                    INSERT INTO hook_attempts (delivery_id, attempt, succeeded, started, duration_ms, error)
-                    SELECT id, attempt, NOT failed, started, duration_ms, CASE WHEN failed THEN error END FROM recorded
-                    WHERE failed OR attempt > 1
-                    """, logger: logger)
+        // On a pooled connection, not the writer's: outcomes need no place in commit order, and
+        // PostgreSQL runs them beside the writer's transactions rather than between them.
+        // Past the deadline the caller hears `unavailable` while the transaction may still
+        // commit: either way each delivery is left pending or recorded, never half.
+        try await read { client, logger in
+            try await client.withTransaction(logger: logger) { connection in
+                try await Self.record(work, now: now, connection, logger)
             }
+        }
+    }
+
+    /// `recordAttempts`' statements, one per round.
+    private static func record(_ work: [[AttemptOutcome]], now: String, _ connection: PostgresConnection, _ logger: Logger) async throws {
+        for round in work {
+            // Arrays cannot hold NULL here: a flag says which next times and errors there are.
+            let failed = round.map { $0.error != nil }
+            let hasNext = round.map { $0.error != nil && $0.nextAttemptAt != nil }
+            try await connection.query("""
+                WITH outcome AS (
+                    SELECT * FROM unnest(\(round.map(\.deliveryID))::bigint[], \(round.map(\.status.rawValue))::text[],
+                                         \(round.map { Int64($0.attempt) })::bigint[], \(failed)::boolean[], \(hasNext)::boolean[],
+                                         \(round.map { $0.nextAttemptAt ?? 0 })::bigint[], \(round.map { $0.error ?? "" })::text[],
+                                         \(round.map(\.started))::text[], \(round.map(\.durationMilliseconds))::float8[])
+                        AS o(id, status, attempt, failed, has_next, next_attempt_at, error, started, duration_ms)
+                ), recorded AS (
+                    UPDATE hook_deliveries d
+                    SET status = o.status, attempts = o.attempt, updated = \(now),
+                        next_attempt_at = CASE WHEN o.has_next THEN o.next_attempt_at END,
+                        last_error = CASE WHEN o.failed THEN o.error END,
+                        first_success_started = CASE WHEN o.attempt = 1 AND NOT o.failed THEN o.started END,
+                        first_success_ms = CASE WHEN o.attempt = 1 AND NOT o.failed THEN o.duration_ms END
+                    FROM outcome o
+                    WHERE d.id = o.id AND CASE WHEN o.attempt = 1 THEN d.status = 'pending' AND d.attempts = 0 ELSE d.attempts > 0 END
+                    RETURNING d.id, o.attempt, o.failed, o.started, o.duration_ms, o.error
+                )
+                INSERT INTO hook_attempts (delivery_id, attempt, succeeded, started, duration_ms, error)
+                SELECT id, attempt, NOT failed, started, duration_ms, CASE WHEN failed THEN error END FROM recorded
+                WHERE failed OR attempt > 1
+                """, logger: logger)
         }
     }
 
@@ -80,10 +90,11 @@ extension PostgresStore {
             // The newest later delivery of the same record to the same handler that succeeded.
             var newer: Int64?
             for try await id in try await connection.query("""
-                SELECT id FROM hook_deliveries
-                WHERE collection = \(collection) AND record_id = \(recordID) AND handler = \(handler) AND event_sequence > \(sequence)
-                  AND status = 'succeeded'
-                ORDER BY event_sequence DESC, id LIMIT 1
+                SELECT d.id FROM hook_events e
+                JOIN hook_deliveries d ON \(unescaped: PostgresOutbox.deliveriesOfEvent)
+                WHERE e.collection = \(collection) AND e.record_id = \(recordID) AND e.sequence > \(sequence)
+                  AND d.handler = \(handler) AND d.status = 'succeeded'
+                ORDER BY e.sequence DESC, d.id LIMIT 1
                 """, logger: logger).decode(Int64.self) {
                 newer = id
             }
@@ -104,7 +115,8 @@ extension PostgresStore {
     }
 
     /// Deletes old events whose deliveries all succeeded (see `RecordStore.purgeSucceeded`); the
-    /// newest event always stays, as on SQLite. Their deliveries and attempts go with them.
+    /// newest event always stays, as on SQLite. Their deliveries go with them (and the
+    /// deliveries' attempts by their foreign key).
     /// - Throws: `database` if `cutoff` is not a timestamp as `Timestamp` writes them.
     public func purgeSucceeded(before cutoff: String, batchSize: Int) async throws(StoreError) -> Int {
         guard batchSize > 0 else { return 0 }
@@ -112,13 +124,16 @@ extension PostgresStore {
         let logger = logger
         return try await writer.perform { connection in
             try await connection.query("""
-                DELETE FROM hook_events WHERE sequence IN (
+                WITH purged AS (
                     SELECT e.sequence FROM hook_events e
                     WHERE e.sequence < (SELECT max(sequence) FROM hook_events)
-                      AND NOT EXISTS (SELECT 1 FROM hook_deliveries d WHERE d.event_sequence = e.sequence
+                      AND NOT EXISTS (SELECT 1 FROM hook_deliveries d WHERE \(unescaped: PostgresOutbox.deliveriesOfEvent)
                                       AND (d.status <> 'succeeded' OR d.updated COLLATE "C" >= \(cutoff)))
                     ORDER BY e.sequence LIMIT \(Int64(batchSize))
-                ) RETURNING sequence
+                ), deliveries AS (
+                    DELETE FROM hook_deliveries d USING purged e WHERE \(unescaped: PostgresOutbox.deliveriesOfEvent)
+                )
+                DELETE FROM hook_events WHERE sequence IN (SELECT sequence FROM purged) RETURNING sequence
                 """, logger: logger).collect().count
         }
     }

@@ -77,7 +77,7 @@ public final class PostgresStore: RecordStore {
         var writerConnection = connection
         writerConnection.options.connectTimeout = Self.timeAmount(min(connectTimeout, acquireTimeout))
         return PostgresStore(client: PostgresClient(configuration: pool, backgroundLogger: logger),
-                             writer: PostgresWriter(configuration: writerConnection, events: events, commits: commits, logger: logger),
+                             writer: PostgresWriter(configuration: writerConnection, node: node, events: events, commits: commits, logger: logger),
                              collections: names, logger: logger, acquireTimeout: acquireTimeout, node: node, lease: lease)
     }
 
@@ -216,44 +216,19 @@ public final class PostgresStore: RecordStore {
         switch write {
         case .insert(let record):
             guard try await collectionExists(record.collection) else { throw .collectionNotFound(record.collection) }
-            return try await writer.performWrite(insertOperation(record, request))
+            do {
+                return try await writer.performInsert(PostgresInsert(record, event: request))
+            } catch {
+                // Deleted through another node: forget it here too.
+                if case .collectionNotFound(let name) = error { knownCollections.withLock { _ = $0.remove(name) } }
+                throw error
+            }
         case .replace(let collection, let id, let fields, let version):
             guard try await collectionExists(collection) else { throw .collectionNotFound(collection) }
             return try await writer.performWrite(replaceOperation(collection: collection, id: id, fields: fields, ifVersion: version, request))
         case .delete(let collection, let id, let version):
             guard try await collectionExists(collection) else { throw .collectionNotFound(collection) }
             return try await writer.performWrite(deleteOperation(collection: collection, id: id, ifVersion: version, request))
-        }
-    }
-
-    private func insertOperation(_ record: MoonbaseModel.Record, _ request: OutboxRequest?) -> PostgresWriter.Operation<WriteResult> {
-        let stored = MoonbaseModel.Record(id: record.id, collection: record.collection, created: record.created,
-                                          updated: record.updated, version: 1, fields: record.fields)
-        let data = String(decoding: stored.fields.serialized(), as: UTF8.self)
-        let event = request.map { PendingEvent(request: $0, type: .created, collection: stored.collection, recordID: stored.id,
-                                               timestamp: stored.updated) }
-        let logger = logger
-        return { connection in
-            // A missing collection or a taken id inserts nothing, without an error that would
-            // abort the shared transaction.
-            let rows = try await connection.query("""
-                INSERT INTO records (collection, id, created, updated, version, data)
-                SELECT \(stored.collection), \(stored.id), \(stored.created), \(stored.updated), 1, \(data)::json
-                WHERE EXISTS (SELECT 1 FROM collections WHERE name = \(stored.collection))
-                ON CONFLICT (collection, id) DO NOTHING RETURNING 1
-                """, logger: logger)
-            guard try await rows.collect().count == 1 else {
-                guard try await Self.collectionStored(stored.collection, connection, logger) else {
-                    // Deleted through another connection: forget it here too.
-                    self.knownCollections.withLock { _ = $0.remove(stored.collection) }
-                    throw StoreError.collectionNotFound(stored.collection)
-                }
-                throw StoreError.database("record '\(stored.id)' already exists in collection '\(stored.collection)'")
-            }
-            guard let event else { return WriteResult(record: stored) }
-            let eventData = stored.json
-            let saved = try await self.storeEvent(event, data: eventData, oldData: nil, connection)
-            return event.result(sequence: saved.sequence, elsewhere: saved.elsewhere, record: stored, data: eventData, oldData: nil)
         }
     }
 

@@ -1,5 +1,6 @@
 import Logging
 import NIOCore
+import NIOPosix
 import PostgresNIO
 import Synchronization
 
@@ -17,9 +18,15 @@ import Synchronization
 /// The connection is opened on first use and again after it breaks; while the server is away
 /// each group fails at once with `unavailable`, nothing written.
 ///
-/// The writer's task runs on its connection's event loop: each statement of a group is a round
-/// trip, and an answer then resumes the writer on the thread that read it, instead of handing it
-/// to Swift's cooperative threads and back for the next statement.
+/// The writer's task runs on its connection's event loop, a thread of the writers' own: each
+/// statement of a group is a round trip, and an answer then resumes the writer on the thread that
+/// read it, instead of handing it to Swift's cooperative threads and back, or waiting behind the
+/// HTTP connections that share the server's event loops.
+///
+/// Record inserts, most writes, are stored together: one statement for all of a group's (see
+/// `PostgresInserts`), before its other operations. Always inside BEGIN and COMMIT, even alone:
+/// a statement's rows arrive before its implicit transaction has committed, and a write is not
+/// acknowledged before that.
 ///
 /// One group at a time per node. Across nodes, sequences follow commit order per record (an
 /// update or delete locks the record's row before it takes its `nextval`), which is the order
@@ -34,6 +41,8 @@ final class PostgresWriter: Sendable {
     }
 
     private let configuration: PostgresConnection.Configuration
+    /// The node whose deliveries inserts claim.
+    private let node: String
     /// Where the connection lives and the writer runs.
     private let executor: EventLoopTaskExecutor
     private let events: (any CommittedEventSink)?
@@ -45,14 +54,18 @@ final class PostgresWriter: Sendable {
     private let batchCount = Atomic<Int>(0)
     private let operationCount = Atomic<Int>(0)
 
-    init(configuration: PostgresConnection.Configuration, events: (any CommittedEventSink)?,
+    init(configuration: PostgresConnection.Configuration, node: String, events: (any CommittedEventSink)?,
          commits: (@Sendable (Int) -> Void)? = nil, logger: Logger) {
         self.configuration = configuration
-        executor = EventLoopTaskExecutor(PostgresClient.defaultEventLoopGroup.any())
+        self.node = node
+        executor = EventLoopTaskExecutor(Self.thread.next())
         self.events = events
         self.commits = commits
         self.logger = logger
     }
+
+    /// Where writers' connections live (one thread: a writer runs one statement at a time).
+    private static let thread = MultiThreadedEventLoopGroup(numberOfThreads: 1)
 
     /// (transactions, operations) so far: operations > transactions means group commit works.
     var statistics: (batches: Int, operations: Int) {
@@ -63,8 +76,32 @@ final class PostgresWriter: Sendable {
     /// transaction has committed; `onCommit` then runs first, in commit order.
     func perform<Value: Sendable>(_ operation: @escaping Operation<Value>,
                                   onCommit: (@Sendable (Value) -> Void)? = nil) async throws(StoreError) -> Value {
+        try await enqueue { PostgresTicket(operation, continuation: $0, onCommit: onCommit) }
+    }
+
+    /// A record write: its event, if it stored one, goes to the sink once committed.
+    func performWrite(_ operation: @escaping Operation<WriteResult>) async throws(StoreError) -> WriteResult {
+        try await enqueue { PostgresTicket(operation, continuation: $0, onCommit: self.sinkEvent) }
+    }
+
+    /// A record insert, stored with the group's other inserts; its event goes to the sink as
+    /// `performWrite`'s does.
+    func performInsert(_ insert: PostgresInsert) async throws(StoreError) -> WriteResult {
+        try await enqueue { PostgresInsertTicket(insert, ticket: CommitTicket(continuation: $0, onCommit: self.sinkEvent)) }
+    }
+
+    private var sinkEvent: (@Sendable (WriteResult) -> Void)? {
+        guard let events else { return nil }
+        return { result in
+            if let event = result.event { events.committed(event, result.deliveries) }
+        }
+    }
+
+    private func enqueue<Value: Sendable>(
+        _ ticket: @escaping (CheckedContinuation<Result<Value, StoreError>, Never>) -> any PostgresQueuedOperation
+    ) async throws(StoreError) -> Value {
         let outcome = await withCheckedContinuation { (continuation: CheckedContinuation<Result<Value, StoreError>, Never>) in
-            let ticket = PostgresTicket(operation, continuation: continuation, onCommit: onCommit)
+            let ticket = ticket(continuation)
             let mustStart = state.withLock { state in
                 state.tickets.append(ticket)
                 if state.draining { return false }
@@ -74,14 +111,6 @@ final class PostgresWriter: Sendable {
             if mustStart { Task(executorPreference: executor) { await self.drain() } }
         }
         return try outcome.get()
-    }
-
-    /// A record write: its event, if it stored one, goes to the sink once committed.
-    func performWrite(_ operation: @escaping Operation<WriteResult>) async throws(StoreError) -> WriteResult {
-        guard let events else { return try await perform(operation) }
-        return try await perform(operation) { result in
-            if let event = result.event { events.committed(event, result.deliveries) }
-        }
     }
 
     /// Closes the connection (the store is going away).
@@ -117,9 +146,32 @@ final class PostgresWriter: Sendable {
             for ticket in batch { ticket.fail(failure) }
             return
         }
+        // Inserts first, in rounds of distinct records (a repeated one meets the first in the next).
+        var rounds: [[PostgresInsertTicket]] = []
+        var others: [any PostgresStatementOperation] = []
+        var roundOf: [RecordKey: Int] = [:]
+        for ticket in batch {
+            guard let insert = ticket as? PostgresInsertTicket else {
+                if let other = ticket as? any PostgresStatementOperation { others.append(other) }
+                continue
+            }
+            let key = RecordKey(collection: insert.insert.record.collection, id: insert.insert.record.id)
+            let round = roundOf[key].map { $0 + 1 } ?? 0
+            roundOf[key] = round
+            if round == rounds.count { rounds.append([]) }
+            rounds[round].append(insert)
+        }
+        var committing: [any PostgresQueuedOperation] = []
         do {
             try await connection.query("BEGIN", logger: logger)
-            for ticket in batch { try await ticket.run(connection) }
+            for round in rounds {
+                let outcomes = try await PostgresInserts.store(round.map(\.insert), node: node, connection, logger)
+                for (ticket, outcome) in zip(round, outcomes) { ticket.ticket.keep(outcome) }
+                // Commit order is sequence order; sequences come from one statement in no given order.
+                committing += zip(round, outcomes).sorted { (try? $0.1.get().event?.sequence) ?? 0 < (try? $1.1.get().event?.sequence) ?? 0 }
+                    .map(\.0)
+            }
+            for ticket in others { try await ticket.run(connection) }
             try await connection.query("COMMIT", logger: logger)
         } catch {
             let failure = StoreError(postgres: error)
@@ -143,7 +195,7 @@ final class PostgresWriter: Sendable {
             return
         }
         commits?(batch.count)
-        for ticket in batch { ticket.committed() }
+        for ticket in committing + others { ticket.committed() }
     }
 
     /// The writer's connection, opened if there is none or it closed.
@@ -166,14 +218,18 @@ final class PostgresWriter: Sendable {
 
 /// A queued operation, whatever its result type.
 private protocol PostgresQueuedOperation: Sendable {
-    /// Runs the operation and keeps its outcome (a `StoreError` refusal included) until the
-    /// transaction ends; throws what must abort the transaction.
-    func run(_ connection: PostgresConnection) async throws
     func committed()
     func fail(_ error: StoreError)
 }
 
-private final class PostgresTicket<Value: Sendable>: PostgresQueuedOperation {
+/// A queued operation that runs its own statements.
+private protocol PostgresStatementOperation: PostgresQueuedOperation {
+    /// Runs the operation and keeps its outcome (a `StoreError` refusal included) until the
+    /// transaction ends; throws what must abort the transaction.
+    func run(_ connection: PostgresConnection) async throws
+}
+
+private final class PostgresTicket<Value: Sendable>: PostgresStatementOperation {
     let operation: PostgresWriter.Operation<Value>
     let ticket: CommitTicket<Value>
 
@@ -186,6 +242,25 @@ private final class PostgresTicket<Value: Sendable>: PostgresQueuedOperation {
     func run(_ connection: PostgresConnection) async throws { try await ticket.run { try await operation(connection) } }
     func committed() { ticket.committed() }
     func fail(_ error: StoreError) { ticket.fail(error) }
+}
+
+/// A queued record insert (see `PostgresInserts`); alone, it is a group of one.
+private final class PostgresInsertTicket: PostgresQueuedOperation {
+    let insert: PostgresInsert
+    let ticket: CommitTicket<WriteResult>
+
+    init(_ insert: PostgresInsert, ticket: CommitTicket<WriteResult>) {
+        self.insert = insert
+        self.ticket = ticket
+    }
+
+    func committed() { ticket.committed() }
+    func fail(_ error: StoreError) { ticket.fail(error) }
+}
+
+private struct RecordKey: Hashable {
+    let collection: String
+    let id: String
 }
 
 /// Runs a task's jobs on one event loop (see `PostgresWriter`).

@@ -53,6 +53,35 @@ struct ConcurrencyTests {
         #expect(try await store.record(collection: "posts", id: record.id).version == 2)
     }
 
+    /// A write is acknowledged once committed: a read right after, on another connection of the
+    /// pool, finds it (on PostgreSQL a statement's rows arrive before its commit; no write may be
+    /// acknowledged on them alone).
+    @Test(arguments: Engine.allCases) func anAcknowledgedWriteIsReadBackAtOnce(engine: Engine) async throws {
+        let store = try await makeStore(engine)
+        // 20 writers of 10 records each: writes share transactions, reads stay within the test
+        // store's few connections.
+        let problems = await withTaskGroup(of: [String].self) { group in
+            for writer in 0..<20 {
+                group.addTask {
+                    var problems: [String] = []
+                    for i in 0..<10 {
+                        do {
+                            let record = try await store.insert(Record.new(collection: "posts", fields: ["n": .int(Int64(writer * 10 + i))]),
+                                                                outbox: outbox()).record
+                            let read = try await store.record(collection: "posts", id: record.id)
+                            if read != record { problems.append("read back \(read), not \(record)") }
+                        } catch {
+                            problems.append("\(error)")
+                        }
+                    }
+                    return problems
+                }
+            }
+            return await group.reduce(into: [String]()) { $0 += $1 }
+        }
+        #expect(problems.isEmpty, "\(problems.count): \(Set(problems).prefix(3))")
+    }
+
     @Test(arguments: Engine.allCases) func refusedWriteInABatchDoesNotSpoilTheOthers(engine: Engine) async throws {
         let store = try await makeStore(engine)
         let existing = try await insert(store, "posts", ["n": .int(0)])

@@ -4,9 +4,9 @@ import NIOPosix
 import PostgresNIO
 import Synchronization
 
-/// Group commit on PostgreSQL: every write of the store (records, collections, the outbox's
-/// attempts, requeues and purges) runs on one connection of the writer's own, and writes that
-/// wait while a transaction runs share the next one. So commits cost one round trip and one WAL
+/// Group commit on PostgreSQL: every write of the store (records, collections, requeues and
+/// purges; not delivery outcomes, see `recordAttempts`) runs on the writer's own connections,
+/// and writes that wait while a transaction runs share the next one. So commits cost one WAL
 /// flush per group, event sequences are handed out in commit order, and the committed-event sink
 /// hears of events in that order.
 ///
@@ -15,29 +15,31 @@ import Synchronization
 /// transaction: the group rolls back and each of its operations runs again alone, so only the
 /// one at fault fails (a `Refusal` it threw becomes its `StoreError`).
 ///
-/// The connection is opened on first use and again after it breaks; while the server is away
+/// Connections are opened on first use and again after they break; while the server is away
 /// each group fails at once with `unavailable`, nothing written.
 ///
-/// The writer's task runs on its connection's event loop, a thread of the writers' own: each
-/// statement of a group is a round trip, and an answer then resumes the writer on the thread that
-/// read it, instead of handing it to Swift's cooperative threads and back, or waiting behind the
-/// HTTP connections that share the server's event loops.
+/// Round trips are what a group costs (see CONTRIBUTING, "The PostgreSQL engine"), so:
+/// - record inserts, most writes, are one statement for all of a group's (see `PostgresInserts`),
+///   before its other operations;
+/// - two connections take turns, a group's statements running beside the previous group's
+///   COMMIT (see `drain`);
+/// - the writer's task runs on its connections' event loop, a thread of the writers' own: an
+///   answer resumes the writer on the thread that read it, instead of handing it to Swift's
+///   cooperative threads and back, or waiting behind the HTTP connections on the server's loops.
 ///
-/// Record inserts, most writes, are stored together: one statement for all of a group's (see
-/// `PostgresInserts`), before its other operations. Always inside BEGIN and COMMIT, even alone:
-/// a statement's rows arrive before its implicit transaction has committed, and a write is not
-/// acknowledged before that.
+/// A group always runs inside BEGIN and COMMIT, even a single statement: its rows arrive before
+/// an implicit transaction commits, and no write is acknowledged before its commit.
 ///
-/// One group at a time per node. Across nodes, sequences follow commit order per record (an
-/// update or delete locks the record's row before it takes its `nextval`), which is the order
-/// deliveries keep (see `DeliveryClaims`).
+/// Across nodes, sequences follow commit order per record (an update or delete locks the
+/// record's row before it takes its `nextval`), which is the order deliveries keep (see
+/// `DeliveryClaims`).
 final class PostgresWriter: Sendable {
     typealias Operation<Value> = @Sendable (PostgresConnection) async throws -> Value
 
     private struct State {
         var tickets: [any PostgresQueuedOperation] = []
         var draining = false
-        var connection: PostgresConnection?
+        var connections: [PostgresConnection?] = [nil, nil]
     }
 
     private let configuration: PostgresConnection.Configuration
@@ -113,38 +115,82 @@ final class PostgresWriter: Sendable {
         return try outcome.get()
     }
 
-    /// Closes the connection (the store is going away).
+    /// Closes the connections (the store is going away).
     func close() async {
-        let connection = state.withLock { state -> PostgresConnection? in
-            defer { state.connection = nil }
-            return state.connection
+        let connections = state.withLock { state -> [PostgresConnection?] in
+            defer { state.connections = [nil, nil] }
+            return state.connections
         }
-        try? await connection?.close()
+        for connection in connections { try? await connection?.close() }
     }
 
+    /// Takes the waiting tickets; with `stopping`, ends the drain if there are none.
+    private func take(stopping: Bool) -> [any PostgresQueuedOperation] {
+        state.withLock { state in
+            let taken = state.tickets
+            state.tickets = []
+            if taken.isEmpty && stopping { state.draining = false }
+            return taken
+        }
+    }
+
+    /// Runs the groups, two connections taking turns: a group's statements run while the
+    /// previous group's COMMIT (a WAL flush) is under way on the other connection, and its own
+    /// COMMIT is sent once that one has ended. So commits, and the hand-over of their results,
+    /// keep the order of the groups, and sequences, taken in that order, follow commit order.
     private func drain() async {
+        var previous: Task<Void, Never>?
+        var turn = 0
         while true {
-            let batch = state.withLock { state -> [any PostgresQueuedOperation] in
-                let taken = state.tickets
-                state.tickets = []
-                if taken.isEmpty { state.draining = false }
-                return taken
+            var batch = take(stopping: false)
+            if batch.isEmpty {
+                await previous?.value
+                previous = nil
+                batch = take(stopping: true)
+                if batch.isEmpty { return }
             }
-            if batch.isEmpty { return }
             batchCount.add(1, ordering: .relaxed)
             operationCount.add(batch.count, ordering: .relaxed)
-            await run(batch)
+            turn += 1
+            switch await execute(batch, slot: turn % 2) {
+            case .ran(let connection, let committing):
+                await previous?.value
+                previous = Task(executorPreference: executor) { await self.commit(committing, on: connection) }
+            case .failed:
+                continue
+            case .rolledBack:
+                // The group's operations again, each alone, after the previous group, so only the
+                // one at fault fails.
+                await previous?.value
+                previous = nil
+                for ticket in batch {
+                    if case .ran(let connection, let committing) = await execute([ticket], slot: turn % 2) {
+                        await commit(committing, on: connection)
+                    }
+                }
+            }
         }
     }
 
-    private func run(_ batch: [any PostgresQueuedOperation]) async {
+    /// What became of a group's statements.
+    private enum Execution {
+        /// They ran: COMMIT on `connection`, then hand over to the tickets in this order.
+        case ran(PostgresConnection, [any PostgresQueuedOperation])
+        /// Every ticket has its answer, a failure (the connection broke, or a group of one failed).
+        case failed
+        /// A statement failed and the group was rolled back: it is to run again, each operation alone.
+        case rolledBack
+    }
+
+    /// BEGIN and the group's statements on connection `slot`.
+    private func execute(_ batch: [any PostgresQueuedOperation], slot: Int) async -> Execution {
         let connection: PostgresConnection
         do {
-            connection = try await self.connection()
+            connection = try await self.connection(slot)
         } catch {
             let failure = StoreError(postgres: error)
             for ticket in batch { ticket.fail(failure) }
-            return
+            return .failed
         }
         // Inserts first, in rounds of distinct records (a repeated one meets the first in the next).
         var rounds: [[PostgresInsertTicket]] = []
@@ -172,45 +218,58 @@ final class PostgresWriter: Sendable {
                     .map(\.0)
             }
             for ticket in others { try await ticket.run(connection) }
-            try await connection.query("COMMIT", logger: logger)
         } catch {
             let failure = StoreError(postgres: error)
             if case .unavailable = failure {
-                // The connection broke: the transaction rolled back, unless it broke during the
-                // COMMIT itself, after PostgreSQL made it durable. Then the callers hear 503 for
-                // writes that landed (as after any timeout), and their events reach the sink only
-                // at the next start, which takes up every unfinished delivery.
-                logger.warning("lost the database connection", metadata: ["error": .string(failure.description)])
-                dropConnection(connection)
-                for ticket in batch { ticket.fail(failure) }
-                return
+                fail(batch, failure, droppingConnection: connection)
+                return .failed
             }
             _ = try? await connection.query("ROLLBACK", logger: logger)
-            if batch.count == 1 {
+            guard batch.count > 1 else {
                 batch[0].fail(failure)
-            } else {
-                // Rolled back: each operation again, alone, so only the one at fault fails.
-                for ticket in batch { await run([ticket]) }
+                return .failed
             }
-            return
+            return .rolledBack
         }
-        commits?(batch.count)
-        for ticket in committing + others { ticket.committed() }
+        return .ran(connection, committing + others)
     }
 
-    /// The writer's connection, opened if there is none or it closed.
-    private func connection() async throws -> PostgresConnection {
-        if let open = state.withLock({ $0.connection }), !open.isClosed { return open }
+    /// COMMITs the group that `tickets` ran in and hands over their results.
+    private func commit(_ tickets: [any PostgresQueuedOperation], on connection: PostgresConnection) async {
+        do {
+            try await connection.query("COMMIT", logger: logger)
+        } catch {
+            // A COMMIT that fails is a lost connection in practice: nothing here defers checks.
+            fail(tickets, StoreError(postgres: error), droppingConnection: connection)
+            return
+        }
+        commits?(tickets.count)
+        for ticket in tickets { ticket.committed() }
+    }
+
+    /// The connection broke: the transaction rolled back, unless it broke during the COMMIT
+    /// itself, after PostgreSQL made it durable. Then the callers hear 503 for writes that landed
+    /// (as after any timeout), and their events reach the sink only at the next start, which
+    /// takes up every unfinished delivery.
+    private func fail(_ tickets: [any PostgresQueuedOperation], _ failure: StoreError, droppingConnection connection: PostgresConnection) {
+        logger.warning("lost the database connection", metadata: ["error": .string(failure.description)])
+        dropConnection(connection)
+        for ticket in tickets { ticket.fail(failure) }
+    }
+
+    /// The writer's connection `slot` (0 or 1), opened if there is none or it closed.
+    private func connection(_ slot: Int) async throws -> PostgresConnection {
+        if let open = state.withLock({ $0.connections[slot] }), !open.isClosed { return open }
         let id = connectionCount.add(1, ordering: .relaxed).newValue
         let connection = try await PostgresConnection.connect(
             on: executor.loop, configuration: configuration, id: id, logger: logger).get()
-        state.withLock { $0.connection = connection }
+        state.withLock { $0.connections[slot] = connection }
         return connection
     }
 
     private func dropConnection(_ connection: PostgresConnection) {
         state.withLock { state in
-            if state.connection === connection { state.connection = nil }
+            for slot in state.connections.indices where state.connections[slot] === connection { state.connections[slot] = nil }
         }
         Task { try? await connection.close() }
     }

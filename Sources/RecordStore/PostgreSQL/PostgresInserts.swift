@@ -86,7 +86,7 @@ enum PostgresInserts {
                                              collection_ordered, claimed_by)
                 SELECT s.sequence * \(Int64(Outbox.maxTargets)) + t.position, s.sequence, t.handler, s.collection, s.record_id, 'pending',
                        t.max_attempts, s.created, s.created, t.collection_ordered,
-                       CASE WHEN NOT (\(unescaped: PostgresOutbox.laneHeldElsewhere)) THEN s.node END
+                       CASE WHEN NOT (\(unescaped: PostgresOutbox.laneHeldElsewhere())) THEN s.node END
                 FROM numbered s
                 JOIN unnest(\(targets.insert)::bigint[], \(targets.position)::bigint[], \(targets.handler)::text[],
                             \(targets.maxAttempts)::bigint[], \(targets.ordered)::boolean[])

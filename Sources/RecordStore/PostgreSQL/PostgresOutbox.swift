@@ -23,7 +23,7 @@ enum PostgresOutbox {
                         \(event.timestamp), \(Int64(event.depth)), \(created), \(dataText)::json, \(oldDataText)::json)
                 RETURNING sequence
             ), target AS (
-                SELECT t.*, NOT (\(unescaped: laneHeldElsewhere)) AS claimed
+                SELECT t.*, NOT (\(unescaped: laneHeldElsewhere())) AS claimed
                 FROM unnest(\(targets.map(\.handler))::text[], \(targets.map { Int64($0.maxAttempts) })::bigint[],
                             \(targets.map(\.keepsCollectionOrder))::boolean[])
                      WITH ORDINALITY AS t(handler, max_attempts, collection_ordered, position),
@@ -47,17 +47,21 @@ enum PostgresOutbox {
         return (sequence, elsewhere.sorted())
     }
 
-    /// True when a delivery of target `t` (columns `handler`, `collection_ordered`) for an event
-    /// of record `s` (columns `collection`, `record_id`) may not be claimed by node `s.node`: its
-    /// lane (the record, or with `collection_ordered` the collection) has an unfinished delivery
-    /// that another node holds or nobody does. Two probes of `hook_deliveries_unfinished_lanes`,
-    /// each by its full key where it can.
-    static let laneHeldElsewhere = """
-        EXISTS (SELECT 1 FROM hook_deliveries p WHERE p.status IN ('pending', 'failed') AND p.handler = t.handler
-                AND p.collection = s.collection AND p.record_id = s.record_id AND p.claimed_by IS DISTINCT FROM s.node)
-        OR (t.collection_ordered AND EXISTS (SELECT 1 FROM hook_deliveries p WHERE p.status IN ('pending', 'failed')
-                AND p.handler = t.handler AND p.collection = s.collection AND p.claimed_by IS DISTINCT FROM s.node))
-        """
+    /// SQL that is true when a delivery to `handler` (with `ordered`, its `collection_ordered`)
+    /// of record `record` in `collection` may not be claimed by node `node`: its lane (the record,
+    /// or when ordered the collection) has an unfinished delivery that another node holds or
+    /// nobody does, other than those `except` rules out (a condition on `p`). The arguments are
+    /// SQL expressions. Two probes of `hook_deliveries_unfinished_lanes`, each by its full key.
+    static func laneHeldElsewhere(handler: String = "t.handler", ordered: String = "t.collection_ordered",
+                                  collection: String = "s.collection", record: String = "s.record_id", node: String = "s.node",
+                                  except: String = "") -> String {
+        let unfinished = "p.status IN ('pending', 'failed') AND p.handler = \(handler) AND p.collection = \(collection)"
+        let elsewhere = "p.claimed_by IS DISTINCT FROM \(node) \(except)"
+        return """
+            EXISTS (SELECT 1 FROM hook_deliveries p WHERE \(unfinished) AND p.record_id = \(record) AND \(elsewhere))
+            OR (\(ordered) AND EXISTS (SELECT 1 FROM hook_deliveries p WHERE \(unfinished) AND \(elsewhere)))
+            """
+    }
 
     /// True for the deliveries `d` of event `e`: their ids are a range of the primary key
     /// (see `Outbox.deliveryID`).

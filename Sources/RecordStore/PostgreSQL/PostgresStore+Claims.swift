@@ -41,17 +41,20 @@ extension PostgresStore: DeliveryClaims {
             try await client.withTransaction(logger: logger) { connection in
                 _ = try await connection.query("SELECT pg_advisory_xact_lock(\(PostgresClaims.lock))", logger: logger)
                 var candidates: [Int64] = []
-                // Nobody's (an index of its own), and those of nodes whose lease ran out (by node).
+                // Nobody's (an index of its own), and those of nodes whose lease ran out (by node),
+                // found first (an array) and then looked up by id: every node runs this five times
+                // a second, mostly finding nothing, and as `id IN (…)` it was planned as a join
+                // (0.6 ms against 0.05 with 200,000 deliveries and none to claim).
                 for try await id in try await connection.query("""
                     SELECT id FROM hook_deliveries
-                    WHERE id IN (
+                    WHERE id = ANY(ARRAY(
                         (SELECT id FROM hook_deliveries WHERE status IN ('pending', 'failed') AND claimed_by IS NULL
                          ORDER BY id LIMIT \(limit))
                         UNION ALL
                         (SELECT d.id FROM delivery_leases l
                          JOIN hook_deliveries d ON d.claimed_by = l.node AND d.status IN ('pending', 'failed')
                          WHERE l.node <> \(node) AND l.lease_until < \(unescaped: PostgresClaims.now)
-                         ORDER BY d.id LIMIT \(limit)))
+                         ORDER BY d.id LIMIT \(limit))))
                       AND status IN ('pending', 'failed') AND claimed_by IS DISTINCT FROM \(node)
                     ORDER BY id LIMIT \(limit) FOR UPDATE
                     """, logger: logger).decode(Int64.self) {
@@ -60,12 +63,11 @@ extension PostgresStore: DeliveryClaims {
                 guard !candidates.isEmpty else { return [(delivery: Delivery, event: OutboxEvent)]() }
                 return try await PostgresOutbox.deliveriesWithEvents(try await connection.query("""
                     WITH claimed AS (
-                        UPDATE hook_deliveries d SET claimed_by = \(node)
-                        WHERE d.id = ANY(\(candidates)::bigint[]) AND NOT EXISTS (
-                            SELECT 1 FROM hook_deliveries p
-                            WHERE p.status IN ('pending', 'failed') AND p.handler = d.handler AND p.collection = d.collection
-                              AND (d.collection_ordered OR p.record_id = d.record_id) AND p.id <> d.id
-                              AND p.claimed_by IS DISTINCT FROM \(node) AND p.id <> ALL(\(candidates)::bigint[]))
+                        UPDATE hook_deliveries d SET claimed_by = s.node
+                        FROM (SELECT \(node)::text AS node, \(candidates)::bigint[] AS candidates) s
+                        WHERE d.id = ANY(s.candidates) AND NOT (\(unescaped: PostgresOutbox.laneHeldElsewhere(
+                            handler: "d.handler", ordered: "d.collection_ordered", collection: "d.collection", record: "d.record_id",
+                            except: "AND p.id <> d.id AND p.id <> ALL(s.candidates)")))
                         RETURNING d.*
                     )
                     SELECT \(unescaped: PostgresOutbox.deliveryColumns), \(unescaped: PostgresOutbox.eventColumns)

@@ -185,6 +185,9 @@ def run(port, checks):
         checks.append(("the API agrees", request(port, "GET", f"/api/v1/hooks/deliveries/{delivery}")[1]["status"] == "succeeded"))
         checks.append(("the others stay dead", sorted(text.split("\t")[4] for text in deliveries(driver).values()) == ["dead", "dead", "succeeded"]))
         checks.append(("the node is named", f"127.0.0.1:{port}" in driver.find_element("id", "node").text))
+        node_row = eventually("the nodes table", lambda: driver.find_element("css selector", f'#nodes tr[data-node="127.0.0.1:{port}"]').text)
+        checks.append(("the nodes table lists this node with its hooks digest", "(this node)" in node_row
+                       and request(port, "GET", "/api/v1/nodes")[1]["items"][0]["hooks_digest"][:12] in node_row))
 
         # The cron, with its schedule, next and last run; its run (asked for by hand) is a delivery.
         cron_row = eventually("the cron", lambda: driver.find_element("css selector", '#crons tr[data-cron="nightly_report"]').text)

@@ -62,7 +62,9 @@ enum DashboardPage {
         </section>
         <section>
           <h2>Nodes</h2>
-          <p id="nodes" class="muted">Not available: this version runs as a single node.</p>
+          <div class="scroll"><table id="nodes">
+            <thead><tr><th>Node</th><th>Address</th><th>Version</th><th>Started</th><th>Heartbeat</th><th>Hooks</th></tr></thead><tbody></tbody>
+          </table></div>
         </section>
       </div>
     </main>

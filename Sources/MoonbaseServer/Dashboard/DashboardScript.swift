@@ -158,11 +158,21 @@ enum DashboardScript {
       }), "No deliveries match.");
     }
 
-    function renderNodes(samples) {
-      const node = samples.find((s) => s.name === "moonbase_node_info");
-      if (!node) return;
-      $("node").textContent = node.labels.node + " · v" + node.labels.version;
-      $("nodes").textContent = "This node: " + node.labels.node + ". Other nodes: not available (this version runs as a single node).";
+    // The live nodes sharing the database (one on SQLite); the heartbeat changes at every
+    // refresh, so the rows are rebuilt each time.
+    function renderNodes(nodes) {
+      const self = nodes.items.find((node) => node.self);
+      $("node").textContent = nodes.node + (self ? " · v" + self.version : "");
+      const when = (text) => text.replace("T", " ").slice(0, 19);
+      fill("nodes", nodes.items.map((node) => el("tr", { "data-node": node.id },
+        el("td", { class: "key", text: node.id + (node.self ? " (this node)" : "") }),
+        el("td", { class: "key", text: node.address }),
+        el("td", { text: node.version }),
+        el("td", { title: node.started, text: when(node.started) }),
+        el("td", { title: node.heartbeat, text: when(node.heartbeat) }),
+        // The digest's start tells folders apart; one that differs from the others' is flagged.
+        el("td", { class: node.hooks_differ ? "key error" : "key", title: node.hooks_digest,
+                   text: node.hooks_digest.slice(0, 12) + (node.hooks_differ ? " differs" : "") }))), "No live node.");
     }
 
     function deliveriesQuery() {
@@ -186,12 +196,13 @@ enum DashboardScript {
 
     async function refresh() {
       try {
-        const [listing, deliveries, samples] = await Promise.all([json("/api/v1/hooks"), json(deliveriesQuery()), metrics()]);
+        const [listing, deliveries, samples, nodes] = await Promise.all([json("/api/v1/hooks"), json(deliveriesQuery()), metrics(),
+                                                                         json("/api/v1/nodes")]);
         renderFiles(listing);
         renderHandlers(listing, samples);
         renderCrons(listing);
         renderDeliveries(deliveries);
-        renderNodes(samples);
+        renderNodes(nodes);
         $("problem").hidden = true;
         $("updated").textContent = "updated " + new Date().toLocaleTimeString();
       } catch (error) {

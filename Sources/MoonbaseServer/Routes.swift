@@ -132,7 +132,8 @@ struct Routes: Sendable {
             let force = try boolean(request.uri.queryParameters["force"], name: "force")
             if deliveries.runningDeliveries.contains(id) { throw APIError(.conflict, "delivery \(id) is running") }
             let delivery = try await store.requeue(deliveryID: id, force: force)
-            try await deliveries.retryNow(delivery)
+            // On several nodes, one whose lane another node holds is that node's to run.
+            if try await store.deliveryClaims?.holds(deliveryID: id) ?? true { try await deliveries.retryNow(delivery) }
             return JSONResponse.make(status: .accepted, .object(listed(delivery, running: [])))
         }
     }

@@ -22,6 +22,9 @@ public protocol DeliveryClaims: Sendable {
     func claim(limit: Int) async throws(StoreError) -> [(delivery: Delivery, event: OutboxEvent)]
     /// Extends this node's lease, which all its claims last as long as.
     func renew() async throws(StoreError)
+    /// Whether this node holds the claim on delivery `id` (after `requeue`, which leaves a
+    /// delivery whose lane another node holds for that node).
+    func holds(deliveryID id: Int64) async throws(StoreError) -> Bool
     /// Gives up this node's claims on the unfinished deliveries `ids`, or on all of them (nil:
     /// it is stopping), so that other nodes take them up at once rather than once the lease has
     /// run out.

@@ -146,7 +146,31 @@ struct PostgresClaimsTests {
         try await a.recordAttempts([outcome(delivery, attempt: 1, error: "boom", status: .dead)])
         _ = try await b.requeue(deliveryID: created.deliveries.id(at: 0), force: false)
         #expect(try await b.unfinishedDeliveries().map(\.delivery.id) == [created.deliveries.id(at: 0)])
+        #expect(try await b.holds(deliveryID: created.deliveries.id(at: 0)))
+        #expect(try await !a.holds(deliveryID: created.deliveries.id(at: 0)))
         #expect(try await a.claim(limit: 100).isEmpty)
+        await Self.close(stores)
+    }
+
+    /// A retry asked of a node while another node runs the same lane (here the record's later
+    /// update) is left for the node that holds the lane, which runs it after what it holds.
+    @Test func aRequeuedDeliveryWhoseLaneAnotherNodeHoldsIsLeftForThatNode() async throws {
+        let stores = try await Self.nodes(["a", "b"])
+        let (a, b) = (stores[0], stores[1])
+        let created = try await Self.create(a, ["n": 1])
+        let dead = created.deliveries.id(at: 0)
+        let delivery = try await a.unfinishedDeliveries()[0].delivery
+        try await a.recordAttempts([outcome(delivery, attempt: 1, error: "boom", status: .dead)])
+        let updated = try await Self.update(b, created.record, ["n": 2])
+        #expect(updated.deliveries.elsewhere.isEmpty, "the lane was free (its delivery dead): b claims the update's")
+
+        _ = try await a.requeue(deliveryID: dead, force: false)
+        #expect(try await !a.holds(deliveryID: dead))
+        #expect(try await a.unfinishedDeliveries().isEmpty)
+        #expect(try await a.claim(limit: 100).isEmpty, "b holds the lane")
+        #expect(try await b.claim(limit: 100).map(\.delivery.id) == [dead])
+        #expect(try await b.holds(deliveryID: dead))
+        #expect(try await b.unfinishedDeliveries().map(\.delivery.id) == [dead, updated.deliveries.id(at: 0)])
         await Self.close(stores)
     }
 }

@@ -88,6 +88,14 @@ extension PostgresStore: DeliveryClaims {
         }
     }
 
+    public func holds(deliveryID id: Int64) async throws(StoreError) -> Bool {
+        let node = node
+        return try await read { client, logger in
+            try await client.query("SELECT 1 FROM hook_deliveries WHERE id = \(id) AND claimed_by = \(node)", logger: logger)
+                .collect().count == 1
+        }
+    }
+
     public func release(_ ids: [Int64]?) async throws(StoreError) {
         let node = node
         _ = try await read { client, logger in

@@ -73,8 +73,10 @@ extension PostgresStore {
         }
     }
 
-    /// A failed or dead delivery goes back to pending (see `RecordStore.requeue`).
-    /// The node that requeues it claims it (it runs it next).
+    /// A failed or dead delivery goes back to pending (see `RecordStore.requeue`). The node that
+    /// requeues it claims it (it runs it next), unless another node holds a delivery of its
+    /// lane: then it is left unclaimed, and that node's claim pass takes it into the lane, so the
+    /// lane still runs on one node at a time (see `DeliveryClaims.holds`).
     public func requeue(deliveryID: Int64, force: Bool) async throws(StoreError) -> Delivery {
         let (now, node) = (Timestamp.now(), node)
         let logger = logger
@@ -101,11 +103,14 @@ extension PostgresStore {
             if let newer, !force { throw StoreError.staleRedelivery(id: deliveryID, newer: newer) }
             let requeued = try await connection.query("""
                 WITH requeued AS (
-                    UPDATE hook_deliveries
+                    UPDATE hook_deliveries d
                     SET status = 'pending', next_attempt_at = NULL, max_attempts = greatest(max_attempts, attempts + 1),
                         updated = \(now), redelivered = \(newer != nil),
-                        claimed_by = \(node)
-                    WHERE id = \(deliveryID) RETURNING *
+                        claimed_by = CASE WHEN NOT (\(unescaped: PostgresOutbox.laneHeldElsewhere(
+                            handler: "d.handler", ordered: "d.collection_ordered", collection: "d.collection", record: "d.record_id",
+                            except: "AND p.id <> d.id"))) THEN s.node END
+                    FROM (SELECT \(node)::text AS node) s
+                    WHERE d.id = \(deliveryID) RETURNING d.*
                 )
                 SELECT \(unescaped: PostgresOutbox.deliveryColumns) FROM requeued d JOIN hook_events e ON e.sequence = d.event_sequence
                 """, logger: logger)

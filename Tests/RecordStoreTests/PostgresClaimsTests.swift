@@ -104,6 +104,34 @@ struct PostgresClaimsTests {
         }
     }
 
+    /// Leases of nodes gone for a day go at the next renewal, unless the node still holds
+    /// deliveries (a survivor has yet to take them up); nodes silent for a day leave the registry.
+    @Test func nodesGoneForADayAreForgottenUnlessTheyHoldDeliveries() async throws {
+        let stores = try await Self.nodes(["a", "b", "c"])
+        let (a, b) = (stores[0], stores[1])
+        _ = try await Self.create(b, ["n": 1])
+        let now = Timestamp.currentMilliseconds()
+        _ = try await a.read { client, logger in
+            try await client.query("UPDATE delivery_leases SET lease_until = \(now - 2 * PostgresClaims.forgottenAfterMilliseconds) WHERE node <> 'a'",
+                                   logger: logger)
+            try await client.query("""
+                INSERT INTO nodes (id, address, started, version, hooks_digest, heartbeat_at)
+                VALUES ('gone', 'x:1', 'then', '0', 'd', now() - interval '2 days'), ('recent', 'x:2', 'then', '0', 'd', now() - interval '1 hour')
+                """, logger: logger)
+        }
+        try await a.renew()
+        try await a.recordHeartbeat(NodeHeartbeat(id: "a", address: "a:1", started: "now", version: "0", hooksDigest: "d"))
+        let leases = try await a.read { client, logger in
+            try await client.query("SELECT node FROM delivery_leases ORDER BY node", logger: logger).collect().map { try $0.decode(String.self) }
+        }
+        #expect(leases == ["a", "b"], "c held nothing; b still holds its delivery")
+        let nodes = try await a.read { client, logger in
+            try await client.query("SELECT id FROM nodes ORDER BY id", logger: logger).collect().map { try $0.decode(String.self) }
+        }
+        #expect(nodes == ["a", "recent"])
+        await Self.close(stores)
+    }
+
     @Test func aDeadNodesClaimsAreTakenUpOnceItsLeaseRunsOut() async throws {
         let stores = try await Self.nodes(["a", "b", "c"])
         let (a, b, c) = (stores[0], stores[1], stores[2])

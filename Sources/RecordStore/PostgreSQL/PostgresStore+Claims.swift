@@ -13,6 +13,9 @@ enum PostgresClaims {
     /// at a time sees every other pass's claims, so two nodes never take deliveries of one lane.
     static let lock: Int64 = 0x6D62_2D63_6C61_696D
 
+    /// How long after its lease ran out a node that holds nothing is forgotten: a day.
+    static let forgottenAfterMilliseconds: Int64 = 86_400_000
+
     /// Starts or extends `node`'s lease, which every claim of the node's lasts as long as.
     static func renewal(node: String, leaseMilliseconds: Int64) -> PostgresQuery {
         """
@@ -80,11 +83,18 @@ extension PostgresStore: DeliveryClaims {
         return claimed
     }
 
-    /// Extends this node's lease: one row, whatever it holds.
+    /// Extends this node's lease: one row, whatever it holds. Also forgets the leases of nodes
+    /// gone for a day that hold nothing (a node id is often new at every start, in containers,
+    /// and claim passes look at every expired lease).
     public func renew() async throws(StoreError) {
         let (node, lease) = (node, lease.milliseconds)
         _ = try await read { client, logger in
             try await client.query(PostgresClaims.renewal(node: node, leaseMilliseconds: lease), logger: logger)
+            try await client.query("""
+                DELETE FROM delivery_leases l
+                WHERE l.lease_until < \(unescaped: PostgresClaims.now) - \(PostgresClaims.forgottenAfterMilliseconds)
+                  AND NOT EXISTS (SELECT 1 FROM hook_deliveries d WHERE d.claimed_by = l.node AND d.status IN ('pending', 'failed'))
+                """, logger: logger)
         }
     }
 

@@ -11,8 +11,10 @@ extension PostgresStore: NodeRegistry {
     public func recordHeartbeat(_ node: NodeHeartbeat) async throws(StoreError) -> NodeHeartbeat? {
         try await read { client, logger in
             // Every part of the statement sees the table as it was before: `previous` is the old row.
+            // Nodes silent for a day are forgotten (one that died leaves its row).
             let rows = try await client.query("""
-                WITH previous AS (SELECT address, started, version, hooks_digest FROM nodes WHERE id = \(node.id))
+                WITH forgotten AS (DELETE FROM nodes WHERE heartbeat_at < now() - interval '1 day' AND id <> \(node.id)),
+                previous AS (SELECT address, started, version, hooks_digest FROM nodes WHERE id = \(node.id))
                 INSERT INTO nodes (id, address, started, version, hooks_digest, heartbeat_at)
                 VALUES (\(node.id), \(node.address), \(node.started), \(node.version), \(node.hooksDigest), now())
                 ON CONFLICT (id) DO UPDATE SET address = excluded.address, started = excluded.started, version = excluded.version,

@@ -22,6 +22,11 @@ public protocol DeliveryClaims: Sendable {
     func claim(limit: Int) async throws(StoreError) -> [(delivery: Delivery, event: OutboxEvent)]
     /// Extends this node's lease, which all its claims last as long as.
     func renew() async throws(StoreError)
+    /// Runs until cancelled, calling `woken` whenever a node (this one included) has left
+    /// deliveries unclaimed (a write behind another node's lane, a retry, claims given back), so
+    /// that a claim pass need not wait for its next turn; and once when it starts listening. It
+    /// may stay silent (the database away): claim passes on a timer remain the backstop.
+    func listenForUnclaimed(_ woken: @escaping @Sendable () -> Void) async
     /// Whether this node holds the claim on delivery `id` (after `requeue`, which leaves a
     /// delivery whose lane another node holds for that node).
     func holds(deliveryID id: Int64) async throws(StoreError) -> Bool

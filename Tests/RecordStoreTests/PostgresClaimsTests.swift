@@ -2,6 +2,7 @@ import Foundation
 import MoonbaseJSON
 import MoonbaseModel
 import MoonbaseTestSupport
+import Synchronization
 import Testing
 @testable import RecordStore
 
@@ -102,6 +103,44 @@ struct PostgresClaimsTests {
         _ = try await store.read { client, logger in
             try await client.query("UPDATE delivery_leases SET lease_until = 0 WHERE node = \(node)", logger: logger)
         }
+    }
+
+    /// A node hears when deliveries are left for others: a write behind its lane, a retry left
+    /// to the holder, claims given back. (Claim passes on a timer are the backstop.)
+    @Test func nodesHearOfDeliveriesLeftUnclaimed() async throws {
+        let stores = try await Self.nodes(["a", "b"])
+        let (a, b) = (stores[0], stores[1])
+        let heard = Heard()
+        let listening = Task { await a.listenForUnclaimed { heard.count.withLock { $0 += 1 } } }
+        defer { listening.cancel() }
+        // Once when it starts listening.
+        #expect(try await Self.wait { heard.count.withLock { $0 } >= 1 })
+
+        func heardAfter(_ what: String, _ body: () async throws -> Void) async throws {
+            let before = heard.count.withLock { $0 }
+            try await body()
+            #expect(try await Self.wait { heard.count.withLock { $0 } > before }, "\(what) is heard")
+        }
+        let created = try await Self.create(a, ["n": 1]) // a holds the record's lane
+        try await heardAfter("a write behind another node's lane") {
+            let updated = try await Self.update(b, created.record, ["n": 2])
+            #expect(updated.deliveries.elsewhere == [0])
+        }
+        try await heardAfter("claims given back") { try await a.release(nil) }
+        await Self.close(stores)
+    }
+
+    final class Heard: Sendable {
+        let count = Mutex(0)
+    }
+
+    /// Waits up to 10 seconds for `done`.
+    static func wait(_ done: () -> Bool) async throws -> Bool {
+        for _ in 0..<200 {
+            if done() { return true }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        return done()
     }
 
     /// Leases of nodes gone for a day go at the next renewal, unless the node still holds

@@ -4,9 +4,10 @@ import ServiceLifecycle
 
 /// On a database shared by several nodes (see `DeliveryClaims`): every `interval`, takes up the
 /// deliveries no live node holds (left by writes behind another node's, or held by a node that
-/// died) into the scheduler; and, in a loop of its own (a slow pass must not delay it), renews
-/// this node's leases every third of a lease. Stops at graceful shutdown, before the scheduler,
-/// which then gives this node's claims back.
+/// died) into the scheduler, and at once when the database says a node left some (LISTEN); and,
+/// in a loop of its own (a slow pass must not delay it), renews this node's leases every third
+/// of a lease. Stops at graceful shutdown, before the scheduler, which then gives this node's
+/// claims back.
 struct DeliveryClaimer: Service {
     let scheduler: DeliveryScheduler
     let claims: any DeliveryClaims
@@ -26,6 +27,19 @@ struct DeliveryClaimer: Service {
             group.addTask {
                 await repeatUntilShutdown(every: Self.interval, "claim hook deliveries") {
                     try await scheduler.claimUnheld(from: claims)
+                }
+            }
+            // Notifications ring a bell that keeps at most one ring: however many arrive during a
+            // pass, one more pass follows it. A failed pass is the timer loop's to report.
+            let (bell, ring) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+            group.addTask {
+                try? await cancelWhenGracefulShutdown { await claims.listenForUnclaimed { ring.yield() } }
+                ring.finish()
+            }
+            group.addTask {
+                for await _ in bell {
+                    // A pass under way may have looked before the commit that rang: one more after it.
+                    while (try? await scheduler.claimUnheld(from: claims)) == false { try? await Task.sleep(for: .milliseconds(5)) }
                 }
             }
         }

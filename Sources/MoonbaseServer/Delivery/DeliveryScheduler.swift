@@ -188,9 +188,12 @@ actor DeliveryScheduler: Service {
 
     /// Takes up deliveries that no live node holds (see `DeliveryClaims`), as many as the backlog
     /// has room for, and only while nothing of this node's waits in the store (a claimed
-    /// delivery may follow one of those in its lane).
-    func claimUnheld(from claims: any DeliveryClaims) async throws(StoreError) {
-        guard !refilling, !stopping, backlog.spilledFrom == nil, let room = backlog.roomToRefill else { return }
+    /// delivery may follow one of those in its lane). False when it did not look because a pass
+    /// (or a refill) was under way.
+    @discardableResult
+    func claimUnheld(from claims: any DeliveryClaims) async throws(StoreError) -> Bool {
+        if refilling { return false }
+        guard !stopping, backlog.spilledFrom == nil, let room = backlog.roomToRefill else { return true }
         drainInbox()
         // The inbox waits meanwhile: events committed here during the claim are merged in below.
         refilling = true
@@ -208,6 +211,7 @@ actor DeliveryScheduler: Service {
         } else if !claimed.isEmpty {
             logger.debug("claimed hook deliveries", metadata: ["count": .stringConvertible(claimed.count)])
         }
+        return true
     }
 
     // MARK: Requests

@@ -101,6 +101,7 @@ enum PostgresInserts {
                        GROUP BY event_sequence) u ON u.event_sequence = s.sequence
             """, logger: logger)
         var outcomes = [Result<WriteResult, StoreError>](repeating: .failure(.database("the insert was not performed")), count: inserts.count)
+        var leftForOthers = false
         for try await (n, inserted, collectionStored, sequence, elsewhere) in rows.decode((Int64, Bool, Bool, Int64?, [Int64]?).self) {
             let index = Int(n - 1)
             let insert = inserts[index]
@@ -115,9 +116,11 @@ enum PostgresInserts {
                 continue
             }
             guard let sequence else { throw CorruptOutbox(problem: "an event was stored without its sequence") }
+            if elsewhere?.isEmpty == false { leftForOthers = true }
             outcomes[index] = .success(event.result(sequence: sequence, elsewhere: (elsewhere ?? []).map(Int.init), record: record,
                                                     data: data, oldData: nil))
         }
+        if leftForOthers { try await PostgresClaims.wakeNodes(connection, logger) }
         return outcomes
     }
 }

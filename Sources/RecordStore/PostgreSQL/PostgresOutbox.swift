@@ -44,6 +44,7 @@ enum PostgresOutbox {
             if !claimed { elsewhere.append(Int(position)) }
         }
         guard let sequence else { throw CorruptOutbox(problem: "an event was stored without its deliveries") }
+        if !elsewhere.isEmpty { try await PostgresClaims.wakeNodes(connection, logger) }
         return (sequence, elsewhere.sorted())
     }
 

@@ -13,6 +13,17 @@ enum PostgresClaims {
     /// at a time sees every other pass's claims, so two nodes never take deliveries of one lane.
     static let lock: Int64 = 0x6D62_2D63_6C61_696D
 
+    /// The channel on which nodes hear that deliveries were left for others to claim (see
+    /// `DeliveryClaims.listenForUnclaimed`).
+    static let channel = "moonbase_unclaimed_deliveries"
+
+    /// Tells every listening node, once the transaction on `connection` commits (PostgreSQL
+    /// holds a transaction's notifications until then, and sends one of several alike), that it
+    /// left deliveries unclaimed.
+    static func wakeNodes(_ connection: PostgresConnection, _ logger: Logger) async throws {
+        try await connection.query("SELECT pg_notify(\(channel), '')", logger: logger)
+    }
+
     /// How long after its lease ran out a node that holds nothing is forgotten: a day.
     static let forgottenAfterMilliseconds: Int64 = 86_400_000
 
@@ -109,11 +120,37 @@ extension PostgresStore: DeliveryClaims {
     public func release(_ ids: [Int64]?) async throws(StoreError) {
         let node = node
         _ = try await read { client, logger in
-            try await client.query("""
-                UPDATE hook_deliveries SET claimed_by = NULL
-                WHERE claimed_by = \(node) AND status IN ('pending', 'failed')
-                  AND (\(ids)::bigint[] IS NULL OR id = ANY(\(ids)::bigint[]))
-                """, logger: logger)
+            try await client.withTransaction(logger: logger) { connection in
+                try await connection.query("""
+                    UPDATE hook_deliveries SET claimed_by = NULL
+                    WHERE claimed_by = \(node) AND status IN ('pending', 'failed')
+                      AND (\(ids)::bigint[] IS NULL OR id = ANY(\(ids)::bigint[]))
+                    """, logger: logger)
+                try await PostgresClaims.wakeNodes(connection, logger)
+            }
+        }
+    }
+
+    /// Listens on its own pooled connection, and again a second after it breaks, until the
+    /// task is cancelled; `woken` runs once the listening starts (it may have missed some)
+    /// and at each notification.
+    public func listenForUnclaimed(_ woken: @escaping @Sendable () -> Void) async {
+        let (client, logger) = (client, logger)
+        var failing = false
+        while !Task.isCancelled {
+            do {
+                try await client.withConnection { connection in
+                    try await connection.listen(on: PostgresClaims.channel) { notifications in
+                        woken()
+                        for try await _ in notifications { woken() }
+                    }
+                }
+            } catch {
+                if Task.isCancelled { return }
+                if !failing { logger.warning("cannot listen for unclaimed hook deliveries", metadata: ["error": .string("\(StoreError(postgres: error))")]) }
+                failing = true
+            }
+            try? await Task.sleep(for: .seconds(1))
         }
     }
 }

@@ -112,10 +112,17 @@ extension PostgresStore {
                     FROM (SELECT \(node)::text AS node) s
                     WHERE d.id = \(deliveryID) RETURNING d.*
                 )
-                SELECT \(unescaped: PostgresOutbox.deliveryColumns) FROM requeued d JOIN hook_events e ON e.sequence = d.event_sequence
+                SELECT \(unescaped: PostgresOutbox.deliveryColumns), d.claimed_by IS NULL
+                FROM requeued d JOIN hook_events e ON e.sequence = d.event_sequence
                 """, logger: logger)
-            for try await row in requeued { return try PostgresOutbox.delivery(row.makeRandomAccess()) }
-            throw CorruptOutbox(problem: "delivery \(deliveryID) vanished while requeued")
+            var result: (delivery: Delivery, unclaimed: Bool)?
+            for try await row in requeued {
+                let columns = row.makeRandomAccess()
+                result = (try PostgresOutbox.delivery(columns), try columns[PostgresOutbox.deliveryColumnCount].decode(Bool.self))
+            }
+            guard let result else { throw CorruptOutbox(problem: "delivery \(deliveryID) vanished while requeued") }
+            if result.unclaimed { try await PostgresClaims.wakeNodes(connection, logger) }
+            return result.delivery
         }
     }
 

@@ -32,7 +32,8 @@ run in the same rounds as (pg1b) and (hooksb), to measure a change before and af
 
 Unless MOONBASE_TEST_POSTGRES_URL names a cluster already, the script runs itself under
 `scripts/with-postgres.sh` with MOONBASE_POSTGRES_DURABLE=1: a throwaway cluster with
-PostgreSQL's default durability (fsync and synchronous_commit on), installed if missing. wrk is
+PostgreSQL's default durability (fsync and synchronous_commit on), installed if missing, and
+plain TCP (MOONBASE_POSTGRES_TLS=0), as the earlier runs had. wrk is
 installed if missing. Exits 1 if a request failed or a check failed (every answered create stored;
 every stored record delivered once to each of the 10 hooks); a goal not met is printed, not an
 error."""
@@ -43,7 +44,7 @@ from bench_support import connect, free_port, start
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if not os.environ.get("MOONBASE_TEST_POSTGRES_URL"):
     os.execvpe("bash", ["bash", os.path.join(ROOT, "scripts/with-postgres.sh"), sys.executable, os.path.abspath(__file__),
-                        *sys.argv[1:]], {**os.environ, "MOONBASE_POSTGRES_DURABLE": "1"})
+                        *sys.argv[1:]], {**os.environ, "MOONBASE_POSTGRES_DURABLE": "1", "MOONBASE_POSTGRES_TLS": "0"})
 
 binary = os.path.abspath(sys.argv[1]) if len(sys.argv) > 1 else os.path.join(ROOT, ".build/release/moonbase")
 seconds = int(sys.argv[2]) if len(sys.argv) > 2 else 10

@@ -6,7 +6,9 @@
 # Exits with the command's status; fails (never skips) when the cluster cannot start.
 # Also exported: MOONBASE_TEST_POSTGRES_DATA, the cluster's data folder (its postmaster.pid names
 # the server's process). Tests run without durability (fsync off); MOONBASE_POSTGRES_DURABLE=1
-# keeps PostgreSQL's defaults instead, as benchmarks want.
+# keeps PostgreSQL's defaults instead, as benchmarks want. The server offers TLS, with a
+# self-signed certificate for 127.0.0.1 and localhost exported as MOONBASE_TEST_POSTGRES_CA
+# (connections that prefer TLS, the default, use it); MOONBASE_POSTGRES_TLS=0 leaves it out.
 #
 #   scripts/with-postgres.sh swift test --filter RecordStoreTests
 set -euo pipefail
@@ -61,6 +63,21 @@ as_postgres "$bin/initdb" -D "$cluster/data" -U postgres --pwfile="$cluster/pwfi
   || { cat "$cluster/initdb.log" >&2; echo "with-postgres: initdb failed" >&2; exit 1; }
 # Tests make many databases at once: room for their connections; durability is not wanted there.
 options="-h 127.0.0.1 -p $port -k $cluster -c max_connections=300"
+if [ "${MOONBASE_POSTGRES_TLS:-1}" = 1 ]; then
+  if ! command -v openssl >/dev/null; then
+    echo "with-postgres: installing Debian's openssl" >&2
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq openssl >/dev/null
+  fi
+  openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=localhost \
+    -addext "subjectAltName=IP:127.0.0.1,DNS:localhost" \
+    -keyout "$cluster/server.key" -out "$cluster/server.crt" >"$cluster/openssl.log" 2>&1 \
+    || { cat "$cluster/openssl.log" >&2; echo "with-postgres: cannot make a certificate (openssl)" >&2; exit 1; }
+  chmod 600 "$cluster/server.key"
+  chown postgres: "$cluster/server.key" "$cluster/server.crt" 2>/dev/null || $SUDO chown postgres: "$cluster/server.key" "$cluster/server.crt"
+  options="$options -c ssl=on -c ssl_cert_file=$cluster/server.crt -c ssl_key_file=$cluster/server.key"
+  export MOONBASE_TEST_POSTGRES_CA="$cluster/server.crt"
+fi
 [ "${MOONBASE_POSTGRES_DURABLE:-}" = 1 ] || options="$options -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
 if ! as_postgres "$bin/pg_ctl" -D "$cluster/data" -l "$cluster/server.log" -w -t 60 -o "$options" start >/dev/null; then
   cat "$cluster/server.log" >&2

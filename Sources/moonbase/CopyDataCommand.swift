@@ -18,7 +18,7 @@ struct CopyDataCommand: AsyncParsableCommand {
     @Option(name: .customLong("data"), help: "The SQLite data folder to copy from.")
     var dataDirectory = "./moonbase_data"
 
-    @Option(name: .customLong("database"), help: "postgres://USER[:PASS]@HOST[:PORT]/DB to copy into (env MOONBASE_DATABASE_URL).")
+    @Option(name: .customLong("database"), help: "postgres://USER[:PASS]@HOST[:PORT]/DB[?sslmode=MODE] to copy into (env MOONBASE_DATABASE_URL).")
     var databaseURL: String = ProcessInfo.processInfo.environment["MOONBASE_DATABASE_URL"] ?? ""
 
     func validate() throws {

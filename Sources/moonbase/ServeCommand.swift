@@ -20,7 +20,7 @@ struct ServeCommand: AsyncParsableCommand {
     var dataDirectory = "./moonbase_data"
 
     @Option(name: .customLong("database"),
-            help: "Store in PostgreSQL instead of SQLite: postgres://USER[:PASS]@HOST[:PORT]/DB (env MOONBASE_DATABASE_URL).")
+            help: "Store in PostgreSQL instead of SQLite: postgres://USER[:PASS]@HOST[:PORT]/DB[?sslmode=MODE] (env MOONBASE_DATABASE_URL).")
     var databaseURL: String = ServeCommand.environment["MOONBASE_DATABASE_URL"] ?? ""
 
     @Option(name: .customLong("hooks-dir"), help: "Hooks folder (env MOONBASE_HOOKS_DIR).")

@@ -53,7 +53,11 @@ public enum PostgresTestDatabase {
         let allowed = CharacterSet.urlUserAllowed.subtracting(CharacterSet(charactersIn: ":@/"))
         let user = location.username.addingPercentEncoding(withAllowedCharacters: allowed) ?? location.username
         let password = location.password.map { ":" + ($0.addingPercentEncoding(withAllowedCharacters: allowed) ?? $0) } ?? ""
+        var query: [String] = []
+        if location.tlsMode != .prefer { query.append("sslmode=\(location.tlsMode.rawValue)") }
+        if let root = location.rootCertificates { query.append("sslrootcert=\(root)") }
         return "postgres://\(user)\(password)@\(location.host):\(location.port)/\(location.database)"
+            + (query.isEmpty ? "" : "?" + query.joined(separator: "&"))
     }
 
     /// A store on a new database.

@@ -19,12 +19,17 @@ struct PostgresStoreTests {
         let full = try PostgresLocation(url: "postgres://ada:s%40cret@db.example:6543/moon")
         #expect(full == PostgresLocation(host: "db.example", port: 6543, username: "ada", password: "s@cret", database: "moon"))
         #expect(full.description == "postgres://ada@db.example:6543/moon", "the password is never shown")
+        #expect(full.tlsMode == .prefer && full.rootCertificates == nil, "TLS when the server offers it, as psql")
         let short = try PostgresLocation(url: "postgresql://ada@localhost/moon?sslmode=disable")
-        #expect(short.port == 5432 && short.password == nil)
+        #expect(short.port == 5432 && short.password == nil && short.tlsMode == .disable)
+        let verified = try PostgresLocation(url: "postgres://ada@db.example/moon?sslmode=verify-full&sslrootcert=/etc/ca.pem")
+        #expect(verified.tlsMode == .verifyFull && verified.rootCertificates == "/etc/ca.pem")
         for (url, reason) in [
             ("mysql://ada@localhost/moon", "postgres://"), ("postgres://localhost/moon", "no user"),
             ("postgres://ada@localhost", "no database"), ("postgres://ada@/moon", "no host"),
-            ("postgres://ada@localhost/moon?sslmode=require", "TLS"), ("not a url at all", "postgres://"),
+            ("postgres://ada@localhost/moon?sslmode=sometimes", "disable, prefer, require, verify-ca, verify-full"),
+            ("postgres://ada@localhost/moon?sslrootcert=", "names no file"),
+            ("postgres://ada@localhost/moon?application_name=x", "only sslmode and sslrootcert"), ("not a url at all", "postgres://"),
         ] {
             #expect(throws: DatabaseURLError.self, "\(url)") { try PostgresLocation(url: url) }
             do { _ = try PostgresLocation(url: url) } catch { #expect(error.description.contains(reason), "\(url): \(error)") }
@@ -57,6 +62,40 @@ struct PostgresStoreTests {
         guard case .unavailable(let message)? = error else { Issue.record("not unavailable: \(String(describing: error))"); return }
         #expect(message.contains("cannot reach PostgreSQL at postgres://ada@127.0.0.1:\(port)/moon"))
         #expect(!message.contains("secret"))
+    }
+
+    /// Every connection (the writer's and the pool's) uses TLS as the URL's `sslmode` asks; the
+    /// test server offers it with a certificate of its own (`scripts/with-postgres.sh`).
+    @Test func connectionsUseTLSAsTheURLAsks() async throws {
+        guard let authority = ProcessInfo.processInfo.environment["MOONBASE_TEST_POSTGRES_CA"] else {
+            Issue.record("MOONBASE_TEST_POSTGRES_CA is not set: run the tests with scripts/with-postgres.sh")
+            return
+        }
+        let cases: [(PostgresLocation.TLSMode, String?, Bool)] = [
+            (.disable, nil, false), (.prefer, nil, true), (.require, nil, true), (.verifyCA, authority, true), (.verifyFull, authority, true),
+        ]
+        for (mode, root, encrypted) in cases {
+            var location = try await PostgresTestDatabase.create()
+            (location.tlsMode, location.rootCertificates) = (mode, root)
+            let store = try await PostgresStore.open(location, logger: Self.logger, maxConnections: 2)
+            _ = try await store.createCollection(name: "posts") // the writer's connection
+            let connections = try await store.read { client, logger in
+                try await client.query("""
+                    SELECT s.ssl FROM pg_stat_ssl s JOIN pg_stat_activity a ON a.pid = s.pid WHERE a.datname = current_database()
+                    """, logger: logger).collect().map { try $0.decode(Bool.self) }
+            }
+            #expect(connections.count >= 2 && connections.allSatisfy { $0 == encrypted }, "\(mode): \(connections)")
+            await store.close()
+        }
+        // A certificate no trusted authority signed is refused, and the error says so.
+        var unverified = try await PostgresTestDatabase.create()
+        unverified.tlsMode = .verifyFull
+        let refused = await storeError { try await PostgresStore.open(unverified, logger: Self.logger, connectTimeout: .seconds(5)) }
+        #expect(refused?.description.lowercased().contains("certificate") == true, "\(String(describing: refused))")
+        // An authority file that cannot be read.
+        unverified.rootCertificates = "/nonexistent/ca.pem"
+        let unreadable = await storeError { try await PostgresStore.open(unverified, logger: Self.logger) }
+        #expect(unreadable?.description.contains("sslrootcert '/nonexistent/ca.pem' cannot be used") == true, "\(String(describing: unreadable))")
     }
 
     /// After a minute without a connection the pool stops trying for a while and fails every

@@ -40,8 +40,10 @@ public final class PostgresStore: RecordStore {
                             commits: (@Sendable (Int) -> Void)? = nil, logger: Logger,
                             node: String = "local", lease: Duration = .seconds(30), maxConnections: Int = 16, connectTimeout: Duration = .seconds(10),
                             acquireTimeout: Duration = .seconds(5)) async throws(StoreError) -> PostgresStore {
+        let tls: PostgresConnection.Configuration.TLS
+        do { tls = try location.connectionTLS() } catch { throw .database("cannot open PostgreSQL at \(location): \(error.reason)") }
         var connection = PostgresConnection.Configuration(host: location.host, port: location.port, username: location.username,
-                                                          password: location.password, database: location.database, tls: .disable)
+                                                          password: location.password, database: location.database, tls: tls)
         connection.options.connectTimeout = timeAmount(connectTimeout)
         let names: Set<String>
         do {
@@ -69,7 +71,7 @@ public final class PostgresStore: RecordStore {
             }
         }
         var pool = PostgresClient.Configuration(host: location.host, port: location.port, username: location.username,
-                                                password: location.password, database: location.database, tls: .disable)
+                                                password: location.password, database: location.database, tls: location.clientTLS)
         pool.options.maximumConnections = maxConnections
         pool.options.connectTimeout = connectTimeout
         // The writer reconnects within the time a read waits for a connection, so writes and reads

@@ -33,7 +33,7 @@ struct DeliveryClaimer: Service {
             // pass, one more pass follows it. A failed pass is the timer loop's to report.
             let (bell, ring) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
             group.addTask {
-                try? await cancelWhenGracefulShutdown { await claims.listenForUnclaimed { ring.yield() } }
+                await cancelWhenGracefulShutdown { await claims.listenForUnclaimed { ring.yield() } }
                 ring.finish()
             }
             group.addTask {

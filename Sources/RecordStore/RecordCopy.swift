@@ -39,12 +39,10 @@ public enum RecordCopy {
                 let items = try await source.list(collection: collection.name, page: page, perPage: RecordPage.maxPerPage,
                                                   sort: .default).items
                 if items.isEmpty { break }
-                var start = 0
-                while start < items.count {
+                for start in stride(from: 0, to: items.count, by: concurrency) {
                     let outcome = try await insert(items[start..<min(start + concurrency, items.count)], into: target)
                     summary.records += outcome.inserted
                     summary.skipped += outcome.skipped
-                    start += concurrency
                 }
                 copied += items.count
                 page += 1

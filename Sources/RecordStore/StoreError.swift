@@ -59,6 +59,13 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
 }
 
 extension StoreError {
+    /// An insert whose id `collection` already has (a `database` error, as both engines say it).
+    static func recordExists(collection: String, id: String) -> StoreError {
+        .database("record '\(id)' already exists in collection '\(collection)'")
+    }
+}
+
+extension StoreError {
     /// SQLite's answers for a disk that is full or failing, or a data folder made read-only: the
     /// write did not happen (SQLite rolls it back), and it may succeed once there is room again.
     static let storageTrouble: [ResultCode] = [.SQLITE_FULL, .SQLITE_READONLY, .SQLITE_IOERR, .SQLITE_CANTOPEN]

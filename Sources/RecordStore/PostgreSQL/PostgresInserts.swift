@@ -107,7 +107,7 @@ enum PostgresInserts {
             let insert = inserts[index]
             let record = insert.record
             guard inserted else {
-                outcomes[index] = .failure(collectionStored ? .database("record '\(record.id)' already exists in collection '\(record.collection)'")
+                outcomes[index] = .failure(collectionStored ? .recordExists(collection: record.collection, id: record.id)
                                                             : .collectionNotFound(record.collection))
                 continue
             }

@@ -214,8 +214,8 @@ final class PostgresWriter: Sendable {
                 let outcomes = try await PostgresInserts.store(round.map(\.insert), node: node, connection, logger)
                 for (ticket, outcome) in zip(round, outcomes) { ticket.ticket.keep(outcome) }
                 // Commit order is sequence order; sequences come from one statement in no given order.
-                committing += zip(round, outcomes).sorted { (try? $0.1.get().event?.sequence) ?? 0 < (try? $1.1.get().event?.sequence) ?? 0 }
-                    .map(\.0)
+                let sequences = outcomes.map { (try? $0.get())?.event?.sequence ?? 0 }
+                committing += round.indices.sorted { sequences[$0] < sequences[$1] }.map { round[$0] }
             }
             for ticket in others { try await ticket.run(connection) }
         } catch {

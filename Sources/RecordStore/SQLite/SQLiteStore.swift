@@ -209,7 +209,7 @@ public final class SQLiteStore: RecordStore {
                     self.knownCollections.withLock { _ = $0.remove(stored.collection) }
                     throw StoreError.collectionNotFound(stored.collection)
                 }
-                throw StoreError.database("record '\(stored.id)' already exists in collection '\(stored.collection)'")
+                throw StoreError.recordExists(collection: stored.collection, id: stored.id)
             }
             guard let event, let sequence, let eventData else { return WriteResult(record: stored) }
             _ = try self.outboxTables.store(event, sequence: sequence, record: db.lastInsertedRowID, oldData: nil, db)

@@ -7,8 +7,7 @@ import Testing
     /// A backlog that has read what the last run left and takes events in.
     func caughtUp(capacity: Int) -> DeliveryBacklog<Int> {
         let backlog = DeliveryBacklog<Int>(capacity: capacity)
-        backlog.takingEventsAgain()
-        backlog.caughtUp(through: 0)
+        #expect(backlog.takeEventsAgain(readThrough: 0))
         return backlog
     }
 
@@ -27,15 +26,28 @@ import Testing
         #expect(backlog.takeInbox().map(\.element) == [1, 2])
     }
 
-    @Test func refillsOnlyOnceHalfIsFreeAndSkipsEventsAlreadyRead() {
+    @Test func refillsOnlyOnceHalfIsFreeCountingTheInbox() {
         let backlog = caughtUp(capacity: 4)
         backlog.report(queued: 3)
         #expect(backlog.roomToRefill == nil)
         backlog.report(queued: 2)
         #expect(backlog.roomToRefill == 2)
+        _ = backlog.accept(1, sequence: 1)
+        #expect(backlog.roomToRefill == nil, "an event on its way to the lanes takes room too")
+    }
+
+    @Test func eventsLeftInTheStoreAfterAReadLookedAreReadBeforeEventsAreTakenInAgain() {
+        let backlog = caughtUp(capacity: 2)
+        for sequence in 1...3 { _ = backlog.accept(sequence, sequence: Int64(sequence)) }
+        #expect(backlog.spilledFrom == 3)
+        _ = backlog.takeInbox()
+        _ = backlog.accept(4, sequence: 4) // committed after a read that returned event 3 only
+        #expect(!backlog.takeEventsAgain(readThrough: 3) && backlog.spilledFrom == 4)
+        #expect(backlog.takeEventsAgain(readThrough: 5) && backlog.spilledFrom == nil, "a read that returned events 4 and 5")
         backlog.report(queued: 0)
-        for sequence in 5...7 { _ = backlog.accept(sequence, sequence: Int64(sequence)) }
-        backlog.caughtUp(through: 6) // a read of the store that returned events 5 and 6 too
-        #expect(backlog.takeInbox().map(\.element) == [7])
+        // Event 5 was committed before that read looked but reaches the inbox after it: a repeat.
+        for sequence in 5...6 { _ = backlog.accept(sequence, sequence: Int64(sequence)) }
+        #expect(backlog.takeInbox().map(\.element) == [6])
+        #expect(backlog.peak == 2)
     }
 }

@@ -17,6 +17,8 @@ final class DeliveryBacklog<Element: Sendable>: Sendable {
         var spilledFrom: Int64? = 0
         /// Events up to this sequence were read from the store: their arrival here is a repeat.
         var readThrough: Int64 = -1
+        /// The last event left in the store while spilled (committed after a read may have looked).
+        var leftThrough: Int64 = -1
         /// Events (record lane groups) in the lanes, as last reported.
         var queued = 0
         /// The most events held at once.
@@ -48,10 +50,14 @@ final class DeliveryBacklog<Element: Sendable>: Sendable {
     /// A just-committed event (in commit order).
     func accept(_ element: Element, sequence: Int64) -> Admission {
         state.withLock { state in
-            if state.spilledFrom != nil { return .leftInStore }
+            if state.spilledFrom != nil {
+                state.leftThrough = max(state.leftThrough, sequence)
+                return .leftInStore
+            }
             let held = state.inbox.count + state.queued
             if held >= capacity {
                 state.spilledFrom = sequence
+                state.leftThrough = sequence
                 state.spills += 1
                 return .spilled(held: held)
             }
@@ -98,7 +104,7 @@ final class DeliveryBacklog<Element: Sendable>: Sendable {
     /// half the backlog is free (reading in bigger parts, less often).
     var roomToRefill: Int? {
         state.withLock { state in
-            let room = capacity - state.queued
+            let room = capacity - state.queued - state.inbox.count
             return room * 2 >= capacity ? room : nil
         }
     }
@@ -108,16 +114,20 @@ final class DeliveryBacklog<Element: Sendable>: Sendable {
         state.withLock { $0.spilledFrom = next }
     }
 
-    /// The store had nothing left from the spilled part when read: events are taken in again.
-    /// Those committed meanwhile were left in the store too; read them, then tell `caughtUp(through:)`.
-    func takingEventsAgain() {
-        state.withLock { $0.spilledFrom = nil }
-    }
-
-    /// The events committed while the store was read last are read too, up to `sequence`: their
-    /// arrival in the inbox is a repeat.
-    func caughtUp(through sequence: Int64) {
-        state.withLock { $0.readThrough = max($0.readThrough, sequence) }
+    /// A read of the store returned every event of the spilled part it found, through `sequence`.
+    /// Events are taken in again, unless one was left in the store after it meanwhile (committed
+    /// after the read looked): then false, and the part from `sequence + 1` on is read next.
+    /// Events the read returned that arrive in the inbox later are dropped as repeats.
+    func takeEventsAgain(readThrough sequence: Int64) -> Bool {
+        state.withLock { state in
+            if state.leftThrough > sequence {
+                state.spilledFrom = sequence + 1
+                return false
+            }
+            state.spilledFrom = nil
+            state.readThrough = max(state.readThrough, sequence)
+            return true
+        }
     }
 
     /// The most events held in memory at once.

@@ -128,16 +128,12 @@ actor DeliveryScheduler: Service {
                 backlog.spilled(from: next)
                 continue
             }
-            // The store had nothing more when read. Events committed since were left there too:
-            // take events in again, then read those; the inbox skips the ones that read returns.
-            let readFrom = max(from, (unfinished.last?.delivery.eventSequence ?? from - 1) + 1)
-            backlog.takingEventsAgain()
-            if from > 0 { logger.info("hook backlog caught up with the store") }
-            var (rest, _) = try await store.unfinishedDeliveries(from: readFrom, events: .max)
-            // Full again meanwhile: events from there on are read back later, not now.
-            if let spilled = backlog.spilledFrom { rest.removeAll { $0.event.sequence >= spilled } }
-            taken += commitUnfinished(rest)
-            backlog.caughtUp(through: rest.last?.delivery.eventSequence ?? readFrom - 1)
+            // The store had nothing more when read: take events in again, unless some were left
+            // there after the read looked; then read those first (the loop stays within the room).
+            let readThrough = max(from - 1, unfinished.last?.delivery.eventSequence ?? from - 1)
+            if backlog.takeEventsAgain(readThrough: readThrough), from > 0 {
+                logger.info("hook backlog caught up with the store")
+            }
         }
         if startedFrom == 0 && taken > 0 {
             logger.info("taking up unfinished hook deliveries", metadata: ["count": .stringConvertible(taken)])
